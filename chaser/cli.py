@@ -1,0 +1,40 @@
+"""The ``chaser`` command: the one composition root that wires settings, store and adapters."""
+
+from __future__ import annotations
+
+import click
+
+from chaser import __version__
+from chaser.cli_cycles import cycles
+from chaser.logging import configure_logging
+from chaser.settings import Settings
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--db",
+    "db",
+    metavar="URL",
+    help="Database URL (env CHASER_DATABASE_URL; default: a SQLite file in the data directory, "
+    "$CHASER_DATA_DIR or ~/.local/share/chaser).",
+)
+@click.option(
+    "--config",
+    "config",
+    metavar="DIR",
+    type=click.Path(file_okay=False, path_type=str),
+    help="Configuration directory (env CHASER_CONFIG; default ./config).",
+)
+@click.version_option(__version__, prog_name="chaser")
+@click.pass_context
+def cli(ctx: click.Context, db: str | None, config: str | None) -> None:
+    """Chaser chases improvement-plan leads for updates before each governance meeting."""
+    configure_logging()
+    ctx.obj = Settings.resolve(db=db, config=config)
+
+
+cli.add_command(cycles)
+
+
+def main() -> None:
+    cli(prog_name="chaser")

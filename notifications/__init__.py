@@ -1,0 +1,1 @@
+"""What Chaser says (Jinja2 templates) and how it is delivered (the outbox and its channels)."""
