@@ -16,7 +16,9 @@ def configure_logging(*, json: bool | None = None, level: str | None = None) -> 
     if json is None:
         fmt = os.environ.get("CHASER_LOG_FORMAT", "").lower()
         json = fmt == "json" or (fmt != "console" and not sys.stderr.isatty())
-    lvl = getattr(logging, (level or os.environ.get("CHASER_LOG_LEVEL", "INFO")).upper(), logging.INFO)
+    lvl = getattr(
+        logging, (level or os.environ.get("CHASER_LOG_LEVEL", "INFO")).upper(), logging.INFO
+    )
     renderer: structlog.types.Processor = (
         structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
     )

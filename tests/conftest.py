@@ -1,0 +1,90 @@
+"""Shared fixtures: a migrated store on SQLite, and on PostgreSQL when it is configured.
+
+``engine`` runs a test once per backend: SQLite always, PostgreSQL when
+``CHASER_TEST_DATABASE_URL`` is set (``.ci/run`` sets it). Each PostgreSQL test session gets a
+schema of its own, so parallel runs against one database never see each other's rows.
+With ``CI=true`` a missing PostgreSQL fails the run instead of skipping.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, text
+
+from workflows.store.db import make_engine, upgrade
+from workflows.store.models import ALL_TABLES
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLES = ROOT / "chaser" / "samples" / "plymouth"
+PLAN_XLSX = SAMPLES / "plymouth_send_plan_2023.xlsx"
+PLAN_CSV = SAMPLES / "plymouth_send_plan_2023.csv"
+PEOPLE_CSV = SAMPLES / "plymouth_people.csv"
+MAPPING = ROOT / "config" / "mappings" / "plymouth.yaml"
+NOW = datetime(2026, 11, 23, 9, 30, tzinfo=UTC)
+
+PG_URL = os.environ.get("CHASER_TEST_DATABASE_URL", "")
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+PG_HOWTO = (
+    "PostgreSQL tests need CHASER_TEST_DATABASE_URL, e.g. "
+    "postgresql://postgres@127.0.0.1:5432/test (install: apt-get install postgresql; "
+    "scripts/ensure-postgres starts it)"
+)
+
+
+@pytest.fixture(scope="session")
+def pg_schema_engine() -> Iterator[Engine | None]:
+    if not PG_URL:
+        if IN_CI:
+            pytest.fail(f"CI=true but {PG_HOWTO}")
+        yield None
+        return
+    schema = f"chaser_test_{uuid.uuid4().hex[:10]}"
+    admin = make_engine(PG_URL)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    engine = make_engine(PG_URL, connect_args={"options": f"-csearch_path={schema}"})
+    upgrade(engine)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+def _truncate(engine: Engine) -> None:
+    names = ", ".join(f'"{t.name}"' for t in ALL_TABLES.sorted_tables)
+    with engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def engine(
+    request: pytest.FixtureRequest, tmp_path: Path, pg_schema_engine: Engine | None
+) -> Iterator[Engine]:
+    """A freshly migrated, empty store on each backend."""
+    if request.param == "sqlite":
+        eng = make_engine(f"sqlite:///{tmp_path / 'chaser.db'}")
+        upgrade(eng)
+        yield eng
+        eng.dispose()
+        return
+    if pg_schema_engine is None:
+        pytest.skip(PG_HOWTO)
+    _truncate(pg_schema_engine)
+    yield pg_schema_engine
+
+
+@pytest.fixture
+def sqlite_engine(tmp_path: Path) -> Iterator[Engine]:
+    eng = make_engine(f"sqlite:///{tmp_path / 'chaser.db'}")
+    upgrade(eng)
+    yield eng
+    eng.dispose()

@@ -1,0 +1,278 @@
+"""The tables of the status store.
+
+Dates that councils write with month precision ("December 2023") are stored as a date plus a
+precision column. A *due* date is stored as the last day of its period (due "December 2023" means
+"by the end of December": 2023-12-31, precision ``month``); a *start* date as the first day
+(start "August 2023": 2023-08-01). :class:`workflows.fuzzy_dates.FuzzyDate` rebuilds the value for
+display ("Dec 2023").
+
+Append-only tables (:class:`StatusChange`, :class:`ImportRun`, :class:`ImportedRow`) are never
+updated or deleted by Chaser: they are the audit trail the improvement notice asks for.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, Column, Index, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from workflows.store.types import UTCDateTime
+
+
+class StatusMeaning(StrEnum):
+    """What a value on a plan's own status scale means to Chaser."""
+
+    COMPLETE = "complete"
+    ON_TRACK = "on_track"
+    AT_RISK = "at_risk"
+    OFF_TRACK = "off_track"
+    NOT_DUE = "not_due"
+
+
+class Channel(StrEnum):
+    """Where a change to the store came from."""
+
+    IMPORT = "import"
+    FORM = "form"
+    EMAIL = "email"
+    TEAMS = "teams"
+    ADMIN = "admin"
+
+
+class ChangeKind(StrEnum):
+    CREATED = "created"
+    STATUS = "status"
+    FORECAST = "forecast"
+    MILESTONE_FORECAST = "milestone_forecast"
+    WITHDRAWN = "withdrawn"
+    REINSTATED = "reinstated"
+    UPDATE = "update"
+
+
+def _json_column() -> Any:
+    return Column(JSON, nullable=False)
+
+
+def _utc_column(nullable: bool = False) -> Any:
+    return Column(UTCDateTime(), nullable=nullable)
+
+
+class Plan(SQLModel, table=True):
+    """One improvement plan. A deployment may hold several; nothing is shared between them."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(unique=True, index=True, max_length=64)
+    title: str = ""
+    mapping_name: str = ""
+    #: The plan's own status scale as configured in its mapping (list of value/meaning/colour).
+    status_scale: list[dict[str, Any]] = Field(default_factory=list, sa_column=_json_column())
+    created_at: datetime = Field(sa_column=_utc_column())
+
+
+class Area(SQLModel, table=True):
+    """A priority action area, improvement area or strategic priority of a plan."""
+
+    __table_args__ = (UniqueConstraint("plan_id", "number"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    plan_id: int = Field(foreign_key="plan.id", index=True)
+    number: int
+    kind: str = ""  # "Priority action area", "Improvement area", "Strategic priority"
+    label: str = ""  # as written: "PRIORITY ACTION AREA I"
+    title: str = ""
+    sro_id: int | None = Field(default=None, foreign_key="person.id")
+    #: Everyone named in the senior responsible officer heading, in order (person codes).
+    sro_codes: list[str] = Field(default_factory=list, sa_column=_json_column())
+    sro_raw: str = ""
+
+
+class Person(SQLModel, table=True):
+    """Someone Chaser can chase or report to. ``code`` is the initials the plan uses."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(unique=True, index=True, max_length=32)
+    name: str = ""
+    role: str = ""
+    email: str = ""
+    teams_id: str = ""
+    delegate_code: str = ""
+    away_until: date | None = None
+    is_sro: bool = False
+    updated_at: datetime = Field(sa_column=_utc_column())
+
+
+class Action(SQLModel, table=True):
+    """One action of a plan."""
+
+    __table_args__ = (
+        UniqueConstraint("plan_id", "ref"),
+        Index("ix_action_plan_accountable", "plan_id", "accountable_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    plan_id: int = Field(foreign_key="plan.id", index=True)
+    area_id: int | None = Field(default=None, foreign_key="area.id")
+    #: The plan's own ref ("2.5"), or a generated one ("P7-01") when the plan numbers nothing.
+    ref: str = Field(max_length=32)
+    ref_generated: bool = False
+    position: int = 0  # order in the workbook
+    title: str = ""
+    accountable_id: int | None = Field(default=None, foreign_key="person.id")
+    lead_raw: str = ""
+    sro_id: int | None = Field(default=None, foreign_key="person.id")
+    #: The group the action reports through (the plan's "Task and Finish Group" column).
+    reporting_group: str = ""
+    start_date: date | None = None
+    start_precision: str | None = None
+    baseline_due: date | None = None
+    baseline_due_precision: str | None = None
+    forecast_due: date | None = None
+    forecast_due_precision: str | None = None
+    #: How the due cell read: "date", "parts", "tbc", "completed", "empty" or "unreadable".
+    due_kind: str = "empty"
+    due_note: str = ""
+    status: str | None = None  # a StatusMeaning value; None until someone reports one
+    status_label: str = ""  # the plan's own value ("Amber")
+    embedded: bool = False  # complete and embedded: never chased again
+    withdrawn: bool = False
+    outcomes: str = ""
+    evidence: str = ""
+    progress: str = ""
+    #: The source row's cells exactly as read, by header (the latest import; every import's
+    #: rows are kept in ImportedRow).
+    raw_cells: dict[str, Any] = Field(default_factory=dict, sa_column=_json_column())
+    created_at: datetime = Field(sa_column=_utc_column())
+    updated_at: datetime = Field(sa_column=_utc_column())
+
+
+class ActionContributor(SQLModel, table=True):
+    """People named on an action besides its accountable lead."""
+
+    action_id: int = Field(foreign_key="action.id", primary_key=True)
+    person_id: int = Field(foreign_key="person.id", primary_key=True)
+    position: int = 0
+
+
+class Milestone(SQLModel, table=True):
+    """A dated part of an action ("1) April 2024", "Developed by February 2024")."""
+
+    __table_args__ = (UniqueConstraint("action_id", "position"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    action_id: int = Field(foreign_key="action.id", index=True)
+    position: int
+    label: str = ""
+    start_date: date | None = None
+    start_precision: str | None = None
+    baseline_due: date
+    baseline_due_precision: str
+    forecast_due: date
+    forecast_due_precision: str
+    complete: bool = False
+    raw: str = ""
+
+
+class StatusChange(SQLModel, table=True):
+    """Append-only history of everything that changed an action: who, when, how, old → new."""
+
+    __tablename__ = "status_change"
+
+    id: int | None = Field(default=None, primary_key=True)
+    action_id: int = Field(foreign_key="action.id", index=True)
+    recorded_at: datetime = Field(sa_column=_utc_column())
+    person_id: int | None = Field(default=None, foreign_key="person.id")
+    channel: str  # a Channel value
+    kind: str  # a ChangeKind value
+    status_before: str | None = None
+    status_after: str | None = None
+    due_before: date | None = None
+    due_before_precision: str | None = None
+    due_after: date | None = None
+    due_after_precision: str | None = None
+    narrative: str = ""
+    evidence: str = ""
+    late: bool = False
+    note: str = ""
+    import_run_id: int | None = Field(default=None, foreign_key="import_run.id")
+
+
+class Risk(SQLModel, table=True):
+    """An entry in the risk register, against an action or an area."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    plan_id: int = Field(foreign_key="plan.id", index=True)
+    action_id: int | None = Field(default=None, foreign_key="action.id")
+    area_id: int | None = Field(default=None, foreign_key="area.id")
+    description: str
+    likelihood: int | None = None
+    impact: int | None = None
+    mitigation: str = ""
+    owner_id: int | None = Field(default=None, foreign_key="person.id")
+    closed: bool = False
+    created_at: datetime = Field(sa_column=_utc_column())
+    updated_at: datetime = Field(sa_column=_utc_column())
+
+
+class Measure(SQLModel, table=True):
+    """An impact measure (a KPI) with its baseline, target and expected trajectory."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    plan_id: int = Field(foreign_key="plan.id", index=True)
+    action_id: int | None = Field(default=None, foreign_key="action.id")
+    area_id: int | None = Field(default=None, foreign_key="area.id")
+    name: str
+    unit: str = ""
+    baseline: float | None = None
+    target: float | None = None
+    higher_is_better: bool = True
+    #: Expected values over time: [{"date": "2024-03-31", "value": 12.0}, ...].
+    trajectory: list[dict[str, Any]] = Field(default_factory=list, sa_column=_json_column())
+
+
+class MeasureReading(SQLModel, table=True):
+    """A reported figure for an impact measure (append-only)."""
+
+    __tablename__ = "measure_reading"
+
+    id: int | None = Field(default=None, primary_key=True)
+    measure_id: int = Field(foreign_key="measure.id", index=True)
+    period_end: date
+    value: float
+    recorded_at: datetime = Field(sa_column=_utc_column())
+    person_id: int | None = Field(default=None, foreign_key="person.id")
+    channel: str
+
+
+class ImportRun(SQLModel, table=True):
+    """One import of a workbook into a plan: what file, which mapping, what was found."""
+
+    __tablename__ = "import_run"
+
+    id: int | None = Field(default=None, primary_key=True)
+    plan_id: int = Field(foreign_key="plan.id", index=True)
+    source_name: str
+    source_sha256: str = Field(max_length=64)
+    sheet: str = ""
+    mapping_name: str = ""
+    imported_at: datetime = Field(sa_column=_utc_column())
+    #: Counts ({"created": 3, "updated": 70, ...}) and the validation report.
+    summary: dict[str, Any] = Field(default_factory=dict, sa_column=_json_column())
+    warnings: list[dict[str, Any]] = Field(default_factory=list, sa_column=_json_column())
+
+
+class ImportedRow(SQLModel, table=True):
+    """Every source row of every import, cell by cell as read (nothing is lost)."""
+
+    __tablename__ = "imported_row"
+
+    id: int | None = Field(default=None, primary_key=True)
+    import_run_id: int = Field(foreign_key="import_run.id", index=True)
+    action_id: int | None = Field(default=None, foreign_key="action.id")
+    row_number: int
+    cells: dict[str, Any] = Field(default_factory=dict, sa_column=_json_column())
+
+
+ALL_TABLES = SQLModel.metadata
