@@ -6,6 +6,8 @@ import click
 
 from chaser import __version__
 from chaser.cli_cycles import cycles
+from chaser.cli_plan import db, people, plan
+from chaser.demo import demo
 from chaser.logging import configure_logging
 from chaser.settings import Settings
 
@@ -33,7 +35,8 @@ def cli(ctx: click.Context, db: str | None, config: str | None) -> None:
     ctx.obj = Settings.resolve(db=db, config=config)
 
 
-cli.add_command(cycles)
+for command in (db, people, plan, cycles, demo):
+    cli.add_command(command)
 
 
 def main() -> None:

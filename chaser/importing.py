@@ -1,0 +1,158 @@
+"""Importing plans and people: reads the file (adapter), runs the domain, commits or rolls back.
+
+An import is all or nothing: any error leaves the store as it was.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import structlog
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from integrations.spreadsheets import SpreadsheetError, read_grid
+from workflows.people import PeopleFileError, PeopleMerge, directory, read_people_csv, upsert_people
+from workflows.plan_mapping import Mapping, MappingError, load_mapping
+from workflows.plan_merge import MergeResult, merge_plan
+from workflows.plan_reading import PlanReadError, Problem, read_plan
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass
+class ImportOutcome:
+    plan_code: str
+    dry_run: bool
+    actions: int = 0
+    warnings: list[Problem] = field(default_factory=list)
+    errors: list[Problem] = field(default_factory=list)
+    merge: MergeResult | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "plan": self.plan_code,
+            "dry_run": self.dry_run,
+            "actions": self.actions,
+            "warnings": [w.as_dict() for w in self.warnings],
+            "errors": [e.as_dict() for e in self.errors],
+            "changes": self.merge.as_dict() if self.merge is not None else None,
+        }
+
+
+def choose_mapping(config_dir: Path, explicit: Path | None) -> Mapping:
+    """The mapping named on the command line, else the only one under config/mappings/."""
+    if explicit is not None:
+        return load_mapping(explicit)
+    folder = config_dir / "mappings"
+    files = sorted(folder.glob("*.yaml")) + sorted(folder.glob("*.yml"))
+    if not files:
+        raise MappingError(
+            f"{folder}: no mapping files; write one (see docs/mappings.md) or pass --mapping FILE"
+        )
+    if len(files) > 1:
+        names = ", ".join(f.name for f in files)
+        raise MappingError(f"{folder}: several mappings ({names}); choose one with --mapping FILE")
+    return load_mapping(files[0])
+
+
+def import_plan(
+    engine: Engine,
+    path: Path,
+    *,
+    mapping: Mapping,
+    now: datetime,
+    plan_code: str | None = None,
+    sheet: str | None = None,
+    dry_run: bool = False,
+) -> ImportOutcome:
+    code = plan_code or mapping.plan.code
+    outcome = ImportOutcome(plan_code=code, dry_run=dry_run)
+    try:
+        grid = read_grid(path, sheet if sheet is not None else mapping.sheet)
+    except SpreadsheetError as exc:
+        outcome.errors.append(Problem(kind="bad_file", sheet=path.name, message=str(exc)))
+        return outcome
+    if path.suffix.lower() == ".csv":
+        grid.sheet = path.name
+    with Session(engine) as session:
+        people = directory(session)
+        try:
+            parsed = read_plan(grid, mapping, people)
+        except PlanReadError as exc:
+            outcome.errors.extend(
+                Problem(**{**p.as_dict(), "message": f"{path}: {p.message}"}) for p in exc.problems
+            )
+            return outcome
+        outcome.actions = len(parsed.actions)
+        if not people:
+            outcome.warnings.append(
+                Problem(
+                    kind="no_people",
+                    message="the people directory is empty, so no lead could be resolved; run "
+                    "`chaser people import FILE.csv` first, then import the plan again",
+                )
+            )
+        outcome.warnings.extend(parsed.warnings)
+        result = merge_plan(
+            session,
+            parsed,
+            mapping,
+            plan_code=code,
+            now=now,
+            source_name=path.name,
+            source_sha256=_sha256(path),
+        )
+        outcome.merge = result
+        outcome.warnings.extend(result.matches_by_wording)
+        if dry_run:
+            session.rollback()
+        else:
+            session.commit()
+    log.info(
+        "plan_imported" if not dry_run else "plan_import_dry_run",
+        actions=outcome.actions,
+        warnings=len(outcome.warnings),
+        **result.as_dict(),
+    )
+    return outcome
+
+
+def import_people(
+    engine: Engine, path: Path, *, now: datetime, dry_run: bool = False
+) -> PeopleMerge:
+    """Add or update the people in ``path``; raises PeopleFileError listing every bad cell."""
+    if not path.is_file():
+        raise PeopleFileError(
+            [Problem(kind="bad_file", sheet=str(path), message=f"{path}: no such file")]
+        )
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        text = raw.decode("cp1252", errors="replace")
+    records = read_people_csv(text, source=path.name)
+    with Session(engine) as session:
+        result = upsert_people(session, records, now=now)
+        if dry_run:
+            session.rollback()
+        else:
+            session.commit()
+    log.info("people_imported", created=result.created, updated=result.updated, dry_run=dry_run)
+    return result
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()

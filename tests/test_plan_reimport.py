@@ -1,0 +1,195 @@
+"""Re-importing an edited workbook: merge by ref, keep baselines, never lose what leads said."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+from sqlalchemy import Engine
+from sqlmodel import Session, select
+
+from chaser.importing import ImportOutcome, import_people, import_plan
+from tests.conftest import MAPPING, NOW, PEOPLE_CSV, PLAN_CSV
+from tests.plan_builders import write_mapping, write_workbook
+from workflows.plan_mapping import load_mapping
+from workflows.store.models import Action, ChangeKind, Channel, StatusChange
+
+LATER = datetime(2026, 12, 14, 9, 0, tzinfo=UTC)
+
+
+def _rows() -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(PLAN_CSV.read_text(encoding="utf-8"), newline="")))
+
+
+def _write(path: Path, rows: list[dict[str, str]]) -> Path:
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+def _import(engine: Engine, path: Path, now: datetime = NOW) -> ImportOutcome:
+    outcome = import_plan(engine, path, mapping=load_mapping(MAPPING), now=now)
+    assert outcome.errors == []
+    return outcome
+
+
+def _action(s: Session, ref: str) -> Action:
+    return s.exec(select(Action).where(Action.ref == ref)).one()
+
+
+def _history(s: Session, action: Action) -> list[StatusChange]:
+    return list(
+        s.exec(
+            select(StatusChange)
+            .where(StatusChange.action_id == action.id)
+            .order_by(StatusChange.id)  # type: ignore[arg-type]
+        )
+    )
+
+
+def test_it_changes_nothing_when_the_same_workbook_comes_back(engine: Engine) -> None:
+    import_people(engine, PEOPLE_CSV, now=NOW)
+    _import(engine, PLAN_CSV)
+    again = _import(engine, PLAN_CSV, LATER)
+    assert again.merge is not None
+    assert again.merge.as_dict() | {"plan": ""} == {
+        "plan": "",
+        "created": 0,
+        "updated": 0,
+        "unchanged": 76,
+        "withdrawn": 0,
+        "reinstated": 0,
+        "forecast_changes": 0,
+        "status_changes": 0,
+    }
+
+
+def test_a_changed_due_date_becomes_a_forecast_change_and_the_baseline_stays(
+    engine: Engine, tmp_path: Path
+) -> None:
+    import_people(engine, PEOPLE_CSV, now=NOW)
+    _import(engine, PLAN_CSV)
+    rows = _rows()
+    row = next(r for r in rows if r["Ref"] == "1.1")
+    row["Completion date"] = "March 2024"
+    outcome = _import(engine, _write(tmp_path / "edited.csv", rows), LATER)
+    assert outcome.merge is not None and outcome.merge.forecast_changes == 1
+    with Session(engine) as s:
+        action = _action(s, "1.1")
+        history = _history(s, action)
+    assert (action.baseline_due, action.baseline_due_precision) == (date(2023, 12, 31), "month")
+    assert (action.forecast_due, action.forecast_due_precision) == (date(2024, 3, 31), "month")
+    change = history[-1]
+    assert (change.kind, change.channel, change.recorded_at) == ("forecast", "import", LATER)
+    assert (change.due_before, change.due_after) == (date(2023, 12, 31), date(2024, 3, 31))
+
+
+def test_a_removed_action_is_withdrawn_never_deleted_and_comes_back_reinstated(
+    engine: Engine, tmp_path: Path
+) -> None:
+    import_people(engine, PEOPLE_CSV, now=NOW)
+    _import(engine, PLAN_CSV)
+    rows = _rows()
+    without = [r for r in rows if r["Ref"] != "1.2"]
+    first = _import(engine, _write(tmp_path / "cut.csv", without), LATER)
+    assert first.merge is not None and first.merge.withdrawn == 1
+    with Session(engine) as s:
+        action = _action(s, "1.2")
+        assert action.withdrawn
+        assert [h.kind for h in _history(s, action)] == ["created", "withdrawn"]
+    back = _import(engine, PLAN_CSV, LATER)
+    assert back.merge is not None and back.merge.reinstated == 1
+    with Session(engine) as s:
+        action = _action(s, "1.2")
+        assert not action.withdrawn
+        assert [h.kind for h in _history(s, action)] == ["created", "withdrawn", "reinstated"]
+
+
+def test_nothing_recorded_from_replies_is_lost_on_reimport(engine: Engine, tmp_path: Path) -> None:
+    import_people(engine, PEOPLE_CSV, now=NOW)
+    _import(engine, PLAN_CSV)
+    with Session(engine) as s:
+        action = _action(s, "2.5")
+        assert action.id is not None
+        # a lead reported a slip by email
+        action.status, action.status_label = "off_track", "Red"
+        action.forecast_due, action.forecast_due_precision = date(2024, 9, 30), "month"
+        action.progress = "Recruitment delayed"
+        s.add(
+            StatusChange(
+                action_id=action.id,
+                recorded_at=NOW,
+                channel=Channel.EMAIL,
+                kind=ChangeKind.STATUS,
+                status_before=None,
+                status_after="off_track",
+                due_after=date(2024, 9, 30),
+                narrative="Recruitment delayed",
+            )
+        )
+        s.commit()
+    rows = _rows()
+    next(r for r in rows if r["Ref"] == "1.1")["Completion date"] = "March 2024"
+    _import(engine, _write(tmp_path / "edited.csv", rows), LATER)
+    with Session(engine) as s:
+        action = _action(s, "2.5")
+        kinds = [(h.kind, h.channel) for h in _history(s, action)]
+    assert (action.status, action.status_label) == ("off_track", "Red")
+    assert action.forecast_due == date(2024, 9, 30)
+    assert action.baseline_due == date(2024, 4, 30)
+    assert kinds == [("created", "import"), ("status", "email")]
+
+
+def test_an_unnumbered_action_is_matched_by_its_wording_and_the_match_is_reported(
+    engine: Engine, tmp_path: Path
+) -> None:
+    import_people(engine, PEOPLE_CSV, now=NOW)
+    _import(engine, PLAN_CSV)
+    rows = _rows()
+    unnumbered = next(r for r in rows if r["Ref"] == "")
+    unnumbered["Actions to deliver"] = unnumbered["Actions to deliver"].replace(
+        "Devon ICB will strengthen", "Devon ICB will further strengthen"
+    )
+    unnumbered["Completion date"] = "June 2024"
+    outcome = _import(engine, _write(tmp_path / "edited.csv", rows), LATER)
+    matches = [w for w in outcome.warnings if w.kind == "matched_by_wording"]
+    assert len(matches) == 1
+    assert matches[0].ref == "P7-01" and "% alike" in matches[0].message
+    with Session(engine) as s:
+        action = _action(s, "P7-01")
+        assert action.title.startswith("Devon ICB will further strengthen")
+        assert (action.baseline_due, action.forecast_due) == (date(2024, 4, 30), date(2024, 6, 30))
+        assert len(s.exec(select(Action)).all()) == 76
+
+
+def test_a_status_changed_in_the_workbook_is_applied_but_an_unchanged_one_never_overwrites(
+    engine: Engine, tmp_path: Path
+) -> None:
+    import_people(engine, PEOPLE_CSV, now=NOW)
+    mapping = load_mapping(write_mapping(tmp_path))
+    header = ["Priority", "Ref", "Action", "Lead", "Due", "RAG", "Progress"]
+    rows: list[list[object]] = [
+        ["Priority 1", "1.1", "One", "Head of SEND (AP)", "May 2024", "Amber"],
+        ["Priority 1", "1.2", "Two", "Head of SEND (AP)", "May 2024", "Amber"],
+    ]
+    book = write_workbook(tmp_path / "v1.xlsx", rows, header=header)
+    import_plan(engine, book, mapping=mapping, now=NOW)
+    with Session(engine) as s:  # both leads report Red since
+        for ref in ("1.1", "1.2"):
+            a = _action(s, ref)
+            a.status, a.status_label = "off_track", "Red"
+        s.commit()
+    rows[0][5] = "Blue"  # the secretary marks 1.1 complete and embedded in the workbook
+    book = write_workbook(tmp_path / "v2.xlsx", rows, header=header)
+    outcome = import_plan(engine, book, mapping=mapping, now=LATER)
+    assert outcome.merge is not None and outcome.merge.status_changes == 1
+    with Session(engine) as s:
+        one, two = _action(s, "1.1"), _action(s, "1.2")
+        change = _history(s, one)[-1]
+    assert (one.status, one.status_label, one.embedded) == ("complete", "Blue", True)
+    assert (change.status_before, change.status_after) == ("off_track", "complete")
+    assert (two.status, two.status_label) == ("off_track", "Red")

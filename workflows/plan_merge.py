@@ -1,0 +1,530 @@
+"""Merging a read plan into the store: first import and every re-import.
+
+Rules (the board's audit trail depends on them):
+
+- Actions match by ref; an action the plan left unnumbered matches an existing one by its wording
+  (every such match is reported with its score).
+- The baseline due date stays as first imported. A due date that changed in the workbook since the
+  last import becomes a forecast change, recorded in the history.
+- A status that changed in the workbook since the last import is applied and recorded; a status
+  that did not change there never overwrites one reported since (by a lead, on the form or by mail).
+- An action missing from the workbook is marked withdrawn, never deleted; if it comes back it is
+  reinstated. Both are recorded.
+- Every row of every import is kept as read (:class:`ImportedRow`).
+
+Everything happens in the caller's transaction: the caller commits, or rolls back for a dry run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from rapidfuzz import fuzz
+from sqlalchemy import delete
+from sqlmodel import Session, SQLModel, col, select
+
+from workflows.fuzzy_dates import FuzzyDate
+from workflows.plan_mapping import Mapping, normalise_header
+from workflows.plan_reading import ActionRow, ParsedPlan, Problem
+from workflows.store.models import (
+    Action,
+    ActionContributor,
+    Area,
+    ChangeKind,
+    Channel,
+    ImportedRow,
+    ImportRun,
+    Milestone,
+    Person,
+    Plan,
+    StatusChange,
+)
+
+#: A wording match below this score (0–100) is not taken as the same action.
+WORDING_MATCH_THRESHOLD = 85.0
+
+
+@dataclass
+class MergeResult:
+    plan_code: str
+    import_run_id: int
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    withdrawn: int = 0
+    reinstated: int = 0
+    forecast_changes: int = 0
+    status_changes: int = 0
+    matches_by_wording: list[Problem] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "plan": self.plan_code,
+            "created": self.created,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "withdrawn": self.withdrawn,
+            "reinstated": self.reinstated,
+            "forecast_changes": self.forecast_changes,
+            "status_changes": self.status_changes,
+        }
+
+
+def _split(d: FuzzyDate | None, *, end: bool) -> tuple[Any, str | None]:
+    if d is None:
+        return None, None
+    return (d.last_day if end else d.first_day), str(d.precision)
+
+
+def _wording(text: str) -> str:
+    return normalise_header(text)
+
+
+def merge_plan(
+    session: Session,
+    parsed: ParsedPlan,
+    mapping: Mapping,
+    *,
+    plan_code: str,
+    now: datetime,
+    source_name: str,
+    source_sha256: str,
+) -> MergeResult:
+    """Merge ``parsed`` into plan ``plan_code`` (created if new). Does not commit."""
+    plan = session.exec(select(Plan).where(Plan.code == plan_code)).first()
+    if plan is None:
+        plan = Plan(
+            code=plan_code,
+            title=mapping.plan.title,
+            mapping_name=mapping.name,
+            status_scale=[v.model_dump(mode="json") for v in mapping.status_scale.values],
+            created_at=now,
+        )
+        session.add(plan)
+        session.flush()
+    else:
+        plan.mapping_name = mapping.name
+        plan.status_scale = [v.model_dump(mode="json") for v in mapping.status_scale.values]
+    assert plan.id is not None
+    run = ImportRun(
+        plan_id=plan.id,
+        source_name=source_name,
+        source_sha256=source_sha256,
+        sheet=parsed.sheet,
+        mapping_name=mapping.name,
+        imported_at=now,
+    )
+    session.add(run)
+    session.flush()
+    assert run.id is not None
+    result = MergeResult(plan_code=plan_code, import_run_id=run.id)
+    merger = _Merger(session, plan, run, mapping, parsed, now, result)
+    merger.run()
+    run.summary = {"actions": len(parsed.actions), **result.as_dict()}
+    run.warnings = [p.as_dict() for p in [*parsed.warnings, *result.matches_by_wording]]
+    session.flush()
+    return result
+
+
+class _Merger:
+    """One merge. New rows go in with bulk inserts: a 20,000-action plan must import quickly."""
+
+    def __init__(
+        self,
+        session: Session,
+        plan: Plan,
+        run: ImportRun,
+        mapping: Mapping,
+        parsed: ParsedPlan,
+        now: datetime,
+        result: MergeResult,
+    ) -> None:
+        assert plan.id is not None and run.id is not None
+        self.session = session
+        self.plan_id: int = plan.id
+        self.run_id: int = run.id
+        self.mapping = mapping
+        self.parsed = parsed
+        self.now = now
+        self.result = result
+        self.people = {p.code: p.id for p in session.exec(select(Person))}
+        self.due_header = self._header("due")
+        self.status_header = self._header("status")
+        self.forecast_header = self._header("forecast")
+        self.history: list[dict[str, Any]] = []
+        self.milestones: list[dict[str, Any]] = []
+        self.contributors: list[dict[str, Any]] = []
+
+    def _header(self, name: str) -> str | None:
+        if name not in self.mapping.columns:
+            return None
+        key = {normalise_header(h) for h in self.mapping.columns[name].headers}
+        for row in self.parsed.actions:
+            for header in row.raw_cells:
+                if normalise_header(header) in key:
+                    return header
+        return next(iter(self.mapping.columns[name].headers), None)
+
+    def _person_id(self, code: str | None) -> int | None:
+        return self.people.get(code) if code is not None else None
+
+    # -------------------------------------------------------------------------------------------
+    def run(self) -> None:
+        areas = self._areas()
+        existing = list(self.session.exec(select(Action).where(Action.plan_id == self.plan_id)))
+        pairs = self._match(existing)
+        matched_ids = {a.id for _, a in pairs if a is not None}
+        new_rows: list[ActionRow] = []
+        new_values: list[dict[str, Any]] = []
+        for row, found in pairs:
+            area = areas.get(row.area_number) if row.area_number is not None else None
+            if found is None:
+                new_rows.append(row)
+                new_values.append(self._new_action(row, area))
+            else:
+                self._update(row, found, area)
+                self._contributors(found.id, found.accountable_id, row, initial=False)
+        self.session.flush()
+        new_ids = self._insert_actions(new_values)
+        action_ids: dict[int, int] = {}  # id(row) -> action id
+        for row, action_id, values in zip(new_rows, new_ids, new_values, strict=True):
+            action_ids[id(row)] = action_id
+            self._history(
+                action_id,
+                ChangeKind.CREATED,
+                status_after=values["status"],
+                due_after=(values["baseline_due"], values["baseline_due_precision"]),
+                note=f"imported from {self.parsed.sheet!r} row {row.row}",
+            )
+            self._milestones(action_id, row, {})
+            self._contributors(action_id, values["accountable_id"], row, initial=True)
+        for row, found in pairs:
+            if found is not None:
+                assert found.id is not None
+                action_ids[id(row)] = found.id
+        for action in existing:
+            if action.id not in matched_ids and not action.withdrawn:
+                assert action.id is not None
+                action.withdrawn = True
+                action.updated_at = self.now
+                self.result.withdrawn += 1
+                self._history(action.id, ChangeKind.WITHDRAWN, note="no longer in the workbook")
+        self.session.flush()
+        imported = [
+            {
+                "import_run_id": self.run_id,
+                "action_id": action_ids[id(row)],
+                "row_number": row.row,
+                "cells": row.raw_cells,
+            }
+            for row, _ in pairs
+        ]
+        for model, rows in (
+            (StatusChange, self.history),
+            (Milestone, self.milestones),
+            (ActionContributor, self.contributors),
+            (ImportedRow, imported),
+        ):
+            if rows:
+                self._bulk_insert(model, rows)
+
+    def _insert_actions(self, values: list[dict[str, Any]]) -> list[int]:
+        """Insert new actions in one executemany and return their ids, in order.
+
+        Ids are read back by ref (unique within a plan) rather than with RETURNING: SQLite's
+        small parameter limit makes RETURNING batches splice their results quadratically.
+        """
+        if not values:
+            return []
+        self.result.created += len(values)
+        self._bulk_insert(Action, values)
+        query = select(col(Action.ref), col(Action.id)).where(Action.plan_id == self.plan_id)
+        ids = {ref: action_id for ref, action_id in self.session.execute(query)}
+        return [ids[v["ref"]] for v in values]
+
+    def _bulk_insert(self, model: type[SQLModel], rows: list[dict[str, Any]]) -> None:
+        """One plain executemany (Core, no RETURNING): the fast path for thousands of rows."""
+        table = model.__table__  # type: ignore[attr-defined]
+        self.session.connection().execute(table.insert(), rows)
+
+    def _areas(self) -> dict[int, Area]:
+        by_number = {
+            a.number: a for a in self.session.exec(select(Area).where(Area.plan_id == self.plan_id))
+        }
+        for number, row in self.parsed.areas.items():
+            area = by_number.get(number)
+            sro_id = self._person_id(row.sro_codes[0] if row.sro_codes else None)
+            if area is None:
+                area = Area(plan_id=self.plan_id, number=number)
+                self.session.add(area)
+                by_number[number] = area
+            area.kind, area.label, area.title = row.kind, row.label, row.title
+            area.sro_raw, area.sro_codes, area.sro_id = row.sro_raw, list(row.sro_codes), sro_id
+        self.session.flush()
+        return by_number
+
+    def _match(self, existing: list[Action]) -> list[tuple[ActionRow, Action | None]]:
+        by_ref = {a.ref: a for a in existing if not a.ref_generated}
+        taken: set[int | None] = set()
+        pairs: list[tuple[ActionRow, Action | None]] = []
+        for row in self.parsed.actions:
+            hit = by_ref.get(row.ref) if not row.ref_generated else None
+            if hit is not None:
+                taken.add(hit.id)
+            pairs.append((row, hit))
+        # Second pass: unnumbered actions (and actions newly numbered) match by wording.
+        for i, (row, hit) in enumerate(pairs):
+            if hit is not None:
+                continue
+            candidates = [
+                a for a in existing if a.id not in taken and (a.ref_generated or row.ref_generated)
+            ]
+            best, score = None, 0.0
+            wording = _wording(row.title)
+            for a in candidates:
+                s = fuzz.token_sort_ratio(wording, _wording(a.title))
+                if s > score:
+                    best, score = a, s
+            if best is not None and score >= WORDING_MATCH_THRESHOLD:
+                taken.add(best.id)
+                pairs[i] = (row, best)
+                self.result.matches_by_wording.append(
+                    Problem(
+                        kind="matched_by_wording",
+                        sheet=self.parsed.sheet,
+                        row=row.row,
+                        ref=best.ref,
+                        value=row.title[:120],
+                        message=(
+                            f"row {row.row} has no ref of its own; matched to existing action "
+                            f"{best.ref} by its wording ({score:.0f}% alike)"
+                        ),
+                    )
+                )
+        return pairs
+
+    def _common(self, row: ActionRow, area: Area | None) -> dict[str, Any]:
+        """The fields the workbook owns, for a new action or an update."""
+        start, start_precision = _split(row.start, end=False)
+        return {
+            "position": row.position,
+            "area_id": area.id if area is not None else None,
+            "title": row.title,
+            "lead_raw": row.lead_raw,
+            "accountable_id": self._person_id(row.accountable),
+            "sro_id": area.sro_id if area is not None else None,
+            "reporting_group": row.reporting_group,
+            "start_date": start,
+            "start_precision": start_precision,
+            "due_kind": row.due.kind,
+            "due_note": row.due.note,
+            "outcomes": row.outcomes,
+            "evidence": row.evidence,
+            "progress": row.progress,
+            "raw_cells": row.raw_cells,
+        }
+
+    def _new_action(self, row: ActionRow, area: Area | None) -> dict[str, Any]:
+        due, due_precision = _split(row.due_date, end=True)
+        forecast, forecast_precision = _split(row.forecast, end=True)
+        if forecast is None:
+            forecast, forecast_precision = due, due_precision
+        status = row.status
+        return {
+            **self._common(row, area),
+            "plan_id": self.plan_id,
+            "ref": row.ref,
+            "ref_generated": row.ref_generated,
+            "baseline_due": due,
+            "baseline_due_precision": due_precision,
+            "forecast_due": forecast,
+            "forecast_due_precision": forecast_precision,
+            "status": str(status.meaning) if status is not None else None,
+            "status_label": status.value if status is not None else "",
+            "embedded": status.embedded if status is not None else False,
+            "withdrawn": False,
+            "created_at": self.now,
+            "updated_at": self.now,
+        }
+
+    def _update(self, row: ActionRow, action: Action, area: Area | None) -> None:
+        assert action.id is not None
+        before = _snapshot(action)
+        previous_cells = dict(action.raw_cells or {})
+        for key, value in self._common(row, area).items():
+            setattr(action, key, value)
+        if action.withdrawn:
+            action.withdrawn = False
+            self.result.reinstated += 1
+            self._history(action.id, ChangeKind.REINSTATED, note="back in the workbook")
+        # A date only moves the forecast when the workbook's own cell changed since last time.
+        date_header = self.forecast_header if row.forecast is not None else self.due_header
+        new_date = row.forecast if row.forecast is not None else row.due_date
+        if date_header is not None and _changed(previous_cells, row.raw_cells, date_header):
+            due, precision = _split(new_date, end=True)
+            if action.baseline_due is None and due is not None and row.forecast is None:
+                action.baseline_due, action.baseline_due_precision = due, precision
+            if (due, precision) != (action.forecast_due, action.forecast_due_precision):
+                self._history(
+                    action.id,
+                    ChangeKind.FORECAST,
+                    due_before=(action.forecast_due, action.forecast_due_precision),
+                    due_after=(due, precision),
+                    note=f"{date_header!r} changed in the workbook",
+                )
+                action.forecast_due, action.forecast_due_precision = due, precision
+                self.result.forecast_changes += 1
+        # Likewise a status: one the workbook did not change never overwrites a lead's report.
+        status_changed = self.status_header is not None and _changed(
+            previous_cells, row.raw_cells, self.status_header
+        )
+        completed_now = (
+            self.due_header is not None
+            and row.due.kind == "completed"
+            and _changed(previous_cells, row.raw_cells, self.due_header)
+        )
+        if row.status is not None and (status_changed or completed_now):
+            new_status = str(row.status.meaning)
+            if (new_status, row.status.value) != (action.status, action.status_label):
+                self._history(
+                    action.id,
+                    ChangeKind.STATUS,
+                    status_before=action.status,
+                    status_after=new_status,
+                    note=f"status {row.status.value!r} in the workbook",
+                )
+                action.status, action.status_label = new_status, row.status.value
+                action.embedded = row.status.embedded
+                self.result.status_changes += 1
+        existing = {
+            m.position: m
+            for m in self.session.exec(select(Milestone).where(Milestone.action_id == action.id))
+        }
+        self._milestones(action.id, row, existing)
+        if _snapshot(action) != before:
+            action.updated_at = self.now
+            self.result.updated += 1
+        else:
+            self.result.unchanged += 1
+
+    def _milestones(self, action_id: int, row: ActionRow, existing: dict[int, Milestone]) -> None:
+        for m in row.milestones:
+            due, precision = _split(m.due, end=True)
+            start, start_precision = _split(m.start, end=False)
+            old = existing.get(m.position)
+            if old is None:
+                self.milestones.append(
+                    {
+                        "action_id": action_id,
+                        "position": m.position,
+                        "label": m.label,
+                        "start_date": start,
+                        "start_precision": start_precision,
+                        "baseline_due": due,
+                        "baseline_due_precision": precision,
+                        "forecast_due": due,
+                        "forecast_due_precision": precision,
+                        "complete": False,
+                        "raw": m.raw,
+                    }
+                )
+                continue
+            moved = (due, precision) != (old.forecast_due, old.forecast_due_precision)
+            if old.raw != m.raw and moved:
+                self._history(
+                    action_id,
+                    ChangeKind.MILESTONE_FORECAST,
+                    due_before=(old.forecast_due, old.forecast_due_precision),
+                    due_after=(due, precision),
+                    note=f"milestone {m.label or m.position} changed in the workbook",
+                )
+                assert due is not None and precision is not None
+                old.forecast_due, old.forecast_due_precision = due, precision
+                self.result.forecast_changes += 1
+            old.label, old.raw = m.label, m.raw
+            old.start_date, old.start_precision = start, start_precision
+
+    def _contributors(
+        self, action_id: int | None, accountable_id: int | None, row: ActionRow, *, initial: bool
+    ) -> None:
+        assert action_id is not None
+        wanted = [self._person_id(code) for code in row.contributors]
+        ids = [pid for pid in dict.fromkeys(wanted) if pid is not None and pid != accountable_id]
+        if not initial:
+            current = [
+                c.person_id
+                for c in self.session.exec(
+                    select(ActionContributor)
+                    .where(ActionContributor.action_id == action_id)
+                    .order_by(ActionContributor.position)  # type: ignore[arg-type]
+                )
+            ]
+            if current == ids:
+                return
+            self.session.execute(
+                delete(ActionContributor).where(
+                    ActionContributor.action_id == action_id  # type: ignore[arg-type]
+                )
+            )
+        self.contributors.extend(
+            {"action_id": action_id, "person_id": pid, "position": i} for i, pid in enumerate(ids)
+        )
+
+    def _history(
+        self,
+        action_id: int,
+        kind: ChangeKind,
+        *,
+        status_before: str | None = None,
+        status_after: str | None = None,
+        due_before: tuple[Any, str | None] = (None, None),
+        due_after: tuple[Any, str | None] = (None, None),
+        note: str = "",
+    ) -> None:
+        self.history.append(
+            {
+                "action_id": action_id,
+                "recorded_at": self.now,
+                "person_id": None,
+                "channel": str(Channel.IMPORT),
+                "kind": str(kind),
+                "status_before": status_before,
+                "status_after": status_after,
+                "due_before": due_before[0],
+                "due_before_precision": due_before[1],
+                "due_after": due_after[0],
+                "due_after_precision": due_after[1],
+                "narrative": "",
+                "evidence": "",
+                "late": False,
+                "note": note,
+                "import_run_id": self.run_id,
+            }
+        )
+
+
+def _changed(before: dict[str, Any], after: dict[str, Any], header: str) -> bool:
+    return before.get(header) != after.get(header)
+
+
+def _snapshot(action: Action) -> tuple[Any, ...]:
+    return (
+        action.area_id,
+        action.title,
+        action.lead_raw,
+        action.accountable_id,
+        action.reporting_group,
+        action.start_date,
+        action.start_precision,
+        action.forecast_due,
+        action.forecast_due_precision,
+        action.status,
+        action.withdrawn,
+        action.due_kind,
+        action.due_note,
+        action.outcomes,
+        action.evidence,
+        action.progress,
+    )
