@@ -50,6 +50,12 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA busy_timeout=30000")
+            if database and database != ":memory:":
+                # WAL lets readers run beside the one writer; NORMAL sync is durable in WAL mode
+                # except for the last commits on power loss, and makes each commit cheap (the
+                # outbox commits once per message).
+                cursor.execute("PRAGMA journal_mode=WAL")
+                cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.close()
 
         return engine

@@ -276,3 +276,58 @@ class ImportedRow(SQLModel, table=True):
 
 
 ALL_TABLES = SQLModel.metadata
+
+
+class DeliveryState(StrEnum):
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    DEAD = "dead"
+
+
+class Delivery(SQLModel, table=True):
+    """The outbox: one row per message, unique by its idempotency key.
+
+    pending ─claim─▶ sending ─ok─▶ sent; a transient failure puts it back to pending with
+    ``not_before`` in the future; a permanent one (or too many attempts) makes it dead, with the
+    reason. A ``sending`` row whose lease has expired was claimed by a worker that died: it is
+    claimed again, and its channel is asked whether the provider already has it before resending.
+    """
+
+    __table_args__ = (Index("ix_delivery_claim", "state", "not_before", "id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(unique=True, max_length=255)
+    #: Short code quoted in the subject and body, so an emailed reply finds its request.
+    reference: str = Field(unique=True, max_length=32)
+    kind: str = Field(max_length=32)  # the chase step, or "digest"
+    channel: str = Field(max_length=16)
+    sender: str = Field(default="", max_length=255)
+    plan_id: int | None = Field(default=None, foreign_key="plan.id")
+    person_code: str = Field(default="", max_length=32)  # the lead concerned
+    recipient_code: str = Field(default="", max_length=32)  # who it went to (delegate, SRO…)
+    meeting_key: str = Field(default="", max_length=64)
+    payload: dict[str, Any] = Field(default_factory=dict, sa_column=_json_column())
+    state: str = Field(default=DeliveryState.PENDING, max_length=16)
+    attempts: int = 0
+    not_before: datetime = Field(sa_column=_utc_column())
+    lease_owner: str = Field(default="", max_length=64)
+    lease_expires_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
+    provider_id: str = Field(default="", max_length=255)
+    last_error: str = ""
+    created_at: datetime = Field(sa_column=_utc_column())
+    updated_at: datetime = Field(sa_column=_utc_column())
+    sent_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
+
+
+class SenderPace(SQLModel, table=True):
+    """Per-sender-mailbox pacing shared by every worker: the earliest time the next send may go.
+
+    Exchange Online allows about 30 messages a minute per mailbox; pacing one message every
+    two seconds keeps every rolling minute within that, whichever worker sends.
+    """
+
+    __tablename__ = "sender_pace"
+
+    sender: str = Field(primary_key=True, max_length=255)
+    next_at: datetime = Field(sa_column=_utc_column())

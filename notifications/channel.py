@@ -1,0 +1,132 @@
+"""The one small interface every delivery channel implements: ``send(message) -> receipt``.
+
+A channel only sends. Building the payload is a pure function beside it; retrying, rate
+limiting and recording are the outbox's job (:mod:`notifications.outbox`). A channel reports the
+outcome by returning a :class:`Receipt` or raising :class:`TransientError` (try again later,
+perhaps after ``retry_after`` seconds) or :class:`PermanentError` (dead-letter it, with the reason).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class Address:
+    name: str
+    email: str
+
+
+@dataclass(frozen=True)
+class Mention:
+    """Someone to @mention in a Teams card (their Teams user principal name)."""
+
+    name: str
+    upn: str
+
+
+@dataclass(frozen=True)
+class OutgoingMessage:
+    """One rendered message, exactly as the outbox stores it.
+
+    ``key`` is the outbox's idempotency key: channels stamp it on what they send (an
+    ``X-Chaser-Key`` header, a Message-ID derived from it) so a retry after a crash can be
+    recognised.
+    """
+
+    key: str
+    channel: str  # "email", "teams" or "file"
+    sender: str  # the mailbox it is sent from (rate limits are per sender)
+    to: tuple[Address, ...]
+    subject: str
+    text: str
+    html: str = ""
+    cc: tuple[Address, ...] = ()
+    reply_to: Address | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    #: For Teams: who to @mention, and which configured webhook (by name) to post to.
+    mentions: tuple[Mention, ...] = ()
+    webhook: str = ""
+    #: The one-click link to the reply form, for buttons (Teams) and plain-text fallbacks.
+    link: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "key": self.key,
+            "channel": self.channel,
+            "sender": self.sender,
+            "to": [[a.name, a.email] for a in self.to],
+            "cc": [[a.name, a.email] for a in self.cc],
+            "reply_to": [self.reply_to.name, self.reply_to.email] if self.reply_to else None,
+            "subject": self.subject,
+            "text": self.text,
+            "html": self.html,
+            "headers": dict(self.headers),
+            "mentions": [[m.name, m.upn] for m in self.mentions],
+            "webhook": self.webhook,
+            "link": self.link,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> OutgoingMessage:
+        reply_to = data.get("reply_to")
+        return cls(
+            key=data["key"],
+            channel=data["channel"],
+            sender=data["sender"],
+            to=tuple(Address(n, e) for n, e in data.get("to", [])),
+            cc=tuple(Address(n, e) for n, e in data.get("cc", [])),
+            reply_to=Address(reply_to[0], reply_to[1]) if reply_to else None,
+            subject=data["subject"],
+            text=data["text"],
+            html=data.get("html", ""),
+            headers=dict(data.get("headers", {})),
+            mentions=tuple(Mention(n, u) for n, u in data.get("mentions", [])),
+            webhook=data.get("webhook", ""),
+            link=data.get("link", ""),
+        )
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """What the provider said when it accepted the message."""
+
+    provider_id: str = ""
+    detail: str = ""
+
+
+class DeliveryError(Exception):
+    """The message was not delivered."""
+
+
+class TransientError(DeliveryError):
+    """Worth trying again later (timeouts, 5xx, 429, SMTP 4xx)."""
+
+    def __init__(self, reason: str, *, retry_after: float | None = None) -> None:
+        super().__init__(reason)
+        self.retry_after = retry_after
+
+
+class PermanentError(DeliveryError):
+    """Will never succeed as it is (bad address, 4xx other than 429, auth refused)."""
+
+
+class Channel(Protocol):
+    """A way of delivering messages."""
+
+    name: str
+
+    def send(self, message: OutgoingMessage) -> Receipt:
+        """Deliver ``message`` or raise TransientError / PermanentError."""
+        ...
+
+    def find_sent(self, message: OutgoingMessage) -> Receipt | None:
+        """After a crash left a delivery's fate unknown: the receipt if the provider already
+        has it (e.g. found in Sent Items by its key), else None. Channels that cannot tell
+        return None (the outbox then sends again; see docs/outbox.md for that window)."""
+        ...
+
+    def close(self) -> None:
+        """Release connections."""
+        ...

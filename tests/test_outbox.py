@@ -1,0 +1,323 @@
+"""The outbox: nobody chased twice for the same thing, nobody forgotten, the mailbox's rate kept."""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import Engine, select
+from sqlmodel import Session
+
+from notifications.channel import (
+    Address,
+    OutgoingMessage,
+    PermanentError,
+    Receipt,
+    TransientError,
+)
+from notifications.outbox import Dispatcher, NewDelivery, RetryPolicy, enqueue
+from workflows.store.models import Delivery, DeliveryState
+from workflows.tokens import reference_for
+
+START = datetime(2025, 9, 1, 9, 0, tzinfo=UTC)
+SENDER = "send.improvement@example.org"
+
+
+class FakeClock:
+    def __init__(self, now: datetime = START) -> None:
+        self.now = now
+        self.lock = threading.Lock()
+
+    def __call__(self) -> datetime:
+        with self.lock:
+            return self.now
+
+    def advance(self, seconds: float) -> None:
+        with self.lock:
+            self.now += timedelta(seconds=seconds)
+
+
+class AcceptedThenTimedOut(TransientError):
+    """The provider took the message, but the answer never came back."""
+
+
+class RecordingChannel:
+    """A channel that records what it was asked to send and fails as scripted."""
+
+    name = "email"
+
+    def __init__(self, clock: FakeClock, script: list[Exception | None] | None = None) -> None:
+        self.clock = clock
+        self.script = list(script or [])
+        self.sent: list[tuple[str, datetime]] = []
+        self.provider: set[str] = set()  # what the provider has accepted
+        self.lock = threading.Lock()
+
+    def send(self, message: OutgoingMessage) -> Receipt:
+        with self.lock:
+            outcome = self.script.pop(0) if self.script else None
+            if isinstance(outcome, AcceptedThenTimedOut):
+                self.provider.add(message.key)
+            if outcome is not None:
+                raise outcome
+            self.sent.append((message.key, self.clock()))
+            self.provider.add(message.key)
+        return Receipt(provider_id=f"<{message.key}@provider>")
+
+    def find_sent(self, message: OutgoingMessage) -> Receipt | None:
+        return Receipt(provider_id="found") if message.key in self.provider else None
+
+    def close(self) -> None:
+        pass
+
+
+def _message(key: str) -> OutgoingMessage:
+    return OutgoingMessage(
+        key=key,
+        channel="email",
+        sender=SENDER,
+        to=(Address("Aisha Pendleford", "aisha.pendleford@example.org"),),
+        subject=f"Update needed ({key})",
+        text="Please send an update.",
+    )
+
+
+def _enqueue(engine: Engine, keys: list[str], now: datetime = START) -> int:
+    with engine.begin() as conn:
+        return enqueue(
+            conn,
+            [
+                NewDelivery(
+                    message=_message(k),
+                    reference=reference_for(b"test-secret", k),
+                    kind="request",
+                    not_before=now,
+                )
+                for k in keys
+            ],
+            now=now,
+        )
+
+
+def _states(engine: Engine) -> dict[str, tuple[str, int, str]]:
+    with Session(engine) as s:
+        return {
+            d.key: (d.state, d.attempts, d.last_error) for d in s.exec(select(Delivery)).scalars()
+        }  # type: ignore[call-overload]
+
+
+def _dispatcher(
+    engine: Engine, channel: RecordingChannel, clock: FakeClock, **kw: object
+) -> Dispatcher:
+    return Dispatcher(
+        engine,
+        {"email": channel},
+        clock=clock,
+        sleep=clock.advance,
+        rng=random.Random(4),
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+def test_it_enqueues_each_key_once_however_often_it_is_asked(engine: Engine) -> None:
+    assert _enqueue(engine, ["request:AP:SIB:2025-09-30", "request:HP:SIB:2025-09-30"]) == 2
+    assert _enqueue(engine, ["request:AP:SIB:2025-09-30", "request:HP:SIB:2025-09-30"]) == 0
+    assert _enqueue(engine, ["reminder:AP:SIB:2025-09-30"]) == 1
+    assert len(_states(engine)) == 3
+
+
+def test_it_sends_each_message_once_and_records_it(engine: Engine) -> None:
+    clock = FakeClock()
+    channel = RecordingChannel(clock)
+    _enqueue(engine, ["a", "b", "c"])
+    report = _dispatcher(engine, channel, clock).dispatch()
+    assert (report.sent, report.retried, report.dead) == (3, 0, 0)
+    assert [k for k, _ in channel.sent] == ["a", "b", "c"]
+    assert _states(engine) == {k: ("sent", 1, "") for k in "abc"}
+    assert _dispatcher(engine, channel, clock).dispatch().sent == 0
+
+
+def test_it_retries_transient_failures_with_growing_jittered_backoff(engine: Engine) -> None:
+    clock = FakeClock()
+    failures: list[Exception | None] = [TransientError("SMTP 451"), TransientError("HTTP 503")]
+    channel = RecordingChannel(clock, failures)
+    _enqueue(engine, ["a"])
+    dispatcher = _dispatcher(
+        engine, channel, clock, policy=RetryPolicy(first_delay=60, max_delay=3600)
+    )
+    assert dispatcher.dispatch().retried == 1
+    with Session(engine) as s:
+        row = s.exec(select(Delivery)).scalars().one()  # type: ignore[call-overload]
+    first_wait = (row.not_before - START).total_seconds()
+    assert 30 <= first_wait <= 60 and row.last_error == "SMTP 451"
+    clock.advance(first_wait - 1)
+    assert dispatcher.dispatch().sent == 0  # not before its time
+    clock.advance(1)
+    assert dispatcher.dispatch().retried == 1
+    with Session(engine) as s:
+        row = s.exec(select(Delivery)).scalars().one()  # type: ignore[call-overload]
+    second_wait = (row.not_before - clock()).total_seconds()
+    assert 60 <= second_wait <= 120
+    clock.advance(second_wait)
+    assert dispatcher.dispatch().sent == 1
+    assert _states(engine)["a"] == ("sent", 3, "")
+
+
+def test_it_waits_exactly_as_long_as_retry_after_asks_and_holds_the_mailbox(engine: Engine) -> None:
+    clock = FakeClock()
+    channel = RecordingChannel(clock, [TransientError("HTTP 429", retry_after=7)])
+    _enqueue(engine, ["a", "b"])
+    dispatcher = _dispatcher(engine, channel, clock, max_pace_wait=10, rate_per_minute={SENDER: 30})
+    dispatcher.dispatch()
+    sent = dict(channel.sent)
+    # "b" waited for the mailbox (7 s), then "a" went after its own Retry-After
+    assert sent["b"] == START + timedelta(seconds=7)
+    assert sent["a"] >= START + timedelta(seconds=7)
+
+
+def test_it_dead_letters_a_permanent_failure_with_the_reason(engine: Engine) -> None:
+    clock = FakeClock()
+    channel = RecordingChannel(clock, [PermanentError("550 5.1.1 mailbox unavailable")])
+    _enqueue(engine, ["a", "b"])
+    report = _dispatcher(engine, channel, clock).dispatch()
+    assert (report.sent, report.dead) == (1, 1)
+    assert _states(engine)["a"] == ("dead", 1, "550 5.1.1 mailbox unavailable")
+
+
+def test_it_gives_up_after_the_last_attempt(engine: Engine) -> None:
+    clock = FakeClock()
+    channel = RecordingChannel(clock, [TransientError("timeout")] * 3)
+    _enqueue(engine, ["a"])
+    dispatcher = _dispatcher(
+        engine, channel, clock, policy=RetryPolicy(max_attempts=3, first_delay=1)
+    )
+    for _ in range(3):
+        dispatcher.dispatch()
+        clock.advance(3600)
+    state, attempts, error = _states(engine)["a"]
+    assert (state, attempts) == ("dead", 3) and error == "gave up after 3 attempts: timeout"
+    assert channel.sent == []
+
+
+def test_it_keeps_every_rolling_minute_within_the_mailbox_rate(engine: Engine) -> None:
+    clock = FakeClock()
+    channel = RecordingChannel(clock)
+    _enqueue(engine, [f"m{i:03d}" for i in range(90)])
+    report = _dispatcher(engine, channel, clock, rate_per_minute={SENDER: 30}).dispatch()
+    assert report.sent == 90
+    times = sorted(t for _, t in channel.sent)
+    for i, start in enumerate(times):
+        in_minute = [t for t in times[i:] if t < start + timedelta(seconds=60)]
+        assert len(in_minute) <= 30
+    assert times[-1] - times[0] == timedelta(seconds=178)  # one every two seconds
+
+
+def test_it_puts_back_what_must_wait_long_for_the_mailbox(engine: Engine) -> None:
+    clock = FakeClock()
+    channel = RecordingChannel(clock)
+    _enqueue(engine, ["a", "b"])
+    dispatcher = _dispatcher(engine, channel, clock, rate_per_minute={SENDER: 1}, max_pace_wait=5)
+    report = dispatcher.dispatch()
+    assert (report.sent, report.deferred) == (1, 1)
+    assert _states(engine)["b"] == ("pending", 0, "")
+
+
+def test_a_crash_between_claiming_and_sending_neither_loses_nor_duplicates(engine: Engine) -> None:
+    clock = FakeClock()
+    channel = RecordingChannel(clock)
+    _enqueue(engine, ["a", "b"])
+    crashed = _dispatcher(engine, channel, clock, lease_seconds=300, worker_id="crashed")
+    claimed = crashed.claim()  # ...and the process dies here, before sending
+    assert [row["key"] for row in claimed] == ["a"]
+    restarted = _dispatcher(engine, channel, clock, worker_id="restarted")
+    assert [k for k, _ in restarted.dispatch().by_key] == ["b"]  # "a" is leased, not lost
+    clock.advance(301)
+    report = restarted.dispatch()
+    assert [k for k, _ in channel.sent] == ["b", "a"]
+    assert report.sent == 1 and _states(engine)["a"] == ("sent", 1, "")
+
+
+def test_a_crash_after_the_provider_accepted_does_not_send_again(engine: Engine) -> None:
+    clock = FakeClock()
+    channel = RecordingChannel(clock)
+    _enqueue(engine, ["a"])
+    crashed = _dispatcher(engine, channel, clock, worker_id="crashed")
+    claimed = crashed.claim()
+    assert len(claimed) == 1
+    channel.send(_message("a"))  # the provider accepts it; the process dies before recording
+    clock.advance(301)
+    report = _dispatcher(engine, channel, clock, worker_id="restarted").dispatch()
+    assert (report.sent, report.recovered) == (0, 1)
+    assert [k for k, _ in channel.sent] == ["a"]
+    assert _states(engine)["a"][0] == "sent"
+
+
+def test_a_timeout_that_hid_an_accepted_message_does_not_send_it_again(engine: Engine) -> None:
+    clock = FakeClock()
+    channel = RecordingChannel(clock, [AcceptedThenTimedOut("read timed out")])
+    _enqueue(engine, ["a"])
+    dispatcher = _dispatcher(engine, channel, clock)
+    assert dispatcher.dispatch().retried == 1
+    clock.advance(3600)
+    report = dispatcher.dispatch()
+    assert (report.sent, report.recovered) == (0, 1)
+    assert channel.sent == [] and _states(engine)["a"][0] == "sent"
+
+
+def test_stopping_finishes_the_message_in_hand_and_hands_back_the_rest(engine: Engine) -> None:
+    clock = FakeClock()
+    _enqueue(engine, ["a", "b", "c"])
+
+    class StopsTheService(RecordingChannel):
+        def send(self, message: OutgoingMessage) -> Receipt:
+            dispatcher.stop()  # SIGTERM arrives while "a" is being sent
+            return super().send(message)
+
+    channel = StopsTheService(clock)
+    dispatcher = _dispatcher(engine, channel, clock)
+    assert dispatcher.dispatch().sent == 1
+    assert {k: s for k, (s, _, _) in _states(engine).items()} == {
+        "a": "sent",
+        "b": "pending",
+        "c": "pending",
+    }
+
+
+def test_a_message_for_an_unconfigured_channel_is_dead_lettered_with_the_fix(
+    engine: Engine,
+) -> None:
+    clock = FakeClock()
+    with engine.begin() as conn:
+        teams = OutgoingMessage(key="t", channel="teams", sender=SENDER, to=(), subject="", text="")
+        enqueue(conn, [NewDelivery(teams, "CHS-T", "request", START)], now=START)
+    report = _dispatcher(engine, RecordingChannel(clock), clock).dispatch()
+    assert report.dead == 1 and "no 'teams' channel is configured" in _states(engine)["t"][2]
+
+
+@pytest.mark.postgres
+def test_two_dispatchers_at_once_never_send_the_same_message(pg_engine: Engine) -> None:
+    engine = pg_engine
+    clock = FakeClock()
+    channel = RecordingChannel(clock)
+    keys = [f"m{i:03d}" for i in range(200)]
+    _enqueue(engine, keys)
+    workers = [_dispatcher(engine, channel, clock, worker_id=f"w{i}") for i in range(2)]
+    reports = []
+    together = threading.Barrier(len(workers))
+
+    def work(worker: Dispatcher) -> None:
+        together.wait()
+        reports.append(worker.dispatch())
+
+    threads = [threading.Thread(target=work, args=(w,)) for w in workers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    counts = Counter(k for k, _ in channel.sent)
+    assert sorted(counts) == keys and set(counts.values()) == {1}
+    assert all(r.sent > 0 for r in reports), "both workers should have taken a share"
+    assert set(s for s, _, _ in _states(engine).values()) == {DeliveryState.SENT}
