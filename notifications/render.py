@@ -1,0 +1,274 @@
+"""Turning a :class:`~workflows.chase_types.Chase` into messages: pure functions over Jinja2.
+
+Two environments share one loader: HTML (autoescape on, so an action titled ``<script>`` arrives as
+text) and plain text (autoescape off). Both use ``StrictUndefined``, so a template that names
+something the renderer does not provide fails loudly instead of sending a message with a gap in it.
+
+The loader looks in an override directory first (``<config_dir>/templates/``), then in the
+templates shipped in ``notifications/templates/``. An admin overrides a file by copying it there
+and editing it. The files are:
+
+* ``_wording.j2``: the per-step sentences, as macros, shared by the HTML and text bodies;
+* ``chase_subject.txt``: the subject line (the reference is added if the template leaves it out);
+* ``chase.txt`` and ``chase.html`` (which extends ``_base.html``, holding the CSS): the email;
+* ``teams.txt``: the text of the Teams card (paragraphs; lines starting ``- `` are the list).
+
+Every template sees the names built by :func:`chase_context` (see its docstring), and the filters
+``long_date`` ("Tuesday 1 July 2025"), ``short_date`` ("Tue 1 Jul"), ``plural`` ("3 actions") and
+``oneline`` (whitespace squashed, for the multi-line macros in ``_wording.j2``).
+
+The HTML's ``<style>`` block is inlined into ``style=""`` attributes at render time (Outlook
+ignores most ``<style>`` rules); remote stylesheets are never fetched.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import css_inline
+import jinja2
+from markupsafe import Markup
+
+from notifications.channel import Address, Mention, OutgoingMessage
+from workflows.chase_types import Chase, Step, Who
+
+SHIPPED_TEMPLATES = Path(__file__).resolve().parent / "templates"
+
+#: Headers every rendered email carries.
+KEY_HEADER = "X-Chaser-Key"
+REFERENCE_HEADER = "X-Chaser-Reference"
+
+
+@dataclass(frozen=True)
+class Templates:
+    """The two Jinja2 environments (and the CSS inliner) messages are rendered with."""
+
+    html: jinja2.Environment
+    text: jinja2.Environment
+    inliner: css_inline.CSSInliner
+    override_dir: Path | None = None
+
+
+def load_templates(override_dir: Path | None = None) -> Templates:
+    """Environments that look in ``override_dir`` (if given and present) before the shipped ones.
+
+    ``override_dir`` is normally ``<config_dir>/templates``; it need not exist.
+    """
+    searchpath: list[str] = []
+    if override_dir is not None and override_dir.is_dir():
+        searchpath.append(str(override_dir))
+    searchpath.append(str(SHIPPED_TEMPLATES))
+    loader = jinja2.FileSystemLoader(searchpath)
+    common: dict[str, Any] = {
+        "loader": loader,
+        "undefined": jinja2.StrictUndefined,
+        "trim_blocks": True,
+        "lstrip_blocks": True,
+        "keep_trailing_newline": False,
+    }
+    html = jinja2.Environment(autoescape=True, **common)
+    text = jinja2.Environment(autoescape=False, **common)
+    for env in (html, text):
+        env.filters["long_date"] = long_date
+        env.filters["short_date"] = short_date
+        env.filters["plural"] = plural
+        env.filters["oneline"] = oneline
+    inliner = css_inline.CSSInliner(
+        keep_style_tags=False,
+        keep_link_tags=False,
+        load_remote_stylesheets=False,
+    )
+    return Templates(html=html, text=text, inliner=inliner, override_dir=override_dir)
+
+
+# -- filters -----------------------------------------------------------------------------------
+
+
+def long_date(value: date | None) -> str:
+    """``Tuesday 1 July 2025`` (GOV.UK style), or "" for None."""
+    if value is None:
+        return ""
+    return f"{value:%A} {value.day} {value:%B %Y}"
+
+
+def short_date(value: date | None) -> str:
+    """``Tue 1 Jul``, for subject lines, or "" for None."""
+    if value is None:
+        return ""
+    return f"{value:%a} {value.day} {value:%b}"
+
+
+def oneline(value: object) -> str:
+    """Whitespace squashed to single spaces (keeps HTML-safe text safe, without escaping twice)."""
+    if isinstance(value, Markup):
+        return Markup(" ").join(value.split())
+    return " ".join(str(value).split())
+
+
+def plural(count: int, singular: str, many: str | None = None) -> str:
+    """``1 action``, ``3 actions``."""
+    word = singular if count == 1 else (many or singular + "s")
+    return f"{count} {word}"
+
+
+# -- the context every template sees -----------------------------------------------------------
+
+
+def chase_context(chase: Chase, *, link: str, reference: str) -> dict[str, Any]:
+    """The names a chase template can use.
+
+    ``chase`` (the Chase itself), ``step`` (its value: "request", "reminder", "final_reminder",
+    "escalation", "nudge_before", "nudge_due", "nudge_overdue"), ``recipient`` and ``lead``
+    (``Who``: ``.name``, ``.email``), ``actions`` (``ChasedAction``: ``.ref``, ``.title``,
+    ``.due``, ``.forecast`` ("" when unchanged), ``.last_status``, ``.last_update``), ``count``,
+    ``first_ref``, ``group`` (the group's name, or ""), ``meeting_date``, ``papers_deadline``,
+    ``delegated``, ``escalation``, ``nudge``, ``whose`` ("your" or "Hester Pengelly's"),
+    ``link``, ``reference`` and ``reply_example``; and, in every template but
+    ``chase_subject.txt``, ``subject``. ``teams.txt`` also has ``mention(person)``.
+    """
+    first_ref = chase.actions[0].ref if chase.actions else "2.5"
+    escalation = chase.step is Step.ESCALATION
+    own = chase.to.code == chase.lead.code and not chase.delegated and not escalation
+    return {
+        "chase": chase,
+        "step": chase.step.value,
+        "recipient": chase.to,
+        "lead": chase.lead,
+        "actions": list(chase.actions),
+        "count": len(chase.actions),
+        "first_ref": first_ref,
+        "group": chase.group_name,
+        "meeting_date": chase.meeting_date,
+        "papers_deadline": chase.papers_deadline,
+        "delegated": chase.delegated,
+        "escalation": escalation,
+        "nudge": chase.step.is_nudge,
+        "whose": "your" if own else f"{chase.lead.name}'s",
+        "link": link,
+        "reference": reference,
+        "reply_example": f"{first_ref}: amber – recruitment under way",
+    }
+
+
+# -- email -------------------------------------------------------------------------------------
+
+
+def render_chase(
+    chase: Chase,
+    *,
+    link: str,
+    reference: str,
+    sender: str,
+    templates: Templates,
+    reply_to: Address | None = None,
+) -> OutgoingMessage:
+    """The email for ``chase``: plain-English subject with ``[ref …]``, text and inlined HTML."""
+    context = chase_context(chase, link=link, reference=reference)
+    subject = _subject(templates, context, reference)
+    context["subject"] = subject
+    text = templates.text.get_template("chase.txt").render(context).strip() + "\n"
+    html = templates.inliner.inline(templates.html.get_template("chase.html").render(context))
+    html = html.encode("ascii", "xmlcharrefreplace").decode("ascii")  # 7-bit safe, same page
+    return OutgoingMessage(
+        key=chase.key,
+        channel="email",
+        sender=sender,
+        to=(_address(chase.to),),
+        cc=tuple(_address(w) for w in chase.cc if w.email),
+        reply_to=reply_to,
+        subject=subject,
+        text=text,
+        html=html,
+        headers={KEY_HEADER: chase.key, REFERENCE_HEADER: reference},
+        link=link,
+    )
+
+
+def _subject(templates: Templates, context: dict[str, Any], reference: str) -> str:
+    raw = templates.text.get_template("chase_subject.txt").render(context)
+    subject = " ".join(raw.split())  # one line, whatever the template or the data did
+    if reference and reference not in subject:
+        subject = f"{subject} [ref {reference}]"
+    return subject
+
+
+def _address(who: Who) -> Address:
+    return Address(name=who.name, email=who.email)
+
+
+# -- Teams -------------------------------------------------------------------------------------
+
+_AT_TAG = re.compile(r"</?at\s*>", re.IGNORECASE)
+
+
+def render_teams(
+    chase: Chase, *, link: str, reference: str, webhook: str, templates: Templates
+) -> OutgoingMessage:
+    """The Teams post for ``chase``, to the Workflows webhook named ``webhook`` (the group code).
+
+    The people concerned (the recipient, and the lead when someone else receives it) are
+    @mentioned where the template writes ``mention(person)`` and their Teams UPN is known;
+    others are just named. User-supplied text cannot
+    forge a mention: ``<at>`` tags are stripped from it.
+    """
+    people = [chase.to] if chase.to.code == chase.lead.code else [chase.to, chase.lead]
+    mentions = tuple(Mention(name=_no_at(w.name), upn=w.teams_id) for w in people if w.teams_id)
+    upns = {m.upn for m in mentions}
+
+    def mention(who: Who) -> str:
+        name = _no_at(who.name)
+        return f"<at>{name}</at>" if who.teams_id and who.teams_id in upns else name
+
+    context = chase_context(_teams_safe(chase), link=link, reference=reference)
+    context["mention"] = mention
+    subject = _subject(templates, context, reference)
+    context["subject"] = subject
+    text = templates.text.get_template("teams.txt").render(context).strip()
+    mentions = tuple(m for m in mentions if f"<at>{m.name}</at>" in text)
+    return OutgoingMessage(
+        key=chase.key,
+        channel="teams",
+        sender="",
+        to=(_address(chase.to),),
+        subject=subject,
+        text=text,
+        mentions=mentions,
+        webhook=webhook,
+        link=link,
+        headers={KEY_HEADER: chase.key, REFERENCE_HEADER: reference},
+    )
+
+
+def _no_at(value: str) -> str:
+    return _AT_TAG.sub("", value)
+
+
+def _teams_safe(chase: Chase) -> Chase:
+    """The chase with ``<at>`` tags removed from every piece of user-supplied text."""
+
+    def who(w: Who) -> Who:
+        return replace(w, name=_no_at(w.name))
+
+    actions = tuple(
+        replace(
+            a,
+            ref=_no_at(a.ref),
+            title=_no_at(a.title),
+            due=_no_at(a.due),
+            forecast=_no_at(a.forecast),
+            last_status=_no_at(a.last_status),
+        )
+        for a in chase.actions
+    )
+    return replace(
+        chase,
+        to=who(chase.to),
+        lead=who(chase.lead),
+        cc=tuple(who(w) for w in chase.cc),
+        actions=actions,
+        group_name=_no_at(chase.group_name),
+    )

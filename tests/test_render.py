@@ -1,0 +1,282 @@
+"""Rendering chases: notifications.render and the shipped templates."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+from datetime import date
+from pathlib import Path
+
+import jinja2
+import pytest
+
+from notifications.render import (
+    Templates,
+    load_templates,
+    long_date,
+    render_chase,
+    render_teams,
+    short_date,
+)
+from workflows.chase_types import Chase, ChasedAction, Step, Who
+
+HESTER = Who("HP", "Hester Pengelly", "hester.pengelly@council.example", "hester@council.example")
+KIT = Who("KT", "Kit Trelawny", "kit.trelawny@council.example", "kit@council.example")
+SRO = Who("MR", "Morwenna Rowe", "morwenna.rowe@council.example", "")
+SECRETARY = Who("secretary", "Board Secretary", "board.secretary@council.example")
+LINK = "https://chaser.council.example/u/tok?t=abc&x=1"
+REF = "CHS-abc123"
+SENDER = "chaser@council.example"
+
+ACTIONS = (
+    ChasedAction(
+        "2.5", "Recruit two specialist teachers", "Dec 2023", "Mar 2024", "Amber", date(2025, 6, 3)
+    ),
+    ChasedAction("3.1", "Publish the local offer", "TBC", "", "", None),
+    ChasedAction("4.2", "Train SENCOs", "Sep 2025", "", "Green", None),
+)
+
+
+def chase(step: Step = Step.REQUEST, **changes: object) -> Chase:
+    base = Chase(
+        key=f"{step}:HP:SIB-2025-07-08",
+        step=step,
+        plan_code="PLY",
+        to=HESTER,
+        lead=HESTER,
+        cc=(),
+        actions=ACTIONS,
+        channels=("email",),
+        group_code="SIB",
+        group_name="SEND Improvement Board",
+        meeting_date=date(2025, 7, 8),
+        papers_deadline=date(2025, 7, 1),
+    )
+    return replace(base, **changes)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="module")
+def templates() -> Templates:
+    return load_templates(None)
+
+
+def render(templates: Templates, c: Chase) -> tuple[str, str, str]:
+    m = render_chase(c, link=LINK, reference=REF, sender=SENDER, templates=templates)
+    return m.subject, m.text, m.html
+
+
+def test_it_writes_a_plain_english_subject_with_the_reference(templates: Templates) -> None:
+    subject, _, _ = render(templates, chase())
+    assert subject == ("Update needed by Tue 1 Jul for the SEND Improvement Board [ref CHS-abc123]")
+
+
+def test_it_addresses_the_message(templates: Templates) -> None:
+    m = render_chase(chase(), link=LINK, reference=REF, sender=SENDER, templates=templates)
+    assert m.channel == "email"
+    assert m.sender == SENDER
+    assert [(a.name, a.email) for a in m.to] == [("Hester Pengelly", HESTER.email)]
+    assert m.cc == ()
+    assert m.key == "request:HP:SIB-2025-07-08"
+    assert m.headers["X-Chaser-Key"] == m.key
+    assert m.link == LINK
+
+
+def test_it_lists_every_action_in_the_text(templates: Templates) -> None:
+    _, text, _ = render(templates, chase())
+    assert "Hello Hester Pengelly," in text
+    assert "meets on Tuesday 8 July 2025" in text
+    assert "your 3 actions by Tuesday 1 July 2025" in text
+    assert "2.5  Recruit two specialist teachers" in text
+    assert "Due: Dec 2023, now forecast Mar 2024" in text
+    assert "Last update: Amber, on Tuesday 3 June 2025" in text
+    assert "3.1  Publish the local offer" in text
+    assert "Due: TBC\n" in text  # no forecast when it is the same
+    assert "Last update: No update yet" in text
+    assert "4.2  Train SENCOs" in text and "Last update: Green\n" in text
+
+
+def test_it_explains_both_ways_to_reply(templates: Templates) -> None:
+    _, text, html = render(templates, chase())
+    assert LINK in text
+    assert "reply to this email" in text.lower()
+    assert "Keep the reference CHS-abc123 in the subject" in text
+    assert "2.5: amber – recruitment under way" in text
+    assert 'href="https://chaser.council.example/u/tok?t=abc&amp;x=1"' in html
+    assert "Keep the reference CHS-abc123" in html
+
+
+def test_it_lists_every_action_in_the_html(templates: Templates) -> None:
+    _, _, html = render(templates, chase())
+    for action in ACTIONS:
+        assert action.ref in html and action.title in html
+    assert "Dec 2023, now forecast Mar 2024" in html
+    assert "Amber, on Tuesday 3 June 2025" in html
+
+
+def test_it_escapes_user_text_in_html(templates: Templates) -> None:
+    bad = ChasedAction("1.1", "Fix <script>alert('x')</script> & more", "TBC", "", "", None)
+    lead = replace(HESTER, name="Hester <b>Pengelly</b>")
+    _, text, html = render(templates, chase(actions=(bad,), to=lead, lead=lead))
+    assert "<script>" not in html and "<b>Pengelly" not in html
+    # css_inline re-serialises the document: text stays escaped (quotes need not be).
+    assert "Fix &lt;script&gt;alert('x')&lt;/script&gt; &amp; more" in html
+    assert "Hester &lt;b&gt;Pengelly&lt;/b&gt;" in html
+    assert "Fix <script>alert('x')</script> & more" in text  # the text part is not HTML
+
+
+def test_it_inlines_the_css_for_outlook(templates: Templates) -> None:
+    _, _, html = render(templates, chase())
+    assert "<style" not in html
+    assert re.search(r'<td class="button-cell"[^>]*bgcolor="#00703c"[^>]*style="[^"]*padding', html)
+    assert re.search(r'<a class="button"[^>]*style="[^"]*color: #ffffff', html)
+    assert re.search(r'<p style="[^"]*margin', html)
+
+
+def test_it_writes_ascii_html_with_character_references(templates: Templates) -> None:
+    _, _, html = render(templates, chase())
+    assert html.isascii() and "amber &#8211; recruitment under way" in html
+
+
+def test_it_uses_no_external_resources(templates: Templates) -> None:
+    _, _, html = render(templates, chase())
+    assert "<img" not in html and "<link" not in html and "url(" not in html
+    urls = set(re.findall(r'(?:href|src)="([^"]+)"', html))
+    assert urls == {"https://chaser.council.example/u/tok?t=abc&amp;x=1"}
+
+
+@pytest.mark.parametrize(
+    ("step", "subject", "phrase"),
+    [
+        (Step.REQUEST, "Update needed by Tue 1 Jul", "so it can go in the papers"),
+        (Step.REMINDER, "Reminder: update needed by Tue 1 Jul", "We have not had your update yet"),
+        (
+            Step.FINAL_REMINDER,
+            "Final reminder: update needed by Tue 1 Jul",
+            "This is the last reminder",
+        ),
+        (Step.NUDGE_BEFORE, "3 actions are due soon", "whether they are on track"),
+        (Step.NUDGE_DUE, "3 actions are due today", "whether they are complete"),
+        (Step.NUDGE_OVERDUE, "3 actions are overdue", "are past their due dates"),
+    ],
+)
+def test_it_words_each_step(templates: Templates, step: Step, subject: str, phrase: str) -> None:
+    got_subject, text, html = render(templates, chase(step))
+    assert got_subject.startswith(subject) and got_subject.endswith("[ref CHS-abc123]")
+    assert phrase in text and phrase in html
+
+
+def test_it_names_the_single_action_in_a_nudge(templates: Templates) -> None:
+    c = chase(
+        Step.NUDGE_DUE, actions=ACTIONS[:1], group_name="", meeting_date=None, papers_deadline=None
+    )
+    subject, text, _ = render(templates, c)
+    assert subject == "Action 2.5 is due today [ref CHS-abc123]"
+    assert "Action 2.5 is due today." in text
+    assert "whether it is complete" in text
+
+
+def test_it_escalates_to_the_sro_with_the_secretary_copied(templates: Templates) -> None:
+    c = chase(Step.ESCALATION, to=SRO, cc=(SECRETARY,), actions=ACTIONS[:2])
+    m = render_chase(c, link=LINK, reference=REF, sender=SENDER, templates=templates)
+    assert [a.email for a in m.to] == [SRO.email]
+    assert [a.email for a in m.cc] == [SECRETARY.email]
+    assert (
+        m.subject
+        == "No update from Hester Pengelly for the SEND Improvement Board [ref CHS-abc123]"
+    )
+    assert "Hello Morwenna Rowe," in m.text
+    assert "Hester Pengelly has not sent an update for 2 actions" in m.text
+    assert "due to be reported to the SEND Improvement Board on Tuesday 8 July 2025" in m.text
+    assert "Please follow this up with Hester Pengelly" in m.text
+    assert "Hester Pengelly has not sent an update for 2 actions" in m.html
+
+
+def test_it_explains_a_delegated_message(templates: Templates) -> None:
+    subject, text, html = render(templates, chase(Step.REMINDER, to=KIT, delegated=True))
+    assert subject.endswith("(Hester Pengelly is away) [ref CHS-abc123]")
+    assert "Hello Kit Trelawny," in text
+    assert "You're receiving this because Hester Pengelly is away" in text
+    assert "We have not had Hester Pengelly's update yet" in text
+    assert "You're receiving this because Hester Pengelly is away" in html
+
+
+def test_it_reads_without_a_group_or_dates(templates: Templates) -> None:
+    c = chase(group_name="", meeting_date=None, papers_deadline=None)
+    subject, text, _ = render(templates, c)
+    assert subject == "Update needed [ref CHS-abc123]"
+    assert "Please send an update on your 3 actions, so it can go in the papers." in text
+
+
+def test_it_keeps_the_subject_on_one_line(templates: Templates) -> None:
+    subject, _, _ = render(templates, chase(group_name="SEND\r\nBcc: x@evil.example Board"))
+    assert "\n" not in subject and "\r" not in subject
+
+
+def test_it_prefers_an_override_template(tmp_path: Path) -> None:
+    (tmp_path / "chase_subject.txt").write_text("Custom {{ group }} subject\n")
+    subject, text, _ = render(load_templates(tmp_path), chase())
+    assert subject == "Custom SEND Improvement Board subject [ref CHS-abc123]"
+    assert "Hello Hester Pengelly," in text  # the rest still comes from the shipped files
+
+
+def test_it_ignores_a_missing_override_folder(tmp_path: Path) -> None:
+    subject, _, _ = render(load_templates(tmp_path / "nope"), chase())
+    assert subject.startswith("Update needed")
+
+
+def test_it_fails_loudly_on_an_unknown_name_in_a_template(tmp_path: Path) -> None:
+    (tmp_path / "chase.txt").write_text("Hello {{ recipient.nickname }}\n")
+    with pytest.raises(jinja2.UndefinedError):
+        render(load_templates(tmp_path), chase())
+
+
+def test_it_does_not_fetch_stylesheets_from_an_override(tmp_path: Path) -> None:
+    (tmp_path / "chase.html").write_text(
+        '<html><head><link rel="stylesheet" href="http://192.0.2.1/x.css"></head>'
+        "<body><p>{{ recipient.name }}</p></body></html>"
+    )
+    _, _, html = render(load_templates(tmp_path), chase())
+    assert "Hester Pengelly" in html and "192.0.2.1" not in html
+
+
+def test_it_formats_dates_the_gov_uk_way() -> None:
+    assert long_date(date(2025, 7, 1)) == "Tuesday 1 July 2025"
+    assert short_date(date(2025, 7, 1)) == "Tue 1 Jul"
+    assert long_date(None) == "" and short_date(None) == ""
+
+
+def test_it_renders_a_teams_post_with_mentions(templates: Templates) -> None:
+    m = render_teams(chase(), link=LINK, reference=REF, webhook="SIB", templates=templates)
+    assert m.channel == "teams" and m.webhook == "SIB" and m.link == LINK
+    assert [(x.name, x.upn) for x in m.mentions] == [("Hester Pengelly", "hester@council.example")]
+    assert "<at>Hester Pengelly</at>" in m.text
+    assert "- **2.5** Recruit two specialist teachers." in m.text
+    assert "CHS-abc123" in m.text and m.subject.endswith("[ref CHS-abc123]")
+
+
+def test_it_mentions_the_away_lead_and_the_delegate_in_teams(templates: Templates) -> None:
+    c = chase(to=KIT, delegated=True)
+    m = render_teams(c, link=LINK, reference=REF, webhook="SIB", templates=templates)
+    assert {x.upn for x in m.mentions} == {"kit@council.example", "hester@council.example"}
+    assert "<at>Kit Trelawny</at>" in m.text and "<at>Hester Pengelly</at>" in m.text
+
+
+def test_it_names_people_without_a_teams_account(templates: Templates) -> None:
+    plain = replace(HESTER, teams_id="")
+    m = render_teams(
+        chase(to=plain, lead=plain), link=LINK, reference=REF, webhook="SIB", templates=templates
+    )
+    assert m.mentions == () and "<at>" not in m.text and "Hester Pengelly:" in m.text
+
+
+def test_it_stops_user_text_forging_a_teams_mention(templates: Templates) -> None:
+    sneaky = ChasedAction("1.1", "Ask <at>Hester Pengelly</at> now", "TBC", "", "", None)
+    plain = replace(HESTER, teams_id="")
+    m = render_teams(
+        chase(actions=(sneaky,), to=plain, lead=plain),
+        link=LINK,
+        reference=REF,
+        webhook="SIB",
+        templates=templates,
+    )
+    assert "<at>" not in m.text and "Ask Hester Pengelly now" in m.text

@@ -1,0 +1,64 @@
+"""What the chasing rules decide must be sent: plain data, rendered by notifications/."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from enum import StrEnum
+
+
+class Step(StrEnum):
+    """A rung of the chase ladder, or a due-date nudge."""
+
+    REQUEST = "request"  # the update request before a meeting's papers deadline
+    REMINDER = "reminder"
+    FINAL_REMINDER = "final_reminder"
+    ESCALATION = "escalation"  # to the senior responsible officer, secretary copied
+    NUDGE_BEFORE = "nudge_before"  # an action falls due soon
+    NUDGE_DUE = "nudge_due"  # an action is due today
+    NUDGE_OVERDUE = "nudge_overdue"  # an action is past its due date
+
+    @property
+    def is_nudge(self) -> bool:
+        return self in (Step.NUDGE_BEFORE, Step.NUDGE_DUE, Step.NUDGE_OVERDUE)
+
+
+@dataclass(frozen=True)
+class Who:
+    code: str
+    name: str
+    email: str
+    teams_id: str = ""
+
+
+@dataclass(frozen=True)
+class ChasedAction:
+    """One action listed in a chase, as the lead should see it."""
+
+    ref: str
+    title: str
+    due: str  # as the plan wrote it: "Dec 2023", "TBC"
+    forecast: str  # "" when the same as due
+    last_status: str  # the plan's own label ("Amber"), or "" if never reported
+    last_update: date | None  # when the lead last reported on it
+
+
+@dataclass(frozen=True)
+class Chase:
+    """One message the rules say must go out: one per person, per meeting (or action), per step."""
+
+    key: str  # the outbox idempotency key
+    step: Step
+    plan_code: str
+    to: Who  # who receives it (a delegate when the lead is away)
+    lead: Who  # whose actions these are (== to unless delegated or escalated)
+    cc: tuple[Who, ...]
+    actions: tuple[ChasedAction, ...]
+    channels: tuple[str, ...]  # "email", "teams"
+    group_code: str = ""
+    group_name: str = ""
+    meeting_key: str = ""  # "SIB:2025-07-08": the meeting's stable key (its original slot)
+    meeting_date: date | None = None
+    papers_deadline: date | None = None
+    send_at: datetime | None = None  # not before (the send window)
+    delegated: bool = False
