@@ -1,0 +1,694 @@
+"""A local fake of Microsoft Graph mail and the Entra ID token endpoint, over real TLS.
+
+Why a fake server rather than mocks: the Graph channel must be exercised through the real msal
+and O365 code paths (OIDC discovery, the client-credentials token request, O365's draft and send
+requests), and msal accepts only ``https`` authorities. So this serves HTTPS on 127.0.0.1 with a
+``trustme`` certificate, answers in Graph's real shapes (``@odata.context``, ``value``, the error
+envelope ``{"error": {"code", "message", "innerError"}}``, a ``request-id`` header, ``202`` with no
+body for ``/send``, ``429`` with ``Retry-After``), and records every request so tests can assert on
+what went over the wire.
+
+Only what the Graph mail channel uses is implemented:
+
+- ``GET /{tenant}/v2.0/.well-known/openid-configuration`` and ``POST /{tenant}/oauth2/v2.0/token``
+  (client credentials; a wrong secret gets Entra's ``invalid_client`` / ``AADSTS7000215``);
+- ``POST /v1.0/users/{mailbox}/messages`` and ``.../mailFolders/{folder}/messages`` (create a
+  draft), ``GET .../messages/{id}``, ``POST .../messages/{id}/send`` (moves it to Sent Items);
+- ``GET .../mailFolders/{folder}/messages`` with ``$filter`` on
+  ``singleValueExtendedProperties/Any(ep: ep/id eq '…' and ep/value eq '…')``, ``$expand`` of
+  ``singleValueExtendedProperties($filter=id eq '…')``, ``$select`` and ``$top``. Well-known folder
+  names are matched case-insensitively, as Graph does.
+
+Faults are scripted per request (see :meth:`FakeGraph.fail` and :meth:`FakeGraph.delay`). To use the
+``fake_graph`` fixture without touching conftest.py, import its function into the test module:
+``from tests.fake_graph import fake_graph_fixture  # noqa: F401`` (the fixture is *named*
+``fake_graph``, so test parameters called ``fake_graph`` do not shadow the import).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+import ssl
+import threading
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import pytest
+import trustme
+
+TENANT = "11111111-2222-3333-4444-555555555555"
+CLIENT_ID = "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee"
+CLIENT_SECRET = "s3cr3t~Value.NeverLogged_9f2"
+MAILBOX = "chaser@council.example"
+GRAPH_SCOPE = "https://graph.microsoft.com/.default"
+
+#: Well-known folder name -> the opaque folder id the fake reports in ``parentFolderId``.
+FOLDERS = {
+    "drafts": "AAMkFolderDrafts==",
+    "sentitems": "AAMkFolderSentItems==",
+    "outbox": "AAMkFolderOutbox==",
+    "inbox": "AAMkFolderInbox==",
+    "deleteditems": "AAMkFolderDeletedItems==",
+}
+
+_ANY_FILTER = re.compile(
+    r"^singleValueExtendedProperties/any\(\s*(\w+)\s*:\s*\1/id eq '((?:[^']|'')*)'"
+    r" and \1/value eq '((?:[^']|'')*)'\s*\)$",
+    re.IGNORECASE,
+)
+_EXPAND = re.compile(
+    r"^singleValueExtendedProperties\(\$filter=id eq '((?:[^']|'')*)'\)$", re.IGNORECASE
+)
+
+
+@dataclass
+class Recorded:
+    """One request as the fake received it."""
+
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]
+    body: Any  # parsed JSON, a dict for form posts, or None
+
+    def header(self, name: str) -> str | None:
+        for key, value in self.headers.items():
+            if key.lower() == name.lower():
+                return value
+        return None
+
+
+@dataclass
+class Fault:
+    """A scripted answer for the next ``times`` requests matching ``method`` and ``path``."""
+
+    method: str
+    path: re.Pattern[str]
+    status: int = 0
+    times: int = 1
+    code: str = ""
+    message: str = ""
+    headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0
+    #: Process the request normally first (e.g. really send), then answer with the fault: the
+    #: provider accepted it but Chaser never heard so.
+    after: bool = False
+
+
+class FakeGraph:
+    """State, scripting and request log of the fake. ``url`` is ``https://127.0.0.1:PORT``."""
+
+    def __init__(self, *, ca: trustme.CA, ca_path: Path) -> None:
+        self.ca = ca
+        self.ca_path = ca_path
+        self.tenant = TENANT
+        self.client_id = CLIENT_ID
+        self.client_secret = CLIENT_SECRET
+        self.mailbox = MAILBOX
+        self.requests: list[Recorded] = []
+        #: message id -> Graph message resource, with the fake's private ``_props`` (extended
+        #: properties) and ``_headers`` (internet message headers) kept alongside.
+        self.messages: dict[str, dict[str, Any]] = {}
+        self.tokens: set[str] = set()
+        self._faults: list[Fault] = []
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(self))
+        self._server.daemon_threads = True
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ca.issue_cert("127.0.0.1", "localhost").configure_cert(context)
+        # Handshake lazily in the per-connection thread, not in the accept loop.
+        self._server.socket = context.wrap_socket(
+            self._server.socket, server_side=True, do_handshake_on_connect=False
+        )
+        self.port = self._server.server_address[1]
+        self.url = f"https://127.0.0.1:{self.port}"
+        self.graph_url = f"{self.url}/v1.0"
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> FakeGraph:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
+    # -- scripting ---------------------------------------------------------------------------
+
+    def fail(
+        self,
+        method: str,
+        path: str,
+        status: int,
+        *,
+        times: int = 1,
+        retry_after: int | None = None,
+        code: str = "",
+        message: str = "",
+        after: bool = False,
+    ) -> None:
+        """The next ``times`` ``method`` requests whose path matches the regex ``path`` get
+        ``status`` (with Graph's error envelope; ``Retry-After`` when given)."""
+        headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
+        with self._lock:
+            self._faults.append(
+                Fault(
+                    method.upper(),
+                    re.compile(path),
+                    status,
+                    times,
+                    code,
+                    message,
+                    headers,
+                    after=after,
+                )
+            )
+
+    def delay(self, method: str, path: str, seconds: float, *, times: int = 1) -> None:
+        """Hold the next matching requests for ``seconds`` before answering normally."""
+        with self._lock:
+            self._faults.append(Fault(method.upper(), re.compile(path), times=times, delay=seconds))
+
+    def take_fault(self, method: str, path: str) -> Fault | None:
+        with self._lock:
+            for fault in self._faults:
+                if fault.method == method and fault.path.search(path):
+                    fault.times -= 1
+                    if fault.times <= 0:
+                        self._faults.remove(fault)
+                    return fault
+        return None
+
+    # -- inspection --------------------------------------------------------------------------
+
+    def calls(self, method: str | None = None, path: str | None = None) -> list[Recorded]:
+        """Recorded requests, optionally filtered by method and a path regex."""
+        with self._lock:
+            found = list(self.requests)
+        return [
+            r
+            for r in found
+            if (method is None or r.method == method.upper())
+            and (path is None or re.search(path, r.path))
+        ]
+
+    def in_folder(self, folder: str) -> list[dict[str, Any]]:
+        folder_id = FOLDERS[folder.lower()]
+        return [m for m in self.messages.values() if m["parentFolderId"] == folder_id]
+
+    def add_message(
+        self, *, folder: str, key: str, property_id: str, subject: str = "left over"
+    ) -> dict[str, Any]:
+        """Put a message carrying ``key`` in ``folder`` directly (as an earlier run would have)."""
+        message = self._new_message(
+            {
+                "subject": subject,
+                "body": {"contentType": "Text", "content": "earlier"},
+                "singleValueExtendedProperties": [{"id": property_id, "value": key}],
+                "internetMessageHeaders": [{"name": "X-Chaser-Key", "value": key}],
+            },
+            folder=folder,
+        )
+        if folder.lower() != "drafts":
+            message["isDraft"] = False
+            message["sentDateTime"] = message["createdDateTime"]
+        return message
+
+    # -- Graph behaviour ---------------------------------------------------------------------
+
+    def _new_message(self, data: dict[str, Any], *, folder: str) -> dict[str, Any]:
+        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        message_id = f"AAkALgAAAAAAHYQDEapmEc2byACqAC-EWg0A{uuid.uuid4().hex}"
+        message: dict[str, Any] = {
+            "@odata.etag": f'W/"CQAAABYAAAB{uuid.uuid4().hex[:12]}"',
+            "id": message_id,
+            "createdDateTime": now,
+            "lastModifiedDateTime": now,
+            "changeKey": f"CQAAABYAAAB{uuid.uuid4().hex[:12]}",
+            "categories": [],
+            "receivedDateTime": now,
+            "sentDateTime": None,
+            "hasAttachments": False,
+            "internetMessageId": f"<{uuid.uuid4().hex}@GV1P190MB.fake.prod.outlook.com>",
+            "subject": data.get("subject", ""),
+            "bodyPreview": str(data.get("body", {}).get("content", ""))[:255],
+            "importance": data.get("importance", "normal"),
+            "parentFolderId": FOLDERS[folder.lower()],
+            "conversationId": f"AAQkAD{uuid.uuid4().hex}",
+            "isDeliveryReceiptRequested": data.get("isDeliveryReceiptRequested", False),
+            "isReadReceiptRequested": data.get("isReadReceiptRequested", False),
+            "isRead": True,
+            "isDraft": True,
+            "webLink": f"https://outlook.office365.com/owa/?ItemID={message_id}",
+            "inferenceClassification": "focused",
+            "body": data.get("body", {"contentType": "Text", "content": ""}),
+            "sender": {"emailAddress": {"name": "Chaser", "address": self.mailbox}},
+            "from": {"emailAddress": {"name": "Chaser", "address": self.mailbox}},
+            "toRecipients": data.get("toRecipients", []),
+            "ccRecipients": data.get("ccRecipients", []),
+            "bccRecipients": data.get("bccRecipients", []),
+            "replyTo": data.get("replyTo", []),
+            "flag": {"flagStatus": "notFlagged"},
+            "_props": list(data.get("singleValueExtendedProperties", [])),
+            "_headers": list(data.get("internetMessageHeaders", [])),
+        }
+        with self._lock:
+            self.messages[message_id] = message
+        return message
+
+    def send_draft(self, message_id: str) -> None:
+        message = self.messages[message_id]
+        message["isDraft"] = False
+        message["parentFolderId"] = FOLDERS["sentitems"]
+        message["sentDateTime"] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _public(message: dict[str, Any], select: list[str] | None) -> dict[str, Any]:
+    shown = {k: v for k, v in message.items() if not k.startswith("_")}
+    if select:
+        shown = {k: v for k, v in shown.items() if k in select or k in ("id", "@odata.etag")}
+        if "internetMessageHeaders" in select:
+            shown["internetMessageHeaders"] = list(message["_headers"])
+    return shown
+
+
+def _odata_unquote(value: str) -> str:
+    return value.replace("''", "'")
+
+
+class _GraphError(Exception):
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+def _make_handler(fake: FakeGraph) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        server_version = "Microsoft-IIS/10.0"
+        disable_nagle_algorithm = True  # headers and body go in two writes
+
+        def log_message(self, format: str, *args: Any) -> None:  # quiet test output
+            pass
+
+        def do_GET(self) -> None:
+            self._handle("GET")
+
+        def do_POST(self) -> None:
+            self._handle("POST")
+
+        def do_PATCH(self) -> None:
+            self._handle("PATCH")
+
+        def do_DELETE(self) -> None:
+            self._handle("DELETE")
+
+        # -- plumbing ----------------------------------------------------------------------
+
+        def _handle(self, method: str) -> None:
+            parts = urlsplit(self.path)
+            path = unquote(parts.path)
+            query = {k: v[0] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
+            length = int(self.headers.get("Content-Length") or 0)
+            raw = self.rfile.read(length) if length else b""
+            body: Any = None
+            if raw:
+                ctype = self.headers.get("Content-Type", "")
+                if "json" in ctype:
+                    body = json.loads(raw)
+                elif "form" in ctype:
+                    body = {k: v[0] for k, v in parse_qs(raw.decode()).items()}
+                else:
+                    body = raw.decode(errors="replace")
+            with fake._lock:
+                fake.requests.append(Recorded(method, path, query, dict(self.headers), body))
+
+            fault = fake.take_fault(method, path)
+            if fault and fault.delay and fake._stopping.wait(fault.delay):
+                return
+            if fault and fault.status and not fault.after:
+                self._error(fault.status, fault.code, fault.message, fault.headers)
+                return
+            try:
+                status, payload, headers = self._route(method, path, query, body)
+            except _GraphError as exc:
+                self._error(exc.status, exc.code, exc.message)
+                return
+            if fault and fault.status and fault.after:
+                self._error(fault.status, fault.code, fault.message, fault.headers)
+                return
+            self._send(status, payload, headers)
+
+        def _send(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
+            data = b"" if payload is None else json.dumps(payload).encode()
+            try:
+                self.send_response(status)
+                self.send_header("request-id", str(uuid.uuid4()))
+                self.send_header("client-request-id", str(uuid.uuid4()))
+                if data:
+                    self.send_header("Content-Type", "application/json; odata.metadata=minimal")
+                self.send_header("Content-Length", str(len(data)))
+                for key, value in (headers or {}).items():
+                    self.send_header(key, value)
+                self.end_headers()
+                self.wfile.write(data)
+            except (BrokenPipeError, ConnectionResetError, ssl.SSLError):
+                pass  # the client gave up (a timeout test)
+
+        def _error(
+            self,
+            status: int,
+            code: str = "",
+            message: str = "",
+            headers: dict[str, str] | None = None,
+        ) -> None:
+            defaults = {
+                400: ("ErrorInvalidRequest", "The request is invalid."),
+                401: ("InvalidAuthenticationToken", "Access token is empty."),
+                403: ("ErrorAccessDenied", "Access is denied. Check credentials and try again."),
+                404: ("ErrorItemNotFound", "The specified object was not found in the store."),
+                429: (
+                    "ApplicationThrottled",
+                    "Application is over its MailboxConcurrency limit.",
+                ),
+                500: ("InternalServerError", "An internal server error occurred."),
+                503: ("ServiceUnavailable", "The service is temporarily unavailable."),
+                504: ("GatewayTimeout", "The gateway timed out."),
+            }
+            default_code, default_message = defaults.get(status, ("UnknownError", ""))
+            request_id = str(uuid.uuid4())
+            payload = {
+                "error": {
+                    "code": code or default_code,
+                    "message": message or default_message,
+                    "innerError": {
+                        "date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S"),
+                        "request-id": request_id,
+                        "client-request-id": request_id,
+                    },
+                }
+            }
+            self._send(status, payload, headers)
+
+        # -- routes ------------------------------------------------------------------------
+
+        def _route(
+            self, method: str, path: str, query: dict[str, str], body: Any
+        ) -> tuple[int, Any, dict[str, str]]:
+            tenant = re.escape(fake.tenant)
+            if method == "GET" and re.fullmatch(
+                rf"/{tenant}/v2\.0/\.well-known/openid-configuration", path
+            ):
+                return 200, self._discovery(), {}
+            if method == "POST" and re.fullmatch(rf"/{tenant}/oauth2/v2\.0/token", path):
+                return self._token(body)
+            if path.startswith("/v1.0/"):
+                self._authorise()
+                return self._graph(method, path[len("/v1.0") :], query, body)
+            raise _GraphError(404, "UnknownPath", f"No route for {method} {path}")
+
+        def _discovery(self) -> dict[str, Any]:
+            base = f"{fake.url}/{fake.tenant}"
+            return {
+                "token_endpoint": f"{base}/oauth2/v2.0/token",
+                "token_endpoint_auth_methods_supported": [
+                    "client_secret_post",
+                    "private_key_jwt",
+                    "client_secret_basic",
+                ],
+                "jwks_uri": f"{fake.url}/{fake.tenant}/discovery/v2.0/keys",
+                "response_modes_supported": ["query", "fragment", "form_post"],
+                "subject_types_supported": ["pairwise"],
+                "id_token_signing_alg_values_supported": ["RS256"],
+                "response_types_supported": ["code", "id_token", "code id_token", "id_token token"],
+                "scopes_supported": ["openid", "profile", "email", "offline_access"],
+                "issuer": f"{base}/v2.0",
+                "request_uri_parameter_supported": False,
+                "userinfo_endpoint": "https://graph.microsoft.com/oidc/userinfo",
+                "authorization_endpoint": f"{base}/oauth2/v2.0/authorize",
+                "device_authorization_endpoint": f"{base}/oauth2/v2.0/devicecode",
+                "http_logout_supported": True,
+                "frontchannel_logout_supported": True,
+                "end_session_endpoint": f"{base}/oauth2/v2.0/logout",
+                "claims_supported": ["sub", "iss", "aud", "exp", "iat", "nonce"],
+                "kerberos_endpoint": f"{base}/kerberos",
+                "tenant_region_scope": "EU",
+                "cloud_instance_name": "microsoftonline.com",
+                "cloud_graph_host_name": "graph.windows.net",
+                "msgraph_host": "graph.microsoft.com",
+                "rbac_url": "https://pas.windows.net",
+            }
+
+        def _token(self, form: Any) -> tuple[int, Any, dict[str, str]]:
+            form = form if isinstance(form, dict) else {}
+            if form.get("grant_type") != "client_credentials":
+                return self._aad(
+                    400,
+                    "unsupported_grant_type",
+                    70003,
+                    "The app requested an unsupported grant type.",
+                )
+            if form.get("client_id") != fake.client_id:
+                return self._aad(
+                    400,
+                    "unauthorized_client",
+                    700016,
+                    f"Application with identifier '{form.get('client_id')}' was not found in "
+                    f"the directory '{fake.tenant}'.",
+                )
+            if form.get("client_secret") != fake.client_secret:
+                return self._aad(
+                    401,
+                    "invalid_client",
+                    7000215,
+                    "Invalid client secret provided. Ensure the secret being sent in the request "
+                    "is the client secret value, not the client secret ID, for a secret added to "
+                    f"app '{fake.client_id}'.",
+                )
+            if form.get("scope", "").split() != [GRAPH_SCOPE]:
+                return self._aad(
+                    400,
+                    "invalid_scope",
+                    1002012,
+                    f"The provided value for scope {form.get('scope')} is not valid.",
+                )
+            token = f"eyJ0eXAiOiJKV1QiLCJub25jZSI6.fake.{uuid.uuid4().hex}"
+            with fake._lock:
+                fake.tokens.add(token)
+            return (
+                200,
+                {
+                    "token_type": "Bearer",
+                    "expires_in": 3599,
+                    "ext_expires_in": 3599,
+                    "access_token": token,
+                },
+                {},
+            )
+
+        def _aad(
+            self, status: int, error: str, code: int, description: str
+        ) -> tuple[int, Any, dict[str, str]]:
+            trace = str(uuid.uuid4())
+            now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+            return (
+                status,
+                {
+                    "error": error,
+                    "error_description": f"AADSTS{code}: {description} Trace ID: {trace} "
+                    f"Correlation ID: {uuid.uuid4()} Timestamp: {now}",
+                    "error_codes": [code],
+                    "timestamp": now,
+                    "trace_id": trace,
+                    "correlation_id": str(uuid.uuid4()),
+                    "error_uri": f"https://login.microsoftonline.com/error?code={code}",
+                },
+                {},
+            )
+
+        def _authorise(self) -> None:
+            auth = self.headers.get("Authorization", "")
+            if not auth.startswith("Bearer "):
+                raise _GraphError(401, "InvalidAuthenticationToken", "Access token is empty.")
+            if auth[len("Bearer ") :] not in fake.tokens:
+                raise _GraphError(
+                    401, "InvalidAuthenticationToken", "IDX14100: JWT is not well formed."
+                )
+
+        def _graph(
+            self, method: str, path: str, query: dict[str, str], body: Any
+        ) -> tuple[int, Any, dict[str, str]]:
+            match = re.fullmatch(r"/users/([^/]+)(/.*)", path)
+            if not match:
+                raise _GraphError(
+                    400, "BadRequest", f"Resource not found for the segment '{path}'."
+                )
+            user, rest = match.groups()
+            if user.lower() != fake.mailbox.lower():
+                raise _GraphError(
+                    404, "ErrorInvalidUser", f"The requested user '{user}' is invalid."
+                )
+            headers: dict[str, str] = {}
+            if 'IdType="ImmutableId"' in (self.headers.get("Prefer") or ""):
+                headers["Preference-Applied"] = 'IdType="ImmutableId"'
+            context = f"https://graph.microsoft.com/v1.0/$metadata#users('{user}')"
+
+            create = re.fullmatch(r"/messages|/mailFolders/([^/]+)/messages", rest)
+            if method == "POST" and create:
+                folder = (create.group(1) or "drafts").lower()
+                if folder not in FOLDERS:
+                    raise _GraphError(404, "ErrorInvalidIdMalformed", "Id is malformed.")
+                self._check_headers(body)
+                message = fake._new_message(body or {}, folder=folder)
+                shown = {"@odata.context": f"{context}/messages/$entity", **_public(message, None)}
+                return 201, shown, headers
+
+            send = re.fullmatch(r"/messages/([^/]+)/send", rest)
+            if method == "POST" and send:
+                message = self._message(send.group(1))
+                if not message["isDraft"]:
+                    raise _GraphError(
+                        400, "ErrorInvalidRequest", "Only draft messages can be sent."
+                    )
+                fake.send_draft(message["id"])
+                return 202, None, headers
+
+            one = re.fullmatch(r"/messages/([^/]+)", rest)
+            if method == "DELETE" and one:
+                message = self._message(one.group(1))
+                with fake._lock:
+                    del fake.messages[message["id"]]
+                return 204, None, headers
+            if method == "GET" and one:
+                message = self._message(one.group(1))
+                select = self._select(query)
+                shown = {
+                    "@odata.context": f"{context}/messages/$entity",
+                    **_public(message, select),
+                }
+                return 200, shown, headers
+
+            listing = re.fullmatch(r"/mailFolders/([^/]+)/messages", rest)
+            if method == "GET" and listing:
+                return 200, self._list(listing.group(1), query, context), headers
+
+            raise _GraphError(400, "BadRequest", f"Unsupported request {method} {rest}")
+
+        def _check_headers(self, body: Any) -> None:
+            for header in (body or {}).get("internetMessageHeaders", []):
+                name = header.get("name", "")
+                if not name.lower().startswith("x-"):
+                    raise _GraphError(
+                        400,
+                        "InvalidInternetMessageHeader",
+                        f"The internet message header name '{name}' should start with 'x-' or "
+                        "'X-'.",
+                    )
+
+        def _message(self, message_id: str) -> dict[str, Any]:
+            message = fake.messages.get(message_id)
+            if message is None:
+                raise _GraphError(
+                    404, "ErrorItemNotFound", "The specified object was not found in the store."
+                )
+            return message
+
+        @staticmethod
+        def _select(query: dict[str, str]) -> list[str] | None:
+            select = query.get("$select")
+            return [s.strip() for s in select.split(",")] if select else None
+
+        def _list(self, folder: str, query: dict[str, str], context: str) -> dict[str, Any]:
+            folder_id = FOLDERS.get(folder.lower(), folder)
+            if folder_id not in FOLDERS.values():
+                raise _GraphError(404, "ErrorInvalidIdMalformed", "Id is malformed.")
+            found = [m for m in fake.messages.values() if m["parentFolderId"] == folder_id]
+            filter_ = query.get("$filter")
+            if filter_:
+                match = _ANY_FILTER.match(filter_.strip())
+                if not match:
+                    raise _GraphError(400, "BadRequest", f"Invalid filter clause: {filter_}")
+                prop_id, value = _odata_unquote(match.group(2)), _odata_unquote(match.group(3))
+                found = [
+                    m
+                    for m in found
+                    if any(
+                        p["id"].lower() == prop_id.lower() and p["value"] == value
+                        for p in m["_props"]
+                    )
+                ]
+            found.sort(key=lambda m: m["createdDateTime"])
+            top = int(query.get("$top", "10"))
+            select = self._select(query)
+            expand_id: str | None = None
+            if "$expand" in query:
+                match = _EXPAND.match(query["$expand"].strip())
+                if not match:
+                    raise _GraphError(
+                        400, "BadRequest", f"Parsing OData Select and Expand failed: {query}"
+                    )
+                expand_id = _odata_unquote(match.group(1))
+            listed: list[dict[str, Any]] = []
+            for message in found[:top]:
+                shown = _public(message, select)
+                if expand_id is not None:
+                    props = [p for p in message["_props"] if p["id"].lower() == expand_id.lower()]
+                    if props:
+                        shown["singleValueExtendedProperties"] = props
+                listed.append(shown)
+            return {
+                "@odata.context": f"{context}/mailFolders('{folder}')/messages",
+                "value": listed,
+            }
+
+    return Handler
+
+
+@functools.cache
+def _test_ca() -> trustme.CA:
+    """One test CA per test run: issuing it is the slow part, a leaf certificate is cheap."""
+    return trustme.CA()
+
+
+@pytest.fixture(name="fake_graph")
+def fake_graph_fixture(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeGraph]:
+    """A running fake Graph + Entra ID on 127.0.0.1 over TLS.
+
+    requests lets ``REQUESTS_CA_BUNDLE`` (exported on this machine) override ``Session.verify``,
+    so point it at the test CA rather than the system bundle; and keep any proxy out of the way.
+    """
+    ca = _test_ca()
+    ca_path = tmp_path / "fake-graph-ca.pem"
+    ca.cert_pem.write_to_path(str(ca_path))
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(ca_path))
+    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
+    for name in (
+        "HTTPS_PROXY",
+        "https_proxy",
+        "HTTP_PROXY",
+        "http_proxy",
+        "ALL_PROXY",
+        "all_proxy",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    fake = FakeGraph(ca=ca, ca_path=ca_path).start()
+    try:
+        yield fake
+    finally:
+        fake.stop()

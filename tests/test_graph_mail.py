@@ -1,0 +1,364 @@
+"""The Graph mail channel, through the real msal and O365 code paths, against a fake Graph over TLS.
+
+Nothing is mocked inside the channel: msal discovers the fake tenant and fetches a token from the
+fake token endpoint, O365 creates and sends drafts, and the fake records what went over the wire.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import pytest
+
+from integrations.graph_mail import (
+    ENV_CLIENT_ID,
+    ENV_CLIENT_SECRET,
+    ENV_MAILBOX,
+    ENV_TENANT_ID,
+    KEY_HEADER,
+    KEY_PROPERTY_ID,
+    GraphMailChannel,
+)
+from notifications.channel import (
+    Address,
+    OutgoingMessage,
+    PermanentError,
+    Receipt,
+    TransientError,
+)
+from tests.fake_graph import FakeGraph, fake_graph_fixture  # noqa: F401
+
+KEY = "request:P017:SIB:2025-07-08"
+TOKEN_PATH = r"/oauth2/v2\.0/token$"
+CREATE_PATH = r"/users/[^/]+/(mailFolders/[^/]+/)?messages$"
+SEND_PATH = r"/messages/[^/]+/send$"
+READ_PATH = r"/users/[^/]+/messages/[^/]+$"
+
+
+def channel(fake: FakeGraph, **overrides: Any) -> GraphMailChannel:
+    settings: dict[str, Any] = {
+        "tenant_id": fake.tenant,
+        "client_id": fake.client_id,
+        "client_secret": fake.client_secret,
+        "mailbox": fake.mailbox,
+        "authority_host": fake.url,
+        "graph_url": fake.graph_url,
+        "timeout": 5.0,
+    }
+    settings.update(overrides)
+    return GraphMailChannel(**settings)
+
+
+def message(**overrides: Any) -> OutgoingMessage:
+    fields: dict[str, Any] = {
+        "key": KEY,
+        "channel": "email",
+        "sender": "Chaser <chaser@council.example>",
+        "to": (Address("Imogen Castellane", "imogen.castellane@example.gov.uk"),),
+        "cc": (Address("Beatrix Oduya", "beatrix.oduya@example.gov.uk"),),
+        "reply_to": Address("SEND Board secretary", "send.board@council.example"),
+        "subject": "Update needed: action 3.2 before the SEND Board on 8 July",
+        "text": "Please reply with an update.",
+        "html": "<p>Please <a href='https://chaser.example/r/abc'>reply</a> with an update.</p>",
+        "headers": {"X-Auto-Response-Suppress": "All", "Auto-Submitted": "auto-generated"},
+    }
+    fields.update(overrides)
+    return OutgoingMessage(**fields)
+
+
+def assert_secret_free(exc: BaseException, *secrets: str) -> None:
+    """Neither the exception nor anything chained to it mentions a secret."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        for secret in secrets:
+            assert secret not in str(seen)
+            assert secret not in repr(seen)
+        seen = seen.__cause__ or seen.__context__
+
+
+def test_it_sends_as_the_shared_mailbox_through_a_draft_stamped_with_the_key(
+    fake_graph: FakeGraph,
+) -> None:
+    ch = channel(fake_graph)
+    receipt = ch.send(message())
+    ch.close()
+
+    discovery, token, create, read, send = fake_graph.requests
+    assert (discovery.method, discovery.path) == (
+        "GET",
+        f"/{fake_graph.tenant}/v2.0/.well-known/openid-configuration",
+    )
+    assert (token.method, token.path) == ("POST", f"/{fake_graph.tenant}/oauth2/v2.0/token")
+    assert token.body["grant_type"] == "client_credentials"
+    assert token.body["client_id"] == fake_graph.client_id
+    assert token.body["client_secret"] == fake_graph.client_secret
+    assert token.body["scope"] == "https://graph.microsoft.com/.default"
+
+    assert create.method == "POST"
+    assert create.path.startswith(f"/v1.0/users/{fake_graph.mailbox}/")
+    assert create.path.lower().endswith("/mailfolders/drafts/messages")
+    draft = create.body
+    assert {"name": KEY_HEADER, "value": KEY} in draft["internetMessageHeaders"]
+    assert {"name": "X-Auto-Response-Suppress", "value": "All"} in draft["internetMessageHeaders"]
+    assert all(h["name"].lower().startswith("x-") for h in draft["internetMessageHeaders"])
+    assert draft["singleValueExtendedProperties"] == [{"id": KEY_PROPERTY_ID, "value": KEY}]
+    assert draft["subject"] == "Update needed: action 3.2 before the SEND Board on 8 July"
+    assert draft["body"] == {"contentType": "HTML", "content": message().html}
+    assert draft["toRecipients"] == [
+        {
+            "emailAddress": {
+                "address": "imogen.castellane@example.gov.uk",
+                "name": "Imogen Castellane",
+            }
+        }
+    ]
+    assert draft["ccRecipients"] == [
+        {"emailAddress": {"address": "beatrix.oduya@example.gov.uk", "name": "Beatrix Oduya"}}
+    ]
+    assert draft["replyTo"] == [
+        {"emailAddress": {"address": "send.board@council.example", "name": "SEND Board secretary"}}
+    ]
+
+    (stored,) = fake_graph.messages.values()
+    assert (read.method, read.path) == (
+        "GET",
+        f"/v1.0/users/{fake_graph.mailbox}/messages/{stored['id']}",
+    )
+    assert (send.method, send.path) == (
+        "POST",
+        f"/v1.0/users/{fake_graph.mailbox}/messages/{stored['id']}/send",
+    )
+    for graph_call in (create, read, send):
+        assert 'IdType="ImmutableId"' in (graph_call.header("Prefer") or "")
+        assert graph_call.header("Authorization") == f"Bearer {next(iter(fake_graph.tokens))}"
+
+    assert receipt == Receipt(
+        provider_id=stored["internetMessageId"], detail=f"graph message {stored['id']}"
+    )
+    assert fake_graph.in_folder("sentitems") == [stored]
+    assert stored["isDraft"] is False
+
+
+def test_it_sends_plain_text_when_there_is_no_html(fake_graph: FakeGraph) -> None:
+    channel(fake_graph).send(message(html="", cc=(), reply_to=None, headers={}))
+    (create,) = fake_graph.calls("POST", CREATE_PATH)
+    assert create.body["body"] == {"contentType": "Text", "content": "Please reply with an update."}
+    assert create.body["ccRecipients"] == [] and create.body["replyTo"] == []
+    assert create.body["internetMessageHeaders"] == [{"name": KEY_HEADER, "value": KEY}]
+
+
+def test_it_reuses_the_token_until_it_expires(fake_graph: FakeGraph) -> None:
+    ch = channel(fake_graph)
+    ch.send(message(key="a"))
+    ch.send(message(key="b"))
+    assert len(fake_graph.calls("POST", TOKEN_PATH)) == 1
+    assert len(fake_graph.calls("POST", SEND_PATH)) == 2
+
+
+def test_it_finds_a_message_that_was_sent_but_never_recorded(fake_graph: FakeGraph) -> None:
+    # Graph sends it, but the answer never reaches Chaser (then Chaser "crashes").
+    fake_graph.fail("POST", SEND_PATH, 503, after=True)
+    with pytest.raises(TransientError):
+        channel(fake_graph).send(message())
+    (sent,) = fake_graph.in_folder("sentitems")
+
+    restarted = channel(fake_graph)
+    receipt = restarted.find_sent(message())
+
+    assert receipt is not None
+    assert receipt.provider_id == sent["internetMessageId"]
+    assert len(fake_graph.calls("POST", SEND_PATH)) == 1
+    assert len(fake_graph.calls("POST", CREATE_PATH)) == 1
+    (search, *_) = fake_graph.calls("GET", r"/mailFolders/sentitems/messages$")
+    assert search.query["$filter"] == (
+        f"singleValueExtendedProperties/Any(ep: ep/id eq '{KEY_PROPERTY_ID}' "
+        f"and ep/value eq '{KEY}')"
+    )
+    assert "isDraft" in search.query["$select"].split(",")
+
+
+def test_it_recovers_rather_than_resending_when_a_retry_follows_an_unknown_outcome(
+    fake_graph: FakeGraph,
+) -> None:
+    ch = channel(fake_graph)
+    fake_graph.fail("POST", SEND_PATH, 504, after=True)
+    with pytest.raises(TransientError):
+        ch.send(message())
+
+    receipt = ch.send(message())  # the outbox retries on the same worker
+
+    (sent,) = fake_graph.in_folder("sentitems")
+    assert receipt.provider_id == sent["internetMessageId"]
+    assert len(fake_graph.calls("POST", CREATE_PATH)) == 1
+    assert len(fake_graph.calls("POST", SEND_PATH)) == 1
+
+
+def test_it_sends_a_leftover_draft_rather_than_creating_a_second(fake_graph: FakeGraph) -> None:
+    # The draft is created, then Chaser dies before sending it.
+    fake_graph.fail("GET", READ_PATH, 503)
+    with pytest.raises(TransientError):
+        channel(fake_graph).send(message())
+    (draft,) = fake_graph.in_folder("drafts")
+
+    receipt = channel(fake_graph).find_sent(message())
+
+    assert receipt is not None and receipt.provider_id == draft["internetMessageId"]
+    assert fake_graph.in_folder("drafts") == []
+    assert fake_graph.in_folder("sentitems") == [draft]
+    assert len(fake_graph.calls("POST", CREATE_PATH)) == 1
+    (send,) = fake_graph.calls("POST", SEND_PATH)
+    assert send.path.endswith(f"/messages/{draft['id']}/send")
+
+
+def test_it_reports_nothing_sent_when_no_message_carries_the_key(fake_graph: FakeGraph) -> None:
+    fake_graph.add_message(
+        folder="sentitems", key="request:P999:SIB:2025-07-08", property_id=KEY_PROPERTY_ID
+    )
+    fake_graph.add_message(folder="inbox", key=KEY, property_id=KEY_PROPERTY_ID)
+    assert channel(fake_graph).find_sent(message()) is None
+    assert fake_graph.calls("POST", SEND_PATH) == []
+
+
+def test_it_quotes_keys_in_the_filter(fake_graph: FakeGraph) -> None:
+    key = "nudge:O'Brien:late:2025-07-08"
+    sent = fake_graph.add_message(folder="sentitems", key=key, property_id=KEY_PROPERTY_ID)
+    receipt = channel(fake_graph).find_sent(message(key=key))
+    assert receipt is not None and receipt.provider_id == sent["internetMessageId"]
+
+
+@pytest.mark.parametrize("path", [CREATE_PATH, SEND_PATH])
+def test_it_honours_retry_after_on_429(fake_graph: FakeGraph, path: str) -> None:
+    fake_graph.fail("POST", path, 429, retry_after=7)
+    with pytest.raises(TransientError) as caught:
+        channel(fake_graph).send(message())
+    assert caught.value.retry_after == 7.0
+    assert "429" in str(caught.value)
+
+
+def test_it_treats_503_as_transient_and_never_retries_a_post_itself(fake_graph: FakeGraph) -> None:
+    fake_graph.fail("POST", CREATE_PATH, 503)
+    with pytest.raises(TransientError) as caught:
+        channel(fake_graph).send(message())
+    assert caught.value.retry_after is None
+    assert "503" in str(caught.value)
+    assert len(fake_graph.calls("POST", CREATE_PATH)) == 1  # no urllib3 retry behind our back
+
+
+def test_it_dead_letters_403_naming_the_fix(fake_graph: FakeGraph) -> None:
+    fake_graph.fail("POST", CREATE_PATH, 403)
+    with pytest.raises(PermanentError) as caught:
+        channel(fake_graph).send(message())
+    text = str(caught.value)
+    assert "403" in text and "ErrorAccessDenied" in text
+    assert "Mail.Send" in text and "RBAC for Applications" in text
+    assert_secret_free(caught.value, fake_graph.client_secret, *fake_graph.tokens)
+
+
+def test_it_deletes_a_draft_graph_refuses_to_send(fake_graph: FakeGraph) -> None:
+    fake_graph.fail(
+        "POST",
+        SEND_PATH,
+        400,
+        code="ErrorInvalidRecipients",
+        message="At least one recipient isn't valid.",
+    )
+    with pytest.raises(PermanentError, match="ErrorInvalidRecipients"):
+        channel(fake_graph).send(message())
+    assert fake_graph.messages == {}  # nothing stale left for a later recovery to send
+    assert len(fake_graph.calls("DELETE", READ_PATH)) == 1
+
+
+def test_it_dead_letters_an_unknown_mailbox(fake_graph: FakeGraph) -> None:
+    ch = channel(fake_graph, mailbox="nobody@council.example")
+    with pytest.raises(PermanentError) as caught:
+        ch.send(message(sender="nobody@council.example"))
+    assert "404" in str(caught.value) and "CHASER_GRAPH_MAILBOX" in str(caught.value)
+
+
+def test_it_dead_letters_a_wrong_client_secret_without_revealing_it(
+    fake_graph: FakeGraph,
+) -> None:
+    wrong = "wr0ng~Secret.Value_d41d8"
+    with pytest.raises(PermanentError) as caught:
+        channel(fake_graph, client_secret=wrong).send(message())
+    text = str(caught.value)
+    assert "invalid_client" in text and "AADSTS7000215" in text
+    assert ENV_CLIENT_SECRET in text
+    assert_secret_free(caught.value, wrong, fake_graph.client_secret)
+    assert fake_graph.calls("POST", CREATE_PATH) == []
+
+
+def test_it_dead_letters_an_app_the_tenant_does_not_know(fake_graph: FakeGraph) -> None:
+    with pytest.raises(PermanentError) as caught:
+        channel(fake_graph, client_id="00000000-0000-0000-0000-000000000000").send(message())
+    assert "unauthorized_client" in str(caught.value) and ENV_CLIENT_ID in str(caught.value)
+
+
+def test_it_dead_letters_an_unknown_tenant(fake_graph: FakeGraph) -> None:
+    with pytest.raises(PermanentError) as caught:
+        channel(fake_graph, tenant_id="not-our-tenant").send(message())
+    assert ENV_TENANT_ID in str(caught.value)
+
+
+@pytest.mark.parametrize("path", [TOKEN_PATH, CREATE_PATH])
+def test_it_treats_a_timeout_as_transient(fake_graph: FakeGraph, path: str) -> None:
+    fake_graph.delay("POST", path, 3.0)
+    started = time.monotonic()
+    with pytest.raises(TransientError) as caught:
+        channel(fake_graph, timeout=0.3).send(message())
+    assert time.monotonic() - started < 2.0
+    assert "Timeout" in str(caught.value)
+    assert_secret_free(caught.value, fake_graph.client_secret)
+
+
+def test_it_treats_an_unreachable_server_as_transient(fake_graph: FakeGraph) -> None:
+    fake_graph.stop()
+    with pytest.raises(TransientError) as caught:
+        channel(fake_graph, timeout=0.3).send(message())
+    assert_secret_free(caught.value, fake_graph.client_secret)
+
+
+def test_it_refuses_a_message_from_another_mailbox_before_calling_graph(
+    fake_graph: FakeGraph,
+) -> None:
+    with pytest.raises(PermanentError, match=r"sends as chaser@council\.example"):
+        channel(fake_graph).send(message(sender="someone.else@council.example"))
+    assert fake_graph.requests == []
+
+
+def test_it_never_logs_the_secret_or_the_token(
+    fake_graph: FakeGraph, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    ch = channel(fake_graph)
+    ch.send(message())
+    fake_graph.fail("POST", CREATE_PATH, 403)
+    with pytest.raises(PermanentError):
+        ch.send(message(key="other"))
+    assert caplog.records  # O365, msal and urllib3 did log at DEBUG
+    assert fake_graph.client_secret not in caplog.text
+    for token in fake_graph.tokens:
+        assert token not in caplog.text
+    assert fake_graph.client_secret not in repr(ch)
+
+
+def test_it_reads_its_settings_from_the_environment() -> None:
+    env = {
+        ENV_TENANT_ID: "tenant",
+        ENV_CLIENT_ID: "client",
+        ENV_CLIENT_SECRET: "shh-secret",
+        ENV_MAILBOX: "chaser@council.example",
+    }
+    ch = GraphMailChannel.from_env(env)
+    assert (ch.tenant_id, ch.client_id, ch.mailbox) == (
+        "tenant",
+        "client",
+        "chaser@council.example",
+    )
+    assert ch.authority_host == "https://login.microsoftonline.com"
+    assert ch.graph_url == "https://graph.microsoft.com/v1.0"
+    with pytest.raises(ValueError, match=f"{ENV_CLIENT_SECRET}, {ENV_MAILBOX}") as caught:
+        GraphMailChannel.from_env({ENV_TENANT_ID: "tenant", ENV_CLIENT_ID: "client"})
+    assert "shh-secret" not in str(caught.value)
