@@ -1,0 +1,244 @@
+"""The chasing rules over the real Plymouth plan and cycles, any day simulated (pure)."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import Counter, defaultdict
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlmodel import Session
+
+from chaser.importing import import_people, import_plan
+from tests.conftest import MAPPING, NOW, PEOPLE_CSV, PLAN_XLSX, ROOT
+from workflows.chase_state import load_chase_state
+from workflows.chase_types import Chase, Step
+from workflows.chasing import ActionInfo, ChaseState, due_chases, nudge_days
+from workflows.chasing_config import ChasingConfig, load_chasing
+from workflows.cycles_config import CyclesConfig, load_cycles
+from workflows.plan_mapping import load_mapping
+from workflows.store.db import make_engine, upgrade
+
+LONDON = ZoneInfo("Europe/London")
+CYCLES = load_cycles(ROOT / "config" / "cycles.yaml")
+CHASING = load_chasing(ROOT / "config" / "chasing.yaml")
+
+
+@pytest.fixture(scope="module")
+def state(tmp_path_factory: pytest.TempPathFactory) -> ChaseState:
+    path: Path = tmp_path_factory.mktemp("chasing") / "plan.db"
+    engine = make_engine(f"sqlite:///{path}")
+    upgrade(engine)
+    import_people(engine, PEOPLE_CSV, now=NOW)
+    import_plan(engine, PLAN_XLSX, mapping=load_mapping(MAPPING), now=NOW)
+    with Session(engine) as session:
+        return load_chase_state(session, "plymouth-send-2023")
+
+
+def at(day: date, clock: time = time(9, 30)) -> datetime:
+    return datetime.combine(day, clock, tzinfo=LONDON)
+
+
+def days(start: date, end: date) -> Iterator[date]:
+    while start < end:
+        yield start
+        start += timedelta(days=1)
+
+
+def simulate(
+    state: ChaseState,
+    start: date,
+    end: date,
+    *,
+    cycles: CyclesConfig = CYCLES,
+    config: ChasingConfig = CHASING,
+) -> dict[str, tuple[date, Chase]]:
+    """Run the rules every working hour of every day; keep each key's first day (the outbox)."""
+    first: dict[str, tuple[date, Chase]] = {}
+    for day in days(start, end):
+        for hour in (8, 9, 12, 17, 20):
+            for chase in due_chases(state, cycles, config, at(day, time(hour, 15))):
+                first.setdefault(chase.key, (day, chase))
+    return first
+
+
+def per_day(sent: dict[str, tuple[date, Chase]]) -> dict[date, Counter[str]]:
+    out: dict[date, Counter[str]] = defaultdict(Counter)
+    for day, chase in sent.values():
+        out[day][str(chase.step)] += 1
+    return dict(out)
+
+
+LEADS = ["AG", "AP", "DH", "FG", "FO", "HP", "JB", "JF", "LE", "MM", "ND", "TC", "TL"]
+
+
+def test_six_weeks_of_plymouth_send_exactly_the_ladder_on_the_expected_days(
+    state: ChaseState,
+) -> None:
+    sent = simulate(state, date(2025, 9, 10), date(2025, 10, 22))
+    # Six weeks from the day after SSDG's 9 Sep meeting.
+    # SIB meets Tue 30 Sep (papers Tue 23 Sep); SSDG meets Tue 21 Oct (papers Tue 14 Oct).
+    assert per_day(sent) == {
+        date(2025, 9, 16): Counter(request=13),  # 5 working days before 23 Sep
+        date(2025, 9, 19): Counter(reminder=13),  # 2 working days before
+        date(2025, 9, 23): Counter(final_reminder=13),  # on the deadline
+        date(2025, 9, 24): Counter(escalation=26),  # the day after: one per lead and SRO
+        date(2025, 10, 7): Counter(request=13),  # SSDG, 5 working days before 14 Oct
+        date(2025, 10, 10): Counter(reminder=13),
+        date(2025, 10, 14): Counter(final_reminder=13),
+        date(2025, 10, 15): Counter(escalation=26),
+    }
+    requests = [c for _, c in sent.values() if c.step is Step.REQUEST]
+    assert sorted({c.lead.code for c in requests}) == LEADS
+    sib = {c.lead.code: c for c in requests if c.meeting_key == "SIB:2025-09-30"}
+    assert len(sib["DH"].actions) == 15 and len(sib["JF"].actions) == 1
+    assert sib["AP"].papers_deadline == date(2025, 9, 23)
+    assert sib["AP"].to.email == "aisha.pendleford@example.org"
+
+
+def test_escalations_go_to_each_senior_responsible_officer_with_the_secretary_copied(
+    state: ChaseState,
+) -> None:
+    sent = simulate(state, date(2025, 9, 24), date(2025, 9, 25))
+    tc = {c.to.code: c for _, c in sent.values() if c.lead.code == "TC"}
+    assert sorted(tc) == ["RH", "SS"]  # TC's actions sit in areas 6 (RH) and 7 (SS)
+    assert [a.ref for a in tc["SS"].actions] == ["7.5", "7.6", "7.10", "7.14", "7.15"]
+    assert [w.code for w in tc["SS"].cc] == ["secretary"]
+    assert tc["SS"].cc[0].email.endswith("@example.org")
+
+
+def test_a_lead_with_six_in_scope_actions_gets_one_message_per_step(state: ChaseState) -> None:
+    # Four of TC's ten actions are complete and embedded: never chased again.
+    embedded = {"7.5", "7.6", "7.14", "7.15"}
+    actions = tuple(
+        dataclasses.replace(a, embedded=True) if a.ref in embedded else a for a in state.actions
+    )
+    sent = simulate(
+        dataclasses.replace(state, actions=actions), date(2025, 9, 10), date(2025, 9, 24)
+    )
+    tc = sorted(((day, c) for day, c in sent.values() if c.lead.code == "TC"), key=lambda x: x[0])
+    assert [(day, c.step) for day, c in tc] == [
+        (date(2025, 9, 16), Step.REQUEST),
+        (date(2025, 9, 19), Step.REMINDER),
+        (date(2025, 9, 23), Step.FINAL_REMINDER),
+    ]
+    for _, chase in tc:
+        assert [a.ref for a in chase.actions] == ["6.1", "6.2", "6.3", "6.4", "6.5", "7.10"]
+
+
+def test_no_further_chase_once_a_lead_has_updated_every_action_this_cycle(
+    state: ChaseState,
+) -> None:
+    replied = at(date(2025, 9, 17), time(14, 0)).astimezone(UTC)
+    before_cycle = at(date(2025, 9, 5)).astimezone(UTC)
+
+    def update(a: ActionInfo) -> ActionInfo:
+        if a.lead_code == "FO":
+            return dataclasses.replace(a, last_update=replied)  # all four of FO's actions
+        if a.lead_code == "LE" and a.ref == "5.3":
+            return dataclasses.replace(a, last_update=replied)  # one of LE's two
+        if a.lead_code == "JF":
+            return dataclasses.replace(a, last_update=before_cycle)  # before the last meeting
+        return a
+
+    changed = dataclasses.replace(state, actions=tuple(update(a) for a in state.actions))
+    sent = simulate(changed, date(2025, 9, 10), date(2025, 9, 25))
+    steps = defaultdict(list)
+    for _, c in sent.values():
+        steps[c.lead.code].append(c.step)
+    assert steps["FO"] == [Step.REQUEST]  # asked once; answered; left alone
+    assert sorted(steps["LE"]) == sorted(
+        [Step.REQUEST, Step.REMINDER, Step.FINAL_REMINDER, Step.ESCALATION]
+    )
+    le_escalation = next(
+        c for _, c in sent.values() if c.lead.code == "LE" and c.step == "escalation"
+    )
+    assert [a.ref for a in le_escalation.actions] == ["5.4"]  # only the silent action
+    assert Step.REMINDER in steps["JF"]  # an update from the previous cycle does not count
+
+
+def test_someone_away_is_chased_through_their_delegate(state: ChaseState) -> None:
+    people = dict(state.people)
+    people["HP"] = dataclasses.replace(people["HP"], away_until=date(2025, 9, 30))
+    sent = simulate(dataclasses.replace(state, people=people), date(2025, 9, 16), date(2025, 9, 17))
+    hp = next(c for _, c in sent.values() if c.lead.code == "HP")
+    assert (hp.to.code, hp.to.name, hp.delegated) == ("KR", "Kit Rundle", True)
+    assert hp.key == "request:HP:SIB:2025-09-30"  # keyed by the lead: no second message later
+
+
+def test_withdrawn_and_embedded_actions_are_never_chased(state: ChaseState) -> None:
+    actions = tuple(
+        dataclasses.replace(a, withdrawn=True) if a.lead_code == "JF" else a for a in state.actions
+    )
+    sent = simulate(
+        dataclasses.replace(state, actions=actions), date(2025, 9, 16), date(2025, 9, 17)
+    )
+    assert "JF" not in {c.lead.code for _, c in sent.values()}
+
+
+@pytest.mark.parametrize(
+    "when",
+    [
+        datetime(2025, 9, 16, 8, 59, tzinfo=LONDON),  # before the send window
+        datetime(2025, 9, 16, 17, 30, tzinfo=LONDON),  # after it
+        datetime(2025, 9, 20, 10, 0, tzinfo=LONDON),  # a Saturday
+        datetime(2025, 8, 25, 10, 0, tzinfo=LONDON),  # the summer bank holiday
+    ],
+)
+def test_nothing_goes_out_outside_the_send_window(state: ChaseState, when: datetime) -> None:
+    assert due_chases(state, CYCLES, CHASING, when) == []
+
+
+def test_a_day_the_service_missed_is_caught_up_the_next_day(state: ChaseState) -> None:
+    sent = simulate(state, date(2025, 9, 17), date(2025, 9, 18))  # 16 Sep was missed
+    assert per_day(sent) == {date(2025, 9, 17): Counter(request=13)}
+
+
+def test_it_keeps_london_office_hours_across_the_october_clock_change(state: ChaseState) -> None:
+    # 09:00 London is 08:00 UTC in summer and 09:00 UTC in winter.
+    assert due_chases(state, CYCLES, CHASING, datetime(2025, 10, 28, 8, 30, tzinfo=UTC)) == []
+    assert due_chases(state, CYCLES, CHASING, datetime(2025, 10, 28, 9, 0, tzinfo=UTC)) != []
+
+
+def test_due_dates_get_their_own_nudges_grouped_per_lead(state: ChaseState) -> None:
+    due = date(2025, 11, 30)  # a Sunday: "on the due date" is Friday 28th
+    assert nudge_days(CHASING, due) == [
+        (Step.NUDGE_BEFORE, date(2025, 11, 14), date(2025, 11, 27)),
+        (Step.NUDGE_DUE, date(2025, 11, 28), date(2025, 11, 30)),
+        (Step.NUDGE_OVERDUE, date(2025, 12, 1), date(2025, 12, 3)),
+    ]
+    ml = [a for a in state.actions if a.lead_code == "FO"]
+    soon = {a.id for a in ml[:3]}
+    actions = tuple(
+        dataclasses.replace(a, due=due, due_display="Nov 2025") if a.id in soon else a
+        for a in state.actions
+    )
+    sent = simulate(
+        dataclasses.replace(state, actions=actions), date(2025, 11, 10), date(2025, 12, 8)
+    )
+    nudges = sorted((day, c.key, len(c.actions)) for day, c in sent.values() if c.step.is_nudge)
+    assert nudges == [
+        (date(2025, 11, 14), "nudge_before:FO:2025-11-14", 3),
+        (date(2025, 11, 28), "nudge_due:FO:2025-11-28", 3),
+        (date(2025, 12, 1), "nudge_overdue:FO:2025-12-01", 3),
+    ]
+
+
+def test_complete_actions_get_no_nudges(state: ChaseState) -> None:
+    due = date(2025, 11, 30)
+    actions = tuple(
+        dataclasses.replace(a, due=due, status="complete") if a.lead_code == "FO" else a
+        for a in state.actions
+    )
+    sent = simulate(
+        dataclasses.replace(state, actions=actions), date(2025, 11, 10), date(2025, 12, 8)
+    )
+    assert not [c for _, c in sent.values() if c.step.is_nudge]
+
+
+def test_it_refuses_a_naive_now(state: ChaseState) -> None:
+    with pytest.raises(ValueError, match="timezone-aware"):
+        due_chases(state, CYCLES, CHASING, datetime(2025, 9, 16, 10, 0))

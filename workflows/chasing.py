@@ -1,0 +1,311 @@
+"""The chasing rules: which messages must go out at ``now`` (pure).
+
+For each meeting Chaser chases for (``chasing.yaml: meetings``), every lead with actions in that
+meeting's scope gets, relative to the papers deadline in UK working days:
+
+- an update **request** listing every one of their in-scope actions;
+- a **reminder** and a **final reminder**, unless they have updated every one of those actions
+  since the previous meeting;
+- an **escalation** the day after the deadline to the senior responsible officer of each action
+  still without an update (the meeting's secretary copied).
+
+Each is one message per lead per meeting per step, whatever the number of actions. A step stays
+due until the next one takes over, so a day missed by the service is caught up the next day; the
+outbox's unique key makes asking again harmless. Nudges about an action's own due date (before,
+on and after it) are grouped per lead and day so six actions due the same month-end make one
+nudge, not six. Withdrawn actions, actions complete and embedded, and completed actions (for
+nudges) are never chased. Someone away is replaced by their delegate.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from workflows.calendar import Meeting, meetings, scope_of
+from workflows.chase_types import Chase, ChasedAction, Step, Who
+from workflows.chasing_config import ChasingConfig
+from workflows.cycles_config import CyclesConfig
+from workflows.working_days import add_working_days, is_working_day, working_day_on_or_before
+
+LONDON = ZoneInfo("Europe/London")
+#: How long an overdue nudge stays due if the service missed its day (working days).
+OVERDUE_CATCH_UP = 2
+
+
+@dataclass(frozen=True)
+class PersonInfo:
+    code: str
+    name: str
+    email: str
+    teams_id: str = ""
+    delegate_code: str = ""
+    away_until: date | None = None
+
+    def who(self) -> Who:
+        return Who(code=self.code, name=self.name, email=self.email, teams_id=self.teams_id)
+
+
+@dataclass(frozen=True)
+class ActionInfo:
+    """What the rules need to know about one action."""
+
+    id: int
+    ref: str
+    title: str
+    area: int | None
+    reporting_group: str
+    lead_code: str | None
+    sro_code: str | None
+    due: date | None  # the forecast due date (last day of its period)
+    due_display: str
+    forecast_display: str  # "" when the forecast is the baseline
+    status: str | None
+    status_label: str
+    embedded: bool = False
+    withdrawn: bool = False
+    #: When someone last reported on it (form, email or Teams), if ever.
+    last_update: datetime | None = None
+
+    def listed(self) -> ChasedAction:
+        return ChasedAction(
+            ref=self.ref,
+            title=self.title,
+            due=self.due_display,
+            forecast=self.forecast_display,
+            last_status=self.status_label,
+            last_update=self.last_update.astimezone(LONDON).date() if self.last_update else None,
+        )
+
+
+@dataclass(frozen=True)
+class ChaseState:
+    """A snapshot of the store: the plan's actions and its people."""
+
+    plan_code: str
+    people: Mapping[str, PersonInfo]
+    actions: tuple[ActionInfo, ...]
+
+
+def due_chases(
+    state: ChaseState, cycles: CyclesConfig, config: ChasingConfig, now: datetime
+) -> list[Chase]:
+    """Every message that should have gone out by ``now``, sorted by key.
+
+    Returns nothing outside the send window. Keys are stable, so the caller enqueues with
+    "insert unless the key exists" and may call this as often as it likes.
+    """
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    local = now.astimezone(LONDON)
+    today = local.date()
+    window = config.send_window
+    if window.working_days_only and not is_working_day(today):
+        return []
+    if not window.start <= local.time() < window.end:
+        return []
+    chases = [*_ladder(state, cycles, config, today, now), *_nudges(state, config, today, now)]
+    return sorted(chases, key=lambda c: c.key)
+
+
+# -- the ladder ----------------------------------------------------------------------------------
+
+
+def ladder_days(config: ChasingConfig, deadline: date) -> list[tuple[Step, date]]:
+    """The day each step of the ladder falls on, for one papers deadline."""
+    ladder = config.ladder
+    steps = [
+        (Step.REQUEST, ladder.request),
+        (Step.REMINDER, ladder.reminder),
+        (Step.FINAL_REMINDER, ladder.final_reminder),
+        (Step.ESCALATION, ladder.escalation),
+    ]
+    return [
+        (step, add_working_days(deadline, offset) if offset else working_day_on_or_before(deadline))
+        for step, offset in steps
+        if offset is not None
+    ]
+
+
+def _current_step(config: ChasingConfig, meeting: Meeting, today: date) -> Step | None:
+    current = None
+    for step, day in ladder_days(config, meeting.papers_deadline):
+        if day <= today:
+            current = step
+    return current
+
+
+def _ladder(
+    state: ChaseState, cycles: CyclesConfig, config: ChasingConfig, today: date, now: datetime
+) -> Iterable[Chase]:
+    groups = list(config.meetings)
+    horizon = today + timedelta(days=120)
+    upcoming = meetings(cycles, today - timedelta(days=1), horizon, groups=groups)
+    for meeting in upcoming:
+        if meeting.date <= today:
+            continue
+        step = _current_step(config, meeting, today)
+        if step is None:
+            continue
+        cycle_start = _cycle_start(cycles, groups, meeting)
+        scope = scope_of(cycles, meeting.group)
+        by_lead: dict[str, list[ActionInfo]] = defaultdict(list)
+        for action in state.actions:
+            if action.withdrawn or action.embedded or action.lead_code is None:
+                continue
+            if scope.covers(area=action.area, task_and_finish_group=action.reporting_group):
+                by_lead[action.lead_code].append(action)
+        for lead_code, actions in sorted(by_lead.items()):
+            silent = [a for a in actions if not _updated_since(a, cycle_start, now)]
+            if not silent:
+                continue  # every in-scope action updated this cycle: nothing to chase
+            lead = state.people.get(lead_code)
+            if lead is None:
+                continue
+            if step is Step.ESCALATION:
+                yield from _escalations(state, cycles, config, meeting, lead, silent, today, now)
+                continue
+            to, delegated = _route(state.people, lead, today)
+            yield Chase(
+                key=f"{step}:{lead.code}:{meeting.key}",
+                step=step,
+                plan_code=state.plan_code,
+                to=to.who(),
+                lead=lead.who(),
+                cc=(),
+                actions=tuple(a.listed() for a in actions),
+                channels=tuple(config.channels.for_person(lead.code)),
+                group_code=meeting.group,
+                group_name=meeting.group_name,
+                meeting_key=meeting.key,
+                meeting_date=meeting.date,
+                papers_deadline=meeting.papers_deadline,
+                send_at=now,
+                delegated=delegated,
+            )
+
+
+def _escalations(
+    state: ChaseState,
+    cycles: CyclesConfig,
+    config: ChasingConfig,
+    meeting: Meeting,
+    lead: PersonInfo,
+    silent: list[ActionInfo],
+    today: date,
+    now: datetime,
+) -> Iterable[Chase]:
+    """One message per senior responsible officer of the silent actions, the secretary copied."""
+    secretary = cycles.group(meeting.group).secretary
+    cc: tuple[Who, ...] = ()
+    if secretary is not None and secretary.email:
+        cc = (Who(code="secretary", name=secretary.name, email=secretary.email),)
+    by_sro: dict[str, list[ActionInfo]] = defaultdict(list)
+    for action in silent:
+        code = action.sro_code if action.sro_code and action.sro_code != lead.code else ""
+        by_sro[code].append(action)
+    for sro_code, actions in sorted(by_sro.items()):
+        sro = state.people.get(sro_code) if sro_code else None
+        if sro is not None:
+            to, delegated = _route(state.people, sro, today)
+            recipient, copies = to.who(), cc
+        elif cc:
+            recipient, copies, delegated = cc[0], (), False
+        else:
+            continue
+        yield Chase(
+            key=f"{Step.ESCALATION}:{lead.code}:{meeting.key}:{sro_code or 'secretary'}",
+            step=Step.ESCALATION,
+            plan_code=state.plan_code,
+            to=recipient,
+            lead=lead.who(),
+            cc=copies,
+            actions=tuple(a.listed() for a in actions),
+            channels=("email",),
+            group_code=meeting.group,
+            group_name=meeting.group_name,
+            meeting_key=meeting.key,
+            meeting_date=meeting.date,
+            papers_deadline=meeting.papers_deadline,
+            send_at=now,
+            delegated=delegated,
+        )
+
+
+def _cycle_start(cycles: CyclesConfig, groups: list[str], meeting: Meeting) -> datetime:
+    """Updates count for a meeting from the day after the previous chased meeting."""
+    earlier = meetings(cycles, meeting.date - timedelta(days=120), meeting.date, groups=groups)
+    before = [m.date for m in earlier if m.date < meeting.date]
+    start = before[-1] + timedelta(days=1) if before else meeting.date - timedelta(days=21)
+    return datetime.combine(start, time(0, 0), tzinfo=LONDON)
+
+
+def _updated_since(action: ActionInfo, since: datetime, now: datetime) -> bool:
+    """Whether the action was updated between ``since`` and ``now`` (a snapshot replayed for an
+    earlier day must not count updates that had not happened yet)."""
+    return action.last_update is not None and since <= action.last_update <= now
+
+
+def _route(
+    people: Mapping[str, PersonInfo], person: PersonInfo, today: date
+) -> tuple[PersonInfo, bool]:
+    """The person, or their delegate while they are away (if the delegate is not away too)."""
+    if person.away_until is None or person.away_until < today:
+        return person, False
+    delegate = people.get(person.delegate_code) if person.delegate_code else None
+    if delegate is None or (delegate.away_until is not None and delegate.away_until >= today):
+        return person, False
+    return delegate, True
+
+
+# -- nudges about due dates --------------------------------------------------------------------
+
+
+def nudge_days(config: ChasingConfig, due: date) -> list[tuple[Step, date, date]]:
+    """(step, first day, last day) of each nudge window for an action due on ``due``."""
+    nudges = config.nudges
+    on_due = working_day_on_or_before(due)
+    overdue = add_working_days(due, nudges.overdue_working_days or 1)
+    windows: list[tuple[Step, date, date]] = []
+    if nudges.before_due_days:
+        start = working_day_on_or_before(due - timedelta(days=nudges.before_due_days))
+        windows.append((Step.NUDGE_BEFORE, start, on_due - timedelta(days=1)))
+    if nudges.on_due:
+        windows.append((Step.NUDGE_DUE, on_due, overdue - timedelta(days=1)))
+    if nudges.overdue_working_days:
+        windows.append((Step.NUDGE_OVERDUE, overdue, add_working_days(overdue, OVERDUE_CATCH_UP)))
+    return windows
+
+
+def _nudges(
+    state: ChaseState, config: ChasingConfig, today: date, now: datetime
+) -> Iterable[Chase]:
+    grouped: dict[tuple[str, Step, date], list[ActionInfo]] = defaultdict(list)
+    for action in state.actions:
+        if action.withdrawn or action.embedded or action.status == "complete":
+            continue
+        if action.due is None or action.lead_code is None:
+            continue
+        for step, first, last in nudge_days(config, action.due):
+            if first <= today <= last:
+                grouped[(action.lead_code, step, first)].append(action)
+    for (lead_code, step, first), actions in sorted(grouped.items()):
+        lead = state.people.get(lead_code)
+        if lead is None:
+            continue
+        to, delegated = _route(state.people, lead, today)
+        yield Chase(
+            key=f"{step}:{lead.code}:{first.isoformat()}",
+            step=step,
+            plan_code=state.plan_code,
+            to=to.who(),
+            lead=lead.who(),
+            cc=(),
+            actions=tuple(a.listed() for a in actions),
+            channels=("email",),
+            send_at=now,
+            delegated=delegated,
+        )
