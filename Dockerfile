@@ -21,4 +21,4 @@ RUN pip install --no-cache-dir -e . \
 USER chaser
 VOLUME ["/data"]
 ENTRYPOINT ["chaser"]
-CMD ["--help"]
+CMD ["run"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from chaser import __version__
+from chaser.cli_chase import chase, run
 from chaser.cli_cycles import cycles
 from chaser.cli_plan import db, people, plan
 from chaser.demo import demo
@@ -35,7 +36,7 @@ def cli(ctx: click.Context, db: str | None, config: str | None) -> None:
     ctx.obj = Settings.resolve(db=db, config=config)
 
 
-for command in (db, people, plan, cycles, demo):
+for command in (db, people, plan, cycles, chase, run, demo):
     cli.add_command(command)
 
 

@@ -1,0 +1,189 @@
+"""The service's loop: ``tick(now)`` enqueues what is due, then dispatches what is claimable.
+
+The rules (:func:`workflows.chasing.due_chases`) decide what must be said; this module renders
+each chase for its channels, signs its reply link and enqueues it under its idempotency key,
+then lets the dispatcher send. ``tick`` is idempotent: calling it twice at the same ``now``, or
+from two processes, sends nothing twice. It lives in the composition root, not in
+``workflows/``, because it wires the domain to the renderers and channels.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, time, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import structlog
+from sqlalchemy import Engine, select
+from sqlmodel import Session
+
+from notifications.channel import Address, Channel, OutgoingMessage
+from notifications.outbox import Dispatcher, DispatchReport, NewDelivery, RetryPolicy, enqueue
+from notifications.render import Templates, render_chase, render_teams
+from workflows.chase_state import load_chase_state
+from workflows.chase_types import Chase
+from workflows.chasing import due_chases
+from workflows.chasing_config import ChasingConfig
+from workflows.cycles_config import CyclesConfig
+from workflows.store.models import Delivery, Plan
+from workflows.tokens import LinkClaims, reference_for, sign_link
+
+log = structlog.get_logger(__name__)
+LONDON = ZoneInfo("Europe/London")
+#: A reply link stays usable this long after the meeting (later updates are marked late).
+LINK_GRACE = timedelta(days=14)
+
+
+@dataclass
+class Runtime:
+    """Everything a tick needs, wired once by the composition root."""
+
+    engine: Engine
+    chasing: ChasingConfig
+    cycles: Callable[[datetime], CyclesConfig]  # the current (reloaded) calendar config
+    templates: Templates
+    secret: bytes
+    channels: dict[str, Channel]
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    sleep: Callable[[float], None] | None = None
+    dispatcher: Dispatcher | None = field(default=None, init=False)
+
+    def get_dispatcher(self) -> Dispatcher:
+        if self.dispatcher is None:
+            retry = self.chasing.retry
+            kwargs = {"sleep": self.sleep} if self.sleep is not None else {}
+            self.dispatcher = Dispatcher(
+                self.engine,
+                self.channels,
+                rate_per_minute={self.chasing.sender.mailbox: self.chasing.sender.rate_per_minute},
+                policy=RetryPolicy(
+                    max_attempts=retry.max_attempts,
+                    first_delay=retry.first_delay_seconds,
+                    max_delay=retry.max_delay_seconds,
+                ),
+                clock=self.clock,
+                **kwargs,  # type: ignore[arg-type]
+            )
+        return self.dispatcher
+
+
+@dataclass
+class Planned:
+    """One message the tick wants in the outbox."""
+
+    chase: Chase
+    delivery: NewDelivery
+    new: bool = False
+
+
+@dataclass
+class TickReport:
+    now: datetime
+    planned: list[Planned]
+    enqueued: int
+    dispatch: DispatchReport | None
+
+
+def link_for(runtime: Runtime, chase: Chase) -> str:
+    if chase.meeting_date is not None:
+        until = datetime.combine(chase.meeting_date, time(23, 59), tzinfo=LONDON) + LINK_GRACE
+    else:
+        until = (chase.send_at or runtime.clock()) + timedelta(days=21)
+    token = sign_link(
+        runtime.secret,
+        LinkClaims(
+            person=chase.to.code,
+            lead=chase.lead.code,
+            key=chase.key,
+            meeting=chase.meeting_key,
+            expires_at=until.astimezone(UTC),
+        ),
+    )
+    return f"{runtime.chasing.form_url.rstrip('/')}/r/{token}"
+
+
+def messages_for(runtime: Runtime, chase: Chase) -> list[tuple[OutgoingMessage, str]]:
+    """The rendered message for each of the chase's channels, with its reference."""
+    link = link_for(runtime, chase)
+    reference = reference_for(runtime.secret, chase.key)
+    sender = runtime.chasing.sender
+    out: list[tuple[OutgoingMessage, str]] = []
+    for channel in chase.channels:
+        if channel == "email":
+            message = render_chase(
+                chase,
+                link=link,
+                reference=reference,
+                sender=sender.mailbox,
+                templates=runtime.templates,
+                reply_to=Address(sender.name, sender.mailbox),
+            )
+            out.append((message, reference))
+        elif channel == "teams" and chase.group_code:
+            message = render_teams(
+                chase,
+                link=link,
+                reference=reference,
+                webhook=chase.group_code,
+                templates=runtime.templates,
+            )
+            key = f"{chase.key}:teams"
+            out.append((dataclasses.replace(message, key=key), reference_for(runtime.secret, key)))
+    return out
+
+
+def plan_tick(runtime: Runtime, now: datetime) -> list[Planned]:
+    """What the rules say is due at ``now``, rendered, and whether the outbox lacks it yet."""
+    with Session(runtime.engine) as session:
+        state = load_chase_state(session, runtime.chasing.plan)
+        plan_id = session.execute(
+            select(Plan.id).where(Plan.code == runtime.chasing.plan)  # type: ignore[call-overload]
+        ).scalar_one()
+        chases = due_chases(state, runtime.cycles(now), runtime.chasing, now)
+        known = set(
+            session.execute(
+                select(Delivery.key).where(Delivery.plan_id == plan_id)  # type: ignore[call-overload]
+            ).scalars()
+        )
+    planned = []
+    for chase in chases:
+        for message, reference in messages_for(runtime, chase):
+            delivery = NewDelivery(
+                message=message,
+                reference=reference,
+                kind=str(chase.step),
+                not_before=now,
+                plan_id=plan_id,
+                person_code=chase.lead.code,
+                recipient_code=chase.to.code,
+                meeting_key=chase.meeting_key,
+            )
+            planned.append(Planned(chase, delivery, new=message.key not in known))
+    return planned
+
+
+def tick(runtime: Runtime, now: datetime | None = None, *, dispatch: bool = True) -> TickReport:
+    """One turn of the service: enqueue what is due at ``now``, then send what is claimable."""
+    now = now or runtime.clock()
+    planned = plan_tick(runtime, now)
+    with runtime.engine.begin() as conn:
+        enqueued = enqueue(conn, [p.delivery for p in planned if p.new], now=now)
+    report = runtime.get_dispatcher().dispatch() if dispatch else None
+    log.info(
+        "tick",
+        due=len(planned),
+        enqueued=enqueued,
+        sent=report.sent if report else 0,
+        retried=report.retried if report else 0,
+        dead=report.dead if report else 0,
+    )
+    return TickReport(now=now, planned=planned, enqueued=enqueued, dispatch=report)
+
+
+def data_path(data_dir: Path, *parts: str) -> Path:
+    path = data_dir.joinpath(*parts)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path

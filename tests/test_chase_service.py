@@ -1,0 +1,247 @@
+"""The whole chasing loop: store -> rules -> templates -> outbox -> a real SMTP server."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from collections import Counter
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import Engine
+from sqlmodel import Session, select
+
+from chaser.cli import cli
+from chaser.importing import import_people, import_plan
+from chaser.service import Runtime, tick
+from chaser.settings import Settings
+from chaser.wiring import build_runtime
+from notifications.channel import Channel
+from notifications.smtp import SmtpChannel
+from notifications.teams import TeamsWebhookChannel
+from tests.conftest import MAPPING, NOW, PEOPLE_CSV, PLAN_XLSX, ROOT
+from tests.mail_servers import FakeWebhook, SmtpSink
+from workflows.plan_mapping import load_mapping
+from workflows.store.models import Action, Delivery, Person, StatusChange
+from workflows.tokens import verify_link
+
+LONDON = ZoneInfo("Europe/London")
+SECRET = "s" * 40
+
+
+class Clock:
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+@pytest.fixture
+def sink() -> Iterator[SmtpSink]:
+    with SmtpSink() as server:
+        yield server
+
+
+@pytest.fixture
+def webhook() -> Iterator[FakeWebhook]:
+    with FakeWebhook() as server:
+        yield server
+
+
+def _runtime(
+    engine: Engine, tmp_path: Path, sink: SmtpSink, clock: Clock, webhook: FakeWebhook | None = None
+) -> Runtime:
+    import_people(engine, PEOPLE_CSV, now=NOW)
+    import_plan(engine, PLAN_XLSX, mapping=load_mapping(MAPPING), now=NOW)
+    channels: dict[str, Channel] = {
+        "email": SmtpChannel(
+            sink.host, sink.port, sender_address="send.improvement@example.org", starttls=False
+        )
+    }
+    if webhook is not None:
+        channels["teams"] = TeamsWebhookChannel(
+            {"SIB": webhook.url("sib"), "SSDG": webhook.url("ssdg")}
+        )
+    return build_runtime(
+        Settings(database_url="", config_dir=ROOT / "config"),
+        engine,
+        env={"CHASER_SECRET_KEY": SECRET, "CHASER_DATA_DIR": str(tmp_path)},
+        channels=channels,
+        clock=clock,
+        sleep=clock.advance,
+    )
+
+
+def _run_days(
+    runtime: Runtime, clock: Clock, sink: SmtpSink, start: date, end: date
+) -> Counter[date]:
+    per_day: Counter[date] = Counter()
+    day = start
+    while day < end:
+        for hour in (time(9, 30), time(14, 0)):
+            clock.now = datetime.combine(day, hour, tzinfo=LONDON).astimezone(UTC)
+            before = len(sink.messages)
+            tick(runtime, clock.now)
+            if len(sink.messages) > before:
+                per_day[day] += len(sink.messages) - before
+        day += timedelta(days=1)
+    return per_day
+
+
+def test_six_weeks_of_ticks_send_exactly_the_ladder_through_smtp_and_teams(
+    engine: Engine, tmp_path: Path, sink: SmtpSink, webhook: FakeWebhook
+) -> None:
+    clock = Clock(datetime(2025, 9, 10, 8, tzinfo=UTC))
+    runtime = _runtime(engine, tmp_path, sink, clock, webhook)
+    per_day = _run_days(runtime, clock, sink, date(2025, 9, 10), date(2025, 10, 22))
+    assert dict(per_day) == {
+        date(2025, 9, 16): 13,  # SIB requests
+        date(2025, 9, 19): 13,  # reminders
+        date(2025, 9, 23): 13,  # final reminders
+        date(2025, 9, 24): 26,  # escalations, one per lead and senior responsible officer
+        date(2025, 10, 7): 13,  # SSDG requests
+        date(2025, 10, 10): 13,
+        date(2025, 10, 14): 13,
+        date(2025, 10, 15): 26,
+    }
+    messages = [m.message for m in sink.messages]
+    ids = [m["Message-ID"] for m in messages]
+    assert len(set(ids)) == len(ids) == 130
+    with Session(engine) as s:
+        rows = s.exec(select(Delivery)).all()
+    assert {r.state for r in rows} == {"sent"}
+    # HP is chased on Teams too (chasing.yaml): in the meeting group's channel, @mentioned
+    teams = sorted(r.key for r in rows if r.channel == "teams")
+    assert teams == sorted(
+        f"{step}:HP:{meeting}:teams"
+        for step in ("request", "reminder", "final_reminder")
+        for meeting in ("SIB:2025-09-30", "SSDG:2025-10-21")
+    )
+    posts = [r for r in webhook.requests]
+    assert len(posts) == 6
+    assert [p.path.split("/")[2] for p in posts] == ["sib"] * 3 + ["ssdg"] * 3
+    card = posts[0].json()["attachments"][0]["content"]
+    mentioned = [e["mentioned"]["id"] for e in card["msteams"]["entities"]]
+    assert mentioned == ["hester.pengelly@example.nhs.uk"]
+
+    request = next(m for m in messages if m["X-Chaser-Key"] == "request:AP:SIB:2025-09-30")
+    assert request["To"] == "Aisha Pendleford <aisha.pendleford@example.org>"
+    reference = re.search(r"\[ref (CHS-[A-Z2-7]{10})\]", request["Subject"])
+    assert reference is not None
+    text = request.get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]
+    assert reference.group(1) in text
+    token = re.search(r"http://127\.0\.0\.1:8080/r/(\S+)", text)
+    assert token is not None
+    claims = verify_link(SECRET.encode(), token.group(1), now=datetime(2025, 9, 16, tzinfo=UTC))
+    assert (claims.person, claims.lead, claims.meeting) == ("AP", "AP", "SIB:2025-09-30")
+    for ref in ("2.2", "2.5", "6.6"):
+        assert ref in text
+
+    escalation = next(m for m in messages if m["X-Chaser-Key"] == "escalation:TC:SIB:2025-09-30:SS")
+    assert "saoirse.stannard@example.nhs.uk" in escalation["To"]
+    assert escalation["Cc"] is not None and "@example.org" in escalation["Cc"]
+
+
+def test_a_lead_who_replies_is_not_reminded(engine: Engine, tmp_path: Path, sink: SmtpSink) -> None:
+    clock = Clock(datetime(2025, 9, 16, 8, tzinfo=UTC))
+    runtime = _runtime(engine, tmp_path, sink, clock)
+    _run_days(runtime, clock, sink, date(2025, 9, 16), date(2025, 9, 17))
+    with Session(engine) as s:  # FO answers for all four actions by email on the 17th
+        fo = s.exec(select(Person).where(Person.code == "FO")).one()
+        for action in s.exec(select(Action).where(Action.accountable_id == fo.id)):
+            assert action.id is not None
+            s.add(
+                StatusChange(
+                    action_id=action.id,
+                    recorded_at=datetime(2025, 9, 17, 11, tzinfo=UTC),
+                    person_id=fo.id,
+                    channel="email",
+                    kind="update",
+                    narrative="On track",
+                )
+            )
+        s.commit()
+    _run_days(runtime, clock, sink, date(2025, 9, 17), date(2025, 9, 25))
+    to_fo = [
+        m.message["X-Chaser-Key"]
+        for m in sink.messages
+        if "freya.odgers@example.nhs.uk" in m.rcpt_tos
+    ]
+    assert to_fo == ["request:FO:SIB:2025-09-30"]
+    assert len(sink.messages) == 13 + 12 + 12 + 25  # FO (one area, one SRO) left out
+
+
+def test_a_transient_smtp_error_is_retried_and_delivered_once(
+    engine: Engine, tmp_path: Path, sink: SmtpSink
+) -> None:
+    clock = Clock(datetime(2025, 9, 16, 8, 30, tzinfo=UTC))
+    runtime = _runtime(engine, tmp_path, sink, clock)
+    sink.fail("rcpt", "451 4.3.0 Try again later")
+    tick(runtime, clock.now)
+    assert len(sink.messages) == 12
+    with Session(engine) as s:
+        waiting = s.exec(select(Delivery).where(Delivery.state == "pending")).one()
+    assert waiting.attempts == 1 and "451" in waiting.last_error
+    clock.advance(3600)
+    tick(runtime, clock.now)
+    keys = Counter(m.message["X-Chaser-Key"] for m in sink.messages)
+    assert len(keys) == 13 and set(keys.values()) == {1}
+
+
+def test_ticking_twice_at_the_same_moment_sends_nothing_twice(
+    engine: Engine, tmp_path: Path, sink: SmtpSink
+) -> None:
+    clock = Clock(datetime(2025, 9, 16, 8, 30, tzinfo=UTC))
+    runtime = _runtime(engine, tmp_path, sink, clock)
+    first = tick(runtime, clock.now)
+    second = tick(runtime, clock.now)
+    assert (first.enqueued, second.enqueued) == (14, 0)  # 13 emails and HP's Teams post
+    assert len(sink.messages) == 13
+
+
+def test_chase_by_hand_shows_and_sends_what_is_due(tmp_path: Path, sink: SmtpSink) -> None:
+    config = tmp_path / "config"
+    shutil.copytree(ROOT / "config", config)
+    chasing = config / "chasing.yaml"
+    chasing.write_text(chasing.read_text().replace("rate_per_minute: 30", "rate_per_minute: null"))
+    db = f"sqlite:///{tmp_path / 'chaser.db'}"
+    env = {
+        "CHASER_SECRET_KEY": SECRET,
+        "CHASER_DATA_DIR": str(tmp_path / "data"),
+        "CHASER_SMTP_HOST": sink.host,
+        "CHASER_SMTP_PORT": str(sink.port),
+        "CHASER_SMTP_STARTTLS": "no",
+    }
+    runner = CliRunner()
+
+    def chaser(*args: str) -> str:
+        result = runner.invoke(cli, ["--db", db, "--config", str(config), *args], env=env)
+        assert result.exit_code == 0, result.output
+        return result.stdout
+
+    chaser("people", "import", str(PEOPLE_CSV))
+    chaser("plan", "import", str(PLAN_XLSX))
+    dry = json.loads(chaser("chase", "--now", "2025-09-16T09:30", "--dry-run", "--json"))
+    assert dry["dispatch"] is None and len(dry["messages"]) == 14
+    assert sink.messages == []
+    hp = [m for m in dry["messages"] if m["lead"] == "HP"]
+    assert [m["channel"] for m in hp] == ["email", "teams"]
+    assert hp[0]["step"] == "request" and hp[0]["meeting"] == "SIB:2025-09-30" and hp[0]["new"]
+    assert len(hp[0]["actions"]) == 13
+    real = json.loads(chaser("chase", "--now", "2025-09-16T09:30", "--json"))
+    # no CHASER_TEAMS_WEBHOOK_SIB is set: the Teams post is dead-lettered with that fix
+    assert real["enqueued"] == 14 and real["dispatch"]["sent"] == 13
+    assert real["dispatch"]["dead"] == 1
+    assert len(sink.messages) == 13
+    again = chaser("chase", "--now", "2025-09-16T10:30")
+    assert "0 enqueued, 14 already in the outbox" in again
+    assert len(sink.messages) == 13
