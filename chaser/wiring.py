@@ -9,16 +9,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import structlog
-from notifications.file_channel import FileChannel
-from notifications.teams import TeamsWebhookChannel
 from sqlalchemy import Engine
 
 from chaser.config_reload import CyclesReloader, default_status_path
 from chaser.service import Runtime
 from chaser.settings import Settings, default_data_dir
 from notifications.channel import Channel
+from notifications.file_channel import FileChannel
 from notifications.render import load_templates
 from notifications.smtp import SmtpChannel
+from notifications.teams import TeamsWebhookChannel
 from workflows.chasing_config import ChasingConfig, load_chasing
 
 log = structlog.get_logger(__name__)
