@@ -1,8 +1,10 @@
 """Benchmark: dispatch 5,000 messages through the outbox to a local SMTP sink.
 
-Prints Chaser's throughput (claim, send over SMTP, record, per message) as a ratio to plain
-``smtplib`` sending the same messages over one reused connection to the same sink, both
-measured in this run. Target: at least 0.7. Run with ``bench/run`` or
+Prints Chaser's throughput (claim, compose, send over SMTP, record durably, per message) as a
+ratio to plain ``smtplib`` composing the same messages with the standard library's email package
+and sending them over one reused connection to the same sink, all measured in this run, in
+alternating rounds. Target: at least 0.7. It also prints the ratio to smtplib sending pre-built
+bytes (the SMTP conversation alone), the floor no sender can beat. Run with ``bench/run`` or
 ``python bench/dispatch.py --messages N``.
 """
 
@@ -12,12 +14,15 @@ import argparse
 import contextlib
 import smtplib
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from email.message import EmailMessage
+from email.utils import make_msgid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -92,6 +97,25 @@ def smtp_sink() -> Iterator[Sink]:
         process.wait(timeout=10)
 
 
+def stdlib_smtplib(sink: Sink, messages: list[OutgoingMessage]) -> float:
+    """Plain smtplib as a script would use it: compose each message with the standard
+    library's email package and send it over one reused connection."""
+    start = time.perf_counter()
+    with smtplib.SMTP(sink.host, sink.port) as smtp:
+        for m in messages:
+            mime = EmailMessage()
+            mime["From"] = m.sender
+            mime["To"] = ", ".join(f"{a.name} <{a.email}>" for a in m.to)
+            mime["Subject"] = m.subject
+            mime["Message-ID"] = make_msgid(domain="example.org")
+            for name, value in m.headers.items():
+                mime[name] = value
+            mime.set_content(m.text)
+            mime.add_alternative(m.html, subtype="html")
+            smtp.send_message(mime)
+    return time.perf_counter() - start
+
+
 def bare_smtplib(sink: Sink, messages: list[OutgoingMessage]) -> float:
     # Pre-built bytes: the baseline pays for nothing but the SMTP conversation.
     prepared = [
@@ -105,6 +129,7 @@ def bare_smtplib(sink: Sink, messages: list[OutgoingMessage]) -> float:
 
 
 def chaser_dispatch(sink: Sink, messages: list[OutgoingMessage], folder: Path) -> float:
+    folder.mkdir(parents=True, exist_ok=True)
     engine = make_engine(f"sqlite:///{folder / 'bench.db'}")
     upgrade(engine)
     with engine.begin() as conn:
@@ -128,21 +153,34 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--messages", type=int, default=5000)
     parser.add_argument("--target", type=float, default=0.7)
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     messages = [message(i) for i in range(args.messages)]
     configure_logging(json=True)  # as in production
+    rounds: dict[str, list[float]] = {"stdlib": [], "bytes": [], "chaser": []}
     with tempfile.TemporaryDirectory(prefix="chaser-bench-") as tmp, smtp_sink() as sink:
         bare_smtplib(sink, messages[:200])  # warm up the sink and the interpreter
-        before = bare_smtplib(sink, messages)
-        ours = chaser_dispatch(sink, messages, Path(tmp))
-        after = bare_smtplib(sink, messages)
-        base = min(before, after)  # the faster baseline run: the ratio errs against Chaser
-    base_rate, our_rate = args.messages / base, args.messages / ours
-    ratio = our_rate / base_rate
-    print(f"smtplib, one connection : {base_rate:8.0f} msg/s  (baseline, best of two, 1.00x)")
-    print(f"chaser outbox dispatch  : {our_rate:8.0f} msg/s  ({ratio:.2f}x)")
+        for i in range(args.rounds):  # alternate, so drift on a busy machine hits all three
+            rounds["stdlib"].append(stdlib_smtplib(sink, messages))
+            rounds["bytes"].append(bare_smtplib(sink, messages))
+            rounds["chaser"].append(chaser_dispatch(sink, messages, Path(tmp) / str(i)))
+    rate = {name: args.messages / statistics.median(times) for name, times in rounds.items()}
+    ratio = rate["chaser"] / rate["stdlib"]
+    floor = rate["chaser"] / rate["bytes"]
+    print(f"{args.messages} messages, median of {args.rounds} alternating rounds")
+    print(
+        f"smtplib + email package, one connection : {rate['stdlib']:7.0f} msg/s (baseline, 1.00x)"
+    )
+    bytes_ratio = rate["bytes"] / rate["stdlib"]
+    print(
+        f"smtplib, pre-built bytes, one connection: {rate['bytes']:7.0f} msg/s ({bytes_ratio:.2f}x)"
+    )
+    print(f"chaser outbox dispatch (SQLite store)   : {rate['chaser']:7.0f} msg/s ({ratio:.2f}x)")
     verdict = "meets" if ratio >= args.target else "BELOW"
-    print(f"throughput ratio {ratio:.2f}: {verdict} the {args.target} target")
+    print(
+        f"throughput ratio {ratio:.2f}: {verdict} the {args.target} target "
+        f"({floor:.2f} of the pre-built-bytes floor, which pays for nothing but SMTP)"
+    )
 
 
 if __name__ == "__main__":

@@ -32,5 +32,5 @@ def configure_logging(*, json: bool | None = None, level: str | None = None) -> 
         ],
         wrapper_class=structlog.make_filtering_bound_logger(lvl),
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
-        cache_logger_on_first_use=False,
+        cache_logger_on_first_use=True,
     )

@@ -43,6 +43,9 @@ PACE = SenderPace.__table__  # type: ignore[attr-defined]
 
 
 _FINISHED = ("state", "attempts", "not_before", "provider_id", "sent_at", "last_error")
+#: What a worker needs of a claimed row (no more: each column costs on the hot path).
+_CLAIMED = [DELIVERY.c[name] for name in ("id", "key", "kind", "channel", "sender", "payload")]
+_CLAIMED += [DELIVERY.c[name] for name in _FINISHED]
 _FINISH = (
     update(DELIVERY)
     .where(DELIVERY.c.id == bindparam("row_id"), DELIVERY.c.lease_owner == bindparam("owner"))
@@ -68,24 +71,22 @@ class _Recorder:
     def __init__(self, engine: Engine) -> None:
         compiled = _FINISH.compile(dialect=engine.dialect)
         self.sql = str(compiled)
-        self.names = list(compiled.positiontup or []) if compiled.positional else None
         columns = {f"new_{c}": DELIVERY.c[c] for c in (*_FINISHED, "updated_at")}
         columns.update(row_id=DELIVERY.c.id, owner=DELIVERY.c.lease_owner)
         columns.update(lease_owner=DELIVERY.c.lease_owner)
         columns.update(lease_expires_at=DELIVERY.c.lease_expires_at)
-        self.processors = {
-            name: column.type.bind_processor(engine.dialect) for name, column in columns.items()
-        }
-        self.compiled = compiled
+        names = list(compiled.positiontup or []) if compiled.positional else list(columns)
+        if set(names) != set(columns):
+            raise RuntimeError(f"outbox statement binds {names}, expected {sorted(columns)}")
+        self.positional = bool(compiled.positional)
+        self.binds = [(n, columns[n].type.bind_processor(engine.dialect)) for n in names]
         self.engine = engine
         self.connection: Any = None
 
     def record(self, params: dict[str, Any]) -> None:
-        values = self.compiled.construct_params(params)
-        for name, processor in self.processors.items():
-            if processor is not None and name in values:
-                values[name] = processor(values[name])
-        bound: Any = [values[n] for n in self.names] if self.names is not None else values
+        params = {**params, "lease_owner": "", "lease_expires_at": None}
+        values = [(n, p(params[n]) if p is not None else params[n]) for n, p in self.binds]
+        bound: Any = [v for _, v in values] if self.positional else dict(values)
         if self.connection is None:
             self.connection = self.engine.raw_connection()
         try:
@@ -211,7 +212,7 @@ class Dispatcher:
         worker_id: str | None = None,
         lease_seconds: float = 300.0,
         max_pace_wait: float = 10.0,
-        batch_size: int = 50,
+        batch_size: int = 100,
         clock: Callable[[], datetime] = _now,
         sleep: Callable[[float], None] = _time.sleep,
         rng: random.Random | None = None,
@@ -240,9 +241,8 @@ class Dispatcher:
         report = DispatchReport()
         claims = 0
         while not self.stopping and (limit is None or claims < limit):
-            batch = self.claim(
-                self.batch_size if limit is None else min(self.batch_size, limit - claims)
-            )
+            size = self._batch_size()
+            batch = self.claim(size if limit is None else min(size, limit - claims))
             if not batch:
                 break
             claims += len(batch)
@@ -256,6 +256,15 @@ class Dispatcher:
             self._recorder.release()
         return report
 
+    def _batch_size(self) -> int:
+        """Claimed rows wait their turn under the lease: when a mailbox is paced, claim only
+        what can go out well within it."""
+        rates = [r for r in self.rates.values() if r]
+        if not rates:
+            return self.batch_size
+        per_lease = int(min(rates) * self.lease.total_seconds() / 60 / 4)
+        return max(1, min(self.batch_size, per_lease))
+
     def claim(self, count: int = 1) -> list[dict[str, Any]]:
         """Claim up to ``count`` due rows (or rows whose lease expired), oldest first.
 
@@ -263,6 +272,19 @@ class Dispatcher:
         worker took in the meantime are simply not returned (SQLite serialises writers; on
         PostgreSQL ``SKIP LOCKED`` keeps workers off each other's candidates).
         """
+        for _ in range(10):  # rows another worker took in between are skipped; look again
+            rows, candidates = self._claim_once(count)
+            if rows or not candidates:
+                break
+        claimed = []
+        for row in rows:
+            item = dict(row._mapping)
+            item["recovering"] = candidates[item["id"]] == DeliveryState.SENDING
+            claimed.append(item)
+        claimed.sort(key=lambda r: (r["not_before"], r["id"]))
+        return claimed
+
+    def _claim_once(self, count: int) -> tuple[list[Any], dict[int, str]]:
         now = self.clock()
         pending = and_(DELIVERY.c.state == DeliveryState.PENDING, DELIVERY.c.not_before <= now)
         expired = and_(DELIVERY.c.state == DeliveryState.SENDING, DELIVERY.c.lease_expires_at < now)
@@ -282,7 +304,7 @@ class Dispatcher:
                 if len(candidates) >= count:
                     break
             if not candidates:
-                return []
+                return [], {}
             rows = conn.execute(
                 update(DELIVERY)
                 .where(DELIVERY.c.id.in_(candidates), or_(pending, expired))
@@ -292,15 +314,9 @@ class Dispatcher:
                     lease_expires_at=now + self.lease,
                     updated_at=now,
                 )
-                .returning(*DELIVERY.c)
+                .returning(*_CLAIMED)
             ).all()
-        claimed = []
-        for row in rows:
-            item = dict(row._mapping)
-            item["recovering"] = candidates[item["id"]] == DeliveryState.SENDING
-            claimed.append(item)
-        claimed.sort(key=lambda r: (r["not_before"], r["id"]))
-        return claimed
+        return list(rows), candidates
 
     def process(self, row: dict[str, Any], report: DispatchReport) -> None:
         message = OutgoingMessage.from_json(row["payload"])

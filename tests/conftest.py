@@ -89,11 +89,3 @@ def sqlite_engine(tmp_path: Path) -> Iterator[Engine]:
     yield eng
     eng.dispose()
 
-
-@pytest.fixture
-def pg_engine(pg_schema_engine: Engine | None) -> Iterator[Engine]:
-    """A freshly emptied store on PostgreSQL only (for what only PostgreSQL does)."""
-    if pg_schema_engine is None:
-        pytest.skip(PG_HOWTO)
-    _truncate(pg_schema_engine)
-    yield pg_schema_engine

@@ -7,7 +7,6 @@ import threading
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
-import pytest
 from sqlalchemy import Engine, select
 from sqlmodel import Session
 
@@ -297,9 +296,7 @@ def test_a_message_for_an_unconfigured_channel_is_dead_lettered_with_the_fix(
     assert report.dead == 1 and "no 'teams' channel is configured" in _states(engine)["t"][2]
 
 
-@pytest.mark.postgres
-def test_two_dispatchers_at_once_never_send_the_same_message(pg_engine: Engine) -> None:
-    engine = pg_engine
+def test_two_dispatchers_at_once_never_send_the_same_message(engine: Engine) -> None:
     clock = FakeClock()
     channel = RecordingChannel(clock)
     keys = [f"m{i:03d}" for i in range(200)]
