@@ -1,11 +1,11 @@
 """Benchmark: dispatch 5,000 messages through the outbox to a local SMTP sink.
 
 Prints Chaser's throughput (claim, compose, send over SMTP, record durably, per message) as a
-ratio to plain ``smtplib`` composing the same messages with the standard library's email package
-and sending them over one reused connection to the same sink, all measured in this run, in
-alternating rounds. Target: at least 0.7. It also prints the ratio to smtplib sending pre-built
-bytes (the SMTP conversation alone), the floor no sender can beat. Run with ``bench/run`` or
-``python bench/dispatch.py --messages N``.
+ratio to plain ``smtplib`` — ``send_message`` of the same messages, built beforehand, over one
+reused connection to the same sink — all measured in this run, in alternating rounds. Target: at
+least 0.7. It also prints the ratio to smtplib ``sendmail`` of pre-built bytes (the SMTP
+conversation alone), a floor no sender that records what it sent can reach. Run with
+``bench/run`` or ``python bench/dispatch.py --messages N``.
 """
 
 from __future__ import annotations
@@ -21,8 +21,6 @@ import tempfile
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from email.message import EmailMessage
-from email.utils import make_msgid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -31,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 from chaser.logging import configure_logging  # noqa: E402
 from notifications.channel import Address, OutgoingMessage  # noqa: E402
 from notifications.outbox import Dispatcher, NewDelivery, enqueue  # noqa: E402
-from notifications.smtp import SmtpChannel, mime_bytes  # noqa: E402
+from notifications.smtp import SmtpChannel, build_mime, mime_bytes  # noqa: E402
 from tests.mail_servers import free_port  # noqa: E402
 from workflows.store.db import make_engine, upgrade  # noqa: E402
 from workflows.tokens import reference_for  # noqa: E402
@@ -97,21 +95,14 @@ def smtp_sink() -> Iterator[Sink]:
         process.wait(timeout=10)
 
 
-def stdlib_smtplib(sink: Sink, messages: list[OutgoingMessage]) -> float:
-    """Plain smtplib as a script would use it: compose each message with the standard
-    library's email package and send it over one reused connection."""
+def plain_smtplib(sink: Sink, messages: list[OutgoingMessage]) -> float:
+    """Plain smtplib: ``send_message`` over one reused connection. The messages are the same
+    MIME Chaser sends, built beforehand as EmailMessage objects, so only smtplib's own work
+    (flattening and the SMTP conversation) is timed."""
+    prepared = [build_mime(m, domain="example.org") for m in messages]
     start = time.perf_counter()
     with smtplib.SMTP(sink.host, sink.port) as smtp:
-        for m in messages:
-            mime = EmailMessage()
-            mime["From"] = m.sender
-            mime["To"] = ", ".join(f"{a.name} <{a.email}>" for a in m.to)
-            mime["Subject"] = m.subject
-            mime["Message-ID"] = make_msgid(domain="example.org")
-            for name, value in m.headers.items():
-                mime[name] = value
-            mime.set_content(m.text)
-            mime.add_alternative(m.html, subtype="html")
+        for mime in prepared:
             smtp.send_message(mime)
     return time.perf_counter() - start
 
@@ -157,29 +148,25 @@ def main() -> None:
     args = parser.parse_args()
     messages = [message(i) for i in range(args.messages)]
     configure_logging(json=True)  # as in production
-    rounds: dict[str, list[float]] = {"stdlib": [], "bytes": [], "chaser": []}
+    rounds: dict[str, list[float]] = {"smtplib": [], "bytes": [], "chaser": []}
     with tempfile.TemporaryDirectory(prefix="chaser-bench-") as tmp, smtp_sink() as sink:
         bare_smtplib(sink, messages[:200])  # warm up the sink and the interpreter
         for i in range(args.rounds):  # alternate, so drift on a busy machine hits all three
-            rounds["stdlib"].append(stdlib_smtplib(sink, messages))
+            rounds["smtplib"].append(plain_smtplib(sink, messages))
             rounds["bytes"].append(bare_smtplib(sink, messages))
             rounds["chaser"].append(chaser_dispatch(sink, messages, Path(tmp) / str(i)))
     rate = {name: args.messages / statistics.median(times) for name, times in rounds.items()}
-    ratio = rate["chaser"] / rate["stdlib"]
+    ratio = rate["chaser"] / rate["smtplib"]
     floor = rate["chaser"] / rate["bytes"]
     print(f"{args.messages} messages, median of {args.rounds} alternating rounds")
-    print(
-        f"smtplib + email package, one connection : {rate['stdlib']:7.0f} msg/s (baseline, 1.00x)"
-    )
-    bytes_ratio = rate["bytes"] / rate["stdlib"]
-    print(
-        f"smtplib, pre-built bytes, one connection: {rate['bytes']:7.0f} msg/s ({bytes_ratio:.2f}x)"
-    )
-    print(f"chaser outbox dispatch (SQLite store)   : {rate['chaser']:7.0f} msg/s ({ratio:.2f}x)")
+    print(f"smtplib send_message, one connection: {rate['smtplib']:7.0f} msg/s (baseline, 1.00x)")
+    bytes_ratio = rate["bytes"] / rate["smtplib"]
+    print(f"smtplib sendmail, pre-built bytes   : {rate['bytes']:7.0f} msg/s ({bytes_ratio:.2f}x)")
+    print(f"chaser outbox dispatch, SQLite      : {rate['chaser']:7.0f} msg/s ({ratio:.2f}x)")
     verdict = "meets" if ratio >= args.target else "BELOW"
     print(
         f"throughput ratio {ratio:.2f}: {verdict} the {args.target} target "
-        f"({floor:.2f} of the pre-built-bytes floor, which pays for nothing but SMTP)"
+        f"({floor:.2f} of the pre-built-bytes floor, which pays for nothing but the SMTP talk)"
     )
 
 
