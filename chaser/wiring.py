@@ -82,11 +82,18 @@ def email_channel(env: Mapping[str, str], config: ChasingConfig, data_dir: Path)
             )
         from integrations.graph_mail import GraphMailChannel
 
+        mailbox = env.get("CHASER_GRAPH_MAILBOX") or config.sender.mailbox
+        if mailbox.lower() != config.sender.mailbox.lower():
+            raise WiringError(
+                f"CHASER_GRAPH_MAILBOX ({mailbox}) differs from sender.mailbox in chasing.yaml "
+                f"({config.sender.mailbox}); messages are sent as sender.mailbox, so make them "
+                "the same (or unset CHASER_GRAPH_MAILBOX)"
+            )
         return GraphMailChannel(
             tenant_id=graph[0],
             client_id=graph[1],
             client_secret=graph[2],
-            mailbox=env.get("CHASER_GRAPH_MAILBOX") or config.sender.mailbox,
+            mailbox=mailbox,
         )
     folder = data_dir / "outbox"
     log.warning("email_to_files", folder=str(folder), hint="set CHASER_SMTP_HOST or CHASER_GRAPH_*")
