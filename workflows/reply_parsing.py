@@ -1,0 +1,1256 @@
+"""Reading a lead's emailed reply to a chase: who sent it, what it answers and what it says.
+
+:func:`parse_reply` takes the raw message (RFC 5322 bytes, as fetched from the mailbox) and returns
+a :class:`ParsedReply`. It is pure: no files, network, database or clock. Deciding whether to trust
+a reply, and storing it, is done elsewhere (``chaser replies ingest``); this module only reads.
+
+What a reply can look like
+==========================
+
+**Matching a reply to its request.** The reference ``CHS-`` + 10 letters/digits (as in the subject
+"Re: Update needed ... [ref CHS-4K7QX2M9PA]") is looked for in the subject, then the
+``X-Chaser-Reference`` header, then the new text, then the quoted text. ``In-Reply-To`` and
+``References`` are returned as written (message ids in angle brackets, like Chaser's own
+``<32 hex digits@domain>``). A reply with neither a reference nor those headers gets a problem.
+
+**The new text only.** Text/plain is preferred; an HTML-only message is turned into text (line
+breaks kept for ``<br>``, ``<p>``, ``<div>``, ``<li>`` and table rows; ``<style>``/``<script>``
+dropped). In HTML, everything from the first quoted-history marker on is dropped: Outlook's
+``<div id="appendonsend">`` / ``<div id="divRplyFwdMsg">``, Gmail's ``class="gmail_quote"``,
+Apple Mail's ``<blockquote type="cite">``, Thunderbird's ``class="moz-cite-prefix"``; signature
+blocks (``id="Signature"``, ``class="gmail_signature"``) are skipped. Quoted history is then cut
+with mail-parser-reply (English), and at the first of these lines, whichever comes first:
+``-----Original Message-----``; a row of underscores (Outlook); a ``From:`` line followed within a
+few lines by ``Sent:`` or ``Date:``; ``On <date> ... wrote:`` (over up to three lines);
+``---------- Forwarded message ---------``; ``Begin forwarded message:``; ``Sent from my iPhone``
+(and ``Get Outlook for ...``); ``-- `` (a signature). Lines starting with ``>`` are dropped. A
+sign-off line ("Kind regards", "Many thanks", "Best wishes", "Thanks," ...) ends the text when
+only a few lines (a name, a job title) follow it and none of them starts with an action number.
+
+**One answer per action.** A line starting with an action number starts that action's answer, up
+to the next such line: ``2.5: amber - recruitment under way``, ``2.5 - ...``, ``2.5 is ...``,
+``Action 2.5: ...``, ``Re 2.5 ...``, ``P7-01: ...``, ``- 2.5 ...`` (a bullet), and
+``2.5 and 2.6: complete`` (the same answer for both). When the caller says which actions were
+asked about (``known_refs``), any other number is reported as a problem; the answer is kept. A
+reply that names no action gives one answer with ``ref=None``, which applies to all the actions
+asked about ("All on track"). When actions are named, a status written before the first of them is
+not applied to any; it is reported as a problem.
+
+**Status words.** The plan's own scale comes first: each value's name and label (whole words, any
+case: "Amber", "blue", "Progressing to timescale"), and its short aliases ("A", "G") only as the
+first word of an answer (``2.5: A - ...``). Then this vocabulary:
+
+============  ==============================================================================
+complete      complete, completed, done, finished, achieved; "complete and embedded" (embedded)
+on_track      on track, on target, on schedule, progressing, going well, green
+at_risk       on track (but/with) some concerns, at risk, some concerns, risk of slipping, amber
+off_track     off track, slipped, slipping, delayed, stalled, overdue, behind schedule, running
+              late, no progress, red; and "not on track" / "no longer on track"
+not_due       not started, not yet started, not due, not yet due
+============  ==============================================================================
+
+A colour the plan's scale defines means what the plan says: with Plymouth's scale "amber" is
+on_track ("Progressing to timescale"), not at_risk. Words read from the vocabulary get the plan's
+value as ``label`` when exactly one value has that meaning (for complete, the one that is not
+"embedded"). A negated status ("not yet complete", "isn't delayed", "not amber") is not read, except
+"not on track", which reads as off_track. "Will complete by", "to be completed", "complete by
+March" are deadlines, not statuses. "done", "finished" and "achieved" only count as the first word
+of an answer or after "is/are/now/all/been". Two different statuses for one action (say "amber"
+and "red") give no status and a problem naming both.
+
+**Revised dates.** A date is only read as a new forecast in a sentence that says so: "now
+(expected/due/...)", "expected", "forecast", "revised", "new date", "moving/moved/pushed to",
+"slipped to", "delayed until", "deferred", "postponed", "will be complete(d) by", "complete by",
+"done by", "ready by", "due to complete", "aiming for", "by the end of", "w/c". Dates are
+resolved against the reply's Date header in Europe/London (or ``today`` when it has none) and keep
+their precision:
+
+* a day: ``31/03/2026``, ``31.03.2026``, ``14 April``, ``14th of April 2026``, ``April 14``,
+  ``Monday 6 October``, ``06/10`` (no year: the next such day on or after the reply's date);
+* the week commencing: ``w/c 14 April``, ``w/b 13/04``, ``week commencing 14 April``: that Monday
+  (a day that is not a Monday is moved back to its Monday, with a problem);
+* ``next week`` / ``this week``: the Friday of that week; ``in two weeks``, ``in 10 days``, ``in a
+  fortnight``: that day; ``on Friday``: the next Friday;
+* a month: ``March 2026``, ``end of March 2026``, ``by March 2026``, ``end of March`` (the next
+  March), ``end of next month``, ``next month``, ``end of this month``, ``in 3 months``;
+* a quarter ``Q1 2026`` (calendar) or ``Q1 2026/27`` (financial) and a school term ``Spring term``
+  (March), ``Summer term`` (July), ``Autumn term`` (December), with or without a year, read as
+  :func:`workflows.fuzzy_dates.parse_date_cell` reads them.
+
+Two different revised dates for one action give no forecast and a problem.
+
+**Out-of-office and other automatic replies** (``auto_reply=True``, no updates). Any of:
+``Auto-Submitted`` with a value other than ``no`` (RFC 3834); ``X-Autoreply`` or
+``X-Autorespond``; ``Precedence: auto_reply``; a delivery report (``multipart/report``); a subject
+starting "Automatic reply:", "Auto:", "Autoreply", "Out of Office", "OOO", or containing "out of
+(the) office" or "automatic reply". ``X-Auto-Response-Suppress`` alone is *not* enough: Exchange
+and some clients put it on ordinary mail; it counts together with an out-of-office sentence in
+the text ("I am out of the office", "on annual leave", "limited access to email"). An
+out-of-office sentence alone is not enough either: a lead may write "I'm on leave next week, but
+2.5 is on track". ``away_until`` is the return date the message gives: a date after "returning",
+"return", "back" or "in the office" (the day they are back); failing that, after "until"/"till"
+(the date as written). Dates without a year are the next such date after the reply's Date.
+
+**Other checks.** ``authentication_failed`` is true when any ``Authentication-Results``,
+``ARC-Authentication-Results`` or ``Received-SPF`` header says ``dmarc=fail``, ``dkim=fail``,
+``spf=fail``, ``compauth=fail`` (or ``Received-SPF: Fail``); ``softfail`` and ``none`` are not
+failures. All such headers are read, whoever added them, so a forged pass cannot hide a real fail.
+Bodies in quoted-printable or base64, in UTF-8, Windows-1252 or another charset, and RFC 2047
+encoded subjects and names are decoded. A message that cannot be read still gives a
+:class:`ParsedReply`, with a problem saying why; :func:`parse_reply` never raises for bad input.
+Every problem of every action is also listed in ``ParsedReply.problems``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import email
+import email.header
+import email.policy
+import email.utils
+import re
+from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from email.message import Message
+from html.parser import HTMLParser
+from zoneinfo import ZoneInfo
+
+from mailparser_reply import EmailReplyParser
+
+from workflows.fuzzy_dates import FuzzyDate, parse_date_cell
+from workflows.plan_mapping import ScaleValue, StatusScale
+
+__all__ = [
+    "ActionReply",
+    "ParsedReply",
+    "StatusReading",
+    "html_to_text",
+    "new_text",
+    "parse_reply",
+    "read_dates",
+    "read_status",
+]
+
+LONDON = ZoneInfo("Europe/London")
+_Day = date  # ParsedReply has a field called ``date``
+
+
+@dataclass(frozen=True)
+class StatusReading:
+    """A status read from a lead's words."""
+
+    meaning: str  # "complete" | "on_track" | "at_risk" | "off_track" | "not_due"
+    label: str  # the plan's own value when the words map to the scale ("Amber"), else ""
+    words: str  # as written ("on track some concerns")
+    embedded: bool = False
+
+
+@dataclass(frozen=True)
+class ActionReply:
+    """What a reply says about one action (``ref``), or about all of them (``ref=None``)."""
+
+    ref: str | None
+    status: StatusReading | None
+    narrative: str
+    forecast: FuzzyDate | None
+    forecast_words: str
+    problems: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ParsedReply:
+    """One emailed reply, read. See the module docstring."""
+
+    message_id: str
+    in_reply_to: str
+    references: tuple[str, ...]
+    sender_name: str
+    sender_email: str
+    reply_to: str
+    subject: str
+    date: datetime | None
+    reference: str | None
+    chaser_key: str | None
+    auto_reply: bool
+    away_until: _Day | None
+    forwarded: bool
+    body: str
+    updates: tuple[ActionReply, ...]
+    authentication_failed: bool
+    problems: tuple[str, ...]
+
+
+# ---------------------------------------------------------------------------------------------
+# Headers
+
+
+_REFERENCE = re.compile(r"(?<![A-Za-z0-9])CHS-[A-Z2-7]{10}(?![A-Za-z0-9])", re.IGNORECASE)
+_MSG_ID = re.compile(r"<[^<>\s]+>")
+
+
+def _header(msg: Message, name: str) -> str:
+    """The header's decoded value ("" when missing); never raises."""
+    values = _headers(msg, name)
+    return values[0] if values else ""
+
+
+def _headers(msg: Message, name: str) -> list[str]:
+    out: list[str] = []
+    try:
+        raw = msg.get_all(name) or []
+    except Exception:  # a malformed header: read the raw text instead
+        raw = [v for k, v in msg.raw_items() if k.lower() == name.lower()]
+    for value in raw:
+        try:
+            text = str(value)
+        except Exception:
+            text = ""
+        if "=?" in text:
+            with contextlib.suppress(Exception):
+                text = str(email.header.make_header(email.header.decode_header(text)))
+        out.append(" ".join(text.split()))
+    return out
+
+
+def _address(value: str) -> tuple[str, str]:
+    name, addr = email.utils.parseaddr(value)
+    return name.strip(), addr.strip().lower()
+
+
+def _message_date(value: str) -> datetime | None:
+    if not value:
+        return None
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return when
+
+
+_AUTH_FAIL = re.compile(r"\b(?:dmarc|dkim|spf|compauth)\s*=\s*fail\b", re.IGNORECASE)
+
+
+def _authentication_failed(msg: Message) -> bool:
+    for name in ("Authentication-Results", "ARC-Authentication-Results"):
+        if any(_AUTH_FAIL.search(v) for v in _headers(msg, name)):
+            return True
+    return any(v.lower().startswith("fail") for v in _headers(msg, "Received-SPF"))
+
+
+_AUTO_SUBJECT = re.compile(
+    r"""^\s*(?:automatic\s+reply|auto(?:matic)?[\s-]*(?:reply|response)|autoreply|auto\s*:
+    |out\s+of\s+(?:the\s+)?office|ooo\b|i\s+am\s+(?:currently\s+)?(?:out|away))
+    |\bout\s+of\s+(?:the\s+)?office\b|\bautomatic\s+reply\b""",
+    re.IGNORECASE | re.VERBOSE,
+)
+_AWAY_TEXT = re.compile(
+    r"""\b(?:out\s+of\s+(?:the\s+)?office|on\s+(?:annual\s+|parental\s+|sick\s+)?leave
+    |away\s+from\s+(?:the\s+|my\s+)?(?:office|desk)|limited\s+access\s+to\s+(?:my\s+)?e-?mails?
+    |(?:i\s+am|i'm)\s+(?:currently\s+)?away|not\s+in\s+the\s+office|automatic\s+reply)\b""",
+    re.IGNORECASE | re.VERBOSE,
+)
+
+
+def _auto_reply(msg: Message, subject: str, text: str) -> bool:
+    submitted = _header(msg, "Auto-Submitted").strip().lower()
+    if submitted and not submitted.startswith("no"):
+        return True
+    if _header(msg, "X-Autoreply") or _header(msg, "X-Autorespond"):
+        return True
+    if _header(msg, "Precedence").strip().lower() == "auto_reply":
+        return True
+    if msg.get_content_type() == "multipart/report":
+        return True
+    if _AUTO_SUBJECT.search(subject):
+        return True
+    return bool(_header(msg, "X-Auto-Response-Suppress") and _AWAY_TEXT.search(text[:1000]))
+
+
+# ---------------------------------------------------------------------------------------------
+# Bodies
+
+_CHARSET_ALIASES = {"ascii": "cp1252", "us-ascii": "cp1252", "iso-8859-1": "cp1252"}
+_CHARSET_ALIASES["latin-1"] = _CHARSET_ALIASES["latin1"] = "cp1252"
+
+
+def _decode_part(part: Message) -> str:
+    payload = part.get_payload(decode=True)
+    if not isinstance(payload, bytes):
+        return ""
+    charset = (part.get_content_charset() or "utf-8").lower()
+    charset = _CHARSET_ALIASES.get(charset, charset)
+    try:
+        return payload.decode(charset, errors="replace")
+    except LookupError:
+        return payload.decode("utf-8", errors="replace")
+
+
+@dataclass
+class _Bodies:
+    plain: str | None = None
+    html: str | None = None
+    attached_message: bool = False
+
+
+def _find_bodies(part: Message, found: _Bodies) -> None:
+    ctype = part.get_content_type()
+    if ctype == "message/rfc822":
+        found.attached_message = True
+        return
+    if part.is_multipart():
+        payload = part.get_payload()
+        if isinstance(payload, list):
+            for sub in payload:
+                if isinstance(sub, Message):
+                    _find_bodies(sub, found)
+        return
+    if part.get_content_disposition() == "attachment":
+        return
+    if ctype == "text/plain" and found.plain is None:
+        text = _decode_part(part)
+        if text.strip():
+            found.plain = text
+    elif ctype == "text/html" and found.html is None:
+        found.html = _decode_part(part)
+
+
+_VOID = {"br", "hr", "img", "meta", "link", "input", "col", "area", "base", "wbr", "source"}
+_BLOCK = {
+    "p",
+    "div",
+    "li",
+    "ul",
+    "ol",
+    "tr",
+    "table",
+    "blockquote",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "pre",
+    "section",
+    "article",
+    "header",
+    "footer",
+    "dd",
+    "dt",
+    "hr",
+}
+_PARAGRAPH = {"p", "ul", "ol", "table", "blockquote", "pre", "h1", "h2", "h3", "h4", "h5", "h6"}
+_HIDDEN = {"style", "script", "head", "title", "template"}
+_QUOTE_IDS = {"appendonsend", "divrplyfwdmsg", "mail-editor-reference-message-container"}
+_QUOTE_CLASSES = ("gmail_quote", "moz-cite-prefix", "yahoo_quoted")
+_SIGNATURE_IDS = {"signature", "ms-outlook-mobile-signature"}
+_SIGNATURE_CLASSES = ("gmail_signature", "moz-signature")
+
+
+class _HtmlText(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.out: list[str] = []
+        self.stopped = False
+        self.hidden = 0
+        self.pre = 0
+        self.skip_tag: str | None = None
+        self.skip_depth = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if self.stopped:
+            return
+        if self.skip_tag is not None:
+            self.skip_depth += tag == self.skip_tag
+            return
+        if tag in _HIDDEN:
+            self.hidden += 1
+            return
+        a = {k.lower(): (v or "") for k, v in attrs}
+        ident = a.get("id", "").lower()
+        classes = a.get("class", "").lower()
+        quoted = (
+            ident in _QUOTE_IDS
+            or any(c in classes for c in _QUOTE_CLASSES)
+            or (tag == "blockquote" and a.get("type", "").lower() == "cite")
+            or (tag == "hr" and ident == "stopspelling")
+        )
+        if quoted:
+            self.stopped = True
+            return
+        if tag not in _VOID and (
+            ident in _SIGNATURE_IDS or any(c in classes for c in _SIGNATURE_CLASSES)
+        ):
+            self.skip_tag, self.skip_depth = tag, 1
+            return
+        if tag == "pre":
+            self.pre += 1
+        if tag == "br":
+            self.out.append("\n")
+        elif tag in _BLOCK:
+            self._break(2 if tag in _PARAGRAPH else 1)
+        elif tag in ("td", "th"):
+            self.out.append(" ")
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.handle_starttag(tag, attrs)
+        if tag not in _VOID:
+            self.handle_endtag(tag)
+
+    def handle_endtag(self, tag: str) -> None:
+        if self.stopped:
+            return
+        if self.skip_tag is not None:
+            if tag == self.skip_tag:
+                self.skip_depth -= 1
+                if self.skip_depth <= 0:
+                    self.skip_tag = None
+            return
+        if tag in _HIDDEN:
+            self.hidden = max(0, self.hidden - 1)
+            return
+        if tag == "pre":
+            self.pre = max(0, self.pre - 1)
+        if tag in _BLOCK:
+            self._break(2 if tag in _PARAGRAPH else 1)
+
+    def _break(self, lines: int) -> None:
+        """End the current line, leaving at least ``lines`` line breaks (2: a blank line)."""
+        have = 0
+        for piece in reversed(self.out):
+            stripped = piece.rstrip(" \t")
+            have += len(stripped) - len(stripped.rstrip("\n"))
+            if stripped.strip():
+                break
+        else:
+            return  # nothing written yet
+        self.out.append("\n" * max(0, lines - have))
+
+    def handle_data(self, data: str) -> None:
+        if self.stopped or self.hidden or self.skip_tag is not None:
+            return
+        self.out.append(data if self.pre else re.sub(r"\s+", " ", data))
+
+
+def html_to_text(html: str) -> str:
+    """The visible text of an HTML body, up to its first quoted-history marker."""
+    parser = _HtmlText()
+    try:
+        parser.feed(html)
+        parser.close()
+    except Exception:  # html.parser is lenient; this is belt and braces
+        pass
+    lines = [line.strip() for line in "".join(parser.out).replace("\u00a0", " ").split("\n")]
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+
+
+# ---------------------------------------------------------------------------------------------
+# Quoted history and signatures
+
+_CUTS = [
+    re.compile(p, re.IGNORECASE | re.MULTILINE)
+    for p in (
+        r"^[ \t]*-{2,}[ \t]*original[ \t]+message[ \t]*-{2,}[ \t]*$",
+        r"^[ \t]*_{10,}[ \t]*$",
+        r"^[ \t]*\*?from:\*?[ \t]+\S.*\n(?:.*\n){0,3}?[ \t]*\*?(?:sent|date):\*?[ \t]",
+        r"^[ \t]*On\b(?=[^\n]*\d)[^\n]{0,250}(?:\n[^\n]{0,250}){0,2}?\bwrote:[ \t]*$",
+        r"^[ \t]*-{3,}[ \t]*forwarded[ \t]+message[ \t]*-{3,}",
+        r"^[ \t]*begin[ \t]+forwarded[ \t]+message:",
+        r"^[ \t]*sent[ \t]+from[ \t]+(?:my|outlook|mail[ \t]+for)\b.*$",
+        r"^[ \t]*get[ \t]+outlook[ \t]+for\b.*$",
+        r"^--[ \t]*$",
+    )
+]
+_FORWARD_MARK = re.compile(
+    r"^[ \t]*(?:-{3,}[ \t]*forwarded[ \t]+message|begin[ \t]+forwarded[ \t]+message:)",
+    re.IGNORECASE | re.MULTILINE,
+)
+_BANNER = re.compile(
+    r"^[ \t]*\[?(?:caution|warning|external)\]?:?[^\n]*\b(?:outside|external)\b[^\n]*\n",
+    re.IGNORECASE,
+)
+_SIGN_OFF = re.compile(
+    r"""^(?:(?:kind|best|warm|warmest|many|with\s+(?:best|kind|many))\s+)?
+    (?:regards|wishes|thanks|thank\s+you|cheers|best)(?:[ ,]+[A-Za-z]+)?[ \t]*[,.!]*$""",
+    re.IGNORECASE | re.VERBOSE,
+)
+_LIBRARY = EmailReplyParser(languages=["en"])
+
+
+def _normalise(text: str) -> str:
+    text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\u00a0", " ")
+    for ch in ("\u200b", "\u200c", "\u200d", "\ufeff", "\u00ad"):
+        text = text.replace(ch, "")
+    return text
+
+
+def _cut_quotes(text: str) -> str:
+    positions = [m.start() for rx in _CUTS if (m := rx.search(text))]
+    if positions:
+        text = text[: min(positions)]
+    lines = [line for line in text.split("\n") if not line.lstrip().startswith(">")]
+    return "\n".join(lines)
+
+
+def _cut_signature(text: str) -> str:
+    lines = text.split("\n")
+    for i, line in enumerate(lines):
+        if not _SIGN_OFF.match(line.strip()):
+            continue
+        rest = [x for x in lines[i + 1 :] if x.strip()]
+        if i == 0 and read_status("\n".join(rest))[0] is not None:
+            continue  # "Thanks" and then the update
+        if len(rest) <= 10 and not any(_REF_LINE.match(x) for x in rest):
+            return "\n".join(lines[:i])
+    return text
+
+
+def new_text(text: str) -> str:
+    """The new part of a reply's text: quoted history, forwarded mail and signature removed."""
+    text = _cut_quotes(_normalise(text))
+    if text.strip():
+        try:
+            latest = _LIBRARY.parse_reply(text=text)
+        except Exception:
+            latest = None
+        if isinstance(latest, str) and latest.strip():
+            text = _cut_quotes(latest)
+    text = _cut_signature(text.strip())
+    text = _BANNER.sub("", text, count=1) if _BANNER.match(text) else text
+    lines = [line.rstrip() for line in text.split("\n")]
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+
+
+# ---------------------------------------------------------------------------------------------
+# Status words
+
+
+@dataclass(frozen=True)
+class _Mention:
+    start: int
+    end: int
+    meaning: str
+    label: str
+    embedded: bool
+    words: str
+    rank: int  # 0: a scale value by name, 1: by label, 2: the common vocabulary
+
+
+_VOCAB: tuple[tuple[str, str, bool, bool], ...] = (
+    # pattern, meaning, embedded, strict (first word of the answer, or after is/are/now/...)
+    (r"complete(?:d)?\s+and\s+embedded|embedded", "complete", True, False),
+    (
+        r"on\s+(?:track|target|schedule)[,\s]+(?:but\s+|with\s+)?(?:some\s+|a\s+few\s+|minor\s+)?"
+        r"(?:concerns?|risks?|issues)",
+        "at_risk",
+        False,
+        False,
+    ),
+    (r"at\s+risk|some\s+concerns|risk\s+of\s+(?:slipping|slippage|delay)", "at_risk", False, False),
+    (r"(?:not\s+yet|yet\s+to\s+be|not)\s+started|not\s+(?:yet\s+)?due", "not_due", False, False),
+    (
+        r"off\s+(?:track|target)|slipped|slipping|delayed|stalled|overdue"
+        r"|behind\s+(?:schedule|plan|target|time)|(?:running|is|are|now)\s+late"
+        r"|little\s+or\s+no\s+progress|no\s+progress",
+        "off_track",
+        False,
+        False,
+    ),
+    (
+        r"on\s+(?:track|target|schedule)|progressing(?:\s+well)?|going\s+well",
+        "on_track",
+        False,
+        False,
+    ),
+    (r"complete(?:d)?", "complete", False, False),
+    (r"done|finished|achieved", "complete", False, True),
+    (r"behind|late", "off_track", False, True),
+    (r"amber", "at_risk", False, False),
+    (r"green", "on_track", False, False),
+    (r"red", "off_track", False, False),
+    (r"blue", "complete", False, False),
+)
+_VOCAB_RX = [
+    (re.compile(rf"(?<![\w-])(?:{p})(?![\w-])", re.IGNORECASE), m, e, s) for p, m, e, s in _VOCAB
+]
+_NEGATED = re.compile(
+    r"(?:\bnot|n't|\bno\s+longer|\bnever|\bnor)\s+(?:[a-z]+\s+){0,2}$", re.IGNORECASE
+)
+_FUTURE = re.compile(
+    r"""(?:\bwill|\bto|\bshould|\bwould|\bcould|\bmust|\bcan|\bexpect(?:ed|s)?\s+to|\bhope\s+to
+    |\baim\s+to|\bplan\s+to|\bgoing\s+to)\s+(?:be\s+|have\s+(?:been\s+)?|get\s+)?$""",
+    re.IGNORECASE | re.VERBOSE,
+)
+_COPULA = re.compile(r"\b(?:is|are|now|all|been|it's|its|was|were|fully)\s*$", re.IGNORECASE)
+_LEAD_CHUNK = re.compile(r"^\s*([^\n:;,.(\-]{1,40})")
+
+
+_ASCII = str.maketrans("–—’‘", "--''")
+
+
+def _plain(text: str) -> str:
+    """Same length as ``text``, with dashes and quotes made ASCII (positions stay valid)."""
+    return text.translate(_ASCII)
+
+
+def _name_pattern(name: str) -> re.Pattern[str]:
+    words = [re.escape(w) for w in name.split()]
+    return re.compile(r"(?<![\w-])" + r"\s+".join(words) + r"(?![\w-])", re.IGNORECASE)
+
+
+def _label_for(meaning: str, scale: StatusScale | None) -> str:
+    if scale is None:
+        return ""
+    values = [v for v in scale.values if v.meaning == meaning]
+    if len(values) > 1 and meaning == "complete":
+        values = [v for v in values if not v.embedded]
+    return values[0].value if len(values) == 1 else ""
+
+
+def _guard(text: str, start: int, end: int, meaning: str) -> str | None:
+    """None to keep a mention; "drop" to ignore it; "negated" for "not on track"."""
+    before = text[max(0, start - 40) : start]
+    before = re.split(r"[.;:!?\n]|\s-\s", before)[-1]
+    if _NEGATED.search(before):
+        return "negated"
+    if meaning == "complete":
+        if _FUTURE.search(before):
+            return "drop"
+        if re.match(r"\s+by\b", text[end:], re.IGNORECASE):
+            return "drop"
+    return None
+
+
+def _mentions(text: str, scale: StatusScale | None) -> list[_Mention]:
+    plain = _plain(text)
+    found: list[_Mention] = []
+    taken: list[tuple[int, int]] = []
+
+    def free(a: int, b: int) -> bool:
+        return all(b <= x or a >= y for x, y in taken)
+
+    def add(a: int, b: int, meaning: str, label: str, embedded: bool, rank: int) -> None:
+        if not free(a, b):
+            return
+        taken.append((a, b))
+        how = _guard(plain, a, b, meaning)
+        if how == "drop":
+            return
+        if how == "negated":
+            if not re.match(r"on\s+(?:track|target|schedule)", plain[a:b], re.IGNORECASE):
+                return
+            neg = re.search(r"(?:\bnot|n't|\bno\s+longer)\b.*$", plain[max(0, a - 40) : a])
+            a0 = a - len(neg.group(0)) if neg else a
+            found.append(
+                _Mention(
+                    a0, b, "off_track", _label_for("off_track", scale), False, text[a0:b], rank
+                )
+            )
+            return
+        found.append(_Mention(a, b, meaning, label, embedded, text[a:b], rank))
+
+    if scale is not None:
+        chunk = _LEAD_CHUNK.match(plain)
+        if chunk:
+            hit = scale.lookup(chunk.group(1).strip())
+            if hit is not None:
+                a = chunk.start(1) + (len(chunk.group(1)) - len(chunk.group(1).lstrip()))
+                b = a + len(chunk.group(1).strip())
+                add(a, b, str(hit.meaning), hit.value, hit.embedded, 0)
+        names: list[tuple[str, ScaleValue, int]] = []
+        for v in scale.values:
+            names.append((v.value, v, 0))
+            if v.label:
+                names.append((v.label, v, 1))
+            names.extend((alias, v, 0) for alias in v.aliases if len(alias.strip()) > 2)
+        names.sort(key=lambda t: -len(t[0]))
+        for name, v, rank in names:
+            if not name.strip():
+                continue
+            for m in _name_pattern(name).finditer(plain):
+                add(m.start(), m.end(), str(v.meaning), v.value, v.embedded, rank)
+    for rx, meaning, embedded, strict in _VOCAB_RX:
+        for m in rx.finditer(plain):
+            if strict and not (
+                not plain[: m.start()].strip()
+                or _COPULA.search(plain[max(0, m.start() - 20) : m.start()])
+            ):
+                continue
+            add(m.start(), m.end(), meaning, _label_for(meaning, scale), embedded, 2)
+    return sorted(found, key=lambda x: x.start)
+
+
+def read_status(
+    text: str, scale: StatusScale | None = None, *, what: str = "the reply"
+) -> tuple[StatusReading | None, tuple[str, ...]]:
+    """The status ``text`` gives (or None) and any problem, such as two different statuses."""
+    mentions = _mentions(text, scale)
+    if not mentions:
+        return None, ()
+    meanings = list(dict.fromkeys(m.meaning for m in mentions))
+    if len(meanings) > 1:
+        words: list[str] = []
+        for meaning in meanings:
+            first = next(m for m in mentions if m.meaning == meaning)
+            words.append(" ".join(first.words.split()))
+        count = {2: "two", 3: "three"}.get(len(words), str(len(words)))
+        listed = ", ".join(words[:-1]) + " and " + words[-1]
+        return None, (f"{count} different statuses for {what}: {listed}",)
+    best = min(mentions, key=lambda m: (m.rank, m.start))
+    embedded = best.embedded or any(m.embedded for m in mentions)
+    return (
+        StatusReading(
+            meaning=best.meaning,
+            label=best.label,
+            words=" ".join(best.words.split()),
+            embedded=embedded,
+        ),
+        (),
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Dates in words
+
+
+@dataclass(frozen=True)
+class _DateHit:
+    start: int
+    end: int
+    when: FuzzyDate
+    words: str
+    problem: str = ""
+
+
+_MONTH_NUMBERS = {
+    "jan": 1,
+    "feb": 2,
+    "mar": 3,
+    "apr": 4,
+    "may": 5,
+    "jun": 6,
+    "jul": 7,
+    "aug": 8,
+    "sep": 9,
+    "oct": 10,
+    "nov": 11,
+    "dec": 12,
+}
+_MON = (
+    r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?"
+    r"|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)(?![a-z])\.?"
+)
+_WD = (
+    r"(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday"
+    r"|mon|tues?|wed|thu(?:rs?)?|fri|sat|sun)(?![a-z])\.?"
+)
+_WEEKDAYS = {"mon": 0, "tue": 1, "wed": 2, "thu": 3, "fri": 4, "sat": 5, "sun": 6}
+_WC = r"(?P<wc>\b(?:w/c|w/b|wc|week\s+(?:commencing|beginning|starting)(?:\s+on)?)\s+(?:the\s+)?)?"
+_NUMBERS = {
+    "a": 1,
+    "an": 1,
+    "one": 1,
+    "two": 2,
+    "three": 3,
+    "four": 4,
+    "five": 5,
+    "six": 6,
+    "seven": 7,
+    "eight": 8,
+    "nine": 9,
+    "ten": 10,
+    "twelve": 12,
+    "a couple of": 2,
+    "a few": 3,
+}
+
+
+def _rx(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern, re.IGNORECASE | re.VERBOSE)
+
+
+_D_NUMERIC = _rx(
+    _WC + r"(?<![\d/.])(?P<d>\d{1,2})(?:/(?P<m>\d{1,2})(?:/(?P<y>\d{4}|\d{2}))?"
+    r"|\.(?P<m2>\d{1,2})\.(?P<y2>\d{4}|\d{2}))(?![\d/]|\.\d)"
+)
+_D_DAY_MONTH = _rx(
+    _WC + rf"(?:(?P<wd>{_WD}),?\s+)?(?:the\s+)?(?P<d>\d{{1,2}})(?:st|nd|rd|th)?(?:\s+of)?\s+"
+    rf"(?P<mon>{_MON})(?:,?\s+(?P<y>\d{{4}}))?"
+)
+_D_MONTH_DAY = _rx(
+    _WC + rf"(?:(?P<wd>{_WD}),?\s+)?(?P<mon>{_MON})\s+(?P<d>\d{{1,2}})(?:st|nd|rd|th)?(?!\d)"
+    r"(?:,?\s+(?P<y>\d{4}))?"
+)
+_D_MONTH_YEAR = _rx(
+    rf"(?:(?:the\s+)?(?:end|beginning|start|middle)\s+of\s+|(?:mid|early|late)[-\s]+)?"
+    rf"(?P<mon>{_MON}),?\s+'?(?P<y>\d{{4}}|\d{{2}})(?!\d)"
+)
+_D_REL_MONTH = _rx(
+    r"(?:(?:the\s+)?(?:end|beginning|start|middle)\s+of\s+(?P<which>the|this|next)\s+month"
+    r"|(?P<which2>this|next)\s+month)\b"
+)
+_D_BARE_MONTH = _rx(
+    rf"(?:(?:the\s+)?(?:end|beginning|start|middle)\s+of|by|in|until|till|to|for|into|during"
+    rf"|mid|early|late)[-\s]+(?P<mon>{_MON})(?!\s*'?\d)"
+)
+_D_QUARTER = _rx(r"\bQ(?P<q>[1-4])\s*(?P<y>\d{4}(?:[/-]\d{2,4})?)(?!\d)")
+_D_TERM = _rx(
+    r"(?:the\s+)?(?:end\s+of\s+(?:the\s+)?)?(?P<t>autumn|spring|summer)\s+term\b(?:\s+(?P<y>\d{4}))?"
+)
+_D_WEEK = _rx(r"(?:(?:the\s+)?end\s+of\s+)?(?P<which>this|next|the\s+following)\s+week\b")
+_D_IN = _rx(
+    r"\bin\s+(?:(?P<n>\d{1,2}|a\s+couple\s+of|a\s+few|a|an|one|two|three|four|five|six|seven"
+    r"|eight|nine|ten|twelve)\s+(?P<u>days?|weeks?|months?)|a\s+(?P<f>fortnight))\b"
+)
+_D_WEEKDAY = _rx(rf"\b(?:on|by|until|till|next|this)\s+(?P<wd>{_WD})")
+
+
+def _forward_day(ref: date, month: int, day: int) -> date | None:
+    for year in (ref.year, ref.year + 1):
+        try:
+            candidate = date(year, month, day)
+        except ValueError:
+            continue
+        if candidate >= ref:
+            return candidate
+    return None
+
+
+def _forward_month(ref: date, month: int) -> FuzzyDate:
+    return FuzzyDate.month_of(ref.year if month >= ref.month else ref.year + 1, month)
+
+
+def _month_no(text: str) -> int:
+    return _MONTH_NUMBERS[text.lower()[:3]]
+
+
+def _year(text: str) -> int:
+    return int(text) if len(text) == 4 else 2000 + int(text)
+
+
+def _add_months(year: int, month: int, n: int) -> tuple[int, int]:
+    total = year * 12 + (month - 1) + n
+    return total // 12, total % 12 + 1
+
+
+def _day_hit(
+    m: re.Match[str], ref: date, day: int, month: int, year: str | None
+) -> _DateHit | None:
+    if year:
+        try:
+            when: date | None = date(_year(year), month, day)
+        except ValueError:
+            return None
+    else:
+        when = _forward_day(ref, month, day)
+    if when is None:
+        return None
+    words = _words(m)
+    problem = ""
+    if m.group("wc") and when.weekday() != 0:
+        monday = when - timedelta(days=when.weekday())
+        problem = (
+            f"'{words}': {when:%d %B %Y} is a {when:%A}; read as the week commencing "
+            f"Monday {monday:%d %B %Y}"
+        )
+        when = monday
+    return _DateHit(m.start(), m.end(), FuzzyDate.day_of(when), words, problem)
+
+
+def _from_cell(m: re.Match[str], text: str) -> _DateHit | None:
+    parsed = parse_date_cell(text)
+    if parsed.kind != "date" or parsed.date is None:
+        return None
+    return _DateHit(m.start(), m.end(), parsed.date, _words(m))
+
+
+def _words(m: re.Match[str]) -> str:
+    return " ".join(m.group(0).split()).rstrip(".")
+
+
+def _hits(text: str, ref: date) -> list[_DateHit]:
+    hits: list[_DateHit] = []
+
+    def keep(hit: _DateHit | None) -> None:
+        if hit is not None:
+            hits.append(hit)
+
+    for m in _D_NUMERIC.finditer(text):
+        month = m.group("m") or m.group("m2")
+        year = m.group("y") or m.group("y2")
+        if 1 <= int(month) <= 12:
+            keep(_day_hit(m, ref, int(m.group("d")), int(month), year))
+    for rx in (_D_DAY_MONTH, _D_MONTH_DAY):
+        for m in rx.finditer(text):
+            keep(_day_hit(m, ref, int(m.group("d")), _month_no(m.group("mon")), m.group("y")))
+    for m in _D_MONTH_YEAR.finditer(text):
+        month, year = _month_no(m.group("mon")), _year(m.group("y"))
+        words = _words(m)
+        keep(_DateHit(m.start(), m.end(), FuzzyDate.month_of(year, month), words))
+    for m in _D_REL_MONTH.finditer(text):
+        which = (m.group("which") or m.group("which2") or "").lower()
+        y, mo = _add_months(ref.year, ref.month, 1 if which == "next" else 0)
+        keep(_DateHit(m.start(), m.end(), FuzzyDate.month_of(y, mo), _words(m)))
+    for m in _D_BARE_MONTH.finditer(text):
+        when = _forward_month(ref, _month_no(m.group("mon")))
+        keep(_DateHit(m.start(), m.end(), when, _words(m)))
+    for m in _D_QUARTER.finditer(text):
+        keep(_from_cell(m, f"Q{m.group('q')} {m.group('y')}"))
+    for m in _D_TERM.finditer(text):
+        term = m.group("t").lower()
+        due_month = {"autumn": 12, "spring": 3, "summer": 7}[term]
+        year_text = m.group("y") or str(_forward_month(ref, due_month).year)
+        keep(_from_cell(m, f"{term} term {year_text}"))
+    for m in _D_WEEK.finditer(text):
+        weeks = 0 if m.group("which").lower() == "this" else 1
+        friday = ref + timedelta(days=4 - ref.weekday() + 7 * weeks)
+        keep(_DateHit(m.start(), m.end(), FuzzyDate.day_of(friday), _words(m)))
+    for m in _D_IN.finditer(text):
+        words = _words(m)
+        if m.group("f"):
+            keep(_DateHit(m.start(), m.end(), FuzzyDate.day_of(ref + timedelta(days=14)), words))
+            continue
+        n_text = " ".join(m.group("n").lower().split())
+        n = int(n_text) if n_text.isdigit() else _NUMBERS[n_text]
+        unit = m.group("u").lower()
+        if unit.startswith("day"):
+            keep(_DateHit(m.start(), m.end(), FuzzyDate.day_of(ref + timedelta(days=n)), words))
+        elif unit.startswith("week"):
+            keep(_DateHit(m.start(), m.end(), FuzzyDate.day_of(ref + timedelta(weeks=n)), words))
+        else:
+            y, mo = _add_months(ref.year, ref.month, n)
+            keep(_DateHit(m.start(), m.end(), FuzzyDate.month_of(y, mo), words))
+    for m in _D_WEEKDAY.finditer(text):
+        target = _WEEKDAYS[m.group("wd").lower()[:3]]
+        ahead = (target - ref.weekday() - 1) % 7 + 1
+        when = FuzzyDate.day_of(ref + timedelta(days=ahead))
+        keep(_DateHit(m.start("wd"), m.end(), when, " ".join(m.group("wd").split())))
+    hits.sort(key=lambda h: (h.start, -(h.end - h.start)))
+    chosen: list[_DateHit] = []
+    for hit in hits:
+        if all(hit.start >= c.end or hit.end <= c.start for c in chosen):
+            chosen.append(hit)
+    return chosen
+
+
+def read_dates(text: str, ref: date) -> list[tuple[FuzzyDate, str]]:
+    """Every date written in ``text`` (as :func:`parse_reply` reads them), resolved against
+    ``ref`` (the reply's date in Europe/London), with the words as written."""
+    return [(h.when, h.words) for h in _hits(_plain(text), ref)]
+
+
+_FORECAST_SIGNAL = _rx(
+    r"""\b(?:now|expect(?:ed|s|ing)?|anticipat\w*|forecast\w*|revised|revision
+    |new\s+(?:target\s+|completion\s+|due\s+|end\s+|expected\s+)?date
+    |mov(?:e|ed|ing)\s+(?:to|back|out|into)|push(?:ed|ing)?\s+(?:back|out|to|into)
+    |slip(?:ped|ping)?\s+(?:to|into|until|till)|delayed\s+(?:until|till|to|into)
+    |deferred|postponed|rescheduled|extended\s+(?:to|until)
+    |will\s+(?:now\s+)?(?:be\s+)?(?:complete|completed|finished|done|in\s+place|delivered|ready)
+    |complete(?:d)?\s+by|finish(?:ed)?\s+by|done\s+by|ready\s+by|in\s+place\s+by
+    |due\s+to\s+(?:complete|finish|be)|aim(?:ing)?\s+(?:to|for)|target(?:ing)?\s+(?:date|for)
+    |new\s+target|by\s+(?:the\s+)?end\s+of)\b|\bw/c\b|\bweek\s+commencing\b""",
+)
+_SENTENCE_END = re.compile(r"(?<=[.!?;])\s+|\n")
+
+
+def _forecast(
+    text: str, ref: date | None, what: str
+) -> tuple[FuzzyDate | None, str, tuple[str, ...]]:
+    plain = _plain(text)
+    found: list[_DateHit] = []
+    for sentence in _SENTENCE_END.split(plain):
+        signals = list(_FORECAST_SIGNAL.finditer(sentence))
+        if not signals:
+            continue
+        if ref is None:
+            return None, "", (f"no Date header: the revised date for {what} was not read",)
+        hits = _hits(sentence, ref)
+        after = [h for h in hits if h.start >= signals[0].start()]
+        if after:
+            found.append(after[0])
+        elif hits and signals[0].group(0).lower() != "now":
+            found.append(hits[-1])
+    distinct = list(dict.fromkeys(found_hit.when for found_hit in found))
+    if not distinct:
+        return None, "", ()
+    if len(distinct) > 1:
+        words = " and ".join(f"'{h.words}'" for h in found)
+        return None, "", (f"different revised dates for {what}: {words}",)
+    hit = found[0]
+    return hit.when, hit.words, (hit.problem,) if hit.problem else ()
+
+
+_RETURN = _rx(
+    r"\b(?:return(?:ing|s)?|back|in\s+the\s+office|resum\w+|reopen\w*|available\s+(?:again|from))\b"
+)
+_UNTIL = _rx(r"\b(?:until|till|til)\b")
+
+
+def _away_until(text: str, ref: date | None) -> date | None:
+    if ref is None:
+        return None
+    plain = _plain(text)
+    hits = _hits(plain, ref)
+    for trigger, use_end in ((_RETURN, False), (_UNTIL, True)):
+        for hit in hits:
+            before = re.split(r"[.!?\n]", plain[max(0, hit.start - 60) : hit.start])[-1]
+            if trigger.search(before):
+                return hit.when.last_day if use_end else hit.when.first_day
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# Splitting a reply by action
+
+_REF = r"(?:[A-Z]{1,3}\d{0,3}-\d{1,3}[a-z]?|\d{1,2}(?:\.\d{1,2}){1,2}[a-z]?)(?!\.?\d)"
+_REF_LINE = re.compile(
+    rf"""^[ \t]*(?:[-*•·][ \t]*)?(?:(?:action|ref|re|item)\b\.?:?[ \t]*)?
+    (?P<refs>{_REF}(?:[ \t]*(?:,|&|/|\band\b)[ \t]*{_REF})*)
+    [ \t]*(?:[:\-–—).=]+[ \t]*|(?=[ \t]+[A-Za-z])|$)""",
+    re.IGNORECASE | re.MULTILINE | re.VERBOSE,
+)
+_GREETING = re.compile(
+    r"^(?:hi|hello|dear|hiya|morning|afternoon|good\s+(?:morning|afternoon))\b[^\n]{0,40}\n",
+    re.IGNORECASE,
+)
+
+
+def _squash(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _answer(
+    ref: str | None,
+    text: str,
+    scale: StatusScale | None,
+    ref_day: date | None,
+    extra: tuple[str, ...] = (),
+) -> ActionReply:
+    what = f"action {ref}" if ref else "the reply"
+    status, status_problems = read_status(text, scale, what=what)
+    forecast, words, date_problems = _forecast(text, ref_day, what)
+    problems = [*extra, *status_problems, *date_problems]
+    if status is None and forecast is None and not status_problems:
+        problems.append(f"no status or revised date found for {what}")
+    return ActionReply(
+        ref=ref,
+        status=status,
+        narrative=_squash(text),
+        forecast=forecast,
+        forecast_words=words,
+        problems=tuple(problems),
+    )
+
+
+def _updates(
+    body: str, scale: StatusScale | None, known_refs: Collection[str], ref_day: date | None
+) -> tuple[list[ActionReply], list[str]]:
+    known = {r.strip().upper(): r.strip() for r in known_refs}
+    matches = list(_REF_LINE.finditer(body))
+    if not matches:
+        text = _GREETING.sub("", body.strip() + "\n", count=1).strip()
+        if not text:
+            return [], []
+        return [_answer(None, text, scale, ref_day)], []
+    problems: list[str] = []
+    preamble = _GREETING.sub("", body[: matches[0].start()].strip() + "\n", count=1).strip()
+    if preamble:
+        status, _ = read_status(preamble, scale)
+        if status is not None:
+            problems.append(
+                f"'{status.words}' before the first action number was not applied to any action"
+            )
+    texts: dict[str, list[str]] = {}
+    for i, m in enumerate(matches):
+        end = matches[i + 1].start() if i + 1 < len(matches) else len(body)
+        segment = body[m.end() : end].strip()
+        for raw in re.split(r"[ \t]*(?:,|&|/|\band\b)[ \t]*", m.group("refs"), flags=re.I):
+            ref = raw.strip().rstrip(".")
+            if ref:
+                ref = known.get(ref.upper(), ref.upper() if "-" in ref else ref)
+                texts.setdefault(ref, []).append(segment)
+    updates: list[ActionReply] = []
+    for ref, segments in texts.items():
+        extra: tuple[str, ...] = ()
+        if known and ref.upper() not in known:
+            extra = (f"action {ref} is not one of the actions this message asked about",)
+        updates.append(_answer(ref, "\n".join(s for s in segments if s), scale, ref_day, extra))
+    return updates, problems
+
+
+# ---------------------------------------------------------------------------------------------
+# The whole message
+
+
+def _broken(problem: str) -> ParsedReply:
+    return ParsedReply(
+        message_id="",
+        in_reply_to="",
+        references=(),
+        sender_name="",
+        sender_email="",
+        reply_to="",
+        subject="",
+        date=None,
+        reference=None,
+        chaser_key=None,
+        auto_reply=False,
+        away_until=None,
+        forwarded=False,
+        body="",
+        updates=(),
+        authentication_failed=False,
+        problems=(problem,),
+    )
+
+
+def parse_reply(
+    raw: bytes,
+    *,
+    scale: StatusScale | None = None,
+    known_refs: Collection[str] = (),
+    today: date | None = None,
+) -> ParsedReply:
+    """Read one emailed reply. See the module docstring for what it understands.
+
+    ``scale`` is the plan's status scale; ``known_refs`` the actions the chase asked about (other
+    action numbers are then reported as problems); ``today`` stands in for the reply's Date when
+    the message has none. Never raises for bad input: the problems say what was wrong.
+    """
+    try:
+        return _parse(raw, scale, known_refs, today)
+    except Exception as exc:  # never let one bad message stop an ingest run
+        return _broken(f"could not read the message ({type(exc).__name__})")
+
+
+_FORWARD_SUBJECT = re.compile(r"^\s*(?:(?:re|aw)\s*:\s*)*(?:fw|fwd|fw\s*d)\s*:", re.IGNORECASE)
+
+
+def _parse(
+    raw: bytes, scale: StatusScale | None, known_refs: Collection[str], today: date | None
+) -> ParsedReply:
+    if not isinstance(raw, bytes | bytearray):
+        return _broken("the message is not bytes")
+    if not raw.strip():
+        return _broken("the message is empty")
+    msg = email.message_from_bytes(bytes(raw), policy=email.policy.default)
+    problems: list[str] = []
+    if msg.defects:
+        problems.append("the message is malformed: " + type(msg.defects[0]).__name__)
+
+    subject = _header(msg, "Subject")
+    sender_name, sender_email = _address(_header(msg, "From"))
+    if not sender_email:
+        problems.append("no From address")
+    _, reply_to = _address(_header(msg, "Reply-To"))
+    when = _message_date(_header(msg, "Date"))
+    ref_day = when.astimezone(LONDON).date() if when is not None else today
+    if when is None:
+        problems.append("no readable Date header")
+    message_id = next(iter(_MSG_ID.findall(_header(msg, "Message-ID"))), "")
+    in_reply_to = next(iter(_MSG_ID.findall(_header(msg, "In-Reply-To"))), "")
+    references = tuple(_MSG_ID.findall(" ".join(_headers(msg, "References"))))
+    chaser_key = _header(msg, "X-Chaser-Key").strip() or None
+
+    bodies = _Bodies()
+    _find_bodies(msg, bodies)
+    if bodies.plain is not None:
+        full = _normalise(bodies.plain)
+        visible = full
+    elif bodies.html is not None:
+        visible = _normalise(html_to_text(bodies.html))
+        full = _full_html_text(bodies.html)
+    else:
+        full = visible = ""
+        problems.append("no text in the message")
+    body = _cut_name(new_text(visible), sender_name)
+
+    reference = _reference(subject, _header(msg, "X-Chaser-Reference"), body, full, problems)
+    if reference is None and not in_reply_to and not references:
+        problems.append("no Chaser reference and no In-Reply-To or References header")
+
+    forwarded = bool(
+        _FORWARD_SUBJECT.match(subject) or _FORWARD_MARK.search(full) or bodies.attached_message
+    )
+    auto = _auto_reply(msg, subject, body or visible)
+    updates: list[ActionReply] = []
+    away: date | None = None
+    if auto:
+        away = _away_until(body or visible, ref_day)
+    elif body:
+        updates, split_problems = _updates(body, scale, known_refs, ref_day)
+        problems.extend(split_problems)
+        for u in updates:
+            problems.extend(u.problems)
+    elif full.strip():
+        problems.append("no new text: the reply only quotes earlier mail")
+    return ParsedReply(
+        message_id=message_id,
+        in_reply_to=in_reply_to,
+        references=references,
+        sender_name=sender_name,
+        sender_email=sender_email,
+        reply_to=reply_to,
+        subject=subject,
+        date=when,
+        reference=reference,
+        chaser_key=chaser_key,
+        auto_reply=auto,
+        away_until=away,
+        forwarded=forwarded,
+        body=body,
+        updates=tuple(updates),
+        authentication_failed=_authentication_failed(msg),
+        problems=tuple(dict.fromkeys(problems)),
+    )
+
+
+class _AllText(_HtmlText):
+    """Like :class:`_HtmlText`, but keeps quoted history (to find the reference in it)."""
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        super().handle_starttag(tag, attrs)
+        self.stopped = False
+
+
+def _full_html_text(html: str) -> str:
+    parser = _AllText()
+    try:
+        parser.feed(html)
+        parser.close()
+    except Exception:
+        pass
+    return _normalise("".join(parser.out))
+
+
+def _cut_name(body: str, name: str) -> str:
+    """Drop a closing signature that starts with the sender's name (or first name) on its own."""
+    if "," in name:  # "Dunkerton, Dara"
+        last, _, first = name.partition(",")
+        name = f"{first.strip()} {last.strip()}"
+    names = {n.casefold() for n in (name.strip(), name.strip().split(" ")[0]) if n}
+    if not names:
+        return body
+    lines = body.split("\n")
+    for i in range(len(lines) - 1, 0, -1):
+        if lines[i].strip().rstrip(".,").casefold() in names:
+            rest = [x for x in lines[i + 1 :] if x.strip()]
+            if len(rest) <= 4 and not any(_REF_LINE.match(x) for x in rest):
+                return "\n".join(lines[:i]).strip()
+    return body
+
+
+def _reference(subject: str, header: str, body: str, full: str, problems: list[str]) -> str | None:
+    strong = [
+        m.group(0).upper() for text in (subject, header, body) for m in _REFERENCE.finditer(text)
+    ]
+    distinct = list(dict.fromkeys(strong))
+    if len(distinct) > 1:
+        problems.append("more than one Chaser reference: " + ", ".join(distinct))
+    if distinct:
+        return distinct[0]
+    quoted = _REFERENCE.search(full)
+    return quoted.group(0).upper() if quoted else None
