@@ -8,6 +8,7 @@ from chaser import __version__
 from chaser.cli_chase import chase, run
 from chaser.cli_cycles import cycles
 from chaser.cli_plan import db, people, plan
+from chaser.cli_replies import replies
 from chaser.demo import demo
 from chaser.logging import configure_logging
 from chaser.settings import Settings
@@ -36,7 +37,7 @@ def cli(ctx: click.Context, db: str | None, config: str | None) -> None:
     ctx.obj = Settings.resolve(db=db, config=config)
 
 
-for command in (db, people, plan, cycles, chase, run, demo):
+for command in (db, people, plan, cycles, chase, replies, run, demo):
     cli.add_command(command)
 
 

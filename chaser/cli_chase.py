@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sys
 from datetime import UTC, datetime
@@ -16,7 +17,7 @@ import structlog
 from chaser.cli_plan import engine_from, fail
 from chaser.service import Planned, Runtime, plan_tick, tick
 from chaser.settings import Settings
-from chaser.wiring import WiringError, build_runtime
+from chaser.wiring import WiringError, build_runtime, inbound_listener
 from workflows.chase_state import UnknownPlan
 from workflows.chasing_config import ChasingConfigError
 from workflows.cycles_config import CyclesConfigError
@@ -133,6 +134,10 @@ def run(settings: Settings, interval: int) -> None:
     from apscheduler.schedulers.blocking import BlockingScheduler
 
     runtime = runtime_from(settings)
+    try:
+        inbound = inbound_listener(os.environ, runtime)
+    except WiringError as exc:
+        fail(str(exc))
     scheduler = BlockingScheduler(timezone=LONDON)
 
     def job() -> None:
@@ -159,8 +164,14 @@ def run(settings: Settings, interval: int) -> None:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     log.info("service_started", interval_seconds=interval, plan=runtime.chasing.plan)
-    scheduler.start()
-    for channel in runtime.channels.values():
-        channel.close()
+    if inbound is not None:
+        inbound.start()
+    try:
+        scheduler.start()
+    finally:
+        if inbound is not None:
+            inbound.stop()
+        for channel in runtime.channels.values():
+            channel.close()
     log.info("service_stopped")
     sys.exit(0)

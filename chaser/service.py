@@ -10,17 +10,19 @@ from two processes, sends nothing twice. It lives in the composition root, not i
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
 import structlog
 from sqlalchemy import Engine, select
 from sqlmodel import Session
 
-from notifications.channel import Address, Channel, OutgoingMessage
+from chaser.replies import ingest_email
+from notifications.channel import Address, Channel, DeliveryError, OutgoingMessage
 from notifications.outbox import Dispatcher, DispatchReport, NewDelivery, RetryPolicy, enqueue
 from notifications.render import Templates, render_chase, render_teams
 from workflows.chase_state import load_chase_state
@@ -28,13 +30,26 @@ from workflows.chase_types import Chase
 from workflows.chasing import due_chases
 from workflows.chasing_config import ChasingConfig
 from workflows.cycles_config import CyclesConfig
-from workflows.store.models import Delivery, Plan
+from workflows.store.models import Delivery, MailboxCursor, Plan
 from workflows.tokens import LinkClaims, reference_for, sign_link
 
 log = structlog.get_logger(__name__)
 LONDON = ZoneInfo("Europe/London")
 #: A reply link stays usable this long after the meeting (later updates are marked late).
 LINK_GRACE = timedelta(days=14)
+
+
+class InboundMail(Protocol):
+    id: str
+    raw: bytes
+
+
+class Inbox(Protocol):
+    """A mailbox read incrementally (Microsoft Graph): messages since a cursor."""
+
+    def fetch(self, cursor: str | None) -> tuple[Sequence[InboundMail], str]: ...
+
+    def mark_processed(self, message_id: str) -> None: ...
 
 
 @dataclass
@@ -49,6 +64,7 @@ class Runtime:
     channels: dict[str, Channel]
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     sleep: Callable[[float], None] | None = None
+    inbox: Inbox | None = None
     dispatcher: Dispatcher | None = field(default=None, init=False)
 
     def get_dispatcher(self) -> Dispatcher:
@@ -85,6 +101,7 @@ class TickReport:
     planned: list[Planned]
     enqueued: int
     dispatch: DispatchReport | None
+    ingested: int = 0
 
 
 def link_for(runtime: Runtime, chase: Chase) -> str:
@@ -160,9 +177,18 @@ def plan_tick(runtime: Runtime, now: datetime) -> list[Planned]:
                 person_code=chase.lead.code,
                 recipient_code=chase.to.code,
                 meeting_key=chase.meeting_key,
+                action_refs=tuple(a.ref for a in chase.actions),
+                due_by=_end_of(chase.papers_deadline),
             )
             planned.append(Planned(chase, delivery, new=message.key not in known))
     return planned
+
+
+def _end_of(day: date | None) -> datetime | None:
+    """Updates count as on time until the end of the papers deadline, London time."""
+    if day is None:
+        return None
+    return datetime.combine(day, time(23, 59, 59), tzinfo=LONDON).astimezone(UTC)
 
 
 def tick(runtime: Runtime, now: datetime | None = None, *, dispatch: bool = True) -> TickReport:
@@ -172,6 +198,7 @@ def tick(runtime: Runtime, now: datetime | None = None, *, dispatch: bool = True
     with runtime.engine.begin() as conn:
         enqueued = enqueue(conn, [p.delivery for p in planned if p.new], now=now)
     report = runtime.get_dispatcher().dispatch() if dispatch else None
+    ingested = ingest_inbox(runtime, now)
     log.info(
         "tick",
         due=len(planned),
@@ -179,8 +206,36 @@ def tick(runtime: Runtime, now: datetime | None = None, *, dispatch: bool = True
         sent=report.sent if report else 0,
         retried=report.retried if report else 0,
         dead=report.dead if report else 0,
+        ingested=ingested,
     )
-    return TickReport(now=now, planned=planned, enqueued=enqueued, dispatch=report)
+    return TickReport(
+        now=now, planned=planned, enqueued=enqueued, dispatch=report, ingested=ingested
+    )
+
+
+def ingest_inbox(runtime: Runtime, now: datetime) -> int:
+    """Take in what arrived in the mailbox since last time. The cursor moves only after every
+    message is stored, so a crash re-reads a few (recognised by Message-ID, not re-applied)."""
+    if runtime.inbox is None:
+        return 0
+    mailbox = runtime.chasing.sender.mailbox
+    with Session(runtime.engine) as session:
+        saved = session.get(MailboxCursor, mailbox)
+        cursor = saved.cursor if saved is not None and saved.cursor else None
+    try:
+        messages, new_cursor = runtime.inbox.fetch(cursor)
+        for message in messages:
+            ingest_email(runtime.engine, message.raw, now=now, plan_code=runtime.chasing.plan)
+            runtime.inbox.mark_processed(message.id)
+    except DeliveryError as exc:  # the mailbox is unreachable or throttled: next tick retries
+        log.warning("inbox_unavailable", error=str(exc)[:200])
+        return 0
+    with Session(runtime.engine) as session:
+        row = session.get(MailboxCursor, mailbox) or MailboxCursor(mailbox=mailbox, updated_at=now)
+        row.cursor, row.updated_at = new_cursor, now
+        session.add(row)
+        session.commit()
+    return len(messages)
 
 
 def data_path(data_dir: Path, *parts: str) -> Path:

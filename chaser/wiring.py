@@ -12,8 +12,10 @@ import structlog
 from sqlalchemy import Engine
 
 from chaser.config_reload import CyclesReloader, default_status_path
+from chaser.replies import ingest_email
 from chaser.service import Runtime
 from chaser.settings import Settings, default_data_dir
+from integrations.inbound_smtp import InboundSmtp
 from notifications.channel import Channel
 from notifications.file_channel import FileChannel
 from notifications.render import load_templates
@@ -139,3 +141,20 @@ def build_runtime(
         clock=clock or (lambda: datetime.now(UTC)),
         sleep=sleep,
     )
+
+
+def inbound_listener(env: Mapping[str, str], runtime: Runtime) -> InboundSmtp | None:
+    """The SMTP listener for replies when ``CHASER_INBOUND_SMTP=host:port`` is set."""
+    spec = env.get("CHASER_INBOUND_SMTP", "")
+    if not spec:
+        return None
+    host, _, port = spec.rpartition(":")
+    if not host or not port.isdigit():
+        raise WiringError(
+            f"CHASER_INBOUND_SMTP={spec!r} is not host:port; write e.g. 127.0.0.1:2525"
+        )
+
+    def take_in(raw: bytes) -> None:
+        ingest_email(runtime.engine, raw, now=runtime.clock(), plan_code=runtime.chasing.plan)
+
+    return InboundSmtp(host, int(port), take_in)

@@ -126,6 +126,8 @@ class NewDelivery:
     person_code: str = ""
     recipient_code: str = ""
     meeting_key: str = ""
+    action_refs: tuple[str, ...] = ()
+    due_by: datetime | None = None
 
     def row(self, now: datetime) -> dict[str, Any]:
         return {
@@ -138,6 +140,8 @@ class NewDelivery:
             "person_code": self.person_code,
             "recipient_code": self.recipient_code,
             "meeting_key": self.meeting_key,
+            "action_refs": list(self.action_refs),
+            "due_by": self.due_by,
             "payload": self.message.to_json(),
             "state": DeliveryState.PENDING.value,
             "attempts": 0,

@@ -301,7 +301,9 @@ def test_two_dispatchers_at_once_never_send_the_same_message(engine: Engine) -> 
     channel = RecordingChannel(clock)
     keys = [f"m{i:03d}" for i in range(200)]
     _enqueue(engine, keys)
-    workers = [_dispatcher(engine, channel, clock, worker_id=f"w{i}") for i in range(2)]
+    workers = [
+        _dispatcher(engine, channel, clock, worker_id=f"w{i}", batch_size=5) for i in range(2)
+    ]
     reports = []
     together = threading.Barrier(len(workers))
 

@@ -139,6 +139,7 @@ def test_nothing_recorded_from_replies_is_lost_on_reimport(engine: Engine, tmp_p
         action = _action(s, "2.5")
         kinds = [(h.kind, h.channel) for h in _history(s, action)]
     assert (action.status, action.status_label) == ("off_track", "Red")
+    assert action.progress == "Recruitment delayed"
     assert action.forecast_due == date(2024, 9, 30)
     assert action.baseline_due == date(2024, 4, 30)
     assert kinds == [("created", "import"), ("status", "email")]

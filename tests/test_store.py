@@ -81,3 +81,26 @@ def test_it_picks_the_shipped_driver_for_database_urls(url: str, driver: str) ->
 def test_it_names_the_fix_for_an_unsupported_database() -> None:
     with pytest.raises(DatabaseURLError, match="use sqlite:/// or postgresql://"):
         normalise_url("mysql://u@h/db")
+
+
+def test_it_upgrades_a_store_that_already_has_deliveries(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from sqlalchemy import text
+
+    from workflows.store.db import make_engine, upgrade
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    upgrade(engine, "0002")
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "insert into delivery (key, reference, kind, channel, sender, person_code, "
+                "recipient_code, meeting_key, payload, state, attempts, not_before, lease_owner, "
+                "provider_id, last_error, created_at, updated_at) values ('k', 'r', 'request', "
+                "'email', 's', '', '', '', '{}', 'sent', 1, '2025-01-01 00:00:00.000000', '', "
+                "'', '', '2025-01-01 00:00:00.000000', '2025-01-01 00:00:00.000000')"
+            )
+        )
+    upgrade(engine)
+    with engine.connect() as conn:
+        refs = conn.execute(text("select action_refs from delivery")).scalar_one()
+    assert refs == "[]"

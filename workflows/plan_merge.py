@@ -153,6 +153,7 @@ class _Merger:
         self.due_header = self._header("due")
         self.status_header = self._header("status")
         self.forecast_header = self._header("forecast")
+        self.progress_header = self._header("progress")
         self.history: list[dict[str, Any]] = []
         self.milestones: list[dict[str, Any]] = []
         self.contributors: list[dict[str, Any]] = []
@@ -353,8 +354,14 @@ class _Merger:
         assert action.id is not None
         before = _snapshot(action)
         previous_cells = dict(action.raw_cells or {})
+        previous_progress = action.progress
         for key, value in self._common(row, area).items():
             setattr(action, key, value)
+        # A lead's latest narrative stays unless the workbook's own progress cell changed.
+        if self.progress_header is not None and not _changed(
+            previous_cells, row.raw_cells, self.progress_header
+        ):
+            action.progress = previous_progress
         if action.withdrawn:
             action.withdrawn = False
             self.result.reinstated += 1

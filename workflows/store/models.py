@@ -197,6 +197,7 @@ class StatusChange(SQLModel, table=True):
     late: bool = False
     note: str = ""
     import_run_id: int | None = Field(default=None, foreign_key="import_run.id")
+    reply_id: int | None = Field(default=None, foreign_key="reply.id")
 
 
 class Risk(SQLModel, table=True):
@@ -307,6 +308,10 @@ class Delivery(SQLModel, table=True):
     person_code: str = Field(default="", max_length=32)  # the lead concerned
     recipient_code: str = Field(default="", max_length=32)  # who it went to (delegate, SRO…)
     meeting_key: str = Field(default="", max_length=64)
+    #: The actions the message asked about (refs), so a reply without refs can be read.
+    action_refs: list[str] = Field(default_factory=list, sa_column=_json_column())
+    #: When updates for this request count as late (the papers deadline, end of day, London).
+    due_by: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
     payload: dict[str, Any] = Field(default_factory=dict, sa_column=_json_column())
     state: str = Field(default=DeliveryState.PENDING, max_length=16)
     attempts: int = 0
@@ -331,3 +336,44 @@ class SenderPace(SQLModel, table=True):
 
     sender: str = Field(primary_key=True, max_length=255)
     next_at: datetime = Field(sa_column=_utc_column())
+
+
+class ReplyVerdict(StrEnum):
+    APPLIED = "applied"  # trusted: its updates are in the history
+    REVIEW = "review"  # waiting for the secretary to apply or reject
+    AUTO_REPLY = "auto_reply"  # an out-of-office: marks the person away, changes nothing else
+    DUPLICATE = "duplicate"  # the same message again (same Message-ID): not applied again
+    REJECTED = "rejected"  # the secretary rejected it from the review queue
+
+
+class Reply(SQLModel, table=True):
+    """Everything that came back: an email, a form post or a Teams answer, kept raw.
+
+    ``parsed`` holds what Chaser read from it and ``verdict`` what it did; nothing is dropped.
+    """
+
+    id: int | None = Field(default=None, primary_key=True)
+    plan_id: int | None = Field(default=None, foreign_key="plan.id", index=True)
+    channel: str = Field(max_length=16)
+    received_at: datetime = Field(sa_column=_utc_column())
+    message_id: str = Field(default="", max_length=998, index=True)
+    sender: str = Field(default="", max_length=320)  # the From address (not trusted by itself)
+    person_id: int | None = Field(default=None, foreign_key="person.id")
+    delivery_id: int | None = Field(default=None, foreign_key="delivery.id")
+    raw: str = ""  # the message as received (RFC 5322 text) or the form post as JSON
+    parsed: dict[str, Any] = Field(default_factory=dict, sa_column=_json_column())
+    verdict: str = Field(max_length=16)
+    reason: str = ""
+    late: bool = False
+    decided_by: str = ""  # who applied or rejected it from the review queue
+    decided_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
+
+
+class MailboxCursor(SQLModel, table=True):
+    """Where incremental mailbox reading got to (a Graph delta link), per mailbox."""
+
+    __tablename__ = "mailbox_cursor"
+
+    mailbox: str = Field(primary_key=True, max_length=320)
+    cursor: str = ""
+    updated_at: datetime = Field(sa_column=_utc_column())

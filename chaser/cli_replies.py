@@ -1,0 +1,105 @@
+"""``chaser replies``: take in emailed replies, and the secretary's review queue."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import click
+from sqlmodel import Session
+
+from chaser.cli_plan import engine_from, fail
+from chaser.replies import ReviewError, decide, ingest_email, pending_reviews
+from chaser.settings import Settings
+
+
+@click.group()
+def replies() -> None:
+    """Leads' replies: take them in from .eml files, and review the ones Chaser could not trust."""
+
+
+@replies.command("ingest")
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "--plan", "plan_code", metavar="CODE", help="The plan, when a reply names no request."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (see docs/replies.md).")
+@click.pass_obj
+def ingest(
+    settings: Settings, files: tuple[Path, ...], plan_code: str | None, as_json: bool
+) -> None:
+    """Read replies saved as .eml files: apply the trusted ones, queue the rest for review."""
+    engine = engine_from(settings)
+    results = []
+    for path in files:
+        if not path.is_file():
+            fail(f"{path}: no such file")
+        outcome = ingest_email(
+            engine, path.read_bytes(), now=datetime.now(UTC), plan_code=plan_code
+        )
+        results.append({"file": str(path), **outcome.as_json()})
+    if as_json:
+        click.echo(json.dumps(results, indent=2, ensure_ascii=False))
+        return
+    for r in results:
+        refs = ", ".join(u["ref"] for u in r["updates"]) or "-"
+        click.echo(f"{r['file']}: {r['verdict']} (reply {r['reply_id']}; {refs}) - {r['reason']}")
+
+
+@replies.command("review")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def review(settings: Settings, as_json: bool) -> None:
+    """Replies waiting for the secretary to apply or reject, with the reason."""
+    engine = engine_from(settings)
+    with Session(engine) as session:
+        waiting = [
+            {
+                "reply": r.id,
+                "received_at": r.received_at.isoformat(),
+                "sender": r.sender,
+                "subject": str(r.parsed.get("subject", "")),
+                "reason": r.reason,
+                "text": str(r.parsed.get("body", ""))[:2000],
+            }
+            for r in pending_reviews(session)
+        ]
+    if as_json:
+        click.echo(json.dumps(waiting, indent=2, ensure_ascii=False))
+        return
+    if not waiting:
+        click.echo("nothing waiting for review")
+    for w in waiting:
+        click.echo(f"reply {w['reply']} from {w['sender']}: {w['reason']}")
+        click.echo(f"  {w['subject']}")
+
+
+@replies.command("apply")
+@click.argument("reply_id", type=int)
+@click.option("--by", required=True, metavar="NAME", help="Who decided (kept in the history).")
+@click.pass_obj
+def apply_reply(settings: Settings, reply_id: int, by: str) -> None:
+    """Apply a reply from the review queue as it was read."""
+    _decide(settings, reply_id, apply=True, by=by, reason="")
+
+
+@replies.command("reject")
+@click.argument("reply_id", type=int)
+@click.option("--by", required=True, metavar="NAME", help="Who decided (kept in the history).")
+@click.option("--reason", default="", help="Why (kept with the reply).")
+@click.pass_obj
+def reject_reply(settings: Settings, reply_id: int, by: str, reason: str) -> None:
+    """Reject a reply from the review queue: it changes nothing and stays on record."""
+    _decide(settings, reply_id, apply=False, by=by, reason=reason)
+
+
+def _decide(settings: Settings, reply_id: int, *, apply: bool, by: str, reason: str) -> None:
+    engine = engine_from(settings)
+    try:
+        reply = decide(engine, reply_id, apply=apply, by=by, now=datetime.now(UTC), reason=reason)
+    except ReviewError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    click.echo(f"reply {reply.id}: {reply.verdict} by {reply.decided_by}")

@@ -1,0 +1,318 @@
+"""Taking in emailed replies: keep the raw message, read it, judge it, apply it or queue it.
+
+Whatever arrives is stored first (a ``Reply`` row with the raw message and what was read), so
+nothing is lost whatever happens next. The same message ingested twice (a mailbox polled
+again, a file given twice) is recognised by its Message-ID and not applied again.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from enum import Enum
+from typing import Any
+
+import structlog
+from sqlalchemy import Engine, func
+from sqlmodel import Session, col, or_, select
+
+from workflows.plan_mapping import ScaleValue, StatusScale
+from workflows.reply_parsing import ParsedReply, parse_reply
+from workflows.reply_trust import (
+    ActionPeople,
+    RequestInfo,
+    Sender,
+    Verdict,
+    expand_updates,
+    judge_reply,
+    to_action_update,
+)
+from workflows.store.models import (
+    Action,
+    ActionContributor,
+    Channel,
+    Delivery,
+    Person,
+    Plan,
+    Reply,
+    ReplyVerdict,
+)
+from workflows.updates import ActionUpdate, UnknownAction, apply_updates
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass
+class IngestOutcome:
+    reply_id: int
+    verdict: str
+    reason: str
+    sender: str = ""
+    person: str | None = None
+    request: str | None = None
+    reference: str | None = None
+    updates: list[dict[str, Any]] = field(default_factory=list)
+    late: bool = False
+    away_until: date | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["away_until"] = self.away_until.isoformat() if self.away_until else None
+        return data
+
+
+def jsonable(value: Any) -> Any:
+    """A parsed reply (dataclasses, dates, enums) as plain JSON values."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (date, datetime)):
+        return value.isoformat()
+    if isinstance(value, Enum):
+        return value.value
+    return value
+
+
+def _raw_text(raw: bytes) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return "base64:" + base64.b64encode(raw).decode("ascii")
+
+
+def raw_bytes(stored: str) -> bytes:
+    if stored.startswith("base64:"):
+        return base64.b64decode(stored.removeprefix("base64:"))
+    return stored.encode("utf-8")
+
+
+def _scale(plan: Plan | None) -> StatusScale | None:
+    if plan is None or not plan.status_scale:
+        return None
+    return StatusScale(values=tuple(ScaleValue.model_validate(v) for v in plan.status_scale))
+
+
+def _bare(message_id: str) -> str:
+    return message_id.strip().strip("<>").lower()
+
+
+def _find_request(session: Session, parsed: ParsedReply) -> Delivery | None:
+    if parsed.reference:
+        hit = session.exec(select(Delivery).where(Delivery.reference == parsed.reference)).first()
+        if hit is not None:
+            return hit
+    ids = {_bare(i) for i in (parsed.in_reply_to, *parsed.references) if i}
+    if not ids:
+        return None
+    candidates = session.exec(
+        select(Delivery).where(
+            or_(*(func.lower(col(Delivery.provider_id)).contains(i) for i in ids))
+        )
+    ).all()
+    return next((d for d in candidates if _bare(d.provider_id) in ids), None)
+
+
+def _plan_for(session: Session, request: Delivery | None, plan_code: str | None) -> Plan | None:
+    if request is not None and request.plan_id is not None:
+        return session.get(Plan, request.plan_id)
+    if plan_code:
+        return session.exec(select(Plan).where(Plan.code == plan_code)).first()
+    plans = session.exec(select(Plan)).all()
+    return plans[0] if len(plans) == 1 else None
+
+
+def _who_may_report(session: Session, plan_id: int) -> dict[str, ActionPeople]:
+    codes = {p.id: p.code for p in session.exec(select(Person))}
+    contributors: dict[int, set[str]] = {}
+    for link in session.exec(select(ActionContributor)):
+        contributors.setdefault(link.action_id, set()).add(codes[link.person_id])
+    return {
+        a.ref: ActionPeople(
+            lead=codes.get(a.accountable_id) if a.accountable_id else None,
+            contributors=frozenset(contributors.get(a.id or 0, set())),
+        )
+        for a in session.exec(select(Action).where(Action.plan_id == plan_id))
+    }
+
+
+def ingest_email(
+    engine: Engine, raw: bytes, *, now: datetime, plan_code: str | None = None
+) -> IngestOutcome:
+    """Store, read, judge and (if trusted) apply one emailed reply."""
+    with Session(engine) as session:
+        request_probe = parse_reply(raw)
+        request = _find_request(session, request_probe)
+        plan = _plan_for(session, request, plan_code)
+        refs = (
+            [a.ref for a in session.exec(select(Action).where(Action.plan_id == plan.id))]
+            if plan is not None
+            else []
+        )
+        scale = _scale(plan)
+        parsed = parse_reply(raw, scale=scale, known_refs=refs, today=now.date())
+        if parsed.message_id:
+            earlier = session.exec(
+                select(Reply).where(Reply.message_id == parsed.message_id)
+            ).first()
+            if earlier is not None and earlier.id is not None:
+                return IngestOutcome(
+                    reply_id=earlier.id,
+                    verdict=str(ReplyVerdict.DUPLICATE),
+                    reason=f"already taken in as reply {earlier.id}",
+                    sender=parsed.sender_email,
+                )
+        people = list(session.exec(select(Person)))
+        by_email = {p.email.lower(): p for p in people if p.email}
+        person = by_email.get(parsed.sender_email.lower()) if parsed.sender_email else None
+        verdict = judge_reply(
+            parsed,
+            request=_request_info(request),
+            sender=Sender(person.code, person.delegate_code) if person else None,
+            people={p.code: Sender(p.code, p.delegate_code) for p in people},
+            actions=_who_may_report(session, plan.id) if plan and plan.id else {},
+            scale=scale,
+            now=now,
+        )
+        reply = Reply(
+            plan_id=plan.id if plan else None,
+            channel=str(Channel.EMAIL),
+            received_at=now,
+            message_id=parsed.message_id[:998],
+            sender=parsed.sender_email[:320],
+            person_id=person.id if person else None,
+            delivery_id=request.id if request else None,
+            raw=_raw_text(raw),
+            parsed=jsonable(parsed),
+            verdict=str(verdict.kind),
+            reason=verdict.reason,
+            late=verdict.late,
+        )
+        session.add(reply)
+        session.flush()
+        assert reply.id is not None
+        if verdict.kind is ReplyVerdict.APPLIED and plan is not None and plan.id is not None:
+            apply_updates(
+                session,
+                plan_id=plan.id,
+                person_id=person.id if person else None,
+                channel=str(Channel.EMAIL),
+                updates=list(verdict.updates),
+                now=now,
+                late=verdict.late,
+                reply_id=reply.id,
+            )
+        if verdict.kind is ReplyVerdict.AUTO_REPLY and person and verdict.away_until:
+            person.away_until = verdict.away_until
+            person.updated_at = now
+        session.commit()
+        log.info("reply_ingested", reply=reply.id, verdict=str(verdict.kind))
+        return _outcome(reply.id, verdict, parsed, request)
+
+
+def _request_info(request: Delivery | None) -> RequestInfo | None:
+    if request is None or request.id is None:
+        return None
+    return RequestInfo(
+        delivery_id=request.id,
+        lead=request.person_code,
+        recipient=request.recipient_code,
+        refs=tuple(request.action_refs or ()),
+        due_by=request.due_by,
+    )
+
+
+def _outcome(
+    reply_id: int, verdict: Verdict, parsed: ParsedReply, request: Delivery | None
+) -> IngestOutcome:
+    return IngestOutcome(
+        reply_id=reply_id,
+        verdict=str(verdict.kind),
+        reason=verdict.reason,
+        sender=parsed.sender_email,
+        person=verdict.person_code,
+        request=request.key if request else None,
+        reference=parsed.reference,
+        updates=[
+            {
+                "ref": u.ref,
+                "status": u.status,
+                "status_label": u.status_label,
+                "forecast": u.forecast.display if u.forecast else None,
+                "narrative": u.narrative,
+            }
+            for u in verdict.updates
+        ],
+        late=verdict.late,
+        away_until=verdict.away_until,
+    )
+
+
+# -- the review queue ------------------------------------------------------------------------
+
+
+class ReviewError(Exception):
+    """The reply cannot be decided this way; the message says why and what to do."""
+
+
+def pending_reviews(session: Session) -> Sequence[Reply]:
+    return session.exec(
+        select(Reply).where(Reply.verdict == ReplyVerdict.REVIEW).order_by(col(Reply.id))
+    ).all()
+
+
+def decide(
+    engine: Engine, reply_id: int, *, apply: bool, by: str, now: datetime, reason: str = ""
+) -> Reply:
+    """The secretary applies (as read) or rejects a reply waiting for review."""
+    with Session(engine) as session:
+        reply = session.get(Reply, reply_id)
+        if reply is None:
+            raise ReviewError(f"there is no reply {reply_id}; `chaser replies review` lists them")
+        if reply.verdict != ReplyVerdict.REVIEW:
+            raise ReviewError(f"reply {reply_id} is {reply.verdict}, not waiting for review")
+        if apply:
+            if reply.plan_id is None:
+                raise ReviewError(
+                    f"reply {reply_id} could not be tied to a plan; enter the update by hand"
+                )
+            plan = session.get(Plan, reply.plan_id)
+            request = session.get(Delivery, reply.delivery_id) if reply.delivery_id else None
+            parsed = parse_reply(raw_bytes(reply.raw), scale=_scale(plan), today=now.date())
+            updates = _as_read(parsed, request, _scale(plan))
+            if not updates:
+                raise ReviewError(
+                    f"nothing could be read from reply {reply_id}; reject it and enter the "
+                    "update by hand"
+                )
+            try:
+                apply_updates(
+                    session,
+                    plan_id=reply.plan_id,
+                    person_id=reply.person_id,
+                    channel=reply.channel,
+                    updates=updates,
+                    now=now,
+                    late=reply.late,
+                    reply_id=reply.id,
+                )
+            except UnknownAction as exc:
+                raise ReviewError(f"reply {reply_id}: {exc}; reject it instead") from exc
+        reply.verdict = str(ReplyVerdict.APPLIED if apply else ReplyVerdict.REJECTED)
+        reply.reason = reason or reply.reason
+        reply.decided_by, reply.decided_at = by, now
+        session.commit()
+        session.refresh(reply)
+        return reply
+
+
+def _as_read(
+    parsed: ParsedReply, request: Delivery | None, scale: StatusScale | None
+) -> list[ActionUpdate]:
+    info = _request_info(request)
+    return [to_action_update(r, scale) for r in expand_updates(parsed, info)]

@@ -1,0 +1,356 @@
+"""Emailed replies from request to plan: read, judged, applied or queued, never lost."""
+
+from __future__ import annotations
+
+import email.policy
+import json
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+from email.message import EmailMessage
+from email.utils import format_datetime
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import Engine
+from sqlmodel import Session, select
+
+from chaser.cli import cli
+from chaser.importing import import_people, import_plan
+from chaser.replies import ReviewError, decide, ingest_email
+from chaser.service import Runtime, tick
+from chaser.settings import Settings
+from chaser.wiring import build_runtime
+from notifications.smtp import SmtpChannel
+from tests.conftest import MAPPING, NOW, PEOPLE_CSV, PLAN_XLSX, ROOT
+from tests.mail_servers import SmtpSink
+from workflows.plan_mapping import load_mapping
+from workflows.store.models import Action, Person, Reply, StatusChange
+
+REQUEST_DAY = datetime(2025, 9, 16, 8, 30, tzinfo=UTC)  # 09:30 in London
+
+
+class Clock:
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+@pytest.fixture
+def sink() -> Iterator[SmtpSink]:
+    with SmtpSink() as server:
+        yield server
+
+
+@pytest.fixture
+def sent(engine: Engine, tmp_path: Path, sink: SmtpSink) -> Runtime:
+    """The Plymouth plan, with the SIB update requests of 16 Sep 2025 sent."""
+    import_people(engine, PEOPLE_CSV, now=NOW)
+    import_plan(engine, PLAN_XLSX, mapping=load_mapping(MAPPING), now=NOW)
+    clock = Clock(REQUEST_DAY)
+    runtime = build_runtime(
+        Settings(database_url="", config_dir=ROOT / "config"),
+        engine,
+        env={"CHASER_SECRET_KEY": "r" * 40, "CHASER_DATA_DIR": str(tmp_path)},
+        channels={
+            "email": SmtpChannel(
+                sink.host, sink.port, sender_address="send.improvement@example.org", starttls=False
+            )
+        },
+        clock=clock,
+        sleep=clock.advance,
+    )
+    tick(runtime, REQUEST_DAY)
+    return runtime
+
+
+def _request_to(sink: SmtpSink, address: str) -> EmailMessage:
+    return next(m.message for m in sink.messages if address in m.rcpt_tos)
+
+
+def reply_to(
+    request: EmailMessage,
+    *,
+    sender: str,
+    body: str,
+    when: datetime,
+    message_id: str = "<reply-1@mail.example.org>",
+    extra: dict[str, str] | None = None,
+) -> bytes:
+    """A reply the way a mail client writes one: Re: subject, threading headers, quote."""
+    reply = EmailMessage()
+    reply["From"] = sender
+    reply["To"] = "Plymouth SEND Improvement Programme <send.improvement@example.org>"
+    reply["Subject"] = f"Re: {request['Subject']}"
+    reply["Date"] = format_datetime(when)
+    reply["Message-ID"] = message_id
+    reply["In-Reply-To"] = request["Message-ID"]
+    reply["References"] = request["Message-ID"]
+    for name, value in (extra or {}).items():
+        reply[name] = value
+    original = request.get_body(preferencelist=("plain",))
+    assert original is not None
+    quoted = "\n".join(f"> {line}" for line in str(original.get_content()).splitlines())
+    reply.set_content(
+        f"{body}\n\nOn Tue, 16 Sep 2025 at 09:30, Plymouth SEND Improvement Programme "
+        f"<send.improvement@example.org> wrote:\n{quoted}\n"
+    )
+    return reply.as_bytes(policy=email.policy.SMTP)  # CRLF line ends, as on the wire
+
+
+def _action(engine: Engine, ref: str) -> Action:
+    with Session(engine) as s:
+        return s.exec(select(Action).where(Action.ref == ref)).one()
+
+
+def _history(engine: Engine, ref: str) -> list[StatusChange]:
+    with Session(engine) as s:
+        action = s.exec(select(Action).where(Action.ref == ref)).one()
+        return list(s.exec(select(StatusChange).where(StatusChange.action_id == action.id)))
+
+
+AISHA = "Aisha Pendleford <aisha.pendleford@example.org>"
+
+
+def test_a_leads_reply_updates_each_action_it_names_with_the_history(
+    engine: Engine, sent: Runtime, sink: SmtpSink
+) -> None:
+    request = _request_to(sink, "aisha.pendleford@example.org")
+    when = datetime(2025, 9, 17, 14, 5, tzinfo=UTC)
+    raw = reply_to(
+        request,
+        sender=AISHA,
+        body="2.5: Amber - recruitment under way, now expected end of next month\n"
+        "6.6: complete, the Local Offer pages are live",
+        when=when,
+    )
+    outcome = ingest_email(engine, raw, now=when)
+    assert outcome.verdict == "applied", outcome.reason
+    assert outcome.request == "request:AP:SIB:2025-09-30" and outcome.person == "AP"
+    a25, a66 = _action(engine, "2.5"), _action(engine, "6.6")
+    assert (a25.status, a25.status_label) == ("on_track", "Amber")  # Plymouth: amber = on track
+    assert (a25.forecast_due, a25.forecast_due_precision) == (date(2025, 10, 31), "month")
+    assert a25.baseline_due == date(2024, 4, 30)
+    assert (a66.status, a66.status_label) == ("complete", "Green")
+    change = _history(engine, "2.5")[-1]
+    assert (change.channel, change.kind, change.recorded_at) == ("email", "update", when)
+    assert change.status_after == "on_track" and "recruitment under way" in change.narrative
+    assert change.due_after == date(2025, 10, 31) and not change.late
+    with Session(engine) as s:
+        reply = s.get(Reply, outcome.reply_id)
+        ap = s.exec(select(Person).where(Person.code == "AP")).one()
+    assert reply is not None and reply.verdict == "applied" and change.reply_id == reply.id
+    assert change.person_id == ap.id
+    assert "recruitment under way" in reply.raw and reply.parsed["reference"] == outcome.reference
+
+
+def test_a_reply_naming_no_action_answers_every_action_of_the_request(
+    engine: Engine, sent: Runtime, sink: SmtpSink
+) -> None:
+    request = _request_to(sink, "freya.odgers@example.nhs.uk")
+    when = datetime(2025, 9, 17, 9, 0, tzinfo=UTC)
+    raw = reply_to(
+        request,
+        sender="Freya Odgers <freya.odgers@example.nhs.uk>",
+        body="All on track.",
+        when=when,
+    )
+    outcome = ingest_email(engine, raw, now=when)
+    assert outcome.verdict == "applied"
+    assert sorted(u["ref"] for u in outcome.updates) == ["7.11", "7.12", "7.13", "7.9"]
+    # ...so FO is not reminded on the 19th, while the silent leads are
+    clock_day = datetime(2025, 9, 19, 8, 30, tzinfo=UTC)
+    report = tick(sent, clock_day)
+    reminded = {p.chase.lead.code for p in report.planned if p.chase.step == "reminder"}
+    assert "FO" not in reminded and "AP" in reminded
+
+
+def test_a_spoofed_reply_goes_to_review_and_changes_nothing_until_applied(
+    engine: Engine, sent: Runtime, sink: SmtpSink
+) -> None:
+    request = _request_to(sink, "aisha.pendleford@example.org")
+    when = datetime(2025, 9, 17, 9, 0, tzinfo=UTC)
+    raw = reply_to(
+        request,
+        sender=AISHA,
+        body="2.5: complete",
+        when=when,
+        extra={
+            "Authentication-Results": "mx.example.org; spf=fail smtp.mailfrom=attacker.example; "
+            "dkim=none; dmarc=fail header.from=example.org"
+        },
+    )
+    outcome = ingest_email(engine, raw, now=when)
+    assert outcome.verdict == "review" and "failing authentication" in outcome.reason
+    assert _action(engine, "2.5").status is None
+    decided = decide(engine, outcome.reply_id, apply=True, by="Board secretary", now=when)
+    assert decided.verdict == "applied" and decided.decided_by == "Board secretary"
+    assert _action(engine, "2.5").status == "complete"
+
+
+def test_a_stranger_is_never_trusted_and_can_be_rejected(
+    engine: Engine, sent: Runtime, sink: SmtpSink
+) -> None:
+    request = _request_to(sink, "aisha.pendleford@example.org")
+    when = datetime(2025, 9, 17, 9, 0, tzinfo=UTC)
+    raw = reply_to(
+        request, sender="Someone <someone@elsewhere.example>", body="2.5: red", when=when
+    )
+    outcome = ingest_email(engine, raw, now=when)
+    assert outcome.verdict == "review"
+    assert "someone@elsewhere.example is not in the people directory" in outcome.reason
+    rejected = decide(engine, outcome.reply_id, apply=False, by="Board secretary", now=when)
+    assert rejected.verdict == "rejected"
+    assert _action(engine, "2.5").status is None
+    with pytest.raises(ReviewError, match="not waiting for review"):
+        decide(engine, outcome.reply_id, apply=True, by="Board secretary", now=when)
+
+
+def test_a_contributor_may_answer_but_not_for_someone_elses_action(
+    engine: Engine, sent: Runtime, sink: SmtpSink
+) -> None:
+    request = _request_to(sink, "aisha.pendleford@example.org")
+    when = datetime(2025, 9, 17, 9, 0, tzinfo=UTC)
+    # MM contributes to 2.5; FO has nothing to do with it
+    mm = reply_to(
+        request,
+        sender="Morwenna Maddock <morwenna.maddock@example.sch.uk>",
+        body="2.5: Red - schools cannot release staff",
+        when=when,
+    )
+    assert ingest_email(engine, mm, now=when).verdict == "applied"
+    fo = reply_to(
+        request,
+        sender="Freya Odgers <freya.odgers@example.nhs.uk>",
+        body="2.5: complete",
+        when=when,
+        message_id="<reply-2@mail.example.org>",
+    )
+    outcome = ingest_email(engine, fo, now=when)
+    assert outcome.verdict == "review"
+    assert "FO is not the lead, a contributor or a delegate for 2.5" in outcome.reason
+
+
+def test_an_out_of_office_marks_the_lead_away_and_reminders_go_to_the_delegate(
+    engine: Engine, sent: Runtime, sink: SmtpSink
+) -> None:
+    request = _request_to(sink, "hester.pengelly@example.nhs.uk")
+    when = datetime(2025, 9, 16, 8, 31, tzinfo=UTC)
+    raw = reply_to(
+        request,
+        sender="Hester Pengelly <hester.pengelly@example.nhs.uk>",
+        body="Thank you for your email. I am out of the office, returning on Monday 29 "
+        "September 2025. For anything urgent please contact Kit Rundle.",
+        when=when,
+        extra={"Auto-Submitted": "auto-replied", "X-Auto-Response-Suppress": "All"},
+    )
+    outcome = ingest_email(engine, raw, now=when)
+    assert outcome.verdict == "auto_reply" and outcome.away_until == date(2025, 9, 29)
+    assert _history(engine, "4.1")[-1].kind == "created"  # no update taken from it
+    report = tick(sent, datetime(2025, 9, 19, 8, 30, tzinfo=UTC))
+    hp = next(p.chase for p in report.planned if p.chase.lead.code == "HP")
+    assert (hp.to.code, hp.delegated) == ("KR", True)
+
+
+def test_the_same_reply_twice_is_applied_once(
+    engine: Engine, sent: Runtime, sink: SmtpSink
+) -> None:
+    request = _request_to(sink, "aisha.pendleford@example.org")
+    when = datetime(2025, 9, 17, 9, 0, tzinfo=UTC)
+    raw = reply_to(request, sender=AISHA, body="2.5: Amber", when=when)
+    first = ingest_email(engine, raw, now=when)
+    again = ingest_email(engine, raw, now=when + timedelta(minutes=5))
+    assert (first.verdict, again.verdict) == ("applied", "duplicate")
+    assert again.reply_id == first.reply_id
+    assert [c.kind for c in _history(engine, "2.5")] == ["created", "update"]
+
+
+def test_a_reply_after_the_papers_deadline_is_applied_and_marked_late(
+    engine: Engine, sent: Runtime, sink: SmtpSink
+) -> None:
+    request = _request_to(sink, "aisha.pendleford@example.org")
+    when = datetime(2025, 9, 24, 10, 0, tzinfo=UTC)  # the deadline was Tue 23 Sep
+    outcome = ingest_email(
+        engine, reply_to(request, sender=AISHA, body="2.5: Amber", when=when), now=when
+    )
+    assert outcome.verdict == "applied" and outcome.late
+    assert _history(engine, "2.5")[-1].late
+
+
+def test_replies_ingest_prints_what_it_did(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'chaser.db'}"
+    runner = CliRunner()
+    for args in (["people", "import", str(PEOPLE_CSV)], ["plan", "import", str(PLAN_XLSX)]):
+        assert runner.invoke(cli, ["--db", db, *args]).exit_code == 0
+    reply = EmailMessage()
+    reply["From"] = AISHA
+    reply["To"] = "send.improvement@example.org"
+    reply["Subject"] = "Update on my actions"
+    reply["Date"] = format_datetime(REQUEST_DAY)
+    reply["Message-ID"] = "<fresh-1@mail.example.org>"
+    reply.set_content("2.5: Amber - on course\n6.6: complete")
+    path = tmp_path / "reply.eml"
+    path.write_bytes(bytes(reply))
+    result = runner.invoke(cli, ["--db", db, "replies", "ingest", str(path), "--json"])
+    assert result.exit_code == 0, result.output
+    (item,) = json.loads(result.stdout)
+    assert item["file"] == str(path) and item["verdict"] == "applied"
+    assert item["request"] is None and item["person"] == "AP"
+    assert [(u["ref"], u["status_label"]) for u in item["updates"]] == [
+        ("2.5", "Amber"),
+        ("6.6", "Green"),
+    ]
+    listing = runner.invoke(cli, ["--db", db, "replies", "review", "--json"])
+    assert json.loads(listing.stdout) == []
+
+
+def test_replies_sent_to_the_inbound_smtp_listener_are_taken_in(
+    engine: Engine, sent: Runtime, sink: SmtpSink
+) -> None:
+    import smtplib
+
+    from chaser.wiring import inbound_listener
+    from tests.mail_servers import free_port
+
+    request = _request_to(sink, "aisha.pendleford@example.org")
+    port = free_port()
+    listener = inbound_listener({"CHASER_INBOUND_SMTP": f"127.0.0.1:{port}"}, sent)
+    assert listener is not None
+    sent.clock = lambda: datetime(2025, 9, 17, 9, 0, tzinfo=UTC)
+    with listener, smtplib.SMTP("127.0.0.1", port) as smtp:
+        raw = reply_to(request, sender=AISHA, body="2.5: Red - no staff", when=sent.clock())
+        smtp.sendmail("aisha.pendleford@example.org", ["send.improvement@example.org"], raw)
+    assert (_action(engine, "2.5").status, _action(engine, "2.5").status_label) == (
+        "off_track",
+        "Red",
+    )
+
+
+def test_a_delegate_may_answer_for_the_lead(engine: Engine, sent: Runtime, sink: SmtpSink) -> None:
+    request = _request_to(sink, "hester.pengelly@example.nhs.uk")
+    when = datetime(2025, 9, 17, 9, 0, tzinfo=UTC)
+    raw = reply_to(
+        request,
+        sender="Kit Rundle <kit.rundle@example.nhs.uk>",  # HP's delegate
+        body="Replying for Hester while she is away.\n\n4.1: Red - the panel has not met",
+        when=when,
+    )
+    outcome = ingest_email(engine, raw, now=when)
+    assert outcome.verdict == "applied" and outcome.person == "KR"
+    assert _action(engine, "4.1").status_label == "Red"
+
+
+def test_two_statuses_for_one_action_go_to_review(
+    engine: Engine, sent: Runtime, sink: SmtpSink
+) -> None:
+    request = _request_to(sink, "aisha.pendleford@example.org")
+    when = datetime(2025, 9, 17, 9, 0, tzinfo=UTC)
+    raw = reply_to(request, sender=AISHA, body="2.5: Amber\n2.5: Red", when=when)
+    outcome = ingest_email(engine, raw, now=when)
+    assert outcome.verdict == "review" and "2.5" in outcome.reason
+    assert _action(engine, "2.5").status is None
