@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 import structlog
@@ -22,6 +22,7 @@ from sqlalchemy import Engine, select
 from sqlmodel import Session
 
 from chaser.replies import ingest_email
+from integrations.graph_inbox import StaleCursorError
 from notifications.channel import Address, Channel, DeliveryError, OutgoingMessage
 from notifications.outbox import Dispatcher, DispatchReport, NewDelivery, RetryPolicy, enqueue
 from notifications.render import Templates, render_chase, render_teams
@@ -40,14 +41,19 @@ LINK_GRACE = timedelta(days=14)
 
 
 class InboundMail(Protocol):
-    id: str
-    raw: bytes
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def raw(self) -> bytes: ...
 
 
 class Inbox(Protocol):
     """A mailbox read incrementally (Microsoft Graph): messages since a cursor."""
 
-    def fetch(self, cursor: str | None) -> tuple[Sequence[InboundMail], str]: ...
+    def fetch(
+        self, cursor: str | None, *, initial: Any = "now"
+    ) -> tuple[Sequence[InboundMail], str]: ...
 
     def mark_processed(self, message_id: str) -> None: ...
 
@@ -223,7 +229,14 @@ def ingest_inbox(runtime: Runtime, now: datetime) -> int:
         saved = session.get(MailboxCursor, mailbox)
         cursor = saved.cursor if saved is not None and saved.cursor else None
     try:
-        messages, new_cursor = runtime.inbox.fetch(cursor)
+        try:
+            messages, new_cursor = runtime.inbox.fetch(cursor)
+        except StaleCursorError:
+            # Graph forgot where we were: start again from the last read, a little before it;
+            # anything read twice is recognised by its Message-ID.
+            since = (saved.updated_at if saved else now) - timedelta(minutes=30)
+            log.warning("inbox_cursor_reset")
+            messages, new_cursor = runtime.inbox.fetch(None, initial=since)
         for message in messages:
             ingest_email(runtime.engine, message.raw, now=now, plan_code=runtime.chasing.plan)
             runtime.inbox.mark_processed(message.id)

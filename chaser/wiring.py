@@ -15,6 +15,7 @@ from chaser.config_reload import CyclesReloader, default_status_path
 from chaser.replies import ingest_email
 from chaser.service import Runtime
 from chaser.settings import Settings, default_data_dir
+from integrations.graph_inbox import GraphInbox
 from integrations.inbound_smtp import InboundSmtp
 from notifications.channel import Channel
 from notifications.file_channel import FileChannel
@@ -125,11 +126,13 @@ def build_runtime(
     config_dir = settings.config_dir
     chasing = load_chasing(config_dir / "chasing.yaml")
     reloader = CyclesReloader(config_dir / "cycles.yaml", status_path=default_status_path(data_dir))
+    channels_from_env = channels is None
     if channels is None:
         channels = {"email": email_channel(env, chasing, data_dir)}
         webhooks = teams_webhooks(env)
         if webhooks:
             channels["teams"] = TeamsWebhookChannel(webhooks)
+    inbox = graph_inbox(env, chasing) if channels_from_env else None
     template_dir = config_dir / "templates"
     return Runtime(
         engine=engine,
@@ -140,6 +143,22 @@ def build_runtime(
         channels=channels,
         clock=clock or (lambda: datetime.now(UTC)),
         sleep=sleep,
+        inbox=inbox,
+    )
+
+
+def graph_inbox(env: Mapping[str, str], config: ChasingConfig) -> GraphInbox | None:
+    """Replies are read from the shared mailbox when Graph is configured (unless
+    CHASER_GRAPH_POLL=no, e.g. while another system reads that mailbox)."""
+    if not env.get("CHASER_GRAPH_TENANT_ID") or env.get("CHASER_GRAPH_POLL", "yes") == "no":
+        return None
+    from integrations.graph_inbox import GraphInbox
+
+    return GraphInbox(
+        tenant_id=env["CHASER_GRAPH_TENANT_ID"],
+        client_id=env.get("CHASER_GRAPH_CLIENT_ID", ""),
+        client_secret=env.get("CHASER_GRAPH_CLIENT_SECRET", ""),
+        mailbox=env.get("CHASER_GRAPH_MAILBOX") or config.sender.mailbox,
     )
 
 

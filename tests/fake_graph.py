@@ -17,7 +17,14 @@ Only what the Graph mail channel uses is implemented:
 - ``GET .../mailFolders/{folder}/messages`` with ``$filter`` on
   ``singleValueExtendedProperties/Any(ep: ep/id eq '…' and ep/value eq '…')``, ``$expand`` of
   ``singleValueExtendedProperties($filter=id eq '…')``, ``$select`` and ``$top``. Well-known folder
-  names are matched case-insensitively, as Graph does.
+  names are matched case-insensitively, as Graph does;
+- for reading replies: ``GET .../mailFolders/{folder}/messages/delta`` (the initial round honours
+  ``$select``, ``changeType=created|updated`` and ``$filter=receivedDateTime ge|gt …``, which are
+  then remembered behind the state tokens, as Graph encodes them into its links; later rounds take
+  ``$deltatoken``; ``Prefer: odata.maxpagesize=N`` pages with ``$skiptoken`` ``@odata.nextLink``s;
+  an unknown token is ``410 SyncStateNotFound``), ``GET .../messages/{id}/$value`` (the stored
+  MIME, ``text/plain`` as Graph sends it) and ``PATCH .../messages/{id}`` (``isRead`` and the
+  other writable flags). :meth:`FakeGraph.deliver` drops a raw RFC 5322 message into a folder.
 
 Faults are scripted per request (see :meth:`FakeGraph.fail` and :meth:`FakeGraph.delay`). To use the
 ``fake_graph`` fixture without touching conftest.py, import its function into the test module:
@@ -27,6 +34,10 @@ Faults are scripted per request (see :meth:`FakeGraph.fail` and :meth:`FakeGraph
 
 from __future__ import annotations
 
+import email
+import email.message
+import email.policy
+import email.utils
 import functools
 import json
 import re
@@ -34,7 +45,7 @@ import ssl
 import threading
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -67,6 +78,25 @@ _ANY_FILTER = re.compile(
 _EXPAND = re.compile(
     r"^singleValueExtendedProperties\(\$filter=id eq '((?:[^']|'')*)'\)$", re.IGNORECASE
 )
+#: The only ``$filter`` Graph's message delta accepts.
+_DELTA_FILTER = re.compile(r"^receivedDateTime (ge|gt) (\S+)$", re.IGNORECASE)
+_MAX_PAGE_SIZE = re.compile(r"odata\.maxpagesize=(\d+)", re.IGNORECASE)
+#: Graph's default page size for message delta.
+DELTA_PAGE_SIZE = 10
+#: Properties a PATCH may change on a received message (Graph refuses read-only ones).
+_WRITABLE = {
+    "isRead",
+    "categories",
+    "flag",
+    "importance",
+    "inferenceClassification",
+    "subject",
+    "body",
+    "toRecipients",
+    "ccRecipients",
+    "bccRecipients",
+    "replyTo",
+}
 
 
 @dataclass
@@ -103,6 +133,27 @@ class Fault:
     after: bool = False
 
 
+@dataclass
+class DeltaState:
+    """What a message-delta state token stands for: the query it was started with and how far
+    the client has seen (message sequence numbers up to ``seen``)."""
+
+    folder_id: str
+    select: list[str] | None
+    change_type: str | None  # "created", "updated" or None (both)
+    received_op: str | None  # "ge" or "gt", with received_since
+    received_since: datetime | None
+    seen: int
+
+
+@dataclass
+class _PendingPages:
+    """The rest of a delta round that did not fit one page, behind a ``$skiptoken``."""
+
+    items: list[dict[str, Any]]
+    state: DeltaState
+
+
 class FakeGraph:
     """State, scripting and request log of the fake. ``url`` is ``https://127.0.0.1:PORT``."""
 
@@ -118,6 +169,11 @@ class FakeGraph:
         #: properties) and ``_headers`` (internet message headers) kept alongside.
         self.messages: dict[str, dict[str, Any]] = {}
         self.tokens: set[str] = set()
+        #: ``$deltatoken`` -> the state it resumes from (forget one to make it "expire").
+        self.delta_tokens: dict[str, DeltaState] = {}
+        self._skip_tokens: dict[str, _PendingPages] = {}
+        #: Every change (a message entering a folder, a PATCH) takes the next sequence number.
+        self._sequence = 0
         self._faults: list[Fault] = []
         self._lock = threading.Lock()
         self._stopping = threading.Event()
@@ -231,7 +287,66 @@ class FakeGraph:
 
     # -- Graph behaviour ---------------------------------------------------------------------
 
-    def _new_message(self, data: dict[str, Any], *, folder: str) -> dict[str, Any]:
+    def deliver(
+        self,
+        raw: bytes,
+        *,
+        received_at: datetime | None = None,
+        folder: str = "inbox",
+    ) -> dict[str, Any]:
+        """An inbound message arrives in ``folder`` as Exchange would file it: unread, not a
+        draft, its properties taken from the MIME, and ``$value`` answering ``raw`` unchanged."""
+        parsed = email.message_from_bytes(raw, policy=email.policy.default)
+        received = (received_at or datetime.now(UTC)).astimezone(UTC)
+        html = parsed.get_body(preferencelist=("html",))
+        text = parsed.get_body(preferencelist=("plain",))
+        if html is not None:
+            body = {"contentType": "HTML", "content": html.get_content()}
+        else:
+            content = text.get_content() if text is not None else ""
+            body = {"contentType": "Text", "content": content}
+        name, address = email.utils.parseaddr(str(parsed.get("From", "")))
+        sender = {"emailAddress": {"name": name or address, "address": address}}
+        sent = parsed.get("Date")
+        sent_at = email.utils.parsedate_to_datetime(str(sent)) if sent else received
+        stamp = received.strftime("%Y-%m-%dT%H:%M:%SZ")
+        overrides: dict[str, Any] = {
+            "receivedDateTime": stamp,
+            "createdDateTime": stamp,
+            "lastModifiedDateTime": stamp,
+            "sentDateTime": sent_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "isRead": False,
+            "isDraft": False,
+            "sender": sender,
+            "from": sender,
+            "_raw": raw,
+        }
+        message_id = parsed.get("Message-ID")
+        if message_id:
+            overrides["internetMessageId"] = str(message_id).strip()
+        data = {
+            "subject": str(parsed.get("Subject", "")),
+            "body": body,
+            "toRecipients": [
+                {"emailAddress": {"name": n or a, "address": a}}
+                for n, a in email.utils.getaddresses([str(v) for v in parsed.get_all("To", [])])
+            ],
+            "internetMessageHeaders": [{"name": k, "value": str(v)} for k, v in parsed.items()],
+        }
+        return self._new_message(data, folder=folder, overrides=overrides)
+
+    def _next_sequence(self) -> int:
+        with self._lock:
+            self._sequence += 1
+            return self._sequence
+
+    def _new_message(
+        self,
+        data: dict[str, Any],
+        *,
+        folder: str,
+        overrides: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
         now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         message_id = f"AAkALgAAAAAAHYQDEapmEc2byACqAC-EWg0A{uuid.uuid4().hex}"
         message: dict[str, Any] = {
@@ -266,8 +381,14 @@ class FakeGraph:
             "flag": {"flagStatus": "notFlagged"},
             "_props": list(data.get("singleValueExtendedProperties", [])),
             "_headers": list(data.get("internetMessageHeaders", [])),
+            #: Sequence numbers for delta: when it entered its folder, when it last changed.
+            "_created": 0,
+            "_updated": 0,
         }
+        message.update(overrides or {})
         with self._lock:
+            self._sequence += 1
+            message["_created"] = message["_updated"] = self._sequence
             self.messages[message_id] = message
         return message
 
@@ -276,6 +397,16 @@ class FakeGraph:
         message["isDraft"] = False
         message["parentFolderId"] = FOLDERS["sentitems"]
         message["sentDateTime"] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        message["_created"] = message["_updated"] = self._next_sequence()
+
+    def update_message(self, message_id: str, changes: dict[str, Any]) -> dict[str, Any]:
+        """Apply a PATCH: the message counts as ``updated`` for delta from now on."""
+        message = self.messages[message_id]
+        message.update(changes)
+        message["lastModifiedDateTime"] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        message["changeKey"] = f"CQAAABYAAAB{uuid.uuid4().hex[:12]}"
+        message["_updated"] = self._next_sequence()
+        return message
 
 
 def _public(message: dict[str, Any], select: list[str] | None) -> dict[str, Any]:
@@ -355,12 +486,16 @@ def _make_handler(fake: FakeGraph) -> type[BaseHTTPRequestHandler]:
             self._send(status, payload, headers)
 
         def _send(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
-            data = b"" if payload is None else json.dumps(payload).encode()
+            if isinstance(payload, bytes):  # $value: the content type comes in ``headers``
+                data, json_body = payload, False
+            else:
+                data = b"" if payload is None else json.dumps(payload).encode()
+                json_body = bool(data)
             try:
                 self.send_response(status)
                 self.send_header("request-id", str(uuid.uuid4()))
                 self.send_header("client-request-id", str(uuid.uuid4()))
-                if data:
+                if json_body:
                     self.send_header("Content-Type", "application/json; odata.metadata=minimal")
                 self.send_header("Content-Length", str(len(data)))
                 for key, value in (headers or {}).items():
@@ -568,7 +703,25 @@ def _make_handler(fake: FakeGraph) -> type[BaseHTTPRequestHandler]:
                 fake.send_draft(message["id"])
                 return 202, None, headers
 
+            mime = re.fullmatch(r"/messages/([^/]+)/\$value", rest)
+            if method == "GET" and mime:
+                message = self._message(mime.group(1))
+                return 200, _mime(message), {**headers, "Content-Type": "text/plain"}
+
             one = re.fullmatch(r"/messages/([^/]+)", rest)
+            if method == "PATCH" and one:
+                message = self._message(one.group(1))
+                changes = body if isinstance(body, dict) else {}
+                refused = sorted(set(changes) - _WRITABLE)
+                if refused:
+                    raise _GraphError(
+                        400,
+                        "ErrorInvalidPropertyUpdateSentMessage",
+                        f"Update operation is not allowed for property '{refused[0]}'.",
+                    )
+                message = fake.update_message(message["id"], changes)
+                shown = {"@odata.context": f"{context}/messages/$entity", **_public(message, None)}
+                return 200, shown, headers
             if method == "DELETE" and one:
                 message = self._message(one.group(1))
                 with fake._lock:
@@ -582,6 +735,10 @@ def _make_handler(fake: FakeGraph) -> type[BaseHTTPRequestHandler]:
                     **_public(message, select),
                 }
                 return 200, shown, headers
+
+            delta = re.fullmatch(r"/mailFolders/([^/]+)/messages/delta", rest)
+            if method == "GET" and delta:
+                return 200, self._delta(user, delta.group(1), query), headers
 
             listing = re.fullmatch(r"/mailFolders/([^/]+)/messages", rest)
             if method == "GET" and listing:
@@ -656,7 +813,117 @@ def _make_handler(fake: FakeGraph) -> type[BaseHTTPRequestHandler]:
                 "value": listed,
             }
 
+        def _delta(self, user: str, folder: str, query: dict[str, str]) -> dict[str, Any]:
+            """One page of a message-delta round, as Graph pages it."""
+            link = f"{fake.graph_url}/users/{user}/mailFolders/{folder}/messages/delta"
+            if "$skiptoken" in query:
+                with fake._lock:
+                    pending = fake._skip_tokens.pop(query["$skiptoken"], None)
+                if pending is None:
+                    raise _GraphError(410, "SyncStateNotFound", "The sync state is not found.")
+                items, state = pending.items, pending.state
+            else:
+                state = self._delta_state(folder, query)
+                with fake._lock:
+                    upto = fake._sequence
+                    found = list(fake.messages.values())
+                items = _delta_items(found, state, upto)
+                state = replace(state, seen=upto)
+            size_match = _MAX_PAGE_SIZE.search(self.headers.get("Prefer") or "")
+            size = max(1, int(size_match.group(1))) if size_match else DELTA_PAGE_SIZE
+            page, rest = items[:size], items[size:]
+            token = uuid.uuid4().hex + uuid.uuid4().hex
+            payload: dict[str, Any] = {
+                "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#Collection(message)",
+                "value": [_public(m, state.select) for m in page],
+            }
+            with fake._lock:
+                if rest:
+                    fake._skip_tokens[token] = _PendingPages(rest, state)
+                    payload["@odata.nextLink"] = f"{link}?$skiptoken={token}"
+                else:
+                    fake.delta_tokens[token] = state
+                    payload["@odata.deltaLink"] = f"{link}?$deltatoken={token}"
+            return payload
+
+        def _delta_state(self, folder: str, query: dict[str, str]) -> DeltaState:
+            if "$deltatoken" in query:
+                with fake._lock:
+                    state = fake.delta_tokens.get(query["$deltatoken"])
+                if state is None:
+                    raise _GraphError(
+                        410,
+                        "SyncStateNotFound",
+                        "The sync state generation is not found; generation=149.",
+                    )
+                return state
+            folder_id = FOLDERS.get(folder.lower(), folder)
+            if folder_id not in FOLDERS.values():
+                raise _GraphError(404, "ErrorInvalidIdMalformed", "Id is malformed.")
+            change_type = query.get("changeType") or None
+            if change_type not in (None, "created", "updated"):
+                raise _GraphError(400, "BadRequest", f"Unsupported changeType {change_type}.")
+            op: str | None = None
+            since: datetime | None = None
+            if query.get("$filter"):
+                match = _DELTA_FILTER.match(query["$filter"].strip())
+                if not match:
+                    raise _GraphError(
+                        400,
+                        "ErrorInvalidUrlQueryFilter",
+                        "The query filter contains one or more invalid nodes.",
+                    )
+                op, since = match.group(1).lower(), _instant(match.group(2))
+            return DeltaState(folder_id, self._select(query), change_type, op, since, seen=0)
+
     return Handler
+
+
+def _instant(value: str) -> datetime:
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        raise _GraphError(400, "BadRequest", f"Invalid DateTimeOffset '{value}'.") from None
+    if when.tzinfo is None:
+        raise _GraphError(400, "BadRequest", f"DateTimeOffset '{value}' has no offset.")
+    return when
+
+
+def _delta_items(
+    messages: list[dict[str, Any]], state: DeltaState, upto: int
+) -> list[dict[str, Any]]:
+    """Messages in the state's folder changed after ``state.seen``, oldest change first."""
+    changed: list[tuple[int, dict[str, Any]]] = []
+    for message in messages:
+        if message["parentFolderId"] != state.folder_id:
+            continue
+        if state.received_since is not None:
+            received = _instant(message["receivedDateTime"])
+            if received < state.received_since or (
+                state.received_op == "gt" and received == state.received_since
+            ):
+                continue
+        created = state.seen < message["_created"] <= upto
+        updated = not created and state.seen < message["_updated"] <= upto
+        if (created and state.change_type in (None, "created")) or (
+            updated and state.change_type in (None, "updated")
+        ):
+            changed.append((message["_updated"], message))
+    return [message for _, message in sorted(changed, key=lambda pair: pair[0])]
+
+
+def _mime(message: dict[str, Any]) -> bytes:
+    """The message's MIME: what was delivered, or (for messages Chaser created) a rendering."""
+    raw = message.get("_raw")
+    if isinstance(raw, bytes):
+        return raw
+    rendered = email.message.EmailMessage()
+    rendered["Subject"] = message.get("subject", "")
+    rendered["Message-ID"] = message.get("internetMessageId", "")
+    body = message.get("body") or {}
+    subtype = "html" if str(body.get("contentType", "")).lower() == "html" else "plain"
+    rendered.set_content(str(body.get("content", "")), subtype=subtype)
+    return rendered.as_bytes(policy=email.policy.SMTP)
 
 
 @functools.cache

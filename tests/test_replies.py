@@ -23,6 +23,7 @@ from chaser.settings import Settings
 from chaser.wiring import build_runtime
 from notifications.smtp import SmtpChannel
 from tests.conftest import MAPPING, NOW, PEOPLE_CSV, PLAN_XLSX, ROOT
+from tests.fake_graph import FakeGraph, fake_graph_fixture  # noqa: F401
 from tests.mail_servers import SmtpSink
 from workflows.plan_mapping import load_mapping
 from workflows.store.models import Action, Person, Reply, StatusChange
@@ -354,3 +355,27 @@ def test_two_statuses_for_one_action_go_to_review(
     outcome = ingest_email(engine, raw, now=when)
     assert outcome.verdict == "review" and "2.5" in outcome.reason
     assert _action(engine, "2.5").status is None
+
+
+def test_each_tick_reads_new_replies_from_the_graph_mailbox_once(
+    engine: Engine, sent: Runtime, sink: SmtpSink, fake_graph: FakeGraph
+) -> None:
+    from tests.test_graph_inbox import inbox
+
+    sent.inbox = inbox(fake_graph)
+    request = _request_to(sink, "aisha.pendleford@example.org")
+    day = datetime(2025, 9, 17, 8, 0, tzinfo=UTC)
+    assert tick(sent, day).ingested == 0  # starts now: nothing old is re-read
+    fake_graph.deliver(reply_to(request, sender=AISHA, body="2.5: Red - no staff", when=day))
+    assert tick(sent, day + timedelta(minutes=1)).ingested == 1
+    assert _action(engine, "2.5").status_label == "Red"
+    assert tick(sent, day + timedelta(minutes=2)).ingested == 0
+    (message,) = fake_graph.in_folder("inbox")
+    assert message["isRead"] is True
+    fake_graph.delta_tokens.clear()  # Graph forgets the cursor: read again, nothing applied twice
+    fake_graph.deliver(
+        reply_to(request, sender=AISHA, body="6.6: complete", when=day, message_id="<r2@m.org>")
+    )
+    tick(sent, day + timedelta(minutes=3))
+    assert [c.kind for c in _history(engine, "2.5")] == ["created", "update"]
+    assert _action(engine, "6.6").status == "complete"
