@@ -11,8 +11,9 @@ from datetime import time
 from pathlib import Path
 from typing import Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from workflows.yaml_files import load_model
 
 ChannelName = Literal["email", "teams"]
 
@@ -114,21 +115,10 @@ class ChasingConfigError(Exception):
 
 
 def load_chasing(path: Path) -> ChasingConfig:
-    if not path.is_file():
-        raise ChasingConfigError(f"{path}: not found; copy config/chasing.yaml and edit it")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f":{mark.line + 1}" if mark is not None else ""
-        raise ChasingConfigError(f"{path}{where}: not valid YAML; check the indentation") from exc
-    if not isinstance(data, dict):
-        raise ChasingConfigError(f"{path}: expected keys such as plan, meetings, ladder, sender")
-    try:
-        return ChasingConfig.model_validate(data)
-    except ValidationError as exc:
-        lines = []
-        for err in exc.errors():
-            key = ".".join(str(p) for p in err["loc"]) or "(top level)"
-            lines.append(f"{path}: {key}: {err['msg'].removeprefix('Value error, ')}")
-        raise ChasingConfigError("\n".join(lines)) from exc
+    return load_model(
+        path,
+        ChasingConfig,
+        ChasingConfigError,
+        missing="copy config/chasing.yaml and edit it",
+        expected="keys such as plan, meetings, ladder, sender",
+    )

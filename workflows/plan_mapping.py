@@ -13,10 +13,10 @@ import unicodedata
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from workflows.store.models import StatusMeaning
+from workflows.yaml_files import load_model
 
 #: Every field a mapping can point at a column.
 FIELDS: dict[str, str] = {
@@ -180,24 +180,10 @@ class MappingError(Exception):
 
 
 def load_mapping(path: Path) -> Mapping:
-    if not path.is_file():
-        raise MappingError(
-            f"{path}: mapping file not found; pass --mapping FILE or add it under config/mappings/"
-        )
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f":{mark.line + 1}" if mark is not None else ""
-        raise MappingError(f"{path}{where}: not valid YAML ({exc}); fix the indentation") from exc
-    if not isinstance(data, dict):
-        raise MappingError(f"{path}: expected a YAML mapping with `name`, `plan`, `columns`…")
-    try:
-        return Mapping.model_validate(data)
-    except ValidationError as exc:
-        lines = []
-        for err in exc.errors():
-            key = ".".join(str(p) for p in err["loc"]) or "(top level)"
-            msg = err["msg"].removeprefix("Value error, ")
-            lines.append(f"{path}: {key}: {msg}")
-        raise MappingError("\n".join(lines)) from exc
+    return load_model(
+        path,
+        Mapping,
+        MappingError,
+        missing="pass --mapping FILE or add it under config/mappings/",
+        expected="a YAML mapping with `name`, `plan`, `columns`…",
+    )
