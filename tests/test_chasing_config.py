@@ -24,7 +24,7 @@ def test_the_shipped_file_is_valid() -> None:
     ("old", "new", "fix"),
     [
         ("  reminder: -2", "  reminder: -7", "ladder: the ladder's steps must come in order"),
-        ('  start: "09:00"', "  start: 09:00", "send_window.start: write times in quotes"),
+        ('  start: "09:00"', "  start: 9:00", "send_window.start: write times in quotes"),
         ('  start: "09:00"', '  start: "01:30"', "skipped or repeated when the clocks change"),
         ("  default: [email]", "  default: [fax]", "channels.default.0"),
         ("plan: plymouth-send-2023", "plan: plymouth-send-2023\nchase: yes", "chase: Extra"),
