@@ -132,6 +132,11 @@ def test_six_weeks_of_ticks_send_exactly_the_ladder_through_smtp_and_teams(
     card = posts[0].json()["attachments"][0]["content"]
     mentioned = [e["mentioned"]["id"] for e in card["msteams"]["entities"]]
     assert mentioned == ["hester.pengelly@example.nhs.uk"]
+    (button,) = card["actions"]  # the card's button opens the same reply form as the email
+    assert button["type"] == "Action.OpenUrl"
+    token = button["url"].removeprefix("http://127.0.0.1:8080/r/")
+    claims = verify_link(SECRET.encode(), token, now=datetime(2025, 9, 16, tzinfo=UTC))
+    assert (claims.lead, claims.key) == ("HP", "request:HP:SIB:2025-09-30")
 
     request = next(m for m in messages if m["X-Chaser-Key"] == "request:AP:SIB:2025-09-30")
     assert request["To"] == "Aisha Pendleford <aisha.pendleford@example.org>"
