@@ -17,7 +17,7 @@ import structlog
 from chaser.cli_plan import engine_from, fail
 from chaser.service import Planned, Runtime, plan_tick, tick
 from chaser.settings import Settings
-from chaser.wiring import WiringError, build_runtime, inbound_listener
+from chaser.wiring import WiringError, build_runtime, form_server, inbound_listener
 from workflows.chase_state import UnknownPlan
 from workflows.chasing_config import ChasingConfigError
 from workflows.cycles_config import CyclesConfigError
@@ -130,12 +130,14 @@ def chase(settings: Settings, now_text: str | None, dry_run: bool, as_json: bool
 )
 @click.pass_obj
 def run(settings: Settings, interval: int) -> None:
-    """Run the service: a tick every minute (chase, send), until stopped (Ctrl-C, SIGTERM)."""
+    """Run the service: the reply form, and a tick every minute (chase, send, take in replies),
+    until stopped (Ctrl-C, SIGTERM)."""
     from apscheduler.schedulers.blocking import BlockingScheduler
 
     runtime = runtime_from(settings)
     try:
         inbound = inbound_listener(os.environ, runtime)
+        web = form_server(os.environ, runtime)
     except WiringError as exc:
         fail(str(exc))
     scheduler = BlockingScheduler(timezone=LONDON)
@@ -164,6 +166,8 @@ def run(settings: Settings, interval: int) -> None:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     log.info("service_started", interval_seconds=interval, plan=runtime.chasing.plan)
+    web.start()
+    log.info("reply_form_listening", url=web.url)
     if inbound is not None:
         inbound.start()
     try:
@@ -171,6 +175,7 @@ def run(settings: Settings, interval: int) -> None:
     finally:
         if inbound is not None:
             inbound.stop()
+        web.stop()
         for channel in runtime.channels.values():
             channel.close()
     log.info("service_stopped")

@@ -7,6 +7,7 @@ import secrets
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import structlog
 from sqlalchemy import Engine
@@ -17,6 +18,7 @@ from chaser.service import Runtime
 from chaser.settings import Settings, default_data_dir
 from integrations.graph_inbox import GraphInbox
 from integrations.inbound_smtp import InboundSmtp
+from integrations.web import FormServer, create_app
 from notifications.channel import Channel
 from notifications.file_channel import FileChannel
 from notifications.render import load_templates
@@ -177,3 +179,21 @@ def inbound_listener(env: Mapping[str, str], runtime: Runtime) -> InboundSmtp | 
         ingest_email(runtime.engine, raw, now=runtime.clock(), plan_code=runtime.chasing.plan)
 
     return InboundSmtp(host, int(port), take_in)
+
+
+def form_server(env: Mapping[str, str], runtime: Runtime) -> FormServer:
+    """The reply form, on ``CHASER_WEB_LISTEN=host:port`` (default 127.0.0.1 and the port of
+    ``form_url``). It binds to loopback unless told otherwise: put a TLS proxy in front."""
+    default_port = urlsplit(runtime.chasing.form_url).port or 8080
+    spec = env.get("CHASER_WEB_LISTEN", f"127.0.0.1:{default_port}")
+    host, _, port = spec.rpartition(":")
+    if not host or not port.isdigit():
+        raise WiringError(f"CHASER_WEB_LISTEN={spec!r} is not host:port; write e.g. 127.0.0.1:8080")
+    app = create_app(
+        engine=runtime.engine,
+        secret=runtime.secret,
+        clock=runtime.clock,
+        form_url=runtime.chasing.form_url,
+        contact_email=runtime.chasing.sender.mailbox,
+    )
+    return FormServer(app, host=host, port=int(port))

@@ -8,13 +8,14 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 from click.testing import CliRunner
 
 from chaser.cli import cli
 from tests.conftest import PEOPLE_CSV, PLAN_XLSX, ROOT
-from tests.mail_servers import SmtpSink
+from tests.mail_servers import SmtpSink, free_port
 
 
 def test_it_ticks_every_interval_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
@@ -22,6 +23,8 @@ def test_it_ticks_every_interval_and_stops_cleanly_on_sigterm(tmp_path: Path) ->
     runner = CliRunner()
     for args in (["people", "import", str(PEOPLE_CSV)], ["plan", "import", str(PLAN_XLSX)]):
         assert runner.invoke(cli, ["--db", db, *args]).exit_code == 0
+    web_port = free_port()
+    health = 0
     with SmtpSink() as sink:
         env = {
             **os.environ,
@@ -31,6 +34,7 @@ def test_it_ticks_every_interval_and_stops_cleanly_on_sigterm(tmp_path: Path) ->
             "CHASER_SMTP_PORT": str(sink.port),
             "CHASER_SMTP_STARTTLS": "no",
             "CHASER_LOG_FORMAT": "json",
+            "CHASER_WEB_LISTEN": f"127.0.0.1:{web_port}",
         }
         process = subprocess.Popen(
             [
@@ -57,6 +61,9 @@ def test_it_ticks_every_interval_and_stops_cleanly_on_sigterm(tmp_path: Path) ->
             if not line:
                 break
             events.append(json.loads(line))
+            if events[-1]["event"] == "tick" and not health:
+                with urllib.request.urlopen(f"http://127.0.0.1:{web_port}/health") as answer:
+                    health = answer.status  # the reply form is served while the ticks run
             if sum(1 for e in events if e["event"] == "tick") >= 2:
                 break
         process.send_signal(signal.SIGTERM)
@@ -65,5 +72,6 @@ def test_it_ticks_every_interval_and_stops_cleanly_on_sigterm(tmp_path: Path) ->
     names = [e["event"] for e in events]
     assert process.returncode == 0
     assert names.count("tick") >= 2  # the scheduler ran the tick more than once
+    assert "reply_form_listening" in names and health == 200
     assert names[-1] == "service_stopped"
     assert "tick_failed" not in names

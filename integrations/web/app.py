@@ -1,0 +1,319 @@
+"""The reply form: one page per signed link, listing the request's actions, each saved on its own.
+
+Opening a link changes nothing (mail scanners open every link): only a form post does, and a
+post must carry the link's CSRF token in its body and its cookie and come from this site.
+A tampered, expired or unknown link gets a GOV.UK error page and changes nothing. Posts after
+the papers deadline are accepted and marked late.
+
+``create_app(engine=..., secret=..., clock=..., form_url=...)`` builds the app; serve it with
+uvicorn with its access log off (the access log would write each link's token).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+from zoneinfo import ZoneInfo
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from jinja2 import ChoiceLoader, Environment, FileSystemLoader, PackageLoader, PrefixLoader
+from sqlalchemy import Engine
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from integrations.web.records import RequestView, load_request, save_updates
+from integrations.web.security import (
+    CSRF_COOKIE,
+    CSRF_FIELD,
+    csrf_ok,
+    csrf_token,
+    origin_of,
+    same_origin,
+    security_middleware,
+)
+from workflows.form_updates import TEXT_FIELDS, read_action_form
+from workflows.tokens import LinkClaims, TokenError, verify_link
+
+log = structlog.get_logger(__name__)
+HERE = Path(__file__).resolve().parent
+LONDON = ZoneInfo("Europe/London")
+SERVICE_NAME = "Improvement plan updates"
+
+
+class ErrorPage(Exception):
+    """Stop and show a GOV.UK error page with this status; nothing has been changed."""
+
+    def __init__(self, status: int, heading: str, *paragraphs: str) -> None:
+        super().__init__(heading)
+        self.status, self.heading, self.paragraphs = status, heading, paragraphs
+
+
+NOT_FOUND = ErrorPage(
+    404,
+    "Page not found",
+    "If you typed the web address, check it is correct.",
+    "If you used the link in an email, use it exactly as it was sent, or reply to the email "
+    "with your update instead.",
+)
+NOT_IN_REQUEST = ErrorPage(
+    404,
+    "This action is not part of your request",
+    "You can only update the actions listed on the page your link opens. Nothing was saved.",
+)
+REFUSED = ErrorPage(
+    403,
+    "Your update could not be saved",
+    "This can happen if the form was sent from another website, or the page was open for a "
+    "long time or opened from a different link. Nothing was saved.",
+    "Open the link in your email again and send your update from that page.",
+)
+LINK_PAGES = {
+    "expired": ErrorPage(
+        410,
+        "This link has expired",
+        "Links to the update form stop working two weeks after the meeting they were sent for.",
+        "To send an update now, reply to the email with your update, or contact the programme "
+        "secretary.",
+    ),
+    "tampered": ErrorPage(
+        400,
+        "This link is not valid",
+        "The link may have been changed or copied wrongly. Nothing was saved.",
+        "Open the link from your email again. If that does not work, reply to the email with "
+        "your update instead, or contact the programme secretary.",
+    ),
+}
+LINK_PAGES["malformed"] = LINK_PAGES["tampered"]
+
+
+def _long_date(moment: datetime | None) -> str:
+    if moment is None:
+        return ""
+    local = moment.astimezone(LONDON)
+    return f"{local:%A} {local.day} {local:%B %Y}"
+
+
+def _environment() -> Environment:
+    loader = ChoiceLoader(
+        [
+            FileSystemLoader(HERE / "templates"),
+            PrefixLoader({"govuk_frontend_jinja": PackageLoader("govuk_frontend_jinja")}),
+        ]
+    )
+    return Environment(loader=loader, autoescape=True, trim_blocks=True, lstrip_blocks=True)
+
+
+def create_app(
+    *,
+    engine: Engine,
+    secret: bytes,
+    clock: Callable[[], datetime],
+    form_url: str,
+    contact_email: str = "",
+) -> FastAPI:
+    """The reply form. ``form_url`` is its public address (as in chasing.yaml's ``form_url``);
+    ``contact_email`` (the programme mailbox) is offered on error pages."""
+    app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+    app.middleware("http")(security_middleware)
+    app.mount("/assets", StaticFiles(directory=HERE / "static" / "govuk"), name="assets")
+    env = _environment()
+    secure_cookie = form_url.lower().startswith("https://")
+    origins = [origin_of(form_url)]
+
+    def render(template: str, status: int = 200, **context: Any) -> HTMLResponse:
+        context.setdefault("service_name", SERVICE_NAME)
+        context.setdefault("contact_email", contact_email)
+        html = env.get_template(template).render(**context)
+        return HTMLResponse(html, status_code=status)
+
+    def error_page(page: ErrorPage) -> HTMLResponse:
+        return render("error.html", page.status, heading=page.heading, paragraphs=page.paragraphs)
+
+    @app.exception_handler(ErrorPage)
+    async def _error_page(request: Request, exc: ErrorPage) -> Response:
+        return error_page(exc)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 405:
+            return error_page(
+                ErrorPage(405, "Page not found", "Open the link in your email to update.")
+            )
+        return error_page(NOT_FOUND)
+
+    def claims_of(token: str) -> LinkClaims:
+        try:
+            return verify_link(secret, token, now=clock())
+        except TokenError as exc:
+            log.info("form_link_refused", reason=exc.reason)
+            raise LINK_PAGES[exc.reason] from None
+
+    def request_for(claims: LinkClaims) -> RequestView:
+        found = load_request(engine, claims)
+        if found is None:
+            log.info("form_request_unknown")
+            raise NOT_FOUND
+        return found
+
+    def form_page(
+        token: str,
+        claims: LinkClaims,
+        found: RequestView,
+        *,
+        edits: Mapping[str, Mapping[str, Any]] | None = None,
+        error_list: list[dict[str, str]] | None = None,
+        status: int = 200,
+    ) -> HTMLResponse:
+        now = clock()
+        scale = found.scale
+        response = render(
+            "form.html",
+            status,
+            token=token,
+            csrf=csrf_token(secret, token),
+            actions=found.actions,
+            scale=scale,
+            scale_items=[
+                {"value": v.value, "text": v.value, "hint": {"text": v.label} if v.label else None}
+                for v in (scale.values if scale else ())
+            ],
+            meeting=found.meeting,
+            plan_title=found.plan_title,
+            deadline=_long_date(found.due_by),
+            late=found.late(now),
+            expires=_long_date(claims.expires_at),
+            edits=edits or {},
+            error_list=error_list or [],
+        )
+        response.set_cookie(
+            CSRF_COOKIE,
+            csrf_token(secret, token),
+            max_age=max(0, int((claims.expires_at - now).total_seconds())),
+            path=f"/r/{token}",
+            secure=secure_cookie,
+            httponly=True,
+            samesite="strict",
+        )
+        return response
+
+    def check_post(request: Request, token: str, fields: Mapping[str, str]) -> LinkClaims:
+        if not same_origin(request, origins):
+            log.info("form_post_refused", reason="cross-site")
+            raise REFUSED
+        claims = claims_of(token)
+        cookie = request.cookies.get(CSRF_COOKIE, "")
+        if not csrf_ok(secret, token, fields.get(CSRF_FIELD, ""), cookie):
+            log.info("form_post_refused", reason="csrf")
+            raise REFUSED
+        return claims
+
+    def saved_url(token: str, ref: str | None) -> str:
+        return f"/r/{token}/saved" + (f"?action={quote(ref, safe='')}" if ref else "")
+
+    @app.get("/", response_class=HTMLResponse)
+    def home() -> HTMLResponse:
+        return render("home.html")
+
+    @app.get("/favicon.ico")
+    def favicon() -> Response:
+        return Response(status_code=204)  # no icon: GOV.UK's are for GOV.UK services only
+
+    @app.get("/health")
+    def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/r/{token}", response_class=HTMLResponse)
+    def show_form(token: str) -> HTMLResponse:
+        claims = claims_of(token)
+        return form_page(token, claims, request_for(claims))
+
+    def post_action(request: Request, token: str, ref: str, fields: dict[str, str]) -> Response:
+        claims = check_post(request, token, fields)
+        found = request_for(claims)
+        action = found.action(ref)
+        if action is None:
+            log.info("form_post_refused", reason="action not in request")
+            raise NOT_IN_REQUEST
+        reading = read_action_form(ref, fields, scale=found.scale, measures=action.measures)
+        if not reading.ok:
+            prefix = f"a{action.index}"
+            errors = {e.field: e.message for e in reading.errors}
+            return form_page(
+                token,
+                claims,
+                found,
+                edits={ref: {"values": fields, "errors": errors}},
+                error_list=[
+                    {"text": e.message, "href": f"#{prefix}-{e.field}"} for e in reading.errors
+                ],
+                status=400,
+            )
+        now = clock()
+        raw = {k: v for k, v in fields.items() if k != CSRF_FIELD} | {"action": ref}
+        save_updates(engine, found, [reading], raw=raw, now=now)
+        log.info("form_update_saved", request=found.delivery_id, late=found.late(now))
+        return RedirectResponse(saved_url(token, ref), status_code=303)
+
+    def post_no_change(request: Request, token: str, fields: dict[str, str]) -> Response:
+        claims = check_post(request, token, fields)
+        found = request_for(claims)
+        now = clock()
+        pending = [a for a in found.actions if not a.updated]  # not those updated already
+        if not pending:
+            return RedirectResponse(f"/r/{token}", status_code=303)
+        readings = [
+            read_action_form(a.ref, {"intent": "no_change"}, scale=found.scale) for a in pending
+        ]
+        raw = {"intent": "no_change", "actions": [a.ref for a in pending]}
+        save_updates(engine, found, readings, raw=raw, now=now)
+        log.info("form_no_change_saved", request=found.delivery_id, late=found.late(now))
+        return RedirectResponse(saved_url(token, None), status_code=303)
+
+    @app.post("/r/{token}/actions/{ref}")
+    async def save_action(request: Request, token: str, ref: str) -> Response:
+        fields = await _fields(request)
+        return await run_in_threadpool(post_action, request, token, ref, fields)
+
+    @app.post("/r/{token}/no-change")
+    async def save_no_change(request: Request, token: str) -> Response:
+        fields = await _fields(request)
+        return await run_in_threadpool(post_no_change, request, token, fields)
+
+    @app.get("/r/{token}/saved", response_class=HTMLResponse)
+    def saved(token: str, action: str | None = None) -> HTMLResponse:
+        claims = claims_of(token)
+        found = request_for(claims)
+        one = found.action(action) if action else None
+        if action and one is None:
+            raise NOT_FOUND
+        shown = [one] if one else list(found.actions)
+        return render(
+            "done.html",
+            heading="Update saved" if one else "No change recorded",
+            summary=f"Action {one.ref}" if one else f"{len(shown)} actions unchanged",
+            saved=shown,
+            late=found.late(clock()),
+            meeting=found.meeting,
+            plan_title=found.plan_title,
+            expires=_long_date(claims.expires_at),
+            token=token,
+            next_action=found.next_after(one.ref) if one else None,
+        )
+
+    return app
+
+
+async def _fields(request: Request) -> dict[str, str]:
+    form = await request.form()
+    known = {*TEXT_FIELDS, CSRF_FIELD, "intent"}
+    return {
+        k: v
+        for k, v in form.items()
+        if isinstance(v, str) and (k in known or k.startswith("measure-"))
+    }
