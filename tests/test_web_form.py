@@ -606,3 +606,37 @@ def test_the_teams_cards_link_opens_the_same_form(world: World) -> None:
         s.commit()
     assert world.client.get(world.url).status_code == 200
     assert world.post("2.5", {"status": "Red", "narrative": "Stuck."}).status_code == 303
+
+
+def test_an_actions_impact_measures_are_asked_for_and_their_figures_kept(world: World) -> None:
+    from workflows.store.models import Measure, MeasureReading, Plan
+
+    with Session(world.engine) as s:
+        plan = s.exec(select(Plan)).one()
+        action = s.exec(select(Action).where(Action.ref == "2.5")).one()
+        s.add(
+            Measure(
+                plan_id=plan.id,  # type: ignore[arg-type]
+                action_id=action.id,
+                name="Children waiting over 18 weeks",
+                unit="children",
+                baseline=120,
+                target=40,
+                higher_is_better=False,
+            )
+        )
+        s.commit()
+        measure_id = s.exec(select(Measure)).one().id
+    page = world.client.get(world.url)
+    assert "Children waiting over 18 weeks" in page.text
+    assert f'name="measure-{measure_id}"' in page.text
+    refused = world.post("2.5", {"status": "Amber", f"measure-{measure_id}": "lots"})
+    assert refused.status_code == 400 and "must be a number" in refused.text
+    saved = world.post(
+        "2.5", {"status": "Amber", "narrative": "Clinics added.", f"measure-{measure_id}": "96"}
+    )
+    assert saved.status_code == 303
+    with Session(world.engine) as s:
+        (reading,) = s.exec(select(MeasureReading)).all()
+    assert (reading.measure_id, reading.value, reading.channel) == (measure_id, 96.0, "form")
+    assert reading.person_id == _person_id(world.engine, "AP")
