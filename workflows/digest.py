@@ -1,0 +1,692 @@
+"""The board secretary's digest for one meeting: what slipped, and why, in the leads' own words.
+
+:func:`build_digest` reads a plain :class:`PlanSnapshot` from the store (:func:`load_snapshot`)
+and hands it to :func:`assemble`, which is pure: every date comes from the meeting and ``now``, so
+a digest can be rebuilt for any past day and tests need no database for most of it.
+
+* Scope: the actions reporting to the group through its reporting lines
+  (:func:`workflows.calendar.scope_of`), withdrawn ones left out.
+* "This cycle" is the rule the chasing uses: updates by form, email or Teams from the day after
+  the previous meeting of the chased groups (``cycle_groups``) up to ``now``.
+* "At the previous meeting" is what the append-only history said at the end of that day.
+* Status labels are the plan's own values ("Amber"); the history keeps only meanings, so an
+  earlier label is the action's current label when the meaning is the same, else the first
+  value of the plan's scale with that meaning.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlmodel import Session, col, select
+
+from workflows.calendar import Meeting, Scope, meetings, scope_of
+from workflows.cycles_config import CyclesConfig
+from workflows.digest_types import (
+    AreaCount,
+    DeadLetter,
+    Digest,
+    Invitee,
+    LogRow,
+    PersonLine,
+    RiskLine,
+    Trend,
+)
+from workflows.fuzzy_dates import FuzzyDate
+from workflows.slippage import (
+    ActionFacts,
+    CycleState,
+    MeasureFacts,
+    MilestoneFacts,
+    SlippageConfig,
+    flags_for,
+    slip_days,
+    status_change,
+)
+from workflows.store.models import (
+    Action,
+    Area,
+    Channel,
+    Delivery,
+    DeliveryState,
+    Measure,
+    MeasureReading,
+    Milestone,
+    Person,
+    Plan,
+    Risk,
+    StatusChange,
+)
+from workflows.updates import NO_CHANGE
+
+LONDON = ZoneInfo("Europe/London")
+NOT_REPORTED = "Not reported"
+#: Changes that count as a lead's update (imports and admin edits do not), as in chase_state.
+UPDATE_CHANNELS = frozenset({str(Channel.FORM), str(Channel.EMAIL), str(Channel.TEAMS)})
+#: How many earlier meetings the history is read at (for "no change for N cycles").
+HISTORY_MEETINGS = 6
+TREND_MEETINGS = 4
+_ADDRESS = re.compile(r"[^\s<>()\"',;:]+@[^\s<>()\"',;:]+")
+
+
+# -- the snapshot (plain data read from the store) -----------------------------------------------
+
+
+@dataclass(frozen=True)
+class ChangeRow:
+    """One row of the append-only history."""
+
+    action_id: int
+    at: datetime  # aware
+    channel: str
+    status_after: str | None
+    narrative: str = ""
+    evidence: str = ""
+    late: bool = False
+
+
+@dataclass(frozen=True)
+class ActionRow:
+    id: int
+    ref: str
+    title: str
+    area: int | None
+    area_title: str
+    reporting_group: str
+    lead_code: str
+    lead_name: str
+    status: str | None
+    status_label: str
+    baseline: FuzzyDate | None
+    forecast: FuzzyDate | None
+    due_kind: str = "date"
+    progress: str = ""
+    evidence: str = ""
+    embedded: bool = False
+    withdrawn: bool = False
+    milestones: tuple[MilestoneFacts, ...] = ()
+    measures: tuple[MeasureFacts, ...] = ()
+
+
+@dataclass(frozen=True)
+class RiskRow:
+    ref: str  # the action's ref, "Area N", or "" for the whole plan
+    action_id: int | None
+    area: int | None
+    description: str
+    mitigation: str
+    owner: str
+    closed: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class DeliveryRow:
+    kind: str
+    state: str
+    person_code: str
+    recipient_code: str
+    meeting_key: str
+    last_error: str
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class PlanSnapshot:
+    plan_code: str
+    plan_title: str
+    #: The plan's status scale as stored (dicts with value, meaning, label, embedded, colour).
+    scale: tuple[Mapping[str, Any], ...]
+    actions: tuple[ActionRow, ...]  # in plan order
+    changes: tuple[ChangeRow, ...]
+    people: Mapping[str, str] = field(default_factory=dict)  # code -> name
+    risks: tuple[RiskRow, ...] = ()
+    deliveries: tuple[DeliveryRow, ...] = ()
+
+
+# -- building the digest -------------------------------------------------------------------------
+
+
+def build_digest(
+    session: Session,
+    *,
+    plan_code: str,
+    cycles: CyclesConfig,
+    group_code: str,
+    meeting: Meeting,
+    now: datetime,
+    config: SlippageConfig,
+    invited: Collection[str] = (),
+    cycle_groups: Sequence[str] | None = None,
+) -> Digest:
+    """The digest for ``meeting`` of ``group_code`` as the store stands at ``now``."""
+    return assemble(
+        load_snapshot(session, plan_code),
+        cycles=cycles,
+        group_code=group_code,
+        meeting=meeting,
+        now=now,
+        config=config,
+        invited=invited,
+        cycle_groups=cycle_groups,
+    )
+
+
+def assemble(
+    snapshot: PlanSnapshot,
+    *,
+    cycles: CyclesConfig,
+    group_code: str,
+    meeting: Meeting,
+    now: datetime,
+    config: SlippageConfig,
+    invited: Collection[str] = (),
+    cycle_groups: Sequence[str] | None = None,
+) -> Digest:
+    """The digest from a snapshot (pure). ``cycle_groups`` are the groups whose meetings mark a
+    cycle (default: the group itself); pass ``("SIB", "SSDG")`` where they alternate."""
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    today = now.astimezone(LONDON).date()
+    group = cycles.group(group_code)
+    scope = scope_of(cycles, group_code)
+    earlier = _earlier_meetings(cycles, cycle_groups or (group_code,), meeting.date)
+    previous = earlier[0] if earlier else None
+    cycle_start = datetime.combine(
+        previous + timedelta(days=1) if previous else meeting.date - timedelta(days=21),
+        time(0, 0),
+        tzinfo=LONDON,
+    )
+    history = _History(snapshot, now)
+    labels = _Labels(snapshot.scale)
+    in_scope = [a for a in snapshot.actions if not a.withdrawn and _covers(scope, a)]
+
+    log = tuple(
+        _log_row(a, history, labels, earlier, previous, cycle_start, now, today, config)
+        for a in in_scope
+    )
+    order = {row.ref: i for i, row in enumerate(log)}
+    exceptions = tuple(
+        sorted(
+            (row for row in log if row.flags),
+            key=lambda r: (-(r.worst or 0), -len(r.flags), order[r.ref]),
+        )
+    )
+    not_replied, escalated = _people(snapshot, in_scope, log, meeting)
+    trend_dates = _earlier_meetings(cycles, (group_code,), meeting.date, TREND_MEETINGS)
+    trend = (
+        *(
+            Trend(meeting=d, counts=_counts_by_area(in_scope, history, labels, d))
+            for d in reversed(trend_dates)
+        ),
+        Trend(meeting=meeting.date, counts=_counts_by_area(in_scope, history, labels, None)),
+    )
+    return Digest(
+        plan_code=snapshot.plan_code,
+        plan_title=snapshot.plan_title,
+        group_code=group.code,
+        group_name=group.name,
+        meeting_date=meeting.date,
+        papers_deadline=meeting.papers_deadline,
+        previous_meeting=previous,
+        generated_at=now,
+        scale=tuple(
+            (str(s.get("value", "")), str(s.get("label", "")), str(s.get("colour", "")))
+            for s in snapshot.scale
+        ),
+        exceptions=exceptions,
+        log=log,
+        areas=_areas(in_scope, history, labels, previous),
+        not_replied=not_replied,
+        escalated=escalated,
+        risks=_risks(snapshot, scope, in_scope, cycle_start, now),
+        dead_letters=_dead_letters(snapshot, cycle_start, now),
+        invitees=tuple(
+            Invitee(name=p.name, role=p.role or "", invited=_is_invited(p.name, p.email, invited))
+            for p in group.mandatory_invitees
+        ),
+        trend=trend,
+    )
+
+
+def _covers(scope: Scope, action: ActionRow) -> bool:
+    return scope.covers(area=action.area, task_and_finish_group=action.reporting_group)
+
+
+def _earlier_meetings(
+    cycles: CyclesConfig, groups: Sequence[str], before: date, limit: int = HISTORY_MEETINGS
+) -> list[date]:
+    """Dates of the groups' meetings before ``before``, most recent first (distinct days)."""
+    found = meetings(
+        cycles, before - timedelta(days=800), before - timedelta(days=1), groups=groups
+    )
+    days = sorted({m.date for m in found}, reverse=True)
+    return days[:limit]
+
+
+class _History:
+    """The snapshot's history, per action, as it stood at ``now`` (later rows are ignored)."""
+
+    def __init__(self, snapshot: PlanSnapshot, now: datetime) -> None:
+        self.by_action: dict[int, list[ChangeRow]] = defaultdict(list)
+        for change in sorted(snapshot.changes, key=lambda c: c.at):
+            if change.at <= now:
+                self.by_action[change.action_id].append(change)
+
+    def upto(self, action_id: int, day: date | None) -> list[ChangeRow]:
+        """Rows recorded by the end of ``day`` (London), or all of them for ``None``."""
+        rows = self.by_action.get(action_id, [])
+        if day is None:
+            return rows
+        return [c for c in rows if c.at.astimezone(LONDON).date() <= day]
+
+    def status_at(self, action: ActionRow, day: date | None) -> tuple[bool, str | None]:
+        """(whether the action existed by then, its status then)."""
+        if day is None:
+            return True, action.status
+        rows = self.upto(action.id, day)
+        return bool(rows), rows[-1].status_after if rows else None
+
+    def narrative_at(self, action_id: int, day: date | None) -> ChangeRow | None:
+        """The last row with words from the lead ("No change since…" keeps the earlier words)."""
+        for change in reversed(self.upto(action_id, day)):
+            if change.narrative and change.narrative != NO_CHANGE:
+                return change
+        return None
+
+    def updates_since(self, action_id: int, since: datetime) -> list[ChangeRow]:
+        return [
+            c
+            for c in self.by_action.get(action_id, [])
+            if c.channel in UPDATE_CHANNELS and c.at >= since
+        ]
+
+
+class _Labels:
+    """The plan's own status values and colours, by meaning."""
+
+    def __init__(self, scale: Sequence[Mapping[str, Any]]) -> None:
+        self.colours = {str(s.get("value", "")): str(s.get("colour", "")) for s in scale}
+        self.by_meaning: dict[str, str] = {}
+        for s in sorted(scale, key=lambda s: bool(s.get("embedded"))):
+            self.by_meaning.setdefault(str(s.get("meaning", "")), str(s.get("value", "")))
+
+    def label(self, action: ActionRow, status: str | None) -> str:
+        if status is None:
+            return ""
+        if status == action.status and action.status_label:
+            return action.status_label
+        return self.by_meaning.get(status) or status.replace("_", " ").capitalize()
+
+
+def _log_row(
+    action: ActionRow,
+    history: _History,
+    labels: _Labels,
+    earlier: list[date],
+    previous: date | None,
+    cycle_start: datetime,
+    now: datetime,
+    today: date,
+    config: SlippageConfig,
+) -> LogRow:
+    states = []
+    for day in earlier:
+        existed, status = history.status_at(action, day)
+        if not existed:
+            break
+        said = history.narrative_at(action.id, day)
+        states.append(
+            CycleState(
+                meeting=day,
+                status=status,
+                status_label=labels.label(action, status),
+                narrative=said.narrative if said else "",
+            )
+        )
+    said_now = history.narrative_at(action.id, None)
+    updates = history.updates_since(action.id, cycle_start)
+    facts = ActionFacts(
+        ref=action.ref,
+        status=action.status,
+        status_label=action.status_label,
+        withdrawn=action.withdrawn,
+        baseline=action.baseline,
+        forecast=action.forecast,
+        due_kind=action.due_kind,
+        narrative=said_now.narrative if said_now else "",
+        updated_this_cycle=bool(updates),
+        previous_meeting=previous,
+        history=tuple(states),
+        milestones=action.milestones,
+        measures=action.measures,
+    )
+    before = states[0] if states and states[0].meeting == previous else None
+    prev_status = before.status if before else None
+    due = action.baseline.display if action.baseline else _no_date(action.due_kind)
+    forecast = action.forecast.display if action.forecast else ""
+    evidence = next(
+        (c.evidence for c in reversed(history.upto(action.id, None)) if c.evidence),
+        action.evidence,
+    )
+    return LogRow(
+        ref=action.ref,
+        title=action.title,
+        area=action.area,
+        area_title=action.area_title,
+        lead_code=action.lead_code,
+        lead_name=action.lead_name,
+        status=action.status,
+        status_label=action.status_label,
+        status_colour=labels.colours.get(action.status_label, ""),
+        previous_status_label=before.status_label if before else "",
+        change=status_change(prev_status, action.status),
+        due=due,
+        forecast="" if forecast == due else forecast,
+        slip_days=slip_days(action.baseline, action.forecast),
+        narrative=action.progress,
+        narrative_on=said_now.at.astimezone(LONDON).date() if said_now else None,
+        evidence=evidence,
+        updated_this_cycle=bool(updates),
+        late=updates[-1].late if updates else False,
+        flags=flags_for(facts, config, today),
+    )
+
+
+def _no_date(kind: str) -> str:
+    return {"tbc": "TBC", "completed": "Completed", "unreadable": "(unreadable)"}.get(kind, "")
+
+
+def _counts_by_area(
+    actions: Sequence[ActionRow], history: _History, labels: _Labels, day: date | None
+) -> dict[str, dict[str, int]]:
+    """Area title -> status label -> actions, as at the end of ``day`` (``None``: now)."""
+    out: dict[str, dict[str, int]] = {}
+    for action in actions:
+        existed, status = history.status_at(action, day)
+        if not existed:
+            continue
+        label = labels.label(action, status) or NOT_REPORTED
+        counts = out.setdefault(action.area_title, {})
+        counts[label] = counts.get(label, 0) + 1
+    return out
+
+
+def _areas(
+    actions: Sequence[ActionRow], history: _History, labels: _Labels, previous: date | None
+) -> tuple[AreaCount, ...]:
+    now = _counts_by_area(actions, history, labels, None)
+    before = _counts_by_area(actions, history, labels, previous) if previous else {}
+    seen: dict[str, int | None] = {}
+    for action in actions:
+        seen.setdefault(action.area_title, action.area)
+    ordered = sorted(seen.items(), key=lambda kv: (kv[1] is None, kv[1] or 0, kv[0]))
+    return tuple(
+        AreaCount(
+            area=number, title=title, counts=now.get(title, {}), previous=before.get(title, {})
+        )
+        for title, number in ordered
+    )
+
+
+def _people(
+    snapshot: PlanSnapshot,
+    in_scope: Sequence[ActionRow],
+    log: Sequence[LogRow],
+    meeting: Meeting,
+) -> tuple[tuple[PersonLine, ...], tuple[PersonLine, ...]]:
+    """Leads who have not updated every chased action this cycle, and leads escalated for it."""
+    updated = {row.ref: row.updated_this_cycle for row in log}
+    chased: dict[str, list[ActionRow]] = defaultdict(list)
+    for action in in_scope:
+        if action.lead_code and not action.embedded:
+            chased[action.lead_code].append(action)
+    escalated = {
+        d.person_code
+        for d in snapshot.deliveries
+        if d.kind == "escalation"
+        and d.meeting_key == meeting.key
+        and d.state != DeliveryState.DEAD
+        and d.person_code
+    }
+    lines = {
+        code: PersonLine(
+            code=code,
+            name=snapshot.people.get(code, ""),
+            actions=len(chased.get(code, [])),
+            replied=all(updated[a.ref] for a in chased.get(code, [])),
+            escalated=code in escalated,
+        )
+        for code in sorted(set(chased) | escalated)
+    }
+    return (
+        tuple(p for p in lines.values() if p.actions and not p.replied),
+        tuple(p for p in lines.values() if p.escalated),
+    )
+
+
+def _risks(
+    snapshot: PlanSnapshot,
+    scope: Scope,
+    in_scope: Sequence[ActionRow],
+    since: datetime,
+    now: datetime,
+) -> tuple[RiskLine, ...]:
+    """Risks added, updated or closed this cycle, for actions and areas in scope (and plan-wide)."""
+    ids = {a.id for a in in_scope}
+    out = []
+    for risk in sorted(snapshot.risks, key=lambda r: (r.updated_at, r.ref)):
+        if not since <= risk.updated_at <= now:
+            continue
+        if risk.action_id is not None and risk.action_id not in ids:
+            continue
+        if risk.action_id is None and risk.area is not None and not scope.covers(area=risk.area):
+            continue
+        change = "closed" if risk.closed else "new" if risk.created_at >= since else "updated"
+        out.append(
+            RiskLine(
+                ref=risk.ref,
+                description=risk.description,
+                mitigation=risk.mitigation,
+                owner=risk.owner,
+                change=change,
+            )
+        )
+    return tuple(out)
+
+
+def _dead_letters(snapshot: PlanSnapshot, since: datetime, now: datetime) -> tuple[DeadLetter, ...]:
+    """Messages given up on this cycle; addresses in the provider's error are blanked out."""
+    return tuple(
+        DeadLetter(
+            kind=d.kind,
+            recipient=d.recipient_code or d.person_code,
+            reason=_ADDRESS.sub("[address]", d.last_error),
+            at=d.updated_at,
+        )
+        for d in sorted(snapshot.deliveries, key=lambda d: d.updated_at)
+        if d.state == DeliveryState.DEAD and since <= d.updated_at <= now
+    )
+
+
+def _is_invited(name: str, email: str | None, invited: Collection[str]) -> bool:
+    wanted = {i.strip().casefold() for i in invited}
+    return bool(email and email.strip().casefold() in wanted) or name.strip().casefold() in wanted
+
+
+# -- reading the store ---------------------------------------------------------------------------
+
+
+class UnknownPlan(LookupError):
+    pass
+
+
+def load_snapshot(session: Session, plan_code: str) -> PlanSnapshot:
+    """Everything :func:`assemble` needs about one plan, read in a handful of queries."""
+    plan = session.exec(select(Plan).where(Plan.code == plan_code)).first()
+    if plan is None or plan.id is None:
+        raise UnknownPlan(f"plan {plan_code!r} is not in the store")
+    people = {p.id: p for p in session.exec(select(Person))}
+    areas = {a.id: a for a in session.exec(select(Area).where(Area.plan_id == plan.id))}
+    actions = list(
+        session.exec(select(Action).where(Action.plan_id == plan.id).order_by(col(Action.position)))
+    )
+    action_ids = [a.id for a in actions if a.id is not None]
+    milestones: dict[int, list[MilestoneFacts]] = defaultdict(list)
+    for m in session.exec(
+        select(Milestone)
+        .where(col(Milestone.action_id).in_(action_ids))
+        .order_by(col(Milestone.action_id), col(Milestone.position))
+    ):
+        milestones[m.action_id].append(
+            MilestoneFacts(
+                position=m.position,
+                label=m.label,
+                due=FuzzyDate.from_stored(m.forecast_due, m.forecast_due_precision, end=True),
+                complete=m.complete,
+            )
+        )
+    measures = _measures(session, plan.id)
+    changes = tuple(
+        ChangeRow(
+            action_id=c.action_id,
+            at=c.recorded_at,
+            channel=c.channel,
+            status_after=c.status_after,
+            narrative=c.narrative,
+            evidence=c.evidence,
+            late=c.late,
+        )
+        for c in session.exec(
+            select(StatusChange)
+            .where(col(StatusChange.action_id).in_(action_ids))
+            .order_by(col(StatusChange.recorded_at), col(StatusChange.id))
+        )
+    )
+    refs = {a.id: a.ref for a in actions}
+    risks = tuple(
+        RiskRow(
+            ref=refs.get(r.action_id, "")
+            if r.action_id is not None
+            else _area_ref(areas, r.area_id),
+            action_id=r.action_id,
+            area=areas[r.area_id].number if r.area_id in areas else None,
+            description=r.description,
+            mitigation=r.mitigation,
+            owner=_name(people, r.owner_id),
+            closed=r.closed,
+            created_at=r.created_at,
+            updated_at=r.updated_at,
+        )
+        for r in session.exec(select(Risk).where(Risk.plan_id == plan.id))
+    )
+    deliveries = tuple(
+        DeliveryRow(
+            kind=d.kind,
+            state=d.state,
+            person_code=d.person_code,
+            recipient_code=d.recipient_code,
+            meeting_key=d.meeting_key,
+            last_error=d.last_error,
+            updated_at=d.updated_at,
+        )
+        for d in session.exec(
+            select(Delivery)
+            .where((col(Delivery.plan_id) == plan.id) | (col(Delivery.plan_id).is_(None)))
+            .where(
+                (col(Delivery.state) == DeliveryState.DEAD) | (col(Delivery.kind) == "escalation")
+            )
+        )
+    )
+    rows = []
+    for a in actions:
+        assert a.id is not None
+        area = areas.get(a.area_id) if a.area_id is not None else None
+        lead = people.get(a.accountable_id) if a.accountable_id is not None else None
+        rows.append(
+            ActionRow(
+                id=a.id,
+                ref=a.ref,
+                title=a.title,
+                area=area.number if area else None,
+                area_title=area.title if area else "",
+                reporting_group=a.reporting_group,
+                lead_code=lead.code if lead else "",
+                lead_name=lead.name if lead else a.lead_raw,
+                status=a.status,
+                status_label=a.status_label,
+                baseline=_fuzzy(a.baseline_due, a.baseline_due_precision),
+                forecast=_fuzzy(a.forecast_due, a.forecast_due_precision),
+                due_kind=a.due_kind,
+                progress=a.progress,
+                evidence=a.evidence,
+                embedded=a.embedded,
+                withdrawn=a.withdrawn,
+                milestones=tuple(milestones.get(a.id, ())),
+                measures=tuple(measures.get(a.id, ())),
+            )
+        )
+    return PlanSnapshot(
+        plan_code=plan.code,
+        plan_title=plan.title,
+        scale=tuple(plan.status_scale),
+        actions=tuple(rows),
+        changes=changes,
+        people={p.code: p.name for p in people.values()},
+        risks=risks,
+        deliveries=deliveries,
+    )
+
+
+def _measures(session: Session, plan_id: int) -> dict[int, list[MeasureFacts]]:
+    """Impact measures linked to an action (area-wide measures are not flagged per action)."""
+    found = list(session.exec(select(Measure).where(Measure.plan_id == plan_id)))
+    ids = [m.id for m in found if m.id is not None]
+    readings: dict[int, list[tuple[date, float]]] = defaultdict(list)
+    for r in session.exec(select(MeasureReading).where(col(MeasureReading.measure_id).in_(ids))):
+        readings[r.measure_id].append((r.period_end, r.value))
+    out: dict[int, list[MeasureFacts]] = defaultdict(list)
+    for m in found:
+        if m.action_id is None or m.id is None:
+            continue
+        out[m.action_id].append(
+            MeasureFacts(
+                name=m.name,
+                unit=m.unit,
+                higher_is_better=m.higher_is_better,
+                trajectory=tuple(_trajectory(m.trajectory)),
+                readings=tuple(readings.get(m.id, ())),
+            )
+        )
+    return out
+
+
+def _trajectory(points: list[dict[str, Any]]) -> list[tuple[date, float]]:
+    out = []
+    for p in points:
+        try:
+            out.append((date.fromisoformat(str(p["date"])), float(p["value"])))
+        except (KeyError, TypeError, ValueError):
+            continue  # a malformed point is skipped rather than sinking the whole digest
+    return out
+
+
+def _fuzzy(d: date | None, precision: str | None) -> FuzzyDate | None:
+    return FuzzyDate.from_stored(d, precision, end=True) if d and precision else None
+
+
+def _name(people: Mapping[int | None, Person], person_id: int | None) -> str:
+    person = people.get(person_id) if person_id is not None else None
+    return person.name if person else ""
+
+
+def _area_ref(areas: Mapping[int | None, Area], area_id: int | None) -> str:
+    area = areas.get(area_id) if area_id is not None else None
+    return f"Area {area.number}" if area else ""
