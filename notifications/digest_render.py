@@ -1,0 +1,888 @@
+"""Rendering the board secretary's :class:`~workflows.digest_types.Digest`: pure functions.
+
+Four outputs, all from the same plain data:
+
+* :func:`render_digest_email`: the email (``digest_subject.txt``, ``digest.txt`` and
+  ``digest.html``, found through :func:`notifications.render.load_templates`, so an admin can
+  override them in ``<config_dir>/templates/`` like the chase templates). The HTML's ``<style>``
+  block is inlined (Outlook ignores most ``<style>`` rules) and the layout is tables, with no
+  external resources;
+* :func:`digest_xlsx`: the action and impact log as a council keeps it (title row, bold frozen
+  header, filters, status colours), with the exceptions and the status counts on their own sheets;
+* :func:`digest_docx`: the board paper, with :func:`digest_chart_png` (status by area over the
+  recent cycles) embedded.
+
+Every piece of text in a digest came from a lead, a plan spreadsheet or a config file, so none of
+it is trusted: the HTML environment autoescapes, spreadsheet cells that start with ``=`` are
+stored as text rather than formulas, characters XML cannot hold are dropped, colours are used only
+when they are six hex digits, and ``$`` cannot switch matplotlib into maths mode. Status is always
+shown as its label as well as its colour, so nothing depends on colour alone.
+
+Nothing here logs: the digest is full of people's names and words.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import re
+import textwrap
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+from xml.sax.saxutils import escape as xml_escape
+
+import docx
+import docx.document
+import docx.table
+from docx.enum.section import WD_ORIENT
+from docx.enum.table import WD_TABLE_ALIGNMENT
+from docx.oxml import OxmlElement, parse_xml
+from docx.oxml.ns import nsdecls, qn
+from docx.shared import Cm, Pt
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from openpyxl import Workbook
+from openpyxl.styles import Alignment, Border, Font, NamedStyle, PatternFill, Side
+from openpyxl.utils import get_column_letter
+from openpyxl.worksheet.worksheet import Worksheet
+
+from notifications.channel import Address, OutgoingMessage
+from notifications.render import KEY_HEADER, Templates, long_date, short_date
+from workflows.digest_types import AreaCount, Digest, LogRow, Severity, Trend
+
+NOT_REPORTED = "Not reported"
+#: Fill for statuses the plan's scale gives no colour (and "Not reported"), in the chart only.
+GREY = "BFBFBF"
+_GREYS = ("BFBFBF", "8C8C8C", "D9D9D9", "A6A6A6", "737373")
+_INK_DARK = "0B0C0C"
+_INK_LIGHT = "FFFFFF"
+_HEX = re.compile(r"#?([0-9A-Fa-f]{6})")
+#: What XML 1.0 (and so XLSX and DOCX) cannot hold; lxml and openpyxl raise on them.
+_NOT_XML = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+CHANGE_WORDS = {
+    "better": "Better",
+    "worse": "Worse",
+    "same": "No change",
+    "new": "First report",
+    "none": "Never reported",
+}
+SEVERITY_WORDS = {Severity.HIGH: "High", Severity.MEDIUM: "Medium", Severity.LOW: "Low"}
+RISK_WORDS = {"new": "New", "updated": "Updated", "closed": "Closed"}
+
+LOG_SHEET = "Action and impact log"
+EXCEPTIONS_SHEET = "Exceptions"
+AREAS_SHEET = "Status by area"
+
+#: The log's columns and their widths (characters), as the issue lists them.
+LOG_COLUMNS: tuple[tuple[str, float], ...] = (
+    ("Ref", 8),
+    ("Action", 45),
+    ("Area", 24),
+    ("Lead", 18),
+    ("Status", 13),
+    ("Change since last meeting", 20),
+    ("Due", 11),
+    ("Forecast", 11),
+    ("Slip (days)", 9),
+    ("Latest update", 60),
+    ("Evidence", 32),
+    ("Flags", 40),
+)
+EXCEPTION_COLUMNS: tuple[tuple[str, float], ...] = (
+    ("Ref", 8),
+    ("Action", 45),
+    ("Area", 24),
+    ("Lead", 18),
+    ("Status", 13),
+    ("Severity", 10),
+    ("Why flagged", 45),
+    ("Lead's own words", 60),
+    ("Update dated", 12),
+)
+
+
+# -- shared helpers ----------------------------------------------------------------------------
+
+
+def clean(value: str) -> str:
+    """``value`` without the characters XML cannot hold (a stray control code from a pasted
+    spreadsheet cell would otherwise make openpyxl or python-docx refuse the whole file)."""
+    return _NOT_XML.sub("", value) if value else ""
+
+
+def hex_colour(value: str) -> str:
+    """``value`` as six upper-case hex digits, or "" if it is not a colour. A digest's colours
+    come from the plan's mapping file; nothing else reaches a ``style`` attribute or a fill."""
+    m = _HEX.fullmatch(value.strip()) if value else None
+    return m.group(1).upper() if m else ""
+
+
+def ink(colour: str) -> str:
+    """The text colour (near-black or white) with the better contrast on ``colour`` (WCAG)."""
+    c = hex_colour(colour)
+    if not c:
+        return _INK_DARK
+
+    def channel(i: int) -> float:
+        v = int(c[i : i + 2], 16) / 255
+        return v / 12.92 if v <= 0.03928 else ((v + 0.055) / 1.055) ** 2.4
+
+    lum = 0.2126 * channel(0) + 0.7152 * channel(2) + 0.0722 * channel(4)
+    dark = 0.0114  # the luminance of 0B0C0C, near enough
+    return _INK_DARK if (lum + 0.05) / (dark + 0.05) >= 1.05 / (lum + 0.05) else _INK_LIGHT
+
+
+def status_labels(digest: Digest) -> list[str]:
+    """Every status label to count, in order: the plan's scale, then anything else the counts
+    hold (a value retired from the scale), then "Not reported"."""
+    labels = [label or value for value, label, _ in digest.scale]
+    seen = set(labels)
+    extra: list[str] = []
+    counts: list[dict[str, int]] = []
+    for a in digest.areas:
+        counts += [a.counts, a.previous]
+    for t in digest.trend:
+        counts += list(t.counts.values())
+    for c in counts:
+        for label in c:
+            if label not in seen:
+                seen.add(label)
+                extra.append(label)
+    tail = [NOT_REPORTED] if NOT_REPORTED in extra else []
+    return labels + [x for x in extra if x != NOT_REPORTED] + tail
+
+
+def scale_colours(digest: Digest) -> dict[str, str]:
+    """Label (and value) -> colour, for counts that carry only the label."""
+    out: dict[str, str] = {}
+    for value, label, colour in digest.scale:
+        c = hex_colour(colour)
+        if c:
+            out.setdefault(value, c)
+            out[label or value] = c
+    return out
+
+
+def change_words(row: LogRow) -> str:
+    """The change since the last meeting in words: "Better (was Amber)", "No change"…"""
+    words = CHANGE_WORDS.get(row.change, row.change.replace("_", " ").capitalize())
+    if row.change in ("better", "worse") and row.previous_status_label:
+        return f"{words} (was {row.previous_status_label})"
+    return words
+
+
+def slip_words(days: int | None) -> str:
+    if not days:
+        return ""
+    return f"{abs(days)} days {'later' if days > 0 else 'earlier'}"
+
+
+def exceptions_worst_first(digest: Digest) -> list[LogRow]:
+    """The exception report's rows, worst first. The digest already promises this order; the
+    stable sort only makes sure, keeping its order among equals."""
+    return sorted(digest.exceptions, key=lambda r: -(r.worst or 0))
+
+
+def group_name(digest: Digest) -> str:
+    return digest.group_name or digest.plan_title
+
+
+@dataclass(frozen=True, slots=True)
+class RowView:
+    """One log row as the email shows it: the words worked out once, here, not in Jinja."""
+
+    ref: str
+    title: str
+    area: str
+    lead: str
+    status: str
+    bg: str  # hex colour, "" for none
+    fg: str
+    change: str
+    due: str
+    forecast: str
+    slip: str
+    narrative: str
+    narrative_on: date | None
+    evidence: str
+    flags: tuple[str, ...]
+    severity: str
+    late: bool
+    updated: bool
+
+
+def row_view(row: LogRow) -> RowView:
+    bg = hex_colour(row.status_colour)
+    return RowView(
+        ref=row.ref,
+        title=row.title,
+        area=row.area_title,
+        lead=row.lead_name or row.lead_code,
+        status=row.status_label or NOT_REPORTED,
+        bg=bg,
+        fg=ink(bg),
+        change=change_words(row),
+        due=row.due,
+        forecast=row.forecast,
+        slip=slip_words(row.slip_days),
+        narrative=row.narrative,
+        narrative_on=row.narrative_on,
+        evidence=row.evidence,
+        flags=tuple(f.reason for f in sorted(row.flags, key=lambda f: -f.severity)),
+        severity=SEVERITY_WORDS.get(row.worst, "") if row.worst is not None else "",
+        late=row.late,
+        updated=row.updated_this_cycle,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class CountCell:
+    now: int
+    change: int
+
+    @property
+    def change_text(self) -> str:
+        """The change since the previous meeting: "+2", "−1" or "" (none)."""
+        if self.change > 0:
+            return f"+{self.change}"
+        if self.change < 0:
+            return f"\u2212{-self.change}"
+        return ""
+
+
+@dataclass(frozen=True, slots=True)
+class AreaLine:
+    title: str
+    cells: tuple[CountCell, ...]
+    total: CountCell
+
+
+@dataclass(frozen=True, slots=True)
+class LabelView:
+    label: str
+    bg: str
+    fg: str
+
+
+@dataclass(frozen=True)
+class AreaTable:
+    """Status counts by area, one column per status label, with the change since last time."""
+
+    labels: tuple[LabelView, ...]
+    lines: tuple[AreaLine, ...]
+    total: AreaLine
+
+    @property
+    def rows(self) -> tuple[AreaLine, ...]:
+        """Each area, then all areas."""
+        return (*self.lines, self.total)
+
+
+def area_table(digest: Digest) -> AreaTable:
+    labels = status_labels(digest)
+    colours = scale_colours(digest)
+
+    def line(title: str, areas: Iterable[AreaCount]) -> AreaLine:
+        areas = list(areas)
+        cells = []
+        for label in labels:
+            now = sum(a.counts.get(label, 0) for a in areas)
+            before = sum(a.previous.get(label, 0) for a in areas)
+            cells.append(CountCell(now, now - before if digest.previous_meeting else 0))
+        total_now = sum(sum(a.counts.values()) for a in areas)
+        total_before = sum(sum(a.previous.values()) for a in areas)
+        change = total_now - total_before if digest.previous_meeting else 0
+        return AreaLine(title, tuple(cells), CountCell(total_now, change))
+
+    return AreaTable(
+        labels=tuple(
+            LabelView(label, colours.get(label, ""), ink(colours.get(label, "")))
+            for label in labels
+        ),
+        lines=tuple(line(a.title or NOT_REPORTED, [a]) for a in digest.areas),
+        total=line("All areas", digest.areas),
+    )
+
+
+def summary(digest: Digest) -> dict[str, int]:
+    """The headline numbers, for the email's opening and the board paper's summary."""
+    return {
+        "actions": len(digest.log),
+        "flagged": len(digest.exceptions),
+        "high": sum(1 for r in digest.exceptions if r.worst == Severity.HIGH),
+        "updated": sum(1 for r in digest.log if r.updated_this_cycle),
+        "late": sum(1 for r in digest.log if r.late),
+        "not_replied": len(digest.not_replied),
+        "escalated": len(digest.escalated),
+        "dead_letters": len(digest.dead_letters),
+        "not_invited": sum(1 for i in digest.invitees if not i.invited),
+    }
+
+
+# -- email -------------------------------------------------------------------------------------
+
+
+def digest_context(digest: Digest) -> dict[str, Any]:
+    """The names the digest templates can use.
+
+    ``digest`` (the Digest itself), ``group`` (the group's name, else the plan's title),
+    ``plan_title``, ``meeting_date``, ``papers_deadline``, ``previous_meeting``,
+    ``generated_at``, ``summary`` (dict: ``actions``, ``flagged``, ``high``, ``updated``,
+    ``late``, ``not_replied``, ``escalated``, ``dead_letters``, ``not_invited``),
+    ``exceptions`` and ``log`` (lists of :class:`RowView`, exceptions worst first, the log in plan
+    order), ``areas`` (:class:`AreaTable`), ``not_replied`` and ``escalated``
+    (``PersonLine``: ``.name``, ``.actions``, ``.escalated``), ``risks`` (``RiskLine``),
+    ``risk_words``, ``dead_letters`` (``DeadLetter``: ``.kind``, ``.recipient`` (a person code),
+    ``.reason``, ``.at``) and ``invitees`` (``Invitee``: ``.name``, ``.role``, ``.invited``);
+    and, in ``digest.txt`` and ``digest.html``, ``subject``.
+    """
+    return {
+        "digest": digest,
+        "group": group_name(digest),
+        "plan_title": digest.plan_title,
+        "meeting_date": digest.meeting_date,
+        "papers_deadline": digest.papers_deadline,
+        "previous_meeting": digest.previous_meeting,
+        "generated_at": digest.generated_at,
+        "summary": summary(digest),
+        "exceptions": [row_view(r) for r in exceptions_worst_first(digest)],
+        "log": [row_view(r) for r in digest.log],
+        "areas": area_table(digest),
+        "not_replied": list(digest.not_replied),
+        "escalated": list(digest.escalated),
+        "risks": list(digest.risks),
+        "risk_words": RISK_WORDS,
+        "dead_letters": list(digest.dead_letters),
+        "invitees": list(digest.invitees),
+    }
+
+
+def render_digest_email(
+    digest: Digest,
+    *,
+    templates: Templates,
+    sender: str,
+    to: tuple[Address, ...],
+    key: str,
+) -> OutgoingMessage:
+    """The digest email to the secretary: a one-line subject, a text body and inlined HTML."""
+    context = digest_context(digest)
+    raw = templates.text.get_template("digest_subject.txt").render(context)
+    subject = " ".join(raw.split())
+    context["subject"] = subject
+    text = templates.text.get_template("digest.txt").render(context).strip() + "\n"
+    html = templates.inliner.inline(templates.html.get_template("digest.html").render(context))
+    html = html.encode("ascii", "xmlcharrefreplace").decode("ascii")  # 7-bit safe, same page
+    return OutgoingMessage(
+        key=key,
+        channel="email",
+        sender=sender,
+        to=to,
+        subject=subject,
+        text=text,
+        html=html,
+        headers={KEY_HEADER: key},
+    )
+
+
+# -- XLSX --------------------------------------------------------------------------------------
+
+_THIN = Side(style="thin", color="B1B4B6")
+_BORDER = Border(left=_THIN, right=_THIN, top=_THIN, bottom=_THIN)
+_TOP_WRAP = Alignment(wrap_text=True, vertical="top")
+
+
+def _named_styles(wb: Workbook, colours: Iterable[str]) -> dict[str, str]:
+    """Register the few styles every cell uses, once per workbook; returns colour -> style name.
+
+    Assigning a registered style by name is what keeps 5,000 rows quick: no Font, Fill or
+    Alignment objects are made per cell.
+    """
+    text = NamedStyle(name="Log text", alignment=_TOP_WRAP, border=_BORDER)
+    text.font = Font(name="Arial", size=10)
+    ref = NamedStyle(name="Log ref", alignment=_TOP_WRAP, border=_BORDER, number_format="@")
+    ref.font = Font(name="Arial", size=10, bold=True)
+    number = NamedStyle(name="Log number", border=_BORDER, number_format="0")
+    number.font = Font(name="Arial", size=10)
+    number.alignment = Alignment(vertical="top", horizontal="right")
+    header = NamedStyle(name="Log header", border=_BORDER)
+    header.font = Font(name="Arial", size=10, bold=True)
+    header.fill = PatternFill("solid", fgColor="D9D9D9")
+    header.alignment = Alignment(wrap_text=True, vertical="bottom")
+    title = NamedStyle(name="Log title")
+    title.font = Font(name="Arial", size=14, bold=True)
+    for style in (text, ref, number, header, title):
+        wb.add_named_style(style)
+    names: dict[str, str] = {}
+    for colour in sorted(set(colours)):
+        name = f"Status {colour}"
+        status = NamedStyle(name=name, alignment=_TOP_WRAP, border=_BORDER)
+        status.font = Font(name="Arial", size=10, bold=True, color=ink(colour))
+        status.fill = PatternFill("solid", fgColor=colour)
+        wb.add_named_style(status)
+        names[colour] = name
+    return names
+
+
+def _put(ws: Worksheet, row: int, column: int, value: object, style: str) -> None:
+    """Write one cell. Text is stored as text: a narrative starting ``=`` is not a formula."""
+    if isinstance(value, str):
+        value = clean(value)
+    cell = ws.cell(row=row, column=column, value=value)
+    if cell.data_type == "f":
+        cell.data_type = "s"
+    cell.style = style
+
+
+def _sheet_table(
+    ws: Worksheet,
+    title: str,
+    columns: Sequence[tuple[str, float]],
+    rows: Iterable[Sequence[tuple[object, str]]],
+) -> int:
+    """A title in row 1, a bold header in row 2 frozen above the rows, filters over it all."""
+    _put(ws, 1, 1, title, "Log title")
+    for i, (name, width) in enumerate(columns, start=1):
+        _put(ws, 2, i, name, "Log header")
+        ws.column_dimensions[get_column_letter(i)].width = width
+    r = 2
+    for r, values in enumerate(rows, start=3):  # r: the last row, used below
+        for c, (value, style) in enumerate(values, start=1):
+            _put(ws, r, c, value, style)
+    ws.freeze_panes = "A3"
+    ws.auto_filter.ref = f"A2:{get_column_letter(len(columns))}{max(r, 3)}"
+    ws.print_title_rows = "2:2"
+    ws.page_setup.orientation = "landscape"
+    ws.page_setup.fitToWidth = 1
+    ws.page_setup.fitToHeight = 0
+    ws.sheet_properties.pageSetUpPr.fitToPage = True
+    return r
+
+
+def _flags_text(row: LogRow) -> str:
+    return "; ".join(f.reason for f in sorted(row.flags, key=lambda f: -f.severity))
+
+
+def digest_xlsx(digest: Digest) -> bytes:
+    """The action and impact log workbook: the log, the exceptions and the status counts."""
+    wb = Workbook()
+    rows = list(digest.log)
+    colours = {hex_colour(r.status_colour) for r in rows} | set(scale_colours(digest).values())
+    styles = _named_styles(wb, colours - {""})
+
+    def status_style(colour: str) -> str:
+        return styles.get(hex_colour(colour), "Log text")
+
+    heading = f"{group_name(digest)}: action and impact log for the meeting on " + long_date(
+        digest.meeting_date
+    )
+
+    ws = wb.active
+    assert ws is not None  # a new workbook always has one sheet
+    ws.title = LOG_SHEET
+    _sheet_table(
+        ws,
+        heading,
+        LOG_COLUMNS,
+        (
+            (
+                (r.ref, "Log ref"),
+                (r.title, "Log text"),
+                (r.area_title, "Log text"),
+                (r.lead_name or r.lead_code, "Log text"),
+                (r.status_label or NOT_REPORTED, status_style(r.status_colour)),
+                (change_words(r), "Log text"),
+                (r.due, "Log text"),
+                (r.forecast, "Log text"),
+                (r.slip_days, "Log number"),
+                (_dated(r.narrative, r.narrative_on), "Log text"),
+                (r.evidence, "Log text"),
+                (_flags_text(r), "Log text"),
+            )
+            for r in rows
+        ),
+    )
+
+    ex = wb.create_sheet(EXCEPTIONS_SHEET)
+    _sheet_table(
+        ex,
+        f"Exception report: {len(digest.exceptions)} actions flagged, worst first",
+        EXCEPTION_COLUMNS,
+        (
+            (
+                (r.ref, "Log ref"),
+                (r.title, "Log text"),
+                (r.area_title, "Log text"),
+                (r.lead_name or r.lead_code, "Log text"),
+                (r.status_label or NOT_REPORTED, status_style(r.status_colour)),
+                (SEVERITY_WORDS.get(r.worst, "") if r.worst is not None else "", "Log text"),
+                (_flags_text(r), "Log text"),
+                (r.narrative, "Log text"),
+                (r.narrative_on, "Log text"),
+                # dates as real dates, so they sort and filter
+            )
+            for r in exceptions_worst_first(digest)
+        ),
+    )
+    for cell in ex["I"][2:]:
+        cell.number_format = "d mmm yyyy"
+
+    table = area_table(digest)
+    ar = wb.create_sheet(AREAS_SHEET)
+    columns: list[tuple[str, float]] = [("Area", 40)]
+    for lv in table.labels:
+        columns += [(lv.label, 10), (f"{lv.label}: change", 10)]
+    columns += [("Total", 10)]
+    since = (
+        f" (change since {long_date(digest.previous_meeting)})" if digest.previous_meeting else ""
+    )
+
+    def area_row(line: AreaLine) -> list[tuple[object, str]]:
+        values: list[tuple[object, str]] = [(line.title, "Log text")]
+        for lv, cell in zip(table.labels, line.cells, strict=True):
+            values += [
+                (cell.now, status_style(lv.bg) if lv.bg else "Log number"),
+                (cell.change, "Log number"),
+            ]
+        return [*values, (line.total.now, "Log number")]
+
+    last = _sheet_table(
+        ar,
+        f"Status by area{since}",
+        columns,
+        [area_row(line) for line in table.rows],
+    )
+    for c in range(1, len(columns) + 1):
+        ar.cell(row=last, column=c).font = Font(name="Arial", size=10, bold=True)
+
+    out = io.BytesIO()
+    wb.save(out)
+    return out.getvalue()
+
+
+def _dated(text: str, on: date | None) -> str:
+    """The narrative with its date in front, as a council log writes it."""
+    if not text or on is None:
+        return text
+    return f"{on.day} {on:%b %Y}: {text}"
+
+
+# -- chart -------------------------------------------------------------------------------------
+
+#: How many meetings the chart shows, most recent last.
+CHART_CYCLES = 6
+#: Beyond this many areas the chart shows all areas together, one bar per meeting.
+CHART_MAX_AREAS = 9
+
+
+def _mpl_text(value: str, width: int = 30) -> str:
+    """Text matplotlib shows as written: a ``$`` would otherwise start maths mode."""
+    return textwrap.fill(clean(value), width=width).replace("$", r"\$")
+
+
+def digest_chart_png(digest: Digest) -> bytes:
+    """Status by area over the recent cycles: one small chart per area, a stacked bar per
+    meeting, in the plan's own colours with a legend and the counts written on the bars.
+
+    Drawn on a bare :class:`~matplotlib.figure.Figure` with the Agg canvas, not pyplot: no
+    global state, no display needed, safe in a scheduler thread.
+    """
+    trend: Sequence[Trend] = digest.trend[-CHART_CYCLES:] or (
+        Trend(digest.meeting_date, {a.title: dict(a.counts) for a in digest.areas}),
+    )
+    areas = [a.title for a in digest.areas]
+    for t in trend:
+        areas += [title for title in t.counts if title not in areas]
+    areas = areas or [NOT_REPORTED]
+    if len(areas) > CHART_MAX_AREAS:  # small multiples stop being readable (and get slow)
+        total: dict[str, dict[str, int]] = {}
+        for t in trend:
+            summed: dict[str, int] = {}
+            for counts in t.counts.values():
+                for label, n in counts.items():
+                    summed[label] = summed.get(label, 0) + n
+            total[str(t.meeting)] = summed
+        everything = f"All {len(areas)} areas"
+        trend = [Trend(t.meeting, {everything: total[str(t.meeting)]}) for t in trend]
+        areas = [everything]
+    labels = status_labels(digest)
+    colours = scale_colours(digest)
+    spare = iter(_GREYS * (1 + len(labels) // len(_GREYS)))
+    fills = {label: colours.get(label) or next(spare) for label in labels}
+
+    ncols = min(len(areas), 3)
+    nrows = math.ceil(len(areas) / ncols)
+    fig = Figure(figsize=(3.4 * ncols, 2.9 * nrows + 0.9), dpi=150)
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(nrows, ncols, squeeze=False, sharey=True)
+    xs = list(range(len(trend)))
+    ticks = [f"{t.meeting.day} {t.meeting:%b}\n{t.meeting.year}" for t in trend]
+    handles: dict[str, Any] = {}
+    for i, area in enumerate(areas):
+        ax = axes[i // ncols][i % ncols]
+        bottom = [0] * len(trend)
+        for label in labels:
+            heights = [t.counts.get(area, {}).get(label, 0) for t in trend]
+            if not any(heights):
+                continue
+            bars = ax.bar(
+                xs,
+                heights,
+                bottom=bottom,
+                color=f"#{fills[label]}",
+                edgecolor="white",
+                linewidth=0.6,
+                width=0.7,
+            )
+            handles.setdefault(label, bars)
+            ax.bar_label(
+                bars,
+                labels=[str(h) if h else "" for h in heights],
+                label_type="center",
+                fontsize=7,
+                color=f"#{ink(fills[label])}",
+            )
+            bottom = [b + h for b, h in zip(bottom, heights, strict=True)]
+        ax.set_title(_mpl_text(area), fontsize=8)
+        ax.set_xticks(xs, ticks, fontsize=7)
+        ax.tick_params(axis="y", labelsize=7)
+        ax.spines[["top", "right"]].set_visible(False)
+        ax.yaxis.get_major_locator().set_params(integer=True)
+    for j in range(len(areas), nrows * ncols):
+        axes[j // ncols][j % ncols].set_visible(False)
+    for row_axes in axes:
+        row_axes[0].set_ylabel("Actions", fontsize=8)
+    ordered = [label for label in labels if label in handles]
+    fig.legend(
+        [handles[label] for label in ordered],
+        [_mpl_text(label, 20) for label in ordered],
+        loc="lower center",
+        ncols=min(len(ordered), 6) or 1,
+        frameon=False,
+        fontsize=8,
+    )
+    fig.suptitle("Actions by status and area at recent meetings", fontsize=10)
+    fig.tight_layout(rect=(0, 0.45 / (2.9 * nrows + 0.9), 1, 0.97))
+    out = io.BytesIO()
+    fig.savefig(out, format="png", metadata={"Software": None})  # no version: same bytes
+    return out.getvalue()
+
+
+# -- DOCX --------------------------------------------------------------------------------------
+
+
+def _shade(cell: docx.table._Cell, colour: str) -> None:
+    """Fill a table cell (python-docx has no API for it)."""
+    shd = OxmlElement("w:shd")
+    shd.set(qn("w:val"), "clear")
+    shd.set(qn("w:color"), "auto")
+    shd.set(qn("w:fill"), colour)
+    cell._tc.get_or_add_tcPr().append(shd)
+
+
+def _docx_table(
+    doc: docx.document.Document,
+    headers: Sequence[str],
+    rows: Iterable[Sequence[str | tuple[str, str]]],
+    widths: Sequence[float] | None = None,
+) -> docx.table.Table:
+    """A table with a bold header row that repeats on every page (and tells screen readers it is
+    a header). A cell given as ``(text, colour)`` is filled with the colour, text kept.
+
+    The body rows are written as WordprocessingML and parsed in one go: python-docx's per-cell
+    API costs about a millisecond a cell, too slow for an exception report thousands long.
+    """
+    table: docx.table.Table = doc.add_table(rows=1, cols=len(headers))
+    table.style = "Table Grid"
+    table.alignment = WD_TABLE_ALIGNMENT.CENTER
+    head = table.rows[0]
+    repeat = OxmlElement("w:tblHeader")
+    repeat.set(qn("w:val"), "true")
+    head._tr.get_or_add_trPr().append(repeat)
+    for cell, text in zip(head.cells, headers, strict=True):
+        run = cell.paragraphs[0].add_run(text)
+        run.bold = True
+        _shade(cell, "D9D9D9")
+    twips = [int(Cm(w).twips) for w in widths] if widths else None
+    if twips:
+        for cell, width in zip(head.cells, widths or (), strict=True):
+            cell.width = Cm(width)
+    body = "".join(_row_xml(values, twips) for values in rows)
+    if body:
+        for tr in parse_xml(f"<w:tbl {nsdecls('w')}>{body}</w:tbl>"):
+            table._tbl.append(tr)
+    return table
+
+
+def _row_xml(values: Sequence[str | tuple[str, str]], twips: Sequence[int] | None) -> str:
+    """One ``<w:tr>``, every text escaped (it is user text) and XML-clean."""
+    cells = []
+    for i, value in enumerate(values):
+        text, colour = value if isinstance(value, tuple) else (value, "")
+        colour = hex_colour(colour)
+        props = f'<w:tcW w:w="{twips[i]}" w:type="dxa"/>' if twips else ""
+        run_props = ""
+        if colour:
+            props += f'<w:shd w:val="clear" w:color="auto" w:fill="{colour}"/>'
+            run_props = f'<w:rPr><w:b/><w:color w:val="{ink(colour)}"/></w:rPr>'
+        cells.append(
+            f"<w:tc><w:tcPr>{props}</w:tcPr><w:p><w:r>{run_props}"
+            f'<w:t xml:space="preserve">{xml_escape(clean(text))}</w:t></w:r></w:p></w:tc>'
+        )
+    return f"<w:tr>{''.join(cells)}</w:tr>"
+
+
+def _para(doc: docx.document.Document, text: str, style: str | None = None) -> None:
+    doc.add_paragraph(clean(text), style=style)
+
+
+def digest_docx(digest: Digest) -> bytes:
+    """The board paper: summary, chart, exception report, replies, risks, delivery, invitees."""
+    doc = docx.Document()
+    section = doc.sections[0]
+    section.orientation = WD_ORIENT.LANDSCAPE
+    section.page_width, section.page_height = Cm(29.7), Cm(21.0)
+    for side in ("left_margin", "right_margin", "top_margin", "bottom_margin"):
+        setattr(section, side, Cm(1.8))
+    normal = doc.styles["Normal"]
+    normal.font.name = "Arial"
+    normal.font.size = Pt(10)
+    doc.core_properties.title = clean(f"{group_name(digest)}: digest")
+    doc.core_properties.author = "Chaser"
+
+    group = group_name(digest)
+    doc.add_heading(clean(f"{group}: status digest"), level=0)
+    _para(doc, f"Meeting: {long_date(digest.meeting_date)}")
+    _para(doc, f"Papers deadline: {long_date(digest.papers_deadline)}")
+    if digest.previous_meeting:
+        _para(
+            doc, f"Changes are since the previous meeting on {long_date(digest.previous_meeting)}."
+        )
+    _para(doc, f"Plan: {digest.plan_title}. Compiled {_when(digest.generated_at)}.")
+
+    s = summary(digest)
+    doc.add_heading("Summary", level=1)
+    for line in (
+        f"{_n(s['actions'], 'action')} in scope; {_n(s['updated'], 'action')} updated this cycle"
+        f" ({s['late']} after the papers deadline).",
+        f"{_n(s['flagged'], 'action')} flagged for the board, {s['high']} of them high.",
+        f"{_n(s['not_replied'], 'lead')} not replied; {_n(s['escalated'], 'escalation')}.",
+        f"{_n(s['dead_letters'], 'message')} could not be delivered.",
+        (
+            f"{_n(s['not_invited'], 'mandatory invitee')} not on the invitation."
+            if s["not_invited"]
+            else "Every mandatory invitee is on the invitation."
+        ),
+    ):
+        _para(doc, line, style="List Bullet")
+
+    doc.add_heading("Status by area", level=1)
+    doc.add_picture(io.BytesIO(digest_chart_png(digest)), width=Cm(24))
+    pic = doc.inline_shapes[len(doc.inline_shapes) - 1]
+    pic._inline.docPr.set(  # alt text, for screen readers
+        "descr", "Stacked bar charts: actions by status in each area at recent meetings."
+    )
+    table = area_table(digest)
+    headers = ["Area", *(lv.label for lv in table.labels), "Total"]
+
+    def count(cell: CountCell) -> str:
+        return f"{cell.now} ({cell.change_text})" if cell.change_text else str(cell.now)
+
+    _docx_table(
+        doc,
+        headers,
+        ([line.title, *(count(c) for c in line.cells), count(line.total)] for line in table.rows),
+    )
+    if digest.previous_meeting:
+        _para(doc, "Figures in brackets are the change since the previous meeting.")
+
+    doc.add_heading("Exception report", level=1)
+    exceptions = exceptions_worst_first(digest)
+    if exceptions:
+        _para(doc, "Only the actions flagged, worst first, with the lead's own words.")
+        _docx_table(
+            doc,
+            ("Ref", "Action", "Lead", "Status", "Why flagged", "Lead's own words"),
+            (
+                (
+                    r.ref,
+                    r.title,
+                    r.lead_name or r.lead_code,
+                    (r.status_label or NOT_REPORTED, r.status_colour),
+                    f"{SEVERITY_WORDS.get(r.worst, '') if r.worst else ''}: {_flags_text(r)}",
+                    _dated(r.narrative, r.narrative_on) or "No update given.",
+                )
+                for r in exceptions
+            ),
+            widths=(1.4, 5.5, 3.0, 2.2, 5.5, 8.5),
+        )
+    else:
+        _para(doc, "No actions are flagged.")
+
+    doc.add_heading("Replies and escalations", level=1)
+    if digest.not_replied:
+        _docx_table(
+            doc,
+            ("Lead", "Actions", "Escalated"),
+            (
+                (p.name or p.code, str(p.actions), "Yes" if p.escalated else "No")
+                for p in digest.not_replied
+            ),
+        )
+    else:
+        _para(doc, "Every lead has replied.")
+    escalated = [p for p in digest.escalated if p not in digest.not_replied]
+    if escalated:
+        _para(doc, "Also escalated: " + ", ".join(p.name or p.code for p in escalated) + ".")
+
+    doc.add_heading("Changes to the risk register", level=1)
+    if digest.risks:
+        _docx_table(
+            doc,
+            ("Ref", "Risk", "Mitigation", "Owner", "Change"),
+            (
+                (r.ref, r.description, r.mitigation, r.owner, RISK_WORDS.get(r.change, r.change))
+                for r in digest.risks
+            ),
+        )
+    else:
+        _para(doc, "No changes since the previous meeting.")
+
+    doc.add_heading("Messages not delivered", level=1)
+    if digest.dead_letters:
+        _docx_table(
+            doc,
+            ("When", "Message", "To (person)", "Reason"),
+            ((_when(d.at), d.kind, d.recipient, d.reason) for d in digest.dead_letters),
+        )
+    else:
+        _para(doc, "Every message was delivered.")
+
+    doc.add_heading("Mandatory invitees", level=1)
+    if digest.invitees:
+        _docx_table(
+            doc,
+            ("Invitee", "Role", "Invited"),
+            (
+                (i.name, i.role, "Yes" if i.invited else ("No - not invited", "FF0000"))
+                for i in digest.invitees
+            ),
+        )
+    else:
+        _para(doc, "No mandatory invitees are configured.")
+
+    _para(doc, "The full action and impact log is in the accompanying spreadsheet.")
+    out = io.BytesIO()
+    doc.save(out)
+    return out.getvalue()
+
+
+def _n(count: int, word: str) -> str:
+    return f"{count} {word if count == 1 else word + 's'}"
+
+
+def _when(at: datetime) -> str:
+    return f"{short_date(at.date())} {at.year} {at:%H:%M}"
