@@ -7,6 +7,7 @@ import click
 from chaser import __version__
 from chaser.cli_chase import chase, run
 from chaser.cli_cycles import cycles
+from chaser.cli_digest import digest
 from chaser.cli_plan import db, people, plan
 from chaser.cli_replies import replies
 from chaser.demo import demo
@@ -37,7 +38,7 @@ def cli(ctx: click.Context, db: str | None, config: str | None) -> None:
     ctx.obj = Settings.resolve(db=db, config=config)
 
 
-for command in (db, people, plan, cycles, chase, replies, run, demo):
+for command in (db, people, plan, cycles, chase, replies, digest, run, demo):
     cli.add_command(command)
 
 

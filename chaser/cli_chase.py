@@ -21,6 +21,7 @@ from chaser.wiring import WiringError, build_runtime, form_server, inbound_liste
 from workflows.chase_state import UnknownPlan
 from workflows.chasing_config import ChasingConfigError
 from workflows.cycles_config import CyclesConfigError
+from workflows.digest_config import DigestConfigError
 
 log = structlog.get_logger(__name__)
 LONDON = ZoneInfo("Europe/London")
@@ -40,7 +41,7 @@ def runtime_from(settings: Settings) -> Runtime:
     engine = engine_from(settings)
     try:
         return build_runtime(settings, engine)
-    except (ChasingConfigError, CyclesConfigError, WiringError) as exc:
+    except (ChasingConfigError, CyclesConfigError, DigestConfigError, WiringError) as exc:
         fail(str(exc))
 
 

@@ -21,6 +21,7 @@ import structlog
 from sqlalchemy import Engine, select
 from sqlmodel import Session
 
+from chaser.digests import enqueue_due_digests
 from chaser.replies import ingest_email
 from integrations.graph_inbox import StaleCursorError
 from notifications.channel import Address, Channel, DeliveryError, OutgoingMessage
@@ -31,6 +32,7 @@ from workflows.chase_types import Chase
 from workflows.chasing import due_chases
 from workflows.chasing_config import ChasingConfig
 from workflows.cycles_config import CyclesConfig
+from workflows.digest_config import DigestConfig
 from workflows.store.models import Delivery, MailboxCursor, Plan
 from workflows.tokens import LinkClaims, reference_for, sign_link
 
@@ -71,6 +73,8 @@ class Runtime:
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     sleep: Callable[[float], None] | None = None
     inbox: Inbox | None = None
+    digests: DigestConfig | None = None
+    data_dir: Path | None = None
     dispatcher: Dispatcher | None = field(default=None, init=False)
 
     def get_dispatcher(self) -> Dispatcher:
@@ -178,7 +182,8 @@ def plan_tick(runtime: Runtime, now: datetime) -> list[Planned]:
                 message=message,
                 reference=reference,
                 kind=str(chase.step),
-                not_before=now,
+                # sendable at once, even when tick is asked about a moment ahead of the clock
+                not_before=min(now, runtime.clock()),
                 plan_id=plan_id,
                 person_code=chase.lead.code,
                 recipient_code=chase.to.code,
@@ -203,6 +208,8 @@ def tick(runtime: Runtime, now: datetime | None = None, *, dispatch: bool = True
     planned = plan_tick(runtime, now)
     with runtime.engine.begin() as conn:
         enqueued = enqueue(conn, [p.delivery for p in planned if p.new], now=now)
+    if runtime.digests is not None and runtime.data_dir is not None:
+        enqueued += enqueue_due_digests(runtime, runtime.digests, now, runtime.data_dir)
     report = runtime.get_dispatcher().dispatch() if dispatch else None
     ingested = ingest_inbox(runtime, now)
     log.info(

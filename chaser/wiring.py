@@ -25,6 +25,7 @@ from notifications.render import load_templates
 from notifications.smtp import SmtpChannel
 from notifications.teams import TeamsWebhookChannel
 from workflows.chasing_config import ChasingConfig, load_chasing
+from workflows.digest_config import load_digest_config
 
 log = structlog.get_logger(__name__)
 WEBHOOK_PREFIX = "CHASER_TEAMS_WEBHOOK_"
@@ -135,6 +136,7 @@ def build_runtime(
         if webhooks:
             channels["teams"] = TeamsWebhookChannel(webhooks)
     inbox = graph_inbox(env, chasing) if channels_from_env else None
+    digest_file = config_dir / "digest.yaml"
     template_dir = config_dir / "templates"
     return Runtime(
         engine=engine,
@@ -146,6 +148,8 @@ def build_runtime(
         clock=clock or (lambda: datetime.now(UTC)),
         sleep=sleep,
         inbox=inbox,
+        digests=load_digest_config(digest_file) if digest_file.is_file() else None,
+        data_dir=data_dir,
     )
 
 

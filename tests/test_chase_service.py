@@ -108,14 +108,16 @@ def test_six_weeks_of_ticks_send_exactly_the_ladder_through_smtp_and_teams(
         date(2025, 9, 19): 13,  # reminders
         date(2025, 9, 23): 13,  # final reminders
         date(2025, 9, 24): 26,  # escalations, one per lead and senior responsible officer
+        date(2025, 9, 26): 1,  # the digest to the board's secretary, 2 working days before
         date(2025, 10, 7): 13,  # SSDG requests
         date(2025, 10, 10): 13,
         date(2025, 10, 14): 13,
         date(2025, 10, 15): 26,
+        date(2025, 10, 17): 1,  # the SSDG digest
     }
     messages = [m.message for m in sink.messages]
     ids = [m["Message-ID"] for m in messages]
-    assert len(set(ids)) == len(ids) == 130
+    assert len(set(ids)) == len(ids) == 132
     with Session(engine) as s:
         rows = s.exec(select(Delivery)).all()
     assert {r.state for r in rows} == {"sent"}

@@ -1,0 +1,169 @@
+"""The secretary's digest: built from the store before each meeting, saved, and sent.
+
+``chaser digest`` builds one by hand; ``tick`` enqueues each scheduled digest through the outbox
+under the key ``digest:{group}:{slot}``, so it goes once. The XLSX action and impact log and the
+DOCX board paper are written next to each other under the data directory
+(``digests/{group}/{meeting date}/``) and named in the email.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import structlog
+from sqlmodel import Session, select
+
+from notifications.channel import Address, OutgoingMessage
+from notifications.digest_render import digest_docx, digest_xlsx, render_digest_email
+from notifications.outbox import NewDelivery, enqueue
+from workflows.calendar import Meeting, meetings
+from workflows.digest import build_digest
+from workflows.digest_config import DigestConfig, due_digests
+from workflows.digest_types import Digest
+from workflows.slippage import SlippageConfig
+from workflows.store.models import Delivery, Plan
+from workflows.tokens import reference_for
+
+if TYPE_CHECKING:
+    from chaser.service import Runtime
+
+log = structlog.get_logger(__name__)
+
+
+class DigestError(Exception):
+    """The digest cannot be built as asked; the message says why and what to do."""
+
+
+@dataclass
+class BuiltDigest:
+    digest: Digest
+    message: OutgoingMessage | None  # None when the group has no secretary's address
+    files: list[Path]
+
+
+def find_meeting(runtime: Runtime, group: str, on: date | None, now: datetime) -> Meeting:
+    """The group's meeting on ``on``, else its next one from ``now``."""
+    cycles = runtime.cycles(now)
+    try:
+        cycles.group(group)
+    except KeyError as exc:
+        raise DigestError(
+            f"there is no group {group!r} in cycles.yaml (groups: {', '.join(cycles.codes)})"
+        ) from exc
+    start = on or now.date()
+    found = meetings(cycles, start, start + timedelta(days=400), groups=[group])
+    if on is not None:
+        found = [m for m in found if m.date == on]
+    if not found:
+        when = f"on {on:%d %b %Y}" if on else "ahead"
+        raise DigestError(f"{group} has no meeting {when}; `chaser cycles preview` lists them")
+    return found[0]
+
+
+def build(
+    runtime: Runtime, config: DigestConfig, group: str, meeting: Meeting, now: datetime
+) -> Digest:
+    cycles = runtime.cycles(now)
+    invitees = cycles.group(group).mandatory_invitees
+    with Session(runtime.engine) as session:
+        return build_digest(
+            session,
+            plan_code=runtime.chasing.plan,
+            cycles=cycles,
+            group_code=group,
+            meeting=meeting,
+            now=now,
+            config=SlippageConfig.from_mapping(config.slippage),
+            invited=[p.email or p.name for p in invitees],
+            cycle_groups=list(config.cycle_groups or (group,)),
+        )
+
+
+def write_files(digest: Digest, folder: Path) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    stem = f"{digest.group_code}-{digest.meeting_date.isoformat()}"
+    xlsx = folder / f"{stem}-action-and-impact-log.xlsx"
+    docx = folder / f"{stem}-board-paper.docx"
+    xlsx.write_bytes(digest_xlsx(digest))
+    docx.write_bytes(digest_docx(digest))
+    return [xlsx, docx]
+
+
+def digest_key(meeting: Meeting) -> str:
+    return f"digest:{meeting.key}"
+
+
+def prepare(
+    runtime: Runtime,
+    config: DigestConfig,
+    group: str,
+    meeting: Meeting,
+    now: datetime,
+    folder: Path,
+) -> BuiltDigest:
+    digest = build(runtime, config, group, meeting, now)
+    files = write_files(digest, folder)
+    secretary = runtime.cycles(now).group(group).secretary
+    message = None
+    if secretary is not None and secretary.email:
+        message = render_digest_email(
+            digest,
+            templates=runtime.templates,
+            sender=runtime.chasing.sender.mailbox,
+            to=(Address(secretary.name, secretary.email),),
+            key=digest_key(meeting),
+        )
+    return BuiltDigest(digest, message, files)
+
+
+def enqueue_one(runtime: Runtime, message: OutgoingMessage, meeting: Meeting, now: datetime) -> int:
+    with Session(runtime.engine) as session:
+        plan = session.exec(select(Plan).where(Plan.code == runtime.chasing.plan)).first()
+    with runtime.engine.begin() as conn:
+        return enqueue(
+            conn,
+            [
+                NewDelivery(
+                    message=message,
+                    reference=reference_for(runtime.secret, message.key),
+                    kind="digest",
+                    not_before=min(now, runtime.clock()),
+                    plan_id=plan.id if plan else None,
+                    meeting_key=meeting.key,
+                )
+            ],
+            now=now,
+        )
+
+
+def enqueue_due_digests(
+    runtime: Runtime, config: DigestConfig, now: datetime, data_dir: Path
+) -> int:
+    """Build and enqueue every digest that is due and not yet in the outbox."""
+    cycles = runtime.cycles(now)
+    due = due_digests(cycles, config, runtime.chasing.send_window, now)
+    if not due:
+        return 0
+    with Session(runtime.engine) as session:
+        known = set(
+            session.exec(
+                select(Delivery.key).where(
+                    Delivery.key.in_([digest_key(m) for m in due])  # type: ignore[attr-defined]
+                )
+            )
+        )
+    added = 0
+    for meeting in due:
+        if digest_key(meeting) in known:
+            continue
+        folder = data_dir / "digests" / meeting.group / meeting.date.isoformat()
+        built = prepare(runtime, config, meeting.group, meeting, now, folder)
+        if built.message is None:
+            log.warning("digest_without_secretary", group=meeting.group)
+            continue
+        added += enqueue_one(runtime, built.message, meeting, now)
+        log.info("digest_enqueued", group=meeting.group, meeting=meeting.date.isoformat())
+    return added

@@ -1,0 +1,129 @@
+"""The digest goes to the board secretary before the meeting, once, with its files."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from docx import Document
+from openpyxl import load_workbook
+from sqlalchemy import Engine
+
+from chaser.cli import cli
+from chaser.importing import import_people, import_plan
+from chaser.replies import ingest_email
+from chaser.service import Runtime, tick
+from chaser.settings import Settings
+from chaser.wiring import build_runtime
+from notifications.smtp import SmtpChannel
+from tests.conftest import MAPPING, NOW, PEOPLE_CSV, PLAN_XLSX, ROOT
+from tests.mail_servers import SmtpSink
+from tests.test_replies import AISHA, reply_to
+from workflows.plan_mapping import load_mapping
+
+SECRETARY = "morwenna.tregear@example.org"
+
+
+class Clock:
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+@pytest.fixture
+def sink() -> Iterator[SmtpSink]:
+    with SmtpSink() as server:
+        yield server
+
+
+def _runtime(engine: Engine, tmp_path: Path, sink: SmtpSink) -> Runtime:
+    import_people(engine, PEOPLE_CSV, now=NOW)
+    import_plan(engine, PLAN_XLSX, mapping=load_mapping(MAPPING), now=NOW)
+    clock = Clock(datetime(2025, 9, 16, 8, 30, tzinfo=UTC))
+    return build_runtime(
+        Settings(database_url="", config_dir=ROOT / "config"),
+        engine,
+        env={"CHASER_SECRET_KEY": "d" * 40, "CHASER_DATA_DIR": str(tmp_path)},
+        channels={
+            "email": SmtpChannel(
+                sink.host, sink.port, sender_address="send.improvement@example.org", starttls=False
+            )
+        },
+        clock=clock,
+        sleep=clock.advance,
+    )
+
+
+def test_the_secretary_gets_the_digest_two_working_days_before_the_meeting(
+    engine: Engine, tmp_path: Path, sink: SmtpSink
+) -> None:
+    runtime = _runtime(engine, tmp_path, sink)
+    tick(runtime, datetime(2025, 9, 16, 8, 30, tzinfo=UTC))  # the SIB update requests
+    request = next(m.message for m in sink.messages if "aisha.pendleford@example.org" in m.rcpt_tos)
+    when = datetime(2025, 9, 17, 10, 0, tzinfo=UTC)
+    body = "2.5: Red - recruitment stalled <script>alert(1)</script>, now expected end of March"
+    ingest_email(engine, reply_to(request, sender=AISHA, body=body, when=when), now=when)
+    for day in (25, 26, 29):  # Thu: nothing yet; Fri 26th: the digest; Mon: not again
+        tick(runtime, datetime(2025, 9, day, 8, 30, tzinfo=UTC))
+    digests = [m for m in sink.messages if m.message["X-Chaser-Key"].startswith("digest:")]
+    assert len(digests) == 1 and digests[0].rcpt_tos == [SECRETARY]
+    mail = digests[0].message
+    assert mail["X-Chaser-Key"] == "digest:SIB:2025-09-30"
+    assert "Local Area SEND Improvement Board" in mail["Subject"]
+    html = digests[0].body("html")
+    assert "2.5" in html and "&lt;script&gt;" in html and "<script>" not in html
+    folder = tmp_path / "digests" / "SIB" / "2025-09-30"
+    xlsx = next(folder.glob("*.xlsx"))
+    sheet = load_workbook(xlsx).worksheets[0]
+    refs = [str(c.value) for c in sheet["A"] if c.value]
+    assert "2.5" in refs and "P7-01" in refs
+    paper = Document(str(next(folder.glob("*.docx"))))
+    assert any("Local Area SEND Improvement Board" in p.text for p in paper.paragraphs)
+
+
+def test_digest_by_hand_writes_the_files_and_prints_what_was_flagged(tmp_path: Path) -> None:
+    config = tmp_path / "config"
+    shutil.copytree(ROOT / "config", config)
+    db = f"sqlite:///{tmp_path / 'chaser.db'}"
+    runner = CliRunner()
+    env = {"CHASER_SECRET_KEY": "d" * 40, "CHASER_DATA_DIR": str(tmp_path / "data")}
+
+    def chaser(*args: str) -> str:
+        result = runner.invoke(cli, ["--db", db, "--config", str(config), *args], env=env)
+        assert result.exit_code == 0, result.output
+        return result.stdout
+
+    chaser("people", "import", str(PEOPLE_CSV))
+    chaser("plan", "import", str(PLAN_XLSX))
+    out = tmp_path / "out"
+    summary = json.loads(
+        chaser(
+            "digest",
+            "--group",
+            "SIB",
+            "--meeting",
+            "2025-09-30",
+            "--out",
+            str(out),
+            "--now",
+            "2025-09-26T09:30",
+            "--json",
+        )
+    )
+    assert summary["group"] == "SIB" and summary["meeting"] == "2025-09-30"
+    assert summary["actions"] == 76 and not summary["sent"]
+    flagged = {e["ref"]: e for e in summary["exceptions"]}
+    assert "overdue" in {f["rule"] for f in flagged["1.1"]["flags"]}
+    assert sorted(summary["not_replied"])[:3] == ["AG", "AP", "DH"]
+    assert {Path(f).suffix for f in summary["files"]} == {".xlsx", ".docx", ".html", ".txt"}
+    assert all(Path(f).exists() for f in summary["files"])
