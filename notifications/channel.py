@@ -8,6 +8,7 @@ perhaps after ``retry_after`` seconds) or :class:`PermanentError` (dead-letter i
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -24,6 +25,15 @@ class Mention:
 
     name: str
     upn: str
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """A file sent with a message (the digest's XLSX log and DOCX paper)."""
+
+    filename: str
+    content_type: str
+    data: bytes
 
 
 @dataclass(frozen=True)
@@ -50,6 +60,7 @@ class OutgoingMessage:
     webhook: str = ""
     #: The one-click link to the reply form, for buttons (Teams) and plain-text fallbacks.
     link: str = ""
+    attachments: tuple[Attachment, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -66,6 +77,10 @@ class OutgoingMessage:
             "mentions": [[m.name, m.upn] for m in self.mentions],
             "webhook": self.webhook,
             "link": self.link,
+            "attachments": [
+                [a.filename, a.content_type, base64.b64encode(a.data).decode("ascii")]
+                for a in self.attachments
+            ],
         }
 
     @classmethod
@@ -85,6 +100,10 @@ class OutgoingMessage:
             mentions=tuple(Mention(n, u) for n, u in data.get("mentions", [])),
             webhook=data.get("webhook", ""),
             link=data.get("link", ""),
+            attachments=tuple(
+                Attachment(name, kind, base64.b64decode(content))
+                for name, kind, content in data.get("attachments", [])
+            ),
         )
 
 

@@ -25,6 +25,7 @@ safe, but serialises them); give each dispatcher worker its own.
 
 from __future__ import annotations
 
+import base64
 import binascii
 import hashlib
 import re
@@ -44,6 +45,7 @@ import structlog
 
 from notifications.channel import (
     Address,
+    Attachment,
     DeliveryError,
     OutgoingMessage,
     PermanentError,
@@ -59,6 +61,7 @@ _RESERVED = {
     "mime-version", "content-type", "content-transfer-encoding", KEY_HEADER.lower(),
 }  # fmt: skip
 _ADDRESS = re.compile(r"^[^\s<>@,;\"]+@[^\s<>@,;\"]+$")
+_CONTENT_TYPE = re.compile(r"^[a-z]+/[a-z0-9.+-]+$")
 _HEADER_NAME = re.compile(r"^[!-9;-~]+$")  # printable ASCII, no colon
 _CRLF = b"\r\n"
 _BOUNDARY_MARK = "=_chaser_"
@@ -107,18 +110,49 @@ def mime_bytes(
         if name.lower() not in _RESERVED and _HEADER_NAME.match(name):
             out.append(_header(name, value))
     out.append(b"MIME-Version: 1.0\r\n")
-    if not message.html:
-        out.append(_part("plain", message.text))
+    body = _body(message, digest)
+    if not message.attachments:
+        out.append(body)
         return b"".join(out)
-    boundary = f"{_BOUNDARY_MARK}{digest[32:56]}".encode("ascii")
-    out.append(b'Content-Type: multipart/alternative;\r\n boundary="' + boundary + b'"\r\n')
+    mixed = f"{_BOUNDARY_MARK}m{digest[32:56]}".encode("ascii")
+    out.append(b'Content-Type: multipart/mixed;\r\n boundary="' + mixed + b'"\r\n')
     out.append(_CRLF)
-    for subtype, body in (("plain", message.text), ("html", message.html)):
+    out.append(b"--" + mixed + _CRLF + body + _CRLF)
+    for attachment in message.attachments:
+        out.append(b"--" + mixed + _CRLF + _attachment(attachment) + _CRLF)
+    out.append(b"--" + mixed + b"--" + _CRLF)
+    return b"".join(out)
+
+
+def _body(message: OutgoingMessage, digest: str) -> bytes:
+    """The text part, or the text and HTML alternatives, with their headers."""
+    if not message.html:
+        return _part("plain", message.text)
+    boundary = f"{_BOUNDARY_MARK}{digest[32:56]}".encode("ascii")
+    out = [b'Content-Type: multipart/alternative;\r\n boundary="' + boundary + b'"\r\n', _CRLF]
+    for subtype, text in (("plain", message.text), ("html", message.html)):
         out.append(b"--" + boundary + _CRLF)
-        out.append(_part(subtype, body))
+        out.append(_part(subtype, text))
         out.append(_CRLF)
     out.append(b"--" + boundary + b"--" + _CRLF)
     return b"".join(out)
+
+
+def _attachment(attachment: Attachment) -> bytes:
+    """One attached file, base64 in 76-character lines; the name kept to safe ASCII."""
+    name = re.sub(r"[^A-Za-z0-9._ -]", "_", attachment.filename)[:120] or "attachment"
+    kind = (
+        attachment.content_type
+        if _CONTENT_TYPE.match(attachment.content_type)
+        else ("application/octet-stream")
+    )
+    encoded = base64.encodebytes(attachment.data).replace(b"\n", _CRLF)
+    head = (
+        f'Content-Type: {kind}; name="{name}"\r\n'
+        f'Content-Disposition: attachment; filename="{name}"\r\n'
+        "Content-Transfer-Encoding: base64\r\n"
+    )
+    return head.encode("ascii") + _CRLF + encoded
 
 
 def build_mime(

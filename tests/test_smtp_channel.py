@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import socket
 import ssl
@@ -414,3 +415,43 @@ def _part(mime: EmailMessage, subtype: str) -> str:
     part = mime.get_body(preferencelist=(subtype,))
     assert isinstance(part, EmailMessage)
     return str(part.get_content())
+
+
+def test_it_sends_attachments_byte_for_byte_beside_the_text_and_html() -> None:
+    from notifications.channel import Attachment
+
+    xlsx = bytes(range(256)) * 40
+    message = dataclasses.replace(
+        _digest_like_message(),
+        attachments=(
+            Attachment("SIB-2025-09-30-log.xlsx", XLSX_TYPE, xlsx),
+            Attachment('bad"name\r\n.docx', "not a type", b"docx bytes"),
+        ),
+    )
+    parsed = build_mime(message, domain="example.org")
+    assert parsed.get_content_type() == "multipart/mixed"
+    parts = list(parsed.iter_attachments())
+    assert [(p.get_filename(), p.get_content_type()) for p in parts] == [
+        ("SIB-2025-09-30-log.xlsx", XLSX_TYPE),
+        ("bad_name__.docx", "application/octet-stream"),
+    ]
+    assert parts[0].get_content() == xlsx and parts[1].get_content() == b"docx bytes"
+    body = parsed.get_body(preferencelist=("html", "plain"))
+    assert body is not None and "Digest" in body.get_content()
+    raw = mime_bytes(message, domain="example.org")
+    assert max(len(line) for line in raw.split(b"\r\n")) <= 998
+
+
+XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def _digest_like_message() -> OutgoingMessage:
+    return OutgoingMessage(
+        key="digest:SIB:2025-09-30",
+        channel="email",
+        sender="send.improvement@example.org",
+        to=(Address("Morwenna Tregear", "morwenna.tregear@example.org"),),
+        subject="Digest for the Local Area SEND Improvement Board",
+        text="Digest: 3 actions flagged.",
+        html="<p>Digest: 3 actions flagged.</p>",
+    )
