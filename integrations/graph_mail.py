@@ -17,6 +17,19 @@ Why it is built this way:
   header cannot be filtered) -- and then sends that draft. :meth:`find_sent` looks the key up in
   Sent Items (and the Outbox) to answer "did it go?" after a crash; see docs/microsoft-365.md for
   the window that remains.
+- **Attachments** (the digest's XLSX and DOCX) are POSTed one by one as
+  ``#microsoft.graph.fileAttachment`` objects to ``/messages/{id}/attachments`` *after* the draft
+  is created and stamped, and before it is sent. Not O365's ``message.attachments``: its
+  ``fileAttachment`` has no ``contentType`` (Graph would guess one), and it would put every
+  attachment into the draft-create request, whose 4 MB limit two ~1 MB files (base64) approach.
+  Graph takes a file in one POST only up to 3 MB (:data:`MAX_ATTACHMENT_BYTES`); larger ones need an
+  upload session, which Chaser does not do, so :meth:`send` refuses them before calling Graph.
+  Because the draft exists before its attachments, a crash can leave a stamped draft with only
+  some of them: recovery (:meth:`find_sent`, or a retry after an unknown outcome) lists the
+  leftover draft's attachments and adds those missing *by file name* before sending it. An
+  attachment POST is atomic in Graph (it either created the attachment or did not), and the
+  outbox's message for a key never changes, so a name already on the draft is that file; sizes are
+  not compared, as Graph's ``size`` includes its own overhead.
 - ``Prefer: IdType="ImmutableId"`` keeps a message's id stable when Exchange moves it from Drafts
   to Sent Items.
 
@@ -33,7 +46,9 @@ from __future__ import annotations
 import logging
 import os
 import re
-from collections.abc import Iterator, Mapping
+from base64 import b64encode
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from email.utils import parseaddr
 from typing import Any
@@ -48,7 +63,13 @@ from O365.connection import Connection, MSGraphProtocol
 from O365.utils.token import MemoryTokenBackend
 
 from integrations.http import DEFAULT_TIMEOUT, TimeoutSession, raise_for_status
-from notifications.channel import OutgoingMessage, PermanentError, Receipt, TransientError
+from notifications.channel import (
+    Attachment,
+    OutgoingMessage,
+    PermanentError,
+    Receipt,
+    TransientError,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -70,6 +91,10 @@ ENV_MAILBOX = "CHASER_GRAPH_MAILBOX"
 ENV_AUTHORITY_HOST = "CHASER_GRAPH_AUTHORITY_HOST"  # optional (national clouds, tests)
 ENV_GRAPH_URL = "CHASER_GRAPH_URL"  # optional
 
+#: The largest file Graph accepts in one attachment POST (3 MB); larger needs an upload session.
+MAX_ATTACHMENT_BYTES = 3 * 1024 * 1024
+_ATTACHMENT_TOO_LARGE = "attachments over 3 MB need an upload session; not supported"
+
 #: Folders searched for an already-sent message: once in either, it is Exchange's to deliver.
 _SENT_FOLDERS = ("sentitems", "outbox")
 _SELECT = "id,internetMessageId,isDraft,parentFolderId,createdDateTime"
@@ -88,6 +113,7 @@ _FIX_BY_STATUS = {
         "no such mailbox or message: check CHASER_GRAPH_MAILBOX is the shared mailbox's primary "
         f"SMTP address and that it exists in Exchange Online ({_ADMIN_DOC})"
     ),
+    413: f"Graph refused the request as too large: {_ATTACHMENT_TOO_LARGE}",
 }
 _TRANSIENT_TOKEN_ERRORS = {"temporarily_unavailable", "server_error"}
 
@@ -260,7 +286,8 @@ class GraphMailChannel:
     # -- the Channel interface -------------------------------------------------------------
 
     def send(self, message: OutgoingMessage) -> Receipt:
-        """Create a draft stamped with ``message.key``, then send that draft.
+        """Create a draft stamped with ``message.key``, attach ``message.attachments`` to it, then
+        send that draft.
 
         If an earlier attempt in this process left the outcome unknown (a timeout or 5xx after
         the draft was created), recover first (:meth:`find_sent`) so a retry never sends twice.
@@ -268,7 +295,7 @@ class GraphMailChannel:
         self._check(message)
         self._authenticate()
         if message.key in self._unsettled:
-            found = self._recover(message.key)
+            found = self._recover(message)
             if found is not None:
                 return found
         draft = self._mailbox.new_message()
@@ -278,6 +305,7 @@ class GraphMailChannel:
             with self._graph_errors("Graph: creating the draft"):
                 if not draft.save_draft():
                     raise TransientError("Graph: creating the draft failed")
+            self._attach(draft.object_id, message.attachments)
             internet_message_id = self._internet_message_id(draft.object_id)
             with self._graph_errors("Graph: sending the draft"):
                 if not draft.send():
@@ -298,11 +326,12 @@ class GraphMailChannel:
         is in Sent Items (or the Outbox, already submitted), else None.
 
         A draft with the key that was never sent (the crash came between creating and sending
-        it) is sent now and its receipt returned, so recovery never creates a second draft. Like
-        :meth:`send`, this may raise TransientError or PermanentError.
+        it) is sent now and its receipt returned, so recovery never creates a second draft; any of
+        ``message.attachments`` the draft lacks (the crash came while attaching) are added first.
+        Like :meth:`send`, this may raise TransientError or PermanentError.
         """
         self._authenticate()
-        return self._recover(message.key)
+        return self._recover(message)
 
     def close(self) -> None:
         con = self._account.con
@@ -323,6 +352,12 @@ class GraphMailChannel:
             )
         if not message.to:
             raise PermanentError("the message has no recipients")
+        for attachment in message.attachments:
+            if len(attachment.data) > MAX_ATTACHMENT_BYTES:
+                raise PermanentError(
+                    f"attachment {attachment.filename!r} is {len(attachment.data)} bytes: "
+                    f"{_ATTACHMENT_TOO_LARGE} (make it smaller or send a link to it)"
+                )
 
     def _compose(self, draft: Any, message: OutgoingMessage) -> None:
         """Fill an O365 draft. Graph accepts only ``X-``/``x-`` internet headers, so others in
@@ -352,6 +387,33 @@ class GraphMailChannel:
             log.info("graph_mail.headers_dropped", headers=sorted(dropped), key=message.key)
         draft.single_value_extended_properties.append({"id": KEY_PROPERTY_ID, "value": message.key})
 
+    def _attach(
+        self, message_id: str, attachments: Iterable[Attachment], *, present: Iterable[str] = ()
+    ) -> None:
+        """POST each attachment to the draft as a ``fileAttachment``, skipping one per name in
+        ``present`` (those a previous attempt already attached)."""
+        already = Counter(present)
+        url = self._mailbox.build_url(f"/messages/{message_id}/attachments")
+        for attachment in attachments:
+            if already[attachment.filename] > 0:
+                already[attachment.filename] -= 1
+                continue
+            data = {
+                "@odata.type": "#microsoft.graph.fileAttachment",
+                "name": attachment.filename,
+                "contentType": attachment.content_type or "application/octet-stream",
+                "contentBytes": b64encode(attachment.data).decode("ascii"),
+            }
+            with self._graph_errors(f"Graph: attaching {attachment.filename}"):
+                self._account.con.post(url, data=data)
+
+    def _attachment_names(self, message_id: str) -> list[str]:
+        """The names of the attachments already on a message (without their content)."""
+        url = self._mailbox.build_url(f"/messages/{message_id}/attachments")
+        with self._graph_errors("Graph: listing the leftover draft's attachments"):
+            response = self._account.con.get(url, params={"$select": "id,name"})
+        return [str(item.get("name") or "") for item in response.json().get("value", [])]
+
     def _discard_draft(self, draft: Any) -> None:
         """Best effort: delete a draft Graph refused to send, so that a later recovery of the
         same key (after the dead letter is re-queued) cannot send its stale content."""
@@ -368,7 +430,8 @@ class GraphMailChannel:
             response = self._account.con.get(url, params={"$select": "internetMessageId,isDraft"})
         return str(response.json().get("internetMessageId") or "")
 
-    def _recover(self, key: str) -> Receipt | None:
+    def _recover(self, message: OutgoingMessage) -> Receipt | None:
+        key = message.key
         for folder in _SENT_FOLDERS:
             found = self._lookup(folder, key)
             if found:
@@ -381,6 +444,10 @@ class GraphMailChannel:
         draft = self._mailbox.message_constructor(
             parent=self._mailbox, **{self._mailbox._cloud_data_key: leftover}
         )
+        if message.attachments:
+            # The crash may have come while attaching: complete the set before sending.
+            present = self._attachment_names(draft.object_id)
+            self._attach(draft.object_id, message.attachments, present=present)
         with self._graph_errors("Graph: sending the leftover draft"):
             if not draft.send():
                 raise TransientError("Graph: sending the leftover draft failed")

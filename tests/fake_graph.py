@@ -13,7 +13,12 @@ Only what the Graph mail channel uses is implemented:
 - ``GET /{tenant}/v2.0/.well-known/openid-configuration`` and ``POST /{tenant}/oauth2/v2.0/token``
   (client credentials; a wrong secret gets Entra's ``invalid_client`` / ``AADSTS7000215``);
 - ``POST /v1.0/users/{mailbox}/messages`` and ``.../mailFolders/{folder}/messages`` (create a
-  draft), ``GET .../messages/{id}``, ``POST .../messages/{id}/send`` (moves it to Sent Items);
+  draft; ``fileAttachment`` objects in its ``attachments`` are kept), ``GET .../messages/{id}``,
+  ``POST .../messages/{id}/send`` (moves it to Sent Items);
+- ``POST .../messages/{id}/attachments`` (one ``#microsoft.graph.fileAttachment`` with ``name``,
+  ``contentType`` and base64 ``contentBytes``, on a draft; over 3 MB is ``413``, as Graph wants an
+  upload session then) and ``GET .../messages/{id}/attachments`` (honouring ``$select``).
+  :meth:`FakeGraph.attachments` gives a message's attachments back as decoded bytes;
 - ``GET .../mailFolders/{folder}/messages`` with ``$filter`` on
   ``singleValueExtendedProperties/Any(ep: ep/id eq '…' and ep/value eq '…')``, ``$expand`` of
   ``singleValueExtendedProperties($filter=id eq '…')``, ``$select`` and ``$top``. Well-known folder
@@ -34,6 +39,7 @@ Faults are scripted per request (see :meth:`FakeGraph.fail` and :meth:`FakeGraph
 
 from __future__ import annotations
 
+import binascii
 import email
 import email.message
 import email.policy
@@ -44,6 +50,7 @@ import re
 import ssl
 import threading
 import uuid
+from base64 import b64decode, b64encode
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -80,6 +87,8 @@ _EXPAND = re.compile(
 )
 #: The only ``$filter`` Graph's message delta accepts.
 _DELTA_FILTER = re.compile(r"^receivedDateTime (ge|gt) (\S+)$", re.IGNORECASE)
+#: Graph's limit for an attachment POSTed in one request; larger ones need an upload session.
+MAX_SIMPLE_ATTACHMENT = 3 * 1024 * 1024
 _MAX_PAGE_SIZE = re.compile(r"odata\.maxpagesize=(\d+)", re.IGNORECASE)
 #: Graph's default page size for message delta.
 DELTA_PAGE_SIZE = 10
@@ -114,6 +123,15 @@ class Recorded:
             if key.lower() == name.lower():
                 return value
         return None
+
+
+@dataclass(frozen=True)
+class StoredAttachment:
+    """A file attachment as the fake holds it: what a test compares with what was sent."""
+
+    name: str
+    content_type: str
+    data: bytes
 
 
 @dataclass
@@ -268,15 +286,23 @@ class FakeGraph:
         return [m for m in self.messages.values() if m["parentFolderId"] == folder_id]
 
     def add_message(
-        self, *, folder: str, key: str, property_id: str, subject: str = "left over"
+        self,
+        *,
+        folder: str,
+        key: str,
+        property_id: str,
+        subject: str = "left over",
+        attachments: tuple[StoredAttachment, ...] = (),
     ) -> dict[str, Any]:
-        """Put a message carrying ``key`` in ``folder`` directly (as an earlier run would have)."""
+        """Put a message carrying ``key`` in ``folder`` directly (as an earlier run would have),
+        with ``attachments`` already on it."""
         message = self._new_message(
             {
                 "subject": subject,
                 "body": {"contentType": "Text", "content": "earlier"},
                 "singleValueExtendedProperties": [{"id": property_id, "value": key}],
                 "internetMessageHeaders": [{"name": "X-Chaser-Key", "value": key}],
+                "attachments": [_file_attachment_json(a) for a in attachments],
             },
             folder=folder,
         )
@@ -284,6 +310,13 @@ class FakeGraph:
             message["isDraft"] = False
             message["sentDateTime"] = message["createdDateTime"]
         return message
+
+    def attachments(self, message_id: str) -> list[StoredAttachment]:
+        """A message's file attachments, in the order they were added, content decoded."""
+        return [
+            StoredAttachment(a["name"], a["contentType"], b64decode(a["contentBytes"]))
+            for a in self.messages[message_id]["_attachments"]
+        ]
 
     # -- Graph behaviour ---------------------------------------------------------------------
 
@@ -381,16 +414,33 @@ class FakeGraph:
             "flag": {"flagStatus": "notFlagged"},
             "_props": list(data.get("singleValueExtendedProperties", [])),
             "_headers": list(data.get("internetMessageHeaders", [])),
+            "_attachments": [],
             #: Sequence numbers for delta: when it entered its folder, when it last changed.
             "_created": 0,
             "_updated": 0,
         }
         message.update(overrides or {})
+        # Graph creates a message's inline ``attachments`` with it (all or nothing).
+        message["_attachments"] = [
+            _file_attachment(item, now) for item in data.get("attachments") or []
+        ]
+        message["hasAttachments"] = bool(message["_attachments"])
         with self._lock:
             self._sequence += 1
             message["_created"] = message["_updated"] = self._sequence
             self.messages[message_id] = message
         return message
+
+    def add_attachment(self, message_id: str, data: Any) -> dict[str, Any]:
+        """``POST .../messages/{id}/attachments``: validate and store one file attachment."""
+        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        attachment = _file_attachment(data, now)
+        with self._lock:
+            message = self.messages[message_id]
+            message["_attachments"].append(attachment)
+            message["hasAttachments"] = True
+            message["changeKey"] = f"CQAAABYAAAB{uuid.uuid4().hex[:12]}"
+        return attachment
 
     def send_draft(self, message_id: str) -> None:
         message = self.messages[message_id]
@@ -407,6 +457,54 @@ class FakeGraph:
         message["changeKey"] = f"CQAAABYAAAB{uuid.uuid4().hex[:12]}"
         message["_updated"] = self._next_sequence()
         return message
+
+
+def _file_attachment_json(attachment: StoredAttachment) -> dict[str, Any]:
+    """A ``fileAttachment`` as a client would POST it."""
+    return {
+        "@odata.type": "#microsoft.graph.fileAttachment",
+        "name": attachment.name,
+        "contentType": attachment.content_type,
+        "contentBytes": b64encode(attachment.data).decode("ascii"),
+    }
+
+
+def _file_attachment(data: Any, now: str) -> dict[str, Any]:
+    """Check a posted ``fileAttachment`` as Graph does and return the stored resource."""
+    if not isinstance(data, dict):
+        raise _GraphError(400, "ErrorInvalidRequest", "Empty Payload. JSON content expected.")
+    kind = str(data.get("@odata.type", ""))
+    if kind.lower() != "#microsoft.graph.fileattachment":
+        raise _GraphError(
+            400, "ErrorInvalidRequest", f"Attachment type '{kind}' is not supported here."
+        )
+    name = data.get("name")
+    if not isinstance(name, str) or not name:
+        raise _GraphError(400, "ErrorInvalidRequest", "The attachment needs a name.")
+    try:
+        raw = b64decode(str(data.get("contentBytes") or ""), validate=True)
+    except (binascii.Error, ValueError):
+        raise _GraphError(
+            400, "ErrorInvalidRequest", "Cannot convert the literal to 'Edm.Binary'."
+        ) from None
+    if len(raw) > MAX_SIMPLE_ATTACHMENT:
+        raise _GraphError(
+            413,
+            "ErrorRequestEntityTooLarge",
+            "The maximum request length supported is 4MB; use an upload session.",
+        )
+    return {
+        "@odata.type": "#microsoft.graph.fileAttachment",
+        "id": f"AAMkAttachment{uuid.uuid4().hex}=",
+        "lastModifiedDateTime": now,
+        "name": name,
+        "contentType": str(data.get("contentType") or "application/octet-stream"),
+        "size": len(raw),
+        "isInline": bool(data.get("isInline", False)),
+        "contentId": data.get("contentId"),
+        "contentLocation": None,
+        "contentBytes": b64encode(raw).decode("ascii"),
+    }
 
 
 def _public(message: dict[str, Any], select: list[str] | None) -> dict[str, Any]:
@@ -702,6 +800,39 @@ def _make_handler(fake: FakeGraph) -> type[BaseHTTPRequestHandler]:
                     )
                 fake.send_draft(message["id"])
                 return 202, None, headers
+
+            attachments = re.fullmatch(r"/messages/([^/]+)/attachments", rest)
+            if method == "POST" and attachments:
+                message = self._message(attachments.group(1))
+                if not message["isDraft"]:
+                    raise _GraphError(
+                        400,
+                        "ErrorInvalidRequest",
+                        "Attachments can only be added to draft messages.",
+                    )
+                attachment = fake.add_attachment(message["id"], body)
+                shown = {
+                    "@odata.context": (
+                        f"{context}/messages('{message['id']}')/attachments/$entity"
+                    ),
+                    **attachment,
+                }
+                return 201, shown, headers
+            if method == "GET" and attachments:
+                message = self._message(attachments.group(1))
+                select = self._select(query)
+                listed = [
+                    {k: v for k, v in a.items() if not select or k in select or k == "@odata.type"}
+                    for a in message["_attachments"]
+                ]
+                return (
+                    200,
+                    {
+                        "@odata.context": f"{context}/messages('{message['id']}')/attachments",
+                        "value": listed,
+                    },
+                    headers,
+                )
 
             mime = re.fullmatch(r"/messages/([^/]+)/\$value", rest)
             if method == "GET" and mime:

@@ -19,22 +19,41 @@ from integrations.graph_mail import (
     ENV_TENANT_ID,
     KEY_HEADER,
     KEY_PROPERTY_ID,
+    MAX_ATTACHMENT_BYTES,
     GraphMailChannel,
 )
 from notifications.channel import (
     Address,
+    Attachment,
     OutgoingMessage,
     PermanentError,
     Receipt,
     TransientError,
 )
-from tests.fake_graph import FakeGraph, fake_graph_fixture  # noqa: F401
+from tests.fake_graph import FakeGraph, StoredAttachment, fake_graph_fixture  # noqa: F401
 
 KEY = "request:P017:SIB:2025-07-08"
 TOKEN_PATH = r"/oauth2/v2\.0/token$"
 CREATE_PATH = r"/users/[^/]+/(mailFolders/[^/]+/)?messages$"
 SEND_PATH = r"/messages/[^/]+/send$"
 READ_PATH = r"/users/[^/]+/messages/[^/]+$"
+ATTACH_PATH = r"/messages/[^/]+/attachments$"
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+
+
+def digest_files() -> tuple[Attachment, Attachment]:
+    """An XLSX and a DOCX as byte strings (zip magic, then every byte value, ~1 MB and ~200 KB)."""
+    log = b"PK\x03\x04" + bytes(range(256)) * 4096 + b"\x00\xff\r\n"
+    paper = b"PK\x03\x04" + bytes(reversed(range(256))) * 800 + b"word/document.xml"
+    return (
+        Attachment("SEND Board action log 2025-07-08.xlsx", XLSX, log),
+        Attachment("SEND Board paper 2025-07-08.docx", DOCX, paper),
+    )
+
+
+def stored(attachments: tuple[Attachment, ...]) -> list[StoredAttachment]:
+    return [StoredAttachment(a.filename, a.content_type, a.data) for a in attachments]
 
 
 def channel(fake: FakeGraph, **overrides: Any) -> GraphMailChannel:
@@ -362,3 +381,126 @@ def test_it_reads_its_settings_from_the_environment() -> None:
     with pytest.raises(ValueError, match=f"{ENV_CLIENT_SECRET}, {ENV_MAILBOX}") as caught:
         GraphMailChannel.from_env({ENV_TENANT_ID: "tenant", ENV_CLIENT_ID: "client"})
     assert "shh-secret" not in str(caught.value)
+
+
+# -- attachments ------------------------------------------------------------------------------
+
+
+def test_it_sends_attachments_byte_identical(fake_graph: FakeGraph) -> None:
+    files = digest_files()
+    receipt = channel(fake_graph).send(message(attachments=files))
+
+    (sent,) = fake_graph.in_folder("sentitems")
+    assert receipt.provider_id == sent["internetMessageId"]
+    assert sent["hasAttachments"] is True
+    assert fake_graph.attachments(sent["id"]) == stored(files)
+    # The draft is created stamped with the key, then attached to, then sent.
+    graph = [(r.method, r.path) for r in fake_graph.calls(path=r"^/v1\.0/")]
+    base = f"/v1.0/users/{fake_graph.mailbox}/messages/{sent['id']}"
+    assert graph[1:3] == [("POST", f"{base}/attachments")] * 2
+    assert graph[-1] == ("POST", f"{base}/send")
+    (create,) = fake_graph.calls("POST", CREATE_PATH)
+    assert create.body["singleValueExtendedProperties"] == [{"id": KEY_PROPERTY_ID, "value": KEY}]
+    assert "attachments" not in create.body
+    first = fake_graph.calls("POST", ATTACH_PATH)[0].body
+    assert first["@odata.type"] == "#microsoft.graph.fileAttachment"
+    assert (first["name"], first["contentType"]) == (files[0].filename, XLSX)
+
+
+def test_it_sends_a_message_without_attachments_unchanged(fake_graph: FakeGraph) -> None:
+    channel(fake_graph).send(message())
+    (sent,) = fake_graph.in_folder("sentitems")
+    assert fake_graph.attachments(sent["id"]) == []
+    assert sent["hasAttachments"] is False
+    assert fake_graph.calls(path=r"/attachments") == []
+    assert [r.method for r in fake_graph.calls(path=r"^/v1\.0/")] == ["POST", "GET", "POST"]
+
+
+def test_it_refuses_an_oversize_attachment_naming_the_fix_and_sends_nothing(
+    fake_graph: FakeGraph,
+) -> None:
+    big = Attachment("minutes.docx", DOCX, b"\x00" * (MAX_ATTACHMENT_BYTES + 1))
+    with pytest.raises(PermanentError) as caught:
+        channel(fake_graph).send(message(attachments=(digest_files()[0], big)))
+    text = str(caught.value)
+    assert "minutes.docx" in text
+    assert "attachments over 3 MB need an upload session; not supported" in text
+    assert fake_graph.requests == []  # refused before any call: no token, no draft
+    assert fake_graph.messages == {}
+
+
+def test_it_accepts_an_attachment_of_exactly_3_mb(fake_graph: FakeGraph) -> None:
+    edge = Attachment("log.xlsx", XLSX, b"\xab" * MAX_ATTACHMENT_BYTES)
+    channel(fake_graph).send(message(attachments=(edge,)))
+    (sent,) = fake_graph.in_folder("sentitems")
+    assert fake_graph.attachments(sent["id"]) == stored((edge,))
+
+
+def test_it_deletes_the_draft_when_graph_refuses_an_attachment(fake_graph: FakeGraph) -> None:
+    fake_graph.fail("POST", ATTACH_PATH, 413, code="ErrorRequestEntityTooLarge")
+    with pytest.raises(PermanentError, match="upload session"):
+        channel(fake_graph).send(message(attachments=digest_files()))
+    assert fake_graph.messages == {}
+    assert fake_graph.calls("POST", SEND_PATH) == []
+
+
+def test_it_completes_a_leftover_drafts_attachments_before_sending_it(
+    fake_graph: FakeGraph,
+) -> None:
+    # An earlier run created the draft and added the first attachment, then died.
+    files = digest_files()
+    fake_graph.add_message(
+        folder="drafts",
+        key=KEY,
+        property_id=KEY_PROPERTY_ID,
+        attachments=tuple(stored(files[:1])),
+    )
+
+    receipt = channel(fake_graph).find_sent(message(attachments=files))
+
+    (sent,) = fake_graph.in_folder("sentitems")
+    assert receipt is not None and receipt.provider_id == sent["internetMessageId"]
+    assert fake_graph.attachments(sent["id"]) == stored(files)
+    (added,) = fake_graph.calls("POST", ATTACH_PATH)
+    assert added.body["name"] == files[1].filename
+    assert fake_graph.calls("POST", CREATE_PATH) == []
+
+
+def test_it_never_attaches_twice_when_an_attachments_answer_is_lost(
+    fake_graph: FakeGraph,
+) -> None:
+    # Graph stores the first attachment, but its answer never arrives; the outbox retries.
+    files = digest_files()
+    ch = channel(fake_graph)
+    fake_graph.fail("POST", ATTACH_PATH, 504, after=True)
+    with pytest.raises(TransientError, match="504"):
+        ch.send(message(attachments=files))
+    (draft,) = fake_graph.in_folder("drafts")
+    assert fake_graph.attachments(draft["id"]) == stored(files[:1])
+
+    receipt = ch.send(message(attachments=files))
+
+    (sent,) = fake_graph.in_folder("sentitems")
+    assert sent["id"] == draft["id"] and receipt.provider_id == sent["internetMessageId"]
+    assert fake_graph.attachments(sent["id"]) == stored(files)
+    assert len(fake_graph.calls("POST", CREATE_PATH)) == 1
+    assert len(fake_graph.calls("POST", ATTACH_PATH)) == 2
+    assert len(fake_graph.calls("POST", SEND_PATH)) == 1
+
+
+def test_it_sends_a_leftover_draft_that_already_has_all_its_attachments(
+    fake_graph: FakeGraph,
+) -> None:
+    files = digest_files()
+    fake_graph.fail("GET", READ_PATH, 503)  # dies after attaching, before sending
+    with pytest.raises(TransientError):
+        channel(fake_graph).send(message(attachments=files))
+
+    receipt = channel(fake_graph).find_sent(message(attachments=files))
+
+    (sent,) = fake_graph.in_folder("sentitems")
+    assert receipt is not None and receipt.provider_id == sent["internetMessageId"]
+    assert fake_graph.attachments(sent["id"]) == stored(files)
+    assert len(fake_graph.calls("POST", ATTACH_PATH)) == 2  # none added by the recovery
+    (listing,) = fake_graph.calls("GET", ATTACH_PATH)
+    assert "contentBytes" not in listing.query["$select"]
