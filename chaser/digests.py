@@ -2,8 +2,8 @@
 
 ``chaser digest`` builds one by hand; ``tick`` enqueues each scheduled digest through the outbox
 under the key ``digest:{group}:{slot}``, so it goes once. The XLSX action and impact log and the
-DOCX board paper are written next to each other under the data directory
-(``digests/{group}/{meeting date}/``) and named in the email.
+DOCX board paper are attached, and kept under the data directory
+(``digests/{group}/{meeting date}/``).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import structlog
 from sqlmodel import Session, select
 
-from notifications.channel import Address, OutgoingMessage
+from notifications.channel import Address, Attachment, OutgoingMessage
 from notifications.digest_render import digest_docx, digest_xlsx, render_digest_email
 from notifications.outbox import NewDelivery, enqueue
 from workflows.calendar import Meeting, meetings
@@ -82,6 +82,10 @@ def build(
         )
 
 
+XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+DOCX_TYPE = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+
+
 def write_files(digest: Digest, folder: Path) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     stem = f"{digest.group_code}-{digest.meeting_date.isoformat()}"
@@ -109,12 +113,17 @@ def prepare(
     secretary = runtime.cycles(now).group(group).secretary
     message = None
     if secretary is not None and secretary.email:
+        xlsx, docx = files
         message = render_digest_email(
             digest,
             templates=runtime.templates,
             sender=runtime.chasing.sender.mailbox,
             to=(Address(secretary.name, secretary.email),),
             key=digest_key(meeting),
+            attachments=(
+                Attachment(xlsx.name, XLSX_TYPE, xlsx.read_bytes()),
+                Attachment(docx.name, DOCX_TYPE, docx.read_bytes()),
+            ),
         )
     return BuiltDigest(digest, message, files)
 

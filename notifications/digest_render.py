@@ -48,7 +48,7 @@ from openpyxl.styles import Alignment, Border, Font, NamedStyle, PatternFill, Si
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
-from notifications.channel import Address, OutgoingMessage
+from notifications.channel import Address, Attachment, OutgoingMessage
 from notifications.render import KEY_HEADER, Templates, long_date, short_date
 from workflows.digest_types import AreaCount, Digest, LogRow, Severity, Trend
 
@@ -367,9 +367,12 @@ def render_digest_email(
     sender: str,
     to: tuple[Address, ...],
     key: str,
+    attachments: tuple[Attachment, ...] = (),
 ) -> OutgoingMessage:
-    """The digest email to the secretary: a one-line subject, a text body and inlined HTML."""
+    """The digest email to the secretary: a one-line subject, a text body and inlined HTML,
+    with ``attachments`` (the XLSX log and the DOCX paper) named in the text and attached."""
     context = digest_context(digest)
+    context["attachments"] = [a.filename for a in attachments]
     raw = templates.text.get_template("digest_subject.txt").render(context)
     subject = " ".join(raw.split())
     context["subject"] = subject
@@ -385,6 +388,7 @@ def render_digest_email(
         text=text,
         html=html,
         headers={KEY_HEADER: key},
+        attachments=attachments,
     )
 
 

@@ -80,10 +80,17 @@ def test_the_secretary_gets_the_digest_two_working_days_before_the_meeting(
     mail = digests[0].message
     assert mail["X-Chaser-Key"] == "digest:SIB:2025-09-30"
     assert "Local Area SEND Improvement Board" in mail["Subject"]
+    attached = {p.get_filename(): p.get_content() for p in mail.iter_attachments()}
+    assert sorted(attached) == [
+        "SIB-2025-09-30-action-and-impact-log.xlsx",
+        "SIB-2025-09-30-board-paper.docx",
+    ]
+    assert "Attached: SIB-2025-09-30-action-and-impact-log.xlsx" in digests[0].body("plain")
     html = digests[0].body("html")
     assert "2.5" in html and "&lt;script&gt;" in html and "<script>" not in html
     folder = tmp_path / "digests" / "SIB" / "2025-09-30"
     xlsx = next(folder.glob("*.xlsx"))
+    assert xlsx.read_bytes() == attached[xlsx.name]
     sheet = load_workbook(xlsx).worksheets[0]
     refs = [str(c.value) for c in sheet["A"] if c.value]
     assert "2.5" in refs and "P7-01" in refs
