@@ -24,6 +24,7 @@ from chaser.wiring import build_runtime
 from notifications.channel import Channel
 from notifications.smtp import SmtpChannel
 from notifications.teams import TeamsWebhookChannel
+from tests.clock import Clock
 from tests.conftest import MAPPING, NOW, PEOPLE_CSV, PLAN_XLSX, ROOT
 from tests.mail_servers import FakeWebhook, SmtpSink
 from workflows.plan_mapping import load_mapping
@@ -32,17 +33,6 @@ from workflows.tokens import verify_link
 
 LONDON = ZoneInfo("Europe/London")
 SECRET = "s" * 40
-
-
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -21,23 +21,13 @@ from chaser.service import Runtime, tick
 from chaser.settings import Settings
 from chaser.wiring import build_runtime
 from notifications.smtp import SmtpChannel
+from tests.clock import Clock
 from tests.conftest import MAPPING, NOW, PEOPLE_CSV, PLAN_XLSX, ROOT
 from tests.mail_servers import SmtpSink
 from tests.test_replies import AISHA, reply_to
 from workflows.plan_mapping import load_mapping
 
 SECRETARY = "morwenna.tregear@example.org"
-
-
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
 
 
 @pytest.fixture

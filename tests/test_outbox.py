@@ -18,25 +18,12 @@ from notifications.channel import (
     TransientError,
 )
 from notifications.outbox import Dispatcher, NewDelivery, RetryPolicy, enqueue
+from tests.clock import Clock
 from workflows.store.models import Delivery, DeliveryState
 from workflows.tokens import reference_for
 
 START = datetime(2025, 9, 1, 9, 0, tzinfo=UTC)
 SENDER = "send.improvement@example.org"
-
-
-class FakeClock:
-    def __init__(self, now: datetime = START) -> None:
-        self.now = now
-        self.lock = threading.Lock()
-
-    def __call__(self) -> datetime:
-        with self.lock:
-            return self.now
-
-    def advance(self, seconds: float) -> None:
-        with self.lock:
-            self.now += timedelta(seconds=seconds)
 
 
 class AcceptedThenTimedOut(TransientError):
@@ -48,7 +35,7 @@ class RecordingChannel:
 
     name = "email"
 
-    def __init__(self, clock: FakeClock, script: list[Exception | None] | None = None) -> None:
+    def __init__(self, clock: Clock, script: list[Exception | None] | None = None) -> None:
         self.clock = clock
         self.script = list(script or [])
         self.sent: list[tuple[str, datetime]] = []
@@ -109,7 +96,7 @@ def _states(engine: Engine) -> dict[str, tuple[str, int, str]]:
 
 
 def _dispatcher(
-    engine: Engine, channel: RecordingChannel, clock: FakeClock, **kw: object
+    engine: Engine, channel: RecordingChannel, clock: Clock, **kw: object
 ) -> Dispatcher:
     return Dispatcher(
         engine,
@@ -129,7 +116,7 @@ def test_it_enqueues_each_key_once_however_often_it_is_asked(engine: Engine) -> 
 
 
 def test_it_sends_each_message_once_and_records_it(engine: Engine) -> None:
-    clock = FakeClock()
+    clock = Clock(START)
     channel = RecordingChannel(clock)
     _enqueue(engine, ["a", "b", "c"])
     report = _dispatcher(engine, channel, clock).dispatch()
@@ -140,7 +127,7 @@ def test_it_sends_each_message_once_and_records_it(engine: Engine) -> None:
 
 
 def test_it_retries_transient_failures_with_growing_jittered_backoff(engine: Engine) -> None:
-    clock = FakeClock()
+    clock = Clock(START)
     failures: list[Exception | None] = [TransientError("SMTP 451"), TransientError("HTTP 503")]
     channel = RecordingChannel(clock, failures)
     _enqueue(engine, ["a"])
@@ -166,7 +153,7 @@ def test_it_retries_transient_failures_with_growing_jittered_backoff(engine: Eng
 
 
 def test_it_waits_exactly_as_long_as_retry_after_asks_and_holds_the_mailbox(engine: Engine) -> None:
-    clock = FakeClock()
+    clock = Clock(START)
     channel = RecordingChannel(clock, [TransientError("HTTP 429", retry_after=7)])
     _enqueue(engine, ["a", "b"])
     dispatcher = _dispatcher(engine, channel, clock, max_pace_wait=10, rate_per_minute={SENDER: 30})
@@ -178,7 +165,7 @@ def test_it_waits_exactly_as_long_as_retry_after_asks_and_holds_the_mailbox(engi
 
 
 def test_it_dead_letters_a_permanent_failure_with_the_reason(engine: Engine) -> None:
-    clock = FakeClock()
+    clock = Clock(START)
     channel = RecordingChannel(clock, [PermanentError("550 5.1.1 mailbox unavailable")])
     _enqueue(engine, ["a", "b"])
     report = _dispatcher(engine, channel, clock).dispatch()
@@ -187,7 +174,7 @@ def test_it_dead_letters_a_permanent_failure_with_the_reason(engine: Engine) -> 
 
 
 def test_it_gives_up_after_the_last_attempt(engine: Engine) -> None:
-    clock = FakeClock()
+    clock = Clock(START)
     channel = RecordingChannel(clock, [TransientError("timeout")] * 3)
     _enqueue(engine, ["a"])
     dispatcher = _dispatcher(
@@ -202,7 +189,7 @@ def test_it_gives_up_after_the_last_attempt(engine: Engine) -> None:
 
 
 def test_it_keeps_every_rolling_minute_within_the_mailbox_rate(engine: Engine) -> None:
-    clock = FakeClock()
+    clock = Clock(START)
     channel = RecordingChannel(clock)
     _enqueue(engine, [f"m{i:03d}" for i in range(90)])
     report = _dispatcher(engine, channel, clock, rate_per_minute={SENDER: 30}).dispatch()
@@ -215,7 +202,7 @@ def test_it_keeps_every_rolling_minute_within_the_mailbox_rate(engine: Engine) -
 
 
 def test_it_puts_back_what_must_wait_long_for_the_mailbox(engine: Engine) -> None:
-    clock = FakeClock()
+    clock = Clock(START)
     channel = RecordingChannel(clock)
     _enqueue(engine, ["a", "b"])
     dispatcher = _dispatcher(engine, channel, clock, rate_per_minute={SENDER: 1}, max_pace_wait=5)
@@ -225,7 +212,7 @@ def test_it_puts_back_what_must_wait_long_for_the_mailbox(engine: Engine) -> Non
 
 
 def test_a_crash_between_claiming_and_sending_neither_loses_nor_duplicates(engine: Engine) -> None:
-    clock = FakeClock()
+    clock = Clock(START)
     channel = RecordingChannel(clock)
     _enqueue(engine, ["a", "b"])
     crashed = _dispatcher(engine, channel, clock, lease_seconds=300, worker_id="crashed")
@@ -240,7 +227,7 @@ def test_a_crash_between_claiming_and_sending_neither_loses_nor_duplicates(engin
 
 
 def test_a_crash_after_the_provider_accepted_does_not_send_again(engine: Engine) -> None:
-    clock = FakeClock()
+    clock = Clock(START)
     channel = RecordingChannel(clock)
     _enqueue(engine, ["a"])
     crashed = _dispatcher(engine, channel, clock, worker_id="crashed")
@@ -255,7 +242,7 @@ def test_a_crash_after_the_provider_accepted_does_not_send_again(engine: Engine)
 
 
 def test_a_timeout_that_hid_an_accepted_message_does_not_send_it_again(engine: Engine) -> None:
-    clock = FakeClock()
+    clock = Clock(START)
     channel = RecordingChannel(clock, [AcceptedThenTimedOut("read timed out")])
     _enqueue(engine, ["a"])
     dispatcher = _dispatcher(engine, channel, clock)
@@ -267,7 +254,7 @@ def test_a_timeout_that_hid_an_accepted_message_does_not_send_it_again(engine: E
 
 
 def test_stopping_finishes_the_message_in_hand_and_hands_back_the_rest(engine: Engine) -> None:
-    clock = FakeClock()
+    clock = Clock(START)
     _enqueue(engine, ["a", "b", "c"])
 
     class StopsTheService(RecordingChannel):
@@ -288,7 +275,7 @@ def test_stopping_finishes_the_message_in_hand_and_hands_back_the_rest(engine: E
 def test_a_message_for_an_unconfigured_channel_is_dead_lettered_with_the_fix(
     engine: Engine,
 ) -> None:
-    clock = FakeClock()
+    clock = Clock(START)
     with engine.begin() as conn:
         teams = OutgoingMessage(key="t", channel="teams", sender=SENDER, to=(), subject="", text="")
         enqueue(conn, [NewDelivery(teams, "CHS-T", "request", START)], now=START)
@@ -297,7 +284,7 @@ def test_a_message_for_an_unconfigured_channel_is_dead_lettered_with_the_fix(
 
 
 def test_two_dispatchers_at_once_never_send_the_same_message(engine: Engine) -> None:
-    clock = FakeClock()
+    clock = Clock(START)
     channel = RecordingChannel(clock)
     keys = [f"m{i:03d}" for i in range(200)]
     _enqueue(engine, keys)

@@ -13,6 +13,7 @@ from sqlmodel import Session
 from notifications.channel import Address, Channel, OutgoingMessage
 from notifications.outbox import Dispatcher, NewDelivery, enqueue
 from notifications.teams import TeamsWebhookChannel
+from tests.clock import Clock
 from tests.fake_graph import FakeGraph, fake_graph_fixture  # noqa: F401
 from tests.mail_servers import FakeWebhook
 from tests.test_graph_mail import CREATE_PATH, SEND_PATH, channel
@@ -22,15 +23,7 @@ from workflows.tokens import reference_for
 KEY = "request:AP:SIB:2025-09-30"
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2025, 9, 16, 8, 30, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
+START = datetime(2025, 9, 16, 8, 30, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -69,7 +62,7 @@ def _row(engine: Engine) -> Delivery:
 def test_a_graph_429_is_honoured_and_the_message_goes_once(
     engine: Engine, fake_graph: FakeGraph
 ) -> None:
-    clock = Clock()
+    clock = Clock(START)
     _enqueue(engine, _email(fake_graph.mailbox), clock)
     fake_graph.fail("POST", SEND_PATH, 429, retry_after=7)
     dispatcher = _dispatcher(engine, {"email": channel(fake_graph)}, clock)
@@ -90,7 +83,7 @@ def test_a_graph_429_is_honoured_and_the_message_goes_once(
 def test_a_graph_send_whose_answer_was_lost_is_found_in_sent_items_not_resent(
     engine: Engine, fake_graph: FakeGraph
 ) -> None:
-    clock = Clock()
+    clock = Clock(START)
     _enqueue(engine, _email(fake_graph.mailbox), clock)
     fake_graph.fail("POST", SEND_PATH, 504, after=True)  # Graph sent it, then the reply failed
     dispatcher = _dispatcher(engine, {"email": channel(fake_graph)}, clock)
@@ -106,7 +99,7 @@ def test_a_graph_send_whose_answer_was_lost_is_found_in_sent_items_not_resent(
 def test_a_graph_permission_error_is_dead_lettered_with_the_fix(
     engine: Engine, fake_graph: FakeGraph
 ) -> None:
-    clock = Clock()
+    clock = Clock(START)
     _enqueue(engine, _email(fake_graph.mailbox), clock)
     fake_graph.fail("POST", CREATE_PATH, 403, code="ErrorAccessDenied", message="Access is denied.")
     report = _dispatcher(engine, {"email": channel(fake_graph)}, clock).dispatch()
@@ -118,7 +111,7 @@ def test_a_graph_permission_error_is_dead_lettered_with_the_fix(
 def test_a_teams_429_is_honoured_and_the_card_is_posted_once(
     engine: Engine, webhook: FakeWebhook
 ) -> None:
-    clock = Clock()
+    clock = Clock(START)
     post = OutgoingMessage(
         key=f"{KEY}:teams",
         channel="teams",

@@ -22,6 +22,7 @@ from chaser.service import Runtime, tick
 from chaser.settings import Settings
 from chaser.wiring import build_runtime
 from notifications.smtp import SmtpChannel
+from tests.clock import Clock
 from tests.conftest import MAPPING, NOW, PEOPLE_CSV, PLAN_XLSX, ROOT
 from tests.fake_graph import FakeGraph, fake_graph_fixture  # noqa: F401
 from tests.mail_servers import SmtpSink
@@ -29,17 +30,6 @@ from workflows.plan_mapping import load_mapping
 from workflows.store.models import Action, Person, Reply, StatusChange
 
 REQUEST_DAY = datetime(2025, 9, 16, 8, 30, tzinfo=UTC)  # 09:30 in London
-
-
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
 
 
 @pytest.fixture

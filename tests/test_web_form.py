@@ -12,7 +12,7 @@ import shutil
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -31,6 +31,7 @@ from integrations.web import FormServer, create_app
 from notifications.channel import Channel
 from notifications.smtp import SmtpChannel
 from tests.browser import axe_violations, chromium_page, describe
+from tests.clock import Clock
 from tests.conftest import MAPPING, NOW, PEOPLE_CSV, PLAN_XLSX, ROOT
 from tests.mail_servers import SmtpSink, free_port
 from workflows.plan_mapping import load_mapping
@@ -45,17 +46,6 @@ AFTER_DEADLINE = datetime(2025, 9, 24, 9, 0, tzinfo=UTC)
 AFTER_EXPIRY = datetime(2025, 10, 16, 9, 0, tzinfo=UTC)
 AP_KEY = "request:AP:SIB:2025-09-30"
 BASE = "http://testserver"
-
-
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
 
 
 def _runtime(
