@@ -380,3 +380,25 @@ def test_a_digest_rebuilt_for_an_earlier_day_ignores_later_replies(engine: Engin
     assert not row.updated_this_cycle
     assert "No update since the 9 Sep meeting" in [f.reason for f in row.flags]
     assert [i.invited for i in early.invitees] == [False, False, False]
+
+
+def test_the_status_at_the_last_meeting_is_the_plans_own_value_then(engine: Engine) -> None:
+    # 7.9 was "Blue" (complete and embedded) in August, and "Green" (also complete) now: both
+    # mean complete, so only the history's own label can tell them apart.
+    simulate(engine)
+    with Session(engine) as s:
+        reply(
+            s,
+            "FO",
+            at(date(2025, 8, 20)),
+            ActionUpdate(ref="7.9", status="complete", status_label="Blue", embedded=True),
+        )
+        reply(
+            s,
+            "FO",
+            at(date(2025, 9, 17)),
+            ActionUpdate(ref="7.9", status="complete", status_label="Green"),
+        )
+        s.commit()
+    row = rows(build(engine))["7.9"]
+    assert (row.status_label, row.previous_status_label) == ("Green", "Blue")

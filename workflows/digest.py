@@ -86,6 +86,7 @@ class ChangeRow:
     at: datetime  # aware
     channel: str
     status_after: str | None
+    status_label_after: str = ""  # the plan's own value then, when the history recorded it
     narrative: str = ""
     evidence: str = ""
     late: bool = False
@@ -287,12 +288,14 @@ class _History:
             return rows
         return [c for c in rows if c.at.astimezone(LONDON).date() <= day]
 
-    def status_at(self, action: ActionRow, day: date | None) -> tuple[bool, str | None]:
-        """(whether the action existed by then, its status then)."""
+    def status_at(self, action: ActionRow, day: date | None) -> tuple[bool, str | None, str]:
+        """(whether the action existed by then, its status then, its label then if recorded)."""
         if day is None:
-            return True, action.status
+            return True, action.status, action.status_label
         rows = self.upto(action.id, day)
-        return bool(rows), rows[-1].status_after if rows else None
+        if not rows:
+            return False, None, ""
+        return True, rows[-1].status_after, rows[-1].status_label_after
 
     def narrative_at(self, action_id: int, day: date | None) -> ChangeRow | None:
         """The last row with words from the lead ("No change since…" keeps the earlier words)."""
@@ -318,9 +321,11 @@ class _Labels:
         for s in sorted(scale, key=lambda s: bool(s.get("embedded"))):
             self.by_meaning.setdefault(str(s.get("meaning", "")), str(s.get("value", "")))
 
-    def label(self, action: ActionRow, status: str | None) -> str:
+    def label(self, action: ActionRow, status: str | None, recorded: str = "") -> str:
         if status is None:
             return ""
+        if recorded:
+            return recorded
         if status == action.status and action.status_label:
             return action.status_label
         return self.by_meaning.get(status) or status.replace("_", " ").capitalize()
@@ -339,7 +344,7 @@ def _log_row(
 ) -> LogRow:
     states = []
     for day in earlier:
-        existed, status = history.status_at(action, day)
+        existed, status, recorded = history.status_at(action, day)
         if not existed:
             break
         said = history.narrative_at(action.id, day)
@@ -347,7 +352,7 @@ def _log_row(
             CycleState(
                 meeting=day,
                 status=status,
-                status_label=labels.label(action, status),
+                status_label=labels.label(action, status, recorded),
                 narrative=said.narrative if said else "",
             )
         )
@@ -410,10 +415,10 @@ def _counts_by_area(
     """Area title -> status label -> actions, as at the end of ``day`` (``None``: now)."""
     out: dict[str, dict[str, int]] = {}
     for action in actions:
-        existed, status = history.status_at(action, day)
+        existed, status, recorded = history.status_at(action, day)
         if not existed:
             continue
-        label = labels.label(action, status) or NOT_REPORTED
+        label = labels.label(action, status, recorded) or NOT_REPORTED
         counts = out.setdefault(action.area_title, {})
         counts[label] = counts.get(label, 0) + 1
     return out
@@ -560,6 +565,7 @@ def load_snapshot(session: Session, plan_code: str) -> PlanSnapshot:
             at=c.recorded_at,
             channel=c.channel,
             status_after=c.status_after,
+            status_label_after=c.status_label_after,
             narrative=c.narrative,
             evidence=c.evidence,
             late=c.late,

@@ -196,6 +196,7 @@ class _Merger:
                 action_id,
                 ChangeKind.CREATED,
                 status_after=values["status"],
+                status_label_after=values["status_label"],
                 due_after=(values["baseline_due"], values["baseline_due_precision"]),
                 note=f"imported from {self.parsed.sheet!r} row {row.row}",
             )
@@ -400,6 +401,7 @@ class _Merger:
                     ChangeKind.STATUS,
                     status_before=action.status,
                     status_after=new_status,
+                    status_label_after=row.status.value,
                     note=f"status {row.status.value!r} in the workbook",
                 )
                 action.status, action.status_label = new_status, row.status.value
@@ -486,6 +488,7 @@ class _Merger:
         *,
         status_before: str | None = None,
         status_after: str | None = None,
+        status_label_after: str = "",
         due_before: tuple[Any, str | None] = (None, None),
         due_after: tuple[Any, str | None] = (None, None),
         note: str = "",
@@ -499,6 +502,7 @@ class _Merger:
                 "kind": str(kind),
                 "status_before": status_before,
                 "status_after": status_after,
+                "status_label_after": status_label_after,
                 "due_before": due_before[0],
                 "due_before_precision": due_before[1],
                 "due_after": due_after[0],

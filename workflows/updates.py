@@ -66,6 +66,7 @@ def apply_updates(
             kind=str(ChangeKind.UPDATE),
             status_before=action.status,
             status_after=update.status or action.status,
+            status_label_after=update.status_label if update.status else action.status_label,
             due_before=action.forecast_due if forecast else None,
             due_before_precision=action.forecast_due_precision if forecast else None,
             due_after=forecast.last_day if forecast else None,

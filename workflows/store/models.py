@@ -188,6 +188,8 @@ class StatusChange(SQLModel, table=True):
     kind: str  # a ChangeKind value
     status_before: str | None = None
     status_after: str | None = None
+    #: The plan's own value after the change ("Amber"): several values can share a meaning.
+    status_label_after: str = ""
     due_before: date | None = None
     due_before_precision: str | None = None
     due_after: date | None = None
