@@ -86,7 +86,7 @@ def email_channel(env: Mapping[str, str], config: ChasingConfig, data_dir: Path)
                 "set all of CHASER_GRAPH_TENANT_ID, CHASER_GRAPH_CLIENT_ID and "
                 "CHASER_GRAPH_CLIENT_SECRET to send through Microsoft Graph"
             )
-        from integrations.graph_mail import GraphMailChannel
+        from integrations.graph_mail import GraphMailChannel, graph_settings
 
         mailbox = env.get("CHASER_GRAPH_MAILBOX") or config.sender.mailbox
         if mailbox.lower() != config.sender.mailbox.lower():
@@ -95,12 +95,7 @@ def email_channel(env: Mapping[str, str], config: ChasingConfig, data_dir: Path)
                 f"({config.sender.mailbox}); messages are sent as sender.mailbox, so make them "
                 "the same (or unset CHASER_GRAPH_MAILBOX)"
             )
-        return GraphMailChannel(
-            tenant_id=graph[0],
-            client_id=graph[1],
-            client_secret=graph[2],
-            mailbox=mailbox,
-        )
+        return GraphMailChannel(**graph_settings(env, mailbox=mailbox))
     folder = data_dir / "outbox"
     log.warning("email_to_files", folder=str(folder), hint="set CHASER_SMTP_HOST or CHASER_GRAPH_*")
     return FileChannel(folder)
@@ -159,13 +154,14 @@ def graph_inbox(env: Mapping[str, str], config: ChasingConfig) -> GraphInbox | N
     if not env.get("CHASER_GRAPH_TENANT_ID") or env.get("CHASER_GRAPH_POLL", "yes") == "no":
         return None
     from integrations.graph_inbox import GraphInbox
+    from integrations.graph_mail import graph_settings
 
-    return GraphInbox(
-        tenant_id=env["CHASER_GRAPH_TENANT_ID"],
-        client_id=env.get("CHASER_GRAPH_CLIENT_ID", ""),
-        client_secret=env.get("CHASER_GRAPH_CLIENT_SECRET", ""),
-        mailbox=env.get("CHASER_GRAPH_MAILBOX") or config.sender.mailbox,
-    )
+    try:
+        return GraphInbox(
+            **graph_settings(env, what="Reading replies", mailbox=config.sender.mailbox)
+        )
+    except ValueError as exc:
+        raise WiringError(str(exc)) from exc
 
 
 def inbound_listener(env: Mapping[str, str], runtime: Runtime) -> InboundSmtp | None:

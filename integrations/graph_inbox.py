@@ -42,7 +42,6 @@ One instance per worker thread: O365's connection object is not thread-safe.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -57,13 +56,8 @@ import structlog
 from integrations.graph_mail import (
     DEFAULT_AUTHORITY_HOST,
     DEFAULT_GRAPH_URL,
-    ENV_AUTHORITY_HOST,
-    ENV_CLIENT_ID,
-    ENV_CLIENT_SECRET,
-    ENV_GRAPH_URL,
-    ENV_MAILBOX,
-    ENV_TENANT_ID,
     GraphMailChannel,
+    graph_settings,
 )
 from integrations.http import DEFAULT_TIMEOUT, raise_for_status
 from notifications.channel import PermanentError, TransientError
@@ -178,20 +172,7 @@ class GraphInbox:
         timeout: float | tuple[float, float] = DEFAULT_TIMEOUT,
     ) -> GraphInbox:
         """Build from the same ``CHASER_GRAPH_*`` variables as the sending channel."""
-        env = os.environ if environ is None else environ
-        required = (ENV_TENANT_ID, ENV_CLIENT_ID, ENV_CLIENT_SECRET, ENV_MAILBOX)
-        missing = [name for name in required if not env.get(name)]
-        if missing:
-            raise ValueError(f"the Graph inbox needs {', '.join(missing)} ({_ADMIN_DOC})")
-        return cls(
-            tenant_id=env[ENV_TENANT_ID],
-            client_id=env[ENV_CLIENT_ID],
-            client_secret=env[ENV_CLIENT_SECRET],
-            mailbox=env[ENV_MAILBOX],
-            authority_host=env.get(ENV_AUTHORITY_HOST) or DEFAULT_AUTHORITY_HOST,
-            graph_url=env.get(ENV_GRAPH_URL) or DEFAULT_GRAPH_URL,
-            timeout=timeout,
-        )
+        return cls(**graph_settings(environ, what="the Graph inbox"), timeout=timeout)
 
     def __repr__(self) -> str:
         return (

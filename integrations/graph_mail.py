@@ -51,7 +51,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from email.utils import parseaddr
-from typing import Any
+from typing import Any, TypedDict
 from urllib.parse import quote, urlencode, urlsplit
 
 import requests
@@ -99,6 +99,46 @@ _ATTACHMENT_TOO_LARGE = "attachments over 3 MB need an upload session; not suppo
 _SENT_FOLDERS = ("sentitems", "outbox")
 _SELECT = "id,internetMessageId,isDraft,parentFolderId,createdDateTime"
 _ADMIN_DOC = "see docs/microsoft-365.md"
+
+
+class GraphSettings(TypedDict):
+    tenant_id: str
+    client_id: str
+    client_secret: str
+    mailbox: str
+    authority_host: str
+    graph_url: str
+
+
+def graph_settings(
+    environ: Mapping[str, str] | None = None, *, what: str = "Graph", mailbox: str = ""
+) -> GraphSettings:
+    """The ``CHASER_GRAPH_*`` settings as constructor arguments, for sending and reading alike.
+
+    ``mailbox`` is the default when ``CHASER_GRAPH_MAILBOX`` is unset. Raises ValueError naming
+    every missing variable.
+    """
+    env = os.environ if environ is None else environ
+    settings = GraphSettings(
+        tenant_id=env.get(ENV_TENANT_ID, ""),
+        client_id=env.get(ENV_CLIENT_ID, ""),
+        client_secret=env.get(ENV_CLIENT_SECRET, ""),
+        mailbox=env.get(ENV_MAILBOX) or mailbox,
+        authority_host=env.get(ENV_AUTHORITY_HOST) or DEFAULT_AUTHORITY_HOST,
+        graph_url=env.get(ENV_GRAPH_URL) or DEFAULT_GRAPH_URL,
+    )
+    required = (
+        (settings["tenant_id"], ENV_TENANT_ID),
+        (settings["client_id"], ENV_CLIENT_ID),
+        (settings["client_secret"], ENV_CLIENT_SECRET),
+        (settings["mailbox"], ENV_MAILBOX),
+    )
+    missing = [name for value, name in required if not value]
+    if missing:
+        raise ValueError(f"{what} needs {', '.join(missing)} ({_ADMIN_DOC})")
+    return settings
+
+
 _FIX_BY_STATUS = {
     401: (
         "Graph refused the app's token: check CHASER_GRAPH_TENANT_ID is the tenant that owns "
@@ -265,20 +305,7 @@ class GraphMailChannel:
         timeout: float | tuple[float, float] = DEFAULT_TIMEOUT,
     ) -> GraphMailChannel:
         """Build from ``CHASER_GRAPH_*`` variables (the secret never lives in YAML)."""
-        env = os.environ if environ is None else environ
-        required = (ENV_TENANT_ID, ENV_CLIENT_ID, ENV_CLIENT_SECRET, ENV_MAILBOX)
-        missing = [name for name in required if not env.get(name)]
-        if missing:
-            raise ValueError(f"Graph mail needs {', '.join(missing)} ({_ADMIN_DOC})")
-        return cls(
-            tenant_id=env[ENV_TENANT_ID],
-            client_id=env[ENV_CLIENT_ID],
-            client_secret=env[ENV_CLIENT_SECRET],
-            mailbox=env[ENV_MAILBOX],
-            authority_host=env.get(ENV_AUTHORITY_HOST) or DEFAULT_AUTHORITY_HOST,
-            graph_url=env.get(ENV_GRAPH_URL) or DEFAULT_GRAPH_URL,
-            timeout=timeout,
-        )
+        return cls(**graph_settings(environ, what="Graph mail"), timeout=timeout)
 
     def __repr__(self) -> str:
         return f"GraphMailChannel(mailbox={self.mailbox!r}, client_id={self.client_id!r})"
