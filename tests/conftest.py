@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, text
 
+from tests.mail_servers import FakeWebhook, SmtpSink
 from workflows.store.db import make_engine, upgrade
 from workflows.store.models import ALL_TABLES
 
@@ -88,3 +89,17 @@ def sqlite_engine(tmp_path: Path) -> Iterator[Engine]:
     upgrade(eng)
     yield eng
     eng.dispose()
+
+
+@pytest.fixture
+def sink() -> Iterator[SmtpSink]:
+    """A real SMTP server (aiosmtpd) on 127.0.0.1 that keeps what it receives."""
+    with SmtpSink() as server:
+        yield server
+
+
+@pytest.fixture
+def webhook() -> Iterator[FakeWebhook]:
+    """A local stand-in for Teams Workflows webhooks."""
+    with FakeWebhook() as server:
+        yield server

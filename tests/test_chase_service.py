@@ -6,12 +6,10 @@ import json
 import re
 import shutil
 from collections import Counter
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import pytest
 from click.testing import CliRunner
 from sqlalchemy import Engine
 from sqlmodel import Session, select
@@ -33,18 +31,6 @@ from workflows.tokens import verify_link
 
 LONDON = ZoneInfo("Europe/London")
 SECRET = "s" * 40
-
-
-@pytest.fixture
-def sink() -> Iterator[SmtpSink]:
-    with SmtpSink() as server:
-        yield server
-
-
-@pytest.fixture
-def webhook() -> Iterator[FakeWebhook]:
-    with FakeWebhook() as server:
-        yield server
 
 
 def _runtime(

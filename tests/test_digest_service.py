@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-import pytest
 from click.testing import CliRunner
 from docx import Document
 from openpyxl import load_workbook
@@ -28,12 +26,6 @@ from tests.test_replies import AISHA, reply_to
 from workflows.plan_mapping import load_mapping
 
 SECRETARY = "morwenna.tregear@example.org"
-
-
-@pytest.fixture
-def sink() -> Iterator[SmtpSink]:
-    with SmtpSink() as server:
-        yield server
 
 
 def _runtime(engine: Engine, tmp_path: Path, sink: SmtpSink) -> Runtime:

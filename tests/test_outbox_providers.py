@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
-import pytest
 from sqlalchemy import Engine, select
 from sqlmodel import Session
 
@@ -24,12 +22,6 @@ KEY = "request:AP:SIB:2025-09-30"
 
 
 START = datetime(2025, 9, 16, 8, 30, tzinfo=UTC)
-
-
-@pytest.fixture
-def webhook() -> Iterator[FakeWebhook]:
-    with FakeWebhook() as server:
-        yield server
 
 
 def _email(sender: str) -> OutgoingMessage:

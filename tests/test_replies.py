@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import email.policy
 import json
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime
@@ -30,12 +29,6 @@ from workflows.plan_mapping import load_mapping
 from workflows.store.models import Action, Person, Reply, StatusChange
 
 REQUEST_DAY = datetime(2025, 9, 16, 8, 30, tzinfo=UTC)  # 09:30 in London
-
-
-@pytest.fixture
-def sink() -> Iterator[SmtpSink]:
-    with SmtpSink() as server:
-        yield server
 
 
 @pytest.fixture

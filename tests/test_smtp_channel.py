@@ -40,12 +40,6 @@ def message(key: str = "request:HP:SIB-2025-07-08", **changes: object) -> Outgoi
 
 
 @pytest.fixture
-def sink() -> Iterator[SmtpSink]:
-    with SmtpSink() as s:
-        yield s
-
-
-@pytest.fixture
 def channel(sink: SmtpSink) -> Iterator[SmtpChannel]:
     ch = SmtpChannel(sink.host, sink.port, sender_address=SENDER, timeout=5)
     yield ch

@@ -437,12 +437,6 @@ def test_logs_hold_no_tokens(world: World) -> None:
 # -- in a real browser, from a real email -------------------------------------------------------
 
 
-@pytest.fixture
-def sink() -> Iterator[SmtpSink]:
-    with SmtpSink() as server:
-        yield server
-
-
 def _config_with_form_url(tmp_path: Path, form_url: str) -> Path:
     config = tmp_path / "config"
     shutil.copytree(ROOT / "config", config)
