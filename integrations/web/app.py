@@ -16,18 +16,25 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
-from zoneinfo import ZoneInfo
 
 import structlog
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
-from jinja2 import ChoiceLoader, Environment, FileSystemLoader, PackageLoader, PrefixLoader
 from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from integrations.web.access import LocalOnly, is_loopback
+from integrations.web.outbox_pages import CapturedMail, outbox_router
+from integrations.web.pages import ErrorPage, NavItem, Pages, long_date
 from integrations.web.records import RequestView, load_request, save_updates
+from integrations.web.secretary import (
+    SECRETARY_NAVIGATION,
+    FlagsNow,
+    MeetingsNear,
+    secretary_router,
+)
 from integrations.web.security import (
     CSRF_COOKIE,
     CSRF_FIELD,
@@ -42,16 +49,6 @@ from workflows.tokens import LinkClaims, TokenError, verify_link
 
 log = structlog.get_logger(__name__)
 HERE = Path(__file__).resolve().parent
-LONDON = ZoneInfo("Europe/London")
-SERVICE_NAME = "Improvement plan updates"
-
-
-class ErrorPage(Exception):
-    """Stop and show a GOV.UK error page with this status; nothing has been changed."""
-
-    def __init__(self, status: int, heading: str, *paragraphs: str) -> None:
-        super().__init__(heading)
-        self.status, self.heading, self.paragraphs = status, heading, paragraphs
 
 
 NOT_FOUND = ErrorPage(
@@ -92,23 +89,6 @@ LINK_PAGES = {
 LINK_PAGES["malformed"] = LINK_PAGES["tampered"]
 
 
-def _long_date(moment: datetime | None) -> str:
-    if moment is None:
-        return ""
-    local = moment.astimezone(LONDON)
-    return f"{local:%A} {local.day} {local:%B %Y}"
-
-
-def _environment() -> Environment:
-    loader = ChoiceLoader(
-        [
-            FileSystemLoader(HERE / "templates"),
-            PrefixLoader({"govuk_frontend_jinja": PackageLoader("govuk_frontend_jinja")}),
-        ]
-    )
-    return Environment(loader=loader, autoescape=True, trim_blocks=True, lstrip_blocks=True)
-
-
 def create_app(
     *,
     engine: Engine,
@@ -116,24 +96,35 @@ def create_app(
     clock: Callable[[], datetime],
     form_url: str,
     contact_email: str = "",
+    plan_code: str | None = None,
+    bind_host: str = "127.0.0.1",
+    mailbox: CapturedMail | None = None,
+    flags: FlagsNow | None = None,
+    meetings: MeetingsNear | None = None,
 ) -> FastAPI:
-    """The reply form. ``form_url`` is its public address (as in chasing.yaml's ``form_url``);
-    ``contact_email`` (the programme mailbox) is offered on error pages."""
+    """The reply form, and with ``plan_code`` the secretary's pages for that plan.
+
+    ``form_url`` is the form's public address (as in chasing.yaml's ``form_url``);
+    ``contact_email`` (the programme mailbox) is offered on error pages. ``bind_host`` is the
+    address the server listens on: the secretary's pages are served only on loopback (see
+    :mod:`integrations.web.access`). ``flags`` and ``meetings`` feed those pages (see
+    :mod:`integrations.web.secretary`); ``mailbox`` (the demo's captured mail) adds ``/outbox``.
+    """
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
     app.middleware("http")(security_middleware)
     app.mount("/assets", StaticFiles(directory=HERE / "static" / "govuk"), name="assets")
-    env = _environment()
+    local_only = LocalOnly(bind_host)
+    navigation: list[NavItem] = []
+    if plan_code is not None:
+        navigation += SECRETARY_NAVIGATION
+    if mailbox is not None:
+        navigation.append(NavItem("/outbox", "Outbox"))
+    pages = Pages(contact_email=contact_email, navigation=navigation)
     secure_cookie = form_url.lower().startswith("https://")
     origins = [origin_of(form_url)]
 
-    def render(template: str, status: int = 200, **context: Any) -> HTMLResponse:
-        context.setdefault("service_name", SERVICE_NAME)
-        context.setdefault("contact_email", contact_email)
-        html = env.get_template(template).render(**context)
-        return HTMLResponse(html, status_code=status)
-
-    def error_page(page: ErrorPage) -> HTMLResponse:
-        return render("error.html", page.status, heading=page.heading, paragraphs=page.paragraphs)
+    render = pages.render
+    error_page = pages.error
 
     @app.exception_handler(ErrorPage)
     async def _error_page(request: Request, exc: ErrorPage) -> Response:
@@ -185,9 +176,9 @@ def create_app(
             ],
             meeting=found.meeting,
             plan_title=found.plan_title,
-            deadline=_long_date(found.due_by),
+            deadline=long_date(found.due_by),
             late=found.late(now),
-            expires=_long_date(claims.expires_at),
+            expires=long_date(claims.expires_at),
             edits=edits or {},
             error_list=error_list or [],
         )
@@ -217,7 +208,9 @@ def create_app(
         return f"/r/{token}/saved" + (f"?action={quote(ref, safe='')}" if ref else "")
 
     @app.get("/", response_class=HTMLResponse)
-    def home() -> HTMLResponse:
+    def home(request: Request) -> Response:
+        if navigation and local_only.allowed(request):
+            return RedirectResponse(navigation[0].href, status_code=303)
         return render("home.html")
 
     @app.get("/favicon.ico")
@@ -301,11 +294,29 @@ def create_app(
             late=found.late(clock()),
             meeting=found.meeting,
             plan_title=found.plan_title,
-            expires=_long_date(claims.expires_at),
+            expires=long_date(claims.expires_at),
             token=token,
             next_action=found.next_after(one.ref) if one else None,
         )
 
+    guarded = [Depends(local_only)]
+    if plan_code is not None:
+        app.include_router(
+            secretary_router(
+                pages=pages,
+                engine=engine,
+                clock=clock,
+                plan_code=plan_code,
+                secret=secret,
+                flags=flags,
+                meetings=meetings,
+            ),
+            dependencies=guarded,
+        )
+    if mailbox is not None:
+        app.include_router(outbox_router(pages=pages, mailbox=mailbox), dependencies=guarded)
+    if not is_loopback(bind_host) and plan_code is not None:
+        log.info("secretary_pages_local_only", hint="bind to 127.0.0.1 to use them")
     return app
 
 

@@ -1,0 +1,89 @@
+"""Rendering GOV.UK pages: one Jinja2 environment (autoescaped) shared by every page of the app.
+
+The reply form, the secretary's pages and the demo's mailbox all render through :class:`Pages`,
+so they share the page shell (``base.html``), the error page and the navigation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from fastapi.responses import HTMLResponse
+from jinja2 import ChoiceLoader, Environment, FileSystemLoader, PackageLoader, PrefixLoader
+
+HERE = Path(__file__).resolve().parent
+LONDON = ZoneInfo("Europe/London")
+SERVICE_NAME = "Improvement plan updates"
+
+
+class ErrorPage(Exception):
+    """Stop and show a GOV.UK error page with this status; nothing has been changed."""
+
+    def __init__(self, status: int, heading: str, *paragraphs: str) -> None:
+        super().__init__(heading)
+        self.status, self.heading, self.paragraphs = status, heading, paragraphs
+
+
+@dataclass(frozen=True)
+class NavItem:
+    href: str
+    text: str
+
+
+def long_date(moment: datetime | None) -> str:
+    """``Tuesday 30 September 2025`` in London time; empty for None."""
+    if moment is None:
+        return ""
+    local = moment.astimezone(LONDON)
+    return f"{local:%A} {local.day} {local:%B %Y}"
+
+
+def environment() -> Environment:
+    loader = ChoiceLoader(
+        [
+            FileSystemLoader(HERE / "templates"),
+            PrefixLoader({"govuk_frontend_jinja": PackageLoader("govuk_frontend_jinja")}),
+        ]
+    )
+    env = Environment(loader=loader, autoescape=True, trim_blocks=True, lstrip_blocks=True)
+    env.filters["long_date"] = long_date
+    return env
+
+
+@dataclass
+class Pages:
+    """Renders a template into an HTML response with the context every page needs."""
+
+    contact_email: str = ""
+    service_name: str = SERVICE_NAME
+    #: The service navigation (the secretary's pages); empty for the leads' form.
+    navigation: Sequence[NavItem] = ()
+    env: Environment = field(default_factory=environment)
+
+    def render(
+        self, template: str, status: int = 200, *, current: str = "", **context: Any
+    ) -> HTMLResponse:
+        """``current`` is the path of the navigation item to mark as the page being shown."""
+        context.setdefault("service_name", self.service_name)
+        context.setdefault("contact_email", self.contact_email)
+        context.setdefault(
+            "navigation",
+            [
+                {"href": item.href, "text": item.text, "active": item.href == current}
+                for item in self.navigation
+            ]
+            if current
+            else [],
+        )
+        html = self.env.get_template(template).render(**context)
+        return HTMLResponse(html, status_code=status)
+
+    def error(self, page: ErrorPage) -> HTMLResponse:
+        return self.render(
+            "error.html", page.status, heading=page.heading, paragraphs=page.paragraphs
+        )
