@@ -1,55 +1,394 @@
-"""``chaser demo``: Chaser on its embedded defaults, in a throw-away database.
+"""``chaser demo``: the real service on its embedded defaults, on a simulated clock.
 
-Until the service exists (scheduler, chasing, replies), the demo sets up a temporary store,
-imports the Plymouth sample people and plan through the shipped mapping, and lists the plan.
+Everything is real except time and the leads: a SQLite store in a temporary folder, the shipped
+Plymouth plan, people and governance calendar, the scheduler's ``tick``, the outbox and its
+dispatcher sending by SMTP (to a built-in mail sink, browsable at ``/outbox``), the reply form,
+the SMTP listener that takes in emailed replies, the digest, and the secretary's pages. The
+clock runs a six-week board cycle (SIB 19 Aug 2025 to SIB 30 Sep 2025) in about two minutes;
+simulated leads (:mod:`chaser.demo_leads`) answer through the form and by email.
 """
 
 from __future__ import annotations
 
+import re
+import secrets
+import signal
+import socket
 import sys
 import tempfile
-from datetime import UTC, datetime
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
+from types import FrameType
+from zoneinfo import ZoneInfo
 
 import click
-from sqlmodel import Session
+import structlog
+from sqlmodel import Session, col, func, select
 
-from chaser.cli_plan import print_actions
+from chaser.demo_leads import PERSONAS, Answer, SimulatedLeads
 from chaser.importing import choose_mapping, import_people, import_plan
-from chaser.settings import SAMPLES_DIR, SHIPPED_CONFIG_DIR
-from workflows.plan_queries import list_actions
+from chaser.logging import configure_logging
+from chaser.service import Runtime, tick
+from chaser.settings import SAMPLES_DIR, SHIPPED_CONFIG_DIR, Settings
+from chaser.wiring import build_runtime, inbound_listener, web_app
+from integrations.mail_capture import MailCapture
+from integrations.web import FormServer
+from notifications.smtp import KEY_HEADER, SmtpChannel
+from workflows.calendar import meetings
+from workflows.chasing_config import Channels
 from workflows.store.db import make_engine, upgrade
+from workflows.store.models import Channel, Delivery, Reply, ReplyVerdict, StatusChange
+from workflows.working_days import is_working_day
+
+log = structlog.get_logger(__name__)
+LONDON = ZoneInfo("Europe/London")
+HOST = "127.0.0.1"
+#: The day after the Improvement Board of 19 August 2025, and the next one six weeks later.
+FIRST_DAY, LAST_DAY = date(2025, 8, 20), date(2025, 9, 30)
+DEFAULT_SPEED = 21.0  # simulated days a minute: six weeks in two minutes
+#: When the clock stops on a working day: every half hour through the send window and beyond.
+WORKING_MOMENTS = tuple(time(h, m) for h in range(8, 19) for m in (0, 30))
+QUIET_MOMENTS = (time(12, 0),)
+_SUMMARY = re.compile(r"(\d+) actions? in scope, (\d+) updated this cycle.*?(\d+) flagged")
+
+
+class SimulatedClock:
+    """The demo's ``now``: moved on by the demo loop, and by the dispatcher when it paces."""
+
+    def __init__(self, start: datetime) -> None:
+        self._now = start
+        self._lock = threading.Lock()
+
+    def __call__(self) -> datetime:
+        with self._lock:
+            return self._now
+
+    def move_to(self, moment: datetime) -> None:
+        """Never backwards: the dispatcher's pacing may have moved it on already."""
+        with self._lock:
+            self._now = max(self._now, moment.astimezone(UTC))
+
+    def advance(self, seconds: float) -> None:
+        with self._lock:
+            self._now += timedelta(seconds=seconds)
+
+
+@dataclass(frozen=True)
+class DemoOptions:
+    speed: float
+    first_day: date
+    last_day: date
+    port: int | None
+    folder: Path | None
+    exit_at_end: bool
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((HOST, 0))
+        return int(s.getsockname()[1])
+
+
+def _web_port(asked: int | None) -> int:
+    """The port asked for; by default 8080, or any free port when 8080 is taken."""
+    if asked == 0:
+        return _free_port()
+    port = asked or 8080
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind((HOST, port))
+        except OSError:
+            if asked is not None:
+                raise click.ClickException(
+                    f"port {port} is in use; choose another with --port, or --port 0 for any"
+                ) from None
+            return _free_port()
+    return port
+
+
+def _days(first: date, last: date) -> Iterator[date]:
+    day = first
+    while day <= last:
+        yield day
+        day += timedelta(days=1)
+
+
+class Demo:
+    """The wired demo: store, mail sink, reply listener, web app, runtime and simulated leads."""
+
+    def __init__(self, options: DemoOptions) -> None:
+        self.options = options
+        self.folder = options.folder or Path(tempfile.mkdtemp(prefix="chaser-demo-"))
+        self.folder.mkdir(parents=True, exist_ok=True)
+        start = datetime.combine(options.first_day, time(7, 0), tzinfo=LONDON)
+        self.clock = SimulatedClock(start.astimezone(UTC))
+        self.stop_requested = threading.Event()
+        self.engine = make_engine(f"sqlite:///{self.folder / 'demo.db'}")
+        upgrade(self.engine)
+        self.port = _web_port(options.port)
+        self.url = f"http://{HOST}:{self.port}"
+        self.mail = MailCapture(self.folder / "mail", self.clock)
+        self.sink = self.mail.listener(HOST, _free_port())
+        self.runtime = self._runtime()
+        inbound_port = _free_port()
+        listener = inbound_listener({"CHASER_INBOUND_SMTP": f"{HOST}:{inbound_port}"}, self.runtime)
+        assert listener is not None
+        self.inbound = listener
+        self.web = FormServer(
+            web_app(self.runtime, bind_host=HOST, mailbox=self.mail), host=HOST, port=self.port
+        )
+        self.leads = SimulatedLeads(
+            self.engine,
+            self.mail.since,
+            plan_code=self.runtime.chasing.plan,
+            reply_to=self.runtime.chasing.sender.mailbox,
+            inbound=(HOST, inbound_port),
+        )
+        self.digests_seen: set[int] = set()
+
+    def _runtime(self) -> Runtime:
+        env = {"CHASER_DATA_DIR": str(self.folder), "CHASER_SECRET_KEY": secrets.token_urlsafe(48)}
+        settings = Settings(database_url="", config_dir=SHIPPED_CONFIG_DIR)
+        runtime = build_runtime(
+            settings,
+            self.engine,
+            env=env,
+            channels={},
+            clock=self.clock,
+            sleep=self.clock.advance,  # pacing waits pass on the simulated clock
+        )
+        # Links point at this demo's web app; everyone is chased by email (no Teams webhook).
+        runtime.chasing = runtime.chasing.model_copy(
+            update={"form_url": self.url, "channels": Channels()}
+        )
+        sender = runtime.chasing.sender
+        runtime.channels = {
+            "email": SmtpChannel(
+                HOST,
+                self.sink.port,
+                sender_address=sender.mailbox,
+                from_name=sender.name,
+                starttls=False,
+            )
+        }
+        return runtime
+
+    # -- setting up ------------------------------------------------------------------------------
+    def load_sample(self) -> tuple[int, int]:
+        samples = SAMPLES_DIR / "plymouth"
+        now = self.clock()
+        people = import_people(self.engine, samples / "plymouth_people.csv", now=now)
+        mapping = choose_mapping(
+            SHIPPED_CONFIG_DIR, SHIPPED_CONFIG_DIR / "mappings" / "plymouth.yaml"
+        )
+        outcome = import_plan(
+            self.engine, samples / "plymouth_send_plan_2023.xlsx", mapping=mapping, now=now
+        )
+        if not outcome.ok:
+            raise click.ClickException("; ".join(e.message for e in outcome.errors))
+        return people.created, outcome.actions
+
+    def start(self) -> None:
+        self.sink.start()
+        self.inbound.start()
+        self.web.start()
+
+    def stop(self) -> None:
+        self.stop_requested.set()
+
+    def close(self) -> None:
+        self.runtime.get_dispatcher().stop()
+        self.web.stop()
+        self.inbound.stop()
+        self.sink.stop()
+        for channel in self.runtime.channels.values():
+            channel.close()
+
+    # -- the simulated days ------------------------------------------------------------------------
+    def run(self) -> None:
+        o = self.options
+        pause = 0.0 if o.speed <= 0 else 60.0 / o.speed
+        for day in _days(o.first_day, o.last_day):
+            moments = WORKING_MOMENTS if is_working_day(day) else QUIET_MOMENTS
+            answers: list[Answer] = []
+            for moment in moments:
+                if self.stop_requested.is_set():
+                    return
+                self.clock.move_to(datetime.combine(day, moment, tzinfo=LONDON))
+                tick(self.runtime, self.clock())
+                answers += self.leads.act(self.clock())
+                if pause:
+                    self.stop_requested.wait(pause / len(moments))
+            self.report(day, answers)
+        self.clock.move_to(datetime.combine(o.last_day, time(18, 0), tzinfo=LONDON))
+
+    # -- progress ------------------------------------------------------------------------------
+    def report(self, day: date, answers: list[Answer]) -> None:
+        start = datetime.combine(day, time(0, 0), tzinfo=LONDON).astimezone(UTC)
+        end = start + timedelta(days=1)
+        with Session(self.engine) as session:
+            sent = Counter(
+                session.exec(
+                    select(Delivery.kind).where(
+                        col(Delivery.sent_at) >= start, col(Delivery.sent_at) < end
+                    )
+                ).all()
+            )
+            updates = Counter(
+                session.exec(
+                    select(StatusChange.channel).where(
+                        col(StatusChange.recorded_at) >= start,
+                        col(StatusChange.recorded_at) < end,
+                        StatusChange.channel != Channel.IMPORT,
+                    )
+                ).all()
+            )
+            review = session.exec(
+                select(func.count()).select_from(Reply).where(Reply.verdict == ReplyVerdict.REVIEW)
+            ).one()
+        parts = [f"{day:%a %d %b %Y}"]
+        parts.append(self._meeting_note(day))
+        parts.append(
+            "sent "
+            + (", ".join(f"{n} {k.replace('_', ' ')}" for k, n in sorted(sent.items())) or "0")
+        )
+        parts.append(
+            "updates " + (", ".join(f"{n} by {k}" for k, n in sorted(updates.items())) or "0")
+        )
+        parts.append(f"waiting for review {review}")
+        click.echo("  ·  ".join(p for p in parts if p))
+        for answer in answers:
+            click.echo(f"    {answer.describe()}")
+        for line in self._digest_lines():
+            click.echo(f"    {line}")
+        sys.stdout.flush()
+
+    def _meeting_note(self, day: date) -> str:
+        cycles = self.runtime.cycles(self.clock())
+        notes = []
+        for m in meetings(cycles, day, day, groups=list(self.runtime.chasing.meetings)):
+            notes.append(f"{m.group} meets")
+        for m in meetings(
+            cycles, day, day + timedelta(days=21), groups=list(self.runtime.chasing.meetings)
+        ):
+            if m.papers_deadline == day:
+                notes.append(f"papers due for {m.group} {m.date:%d %b}")
+        return ", ".join(notes)
+
+    def _digest_lines(self) -> list[str]:
+        lines = []
+        for captured in self.mail.messages():
+            if captured.number in self.digests_seen:
+                continue
+            message = captured.parsed()
+            key = str(message.get(KEY_HEADER, ""))
+            if not key.startswith("digest:"):
+                continue
+            self.digests_seen.add(captured.number)
+            body = message.get_body(preferencelist=("plain",))
+            summary = _SUMMARY.search(body.get_content() if body is not None else "")
+            counts = (
+                f"{summary.group(1)} actions, {summary.group(2)} updated, "
+                f"{summary.group(3)} flagged"
+                if summary
+                else "see the message"
+            )
+            _, group, on = key.split(":", 2)
+            lines.append(
+                f"DIGEST for {group} {on} sent to {message['To']}: {counts}: "
+                f"{self.url}/outbox/{captured.number}"
+            )
+        return lines
 
 
 @click.command()
 @click.option(
+    "--speed",
+    type=float,
+    default=DEFAULT_SPEED,
+    show_default=True,
+    help="Simulated days a minute (21: the six-week cycle in two minutes; 0: no waiting).",
+)
+@click.option(
+    "--from",
+    "first_day",
+    type=click.DateTime(["%Y-%m-%d"]),
+    default=FIRST_DAY.isoformat(),
+    show_default=True,
+    help="The first simulated day.",
+)
+@click.option(
+    "--until",
+    "last_day",
+    type=click.DateTime(["%Y-%m-%d"]),
+    default=LAST_DAY.isoformat(),
+    show_default=True,
+    help="The last simulated day; the clock stops at its end.",
+)
+@click.option(
+    "--port",
+    type=int,
+    default=None,
+    help="Web port (default 8080, or a free one if 8080 is taken; 0: any free port).",
+)
+@click.option(
     "--keep",
     type=click.Path(file_okay=False, path_type=Path),
-    help="Keep the demo database in this directory instead of a temporary one.",
+    help="Keep the demo's data (database, mail, digests) in this folder.",
 )
-def demo(keep: Path | None) -> None:
-    """Import the Plymouth sample plan into a throw-away database and list it."""
-    folder = keep or Path(tempfile.mkdtemp(prefix="chaser-demo-"))
-    url = f"sqlite:///{folder / 'demo.db'}"
-    engine = make_engine(url)
-    upgrade(engine)
-    now = datetime.now(UTC)
-    samples = SAMPLES_DIR / "plymouth"
-    people = import_people(engine, samples / "plymouth_people.csv", now=now)
-    mapping = choose_mapping(SHIPPED_CONFIG_DIR, SHIPPED_CONFIG_DIR / "mappings" / "plymouth.yaml")
-    outcome = import_plan(
-        engine, samples / "plymouth_send_plan_2023.xlsx", mapping=mapping, now=now
-    )
-    if not outcome.ok:
-        for error in outcome.errors:
-            click.echo(f"error: {error.message}", err=True)
-        sys.exit(1)
-    with Session(engine) as session:
-        print_actions(list_actions(session, outcome.plan_code))
-    click.echo()
-    click.echo(
-        f"Imported {people.created} people and {outcome.actions} actions of plan "
-        f"{outcome.plan_code} ({len(outcome.warnings)} warnings: "
-        f"`chaser --db {url} plan import --dry-run ...` shows them)."
-    )
-    click.echo(f"Demo database: {url}")
+@click.option(
+    "--exit",
+    "exit_at_end",
+    is_flag=True,
+    help="Stop when the clock stops, instead of serving the pages until Ctrl-C.",
+)
+def demo(
+    speed: float,
+    first_day: datetime,
+    last_day: datetime,
+    port: int | None,
+    keep: Path | None,
+    exit_at_end: bool,
+) -> None:
+    """Watch Chaser run a six-week board cycle of the Plymouth sample plan in two minutes."""
+    if last_day.date() < first_day.date():
+        raise click.BadParameter("--until must not be before --from", param_hint="--until")
+    configure_logging(level="WARNING")  # the progress lines are the demo's output
+    options = DemoOptions(speed, first_day.date(), last_day.date(), port, keep, exit_at_end)
+    demo_ = Demo(options)
+
+    def stop(signum: int, _frame: FrameType | None) -> None:
+        demo_.stop()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    people, actions = demo_.load_sample()
+    demo_.start()
+    try:
+        click.echo(
+            f"Chaser demo: the Plymouth SEND improvement plan ({actions} actions, {people} "
+            f"people; {len(PERSONAS)} simulated leads)."
+        )
+        click.echo(
+            f"Simulating {options.first_day:%a %d %b %Y} to {options.last_day:%a %d %b %Y}"
+            + (f" at {speed:g} days a minute." if speed > 0 else " as fast as it goes.")
+        )
+        click.echo(f"Open {demo_.url}/plan  (sent mail: {demo_.url}/outbox)")
+        click.echo(f"Data: {demo_.folder}")
+        sys.stdout.flush()
+        demo_.run()
+        if not demo_.stop_requested.is_set():
+            click.echo(
+                f"Clock stopped at the end of {options.last_day:%a %d %b %Y}. "
+                + ("" if exit_at_end else f"Still serving {demo_.url} - press Ctrl-C to stop.")
+            )
+            sys.stdout.flush()
+            if not exit_at_end:
+                demo_.stop_requested.wait()
+    finally:
+        demo_.close()
+    click.echo("Demo stopped.")

@@ -10,15 +10,18 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import structlog
+from fastapi import FastAPI
 from sqlalchemy import Engine
 
 from chaser.config_reload import CyclesReloader, default_status_path
 from chaser.replies import ingest_email
 from chaser.service import Runtime
 from chaser.settings import Settings, default_data_dir
+from chaser.web_feeds import flags_now, meetings_near
 from integrations.graph_inbox import GraphInbox
 from integrations.inbound_smtp import InboundSmtp
 from integrations.web import FormServer, create_app
+from integrations.web.outbox_pages import CapturedMail
 from notifications.channel import Channel
 from notifications.file_channel import FileChannel
 from notifications.render import load_templates
@@ -181,19 +184,30 @@ def inbound_listener(env: Mapping[str, str], runtime: Runtime) -> InboundSmtp | 
     return InboundSmtp(host, int(port), take_in)
 
 
-def form_server(env: Mapping[str, str], runtime: Runtime) -> FormServer:
-    """The reply form, on ``CHASER_WEB_LISTEN=host:port`` (default 127.0.0.1 and the port of
-    ``form_url``). It binds to loopback unless told otherwise: put a TLS proxy in front."""
-    default_port = urlsplit(runtime.chasing.form_url).port or 8080
-    spec = env.get("CHASER_WEB_LISTEN", f"127.0.0.1:{default_port}")
-    host, _, port = spec.rpartition(":")
-    if not host or not port.isdigit():
-        raise WiringError(f"CHASER_WEB_LISTEN={spec!r} is not host:port; write e.g. 127.0.0.1:8080")
-    app = create_app(
+def web_app(runtime: Runtime, *, bind_host: str, mailbox: CapturedMail | None = None) -> FastAPI:
+    """The whole web app: the reply form, and the secretary's pages (served to a local browser
+    only; see integrations/web/access.py). ``mailbox`` adds the demo's ``/outbox``."""
+    return create_app(
         engine=runtime.engine,
         secret=runtime.secret,
         clock=runtime.clock,
         form_url=runtime.chasing.form_url,
         contact_email=runtime.chasing.sender.mailbox,
+        plan_code=runtime.chasing.plan,
+        bind_host=bind_host,
+        mailbox=mailbox,
+        flags=flags_now(runtime),
+        meetings=meetings_near(runtime),
     )
-    return FormServer(app, host=host, port=int(port))
+
+
+def form_server(env: Mapping[str, str], runtime: Runtime) -> FormServer:
+    """The web app on ``CHASER_WEB_LISTEN=host:port`` (default 127.0.0.1 and the port of
+    ``form_url``). It binds to loopback unless told otherwise: put a TLS proxy in front, and
+    know that the secretary's pages are then refused until sign-in is configured."""
+    default_port = urlsplit(runtime.chasing.form_url).port or 8080
+    spec = env.get("CHASER_WEB_LISTEN", f"127.0.0.1:{default_port}")
+    host, _, port = spec.rpartition(":")
+    if not host or not port.isdigit():
+        raise WiringError(f"CHASER_WEB_LISTEN={spec!r} is not host:port; write e.g. 127.0.0.1:8080")
+    return FormServer(web_app(runtime, bind_host=host), host=host, port=int(port))

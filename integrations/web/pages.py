@@ -43,6 +43,13 @@ def long_date(moment: datetime | None) -> str:
     return f"{local:%A} {local.day} {local:%B %Y}"
 
 
+def london_time(moment: datetime | None) -> str:
+    """``Tue 26 Aug 2025, 09:30`` in London time; empty for None."""
+    if moment is None:
+        return ""
+    return f"{moment.astimezone(LONDON):%a %d %b %Y, %H:%M}"
+
+
 def environment() -> Environment:
     loader = ChoiceLoader(
         [
@@ -52,6 +59,7 @@ def environment() -> Environment:
     )
     env = Environment(loader=loader, autoescape=True, trim_blocks=True, lstrip_blocks=True)
     env.filters["long_date"] = long_date
+    env.filters["london_time"] = london_time
     return env
 
 
