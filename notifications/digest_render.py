@@ -138,7 +138,7 @@ def ink(colour: str) -> str:
 def status_labels(digest: Digest) -> list[str]:
     """Every status label to count, in order: the plan's scale, then anything else the counts
     hold (a value retired from the scale), then "Not reported"."""
-    labels = [label or value for value, label, _ in digest.scale]
+    labels = [value or label for value, label, _ in digest.scale]  # counts are by value
     seen = set(labels)
     extra: list[str] = []
     counts: list[dict[str, int]] = []

@@ -27,13 +27,14 @@ from workflows.digest_types import (
 SCRIPT = "<script>alert(1)</script>"
 
 #: (value, label, colour), as the plan's mapping file declares it.
+#: (value, label, colour) as in Plymouth's mapping: actions carry the value ("Green").
 SCALE: tuple[tuple[str, str, str], ...] = (
-    ("B", "Blue", "0070C0"),
-    ("G", "Green", "00B050"),
-    ("A", "Amber", "FFC000"),
-    ("R", "Red", "FF0000"),
+    ("Blue", "Complete and embedded", "0070C0"),
+    ("Green", "Complete", "00B050"),
+    ("Amber", "Progressing to timescale", "FFC000"),
+    ("Red", "Little or no progress/delayed", "FF0000"),
 )
-COLOUR = {label: colour for _, label, colour in SCALE}
+COLOUR = {value: colour for value, _, colour in SCALE}
 STATUS = {"Blue": "complete", "Green": "on_track", "Amber": "at_risk", "Red": "off_track"}
 
 AREAS = {

@@ -12,6 +12,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session, select
 
 from chaser.importing import import_people, import_plan
+from notifications.digest_render import status_labels
 from tests.conftest import MAPPING, PEOPLE_CSV, PLAN_XLSX, ROOT
 from workflows.calendar import Meeting, next_meeting
 from workflows.cycles_config import load_cycles
@@ -308,6 +309,16 @@ def test_status_counts_by_area_now_and_at_the_previous_meeting(digest: Digest) -
     title2 = areas[2].title
     assert [t.counts[title2].get("Amber", 0) for t in digest.trend] == [0, 1, 0]
     assert [t.counts[title2].get("Red", 0) for t in digest.trend] == [0, 0, 1]
+
+
+def test_the_status_table_has_one_column_per_status_value_of_the_plan(digest: Digest) -> None:
+    # Actions carry the plan's own value ("Green"), so the columns must be those values, not
+    # the scale's longer labels ("Complete"), or every count lands in a column of its own.
+    columns = status_labels(digest)
+    assert columns[:4] == ["Blue", "Green", "Amber", "Red"]
+    assert set(columns) <= {"Blue", "Green", "Amber", "Red", "Not reported"}
+    for area in digest.areas:
+        assert set(area.counts) <= set(columns), area.title
 
 
 def test_risks_dead_letters_and_invitees(digest: Digest) -> None:
