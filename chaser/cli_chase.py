@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import sys
+import threading
 from datetime import UTC, datetime
 from types import FrameType
 from typing import Any
@@ -25,6 +26,8 @@ from workflows.digest_config import DigestConfigError
 
 log = structlog.get_logger(__name__)
 LONDON = ZoneInfo("Europe/London")
+#: How long ``chaser run`` waits, when stopped, for the tick in hand (one message's send).
+SHUTDOWN_GRACE = 120.0
 
 
 def parse_now(value: str | None) -> datetime:
@@ -143,11 +146,23 @@ def run(settings: Settings, interval: int) -> None:
         fail(str(exc))
     scheduler = BlockingScheduler(timezone=LONDON)
 
+    ticking = threading.Lock()  # held while a tick runs, so shutdown can wait for it
+    stopping = threading.Event()
+
     def job() -> None:
-        try:
-            tick(runtime)
-        except Exception:  # one bad tick must not stop the service; the next one retries
-            log.exception("tick_failed")
+        with ticking:
+            if stopping.is_set():
+                return
+            try:
+                tick(runtime)
+            except UnknownPlan:
+                log.warning(
+                    "plan_not_imported",
+                    plan=runtime.chasing.plan,
+                    hint="chaser plan import FILE (the plan named in chasing.yaml)",
+                )
+            except Exception:  # one bad tick must not stop the service; the next one retries
+                log.exception("tick_failed")
 
     scheduler.add_job(
         job,
@@ -161,6 +176,7 @@ def run(settings: Settings, interval: int) -> None:
 
     def stop(signum: int, _frame: FrameType | None) -> None:
         log.info("stopping", signal=signum)
+        stopping.set()
         runtime.get_dispatcher().stop()  # finish the message in hand, claim no more
         scheduler.shutdown(wait=False)
 
@@ -174,10 +190,17 @@ def run(settings: Settings, interval: int) -> None:
     try:
         scheduler.start()
     finally:
+        # The tick in hand finishes the message it is sending (the dispatcher claims no more)
+        # before the channels close: nothing is half-sent.
+        idle = ticking.acquire(timeout=SHUTDOWN_GRACE)
+        if not idle:
+            log.warning("stopping_mid_tick", grace_seconds=SHUTDOWN_GRACE)
         if inbound is not None:
             inbound.stop()
         web.stop()
         for channel in runtime.channels.values():
             channel.close()
+        if idle:
+            ticking.release()
     log.info("service_stopped")
     sys.exit(0)

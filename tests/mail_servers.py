@@ -15,7 +15,8 @@ speaks TLS from the first byte (port-465 style). Scripted failures:
 ``sink.fail("data", "451 4.3.0 Try later")`` answers the next DATA with that reply (stages:
 ``mail``, ``rcpt``, ``data``; the reply ``"disconnect"`` drops the connection instead);
 ``reject={"gone@council.example": "550 5.1.1 No such user"}`` refuses a recipient every time;
-``sink.disconnect_all()`` drops every open connection, as a server does to idle clients.
+``sink.disconnect_all()`` drops every open connection, as a server does to idle clients;
+``data_delay=1.0`` makes every DATA take a second, as a slow server's does.
 
 ``FakeWebhook`` is a stdlib HTTP server recording what is POSTed to it. It answers 202 unless told
 otherwise with ``hook.respond(429, headers={"Retry-After": "7"})`` (one scripted answer per call).
@@ -23,6 +24,7 @@ otherwise with ``hook.respond(429, headers={"Retry-After": "7"})`` (one scripted
 
 from __future__ import annotations
 
+import asyncio
 import email
 import email.policy
 import json
@@ -140,6 +142,8 @@ class _Handler:
         reply = self._scripted(server, "data")
         if reply:
             return reply
+        if self.sink.data_delay:
+            await asyncio.sleep(self.sink.data_delay)
         data = envelope.original_content or cast(bytes, envelope.content)
         login = session.auth_data.login if isinstance(session.auth_data, LoginPassword) else None
         captured = CapturedMessage(
@@ -184,8 +188,10 @@ class SmtpSink:
         require_starttls: bool = False,
         implicit_tls: bool = False,
         reject: Mapping[str, str] | None = None,
+        data_delay: float = 0.0,
     ) -> None:
         self.host = host
+        self.data_delay = data_delay  # seconds each DATA takes, as a slow server's would
         self.port = port or free_port(host)
         self.users = dict(users or {})
         self.messages: list[CapturedMessage] = []

@@ -9,13 +9,28 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections import Counter
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from click.testing import CliRunner
+from sqlmodel import Session, select
 
 from chaser.cli import cli
-from tests.conftest import PEOPLE_CSV, PLAN_XLSX, ROOT
+from chaser.importing import import_people, import_plan
+from chaser.service import plan_tick
+from chaser.settings import Settings
+from chaser.store import open_store
+from chaser.wiring import build_runtime
+from notifications.outbox import enqueue
+from tests.conftest import MAPPING, PEOPLE_CSV, PLAN_XLSX, ROOT
 from tests.mail_servers import SmtpSink, free_port
+from workflows.plan_mapping import load_mapping
+from workflows.store.models import Delivery
+
+CHASER = [sys.executable, "-m", "chaser"]
+REQUEST_DAY = datetime(2025, 9, 16, 9, 30, tzinfo=ZoneInfo("Europe/London"))
 
 
 def test_it_ticks_every_interval_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
@@ -75,3 +90,48 @@ def test_it_ticks_every_interval_and_stops_cleanly_on_sigterm(tmp_path: Path) ->
     assert "reply_form_listening" in names and health == 200
     assert names[-1] == "service_stopped"
     assert "tick_failed" not in names
+
+
+def test_it_finishes_the_message_in_hand_and_sends_no_more_when_stopped(tmp_path: Path) -> None:
+    """SIGTERM while a slow server takes a message: that one is sent and recorded, the rest stay
+    in the outbox for the next start, and nothing is half-sent or left claimed."""
+    db = f"sqlite:///{tmp_path / 'chaser.db'}"
+    engine = open_store(db)
+    env = {"CHASER_SECRET_KEY": "k" * 40, "CHASER_DATA_DIR": str(tmp_path / "data")}
+    import_people(engine, PEOPLE_CSV, now=REQUEST_DAY)
+    import_plan(engine, PLAN_XLSX, mapping=load_mapping(MAPPING), now=REQUEST_DAY)
+    runtime = build_runtime(
+        Settings(database_url=db, config_dir=ROOT / "config"), engine, env=env, channels={}
+    )
+    planned = [p.delivery for p in plan_tick(runtime, REQUEST_DAY)]
+    with engine.begin() as conn:
+        queued = enqueue(conn, planned, now=REQUEST_DAY)
+    assert queued == 14  # the SIB requests of 16 Sep 2025, waiting in the outbox
+    with SmtpSink(data_delay=1.0) as sink:
+        process = subprocess.Popen(
+            [*CHASER, "--db", db, "--config", str(ROOT / "config"), "run", "--interval", "3600"],
+            env={
+                **os.environ,
+                **env,
+                "CHASER_SMTP_HOST": sink.host,
+                "CHASER_SMTP_PORT": str(sink.port),
+                "CHASER_SMTP_STARTTLS": "no",
+                "CHASER_LOG_FORMAT": "json",
+                "CHASER_WEB_LISTEN": f"127.0.0.1:{free_port()}",
+            },
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        sink.wait_for(1, timeout=60)  # the first message is in; the second is being taken
+        process.send_signal(signal.SIGTERM)
+        _, logs = process.communicate(timeout=60)
+        received = len(sink.messages)
+    events = [json.loads(line)["event"] for line in logs.splitlines() if line.startswith("{")]
+    assert process.returncode == 0, logs
+    assert events[-1] == "service_stopped"
+    with Session(engine) as session:
+        states = Counter(d.state for d in session.exec(select(Delivery)))
+        leased = session.exec(select(Delivery).where(Delivery.lease_owner != "")).all()
+    assert 1 <= received < 14
+    assert states == {"sent": received, "pending": 14 - received}  # each accepted one recorded
+    assert leased == []  # nothing left claimed by the stopped process

@@ -1,0 +1,257 @@
+"""`chaser demo`: the whole loop on the embedded defaults, run at full speed in a subprocess.
+
+One demo run serves every test here: it simulates 20 Aug to 30 Sep 2025 (SSDG on 9 Sep, SIB
+on 30 Sep) with the simulated leads of chaser/demo_leads.py, then keeps serving its pages.
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import os
+import queue
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+
+from tests.browser import axe_violations, chromium_page, require_browser
+from tests.mail_servers import free_port
+
+DEADLINE = 300  # seconds for the simulated six weeks (it takes about 25 on a laptop)
+_DIGEST = re.compile(r"DIGEST for (\S+) (\S+) sent to (.+?): .*?(http://\S+/outbox/(\d+))$")
+
+
+@dataclass
+class DemoRun:
+    process: subprocess.Popen[str]
+    url: str
+    folder: Path
+    lines: list[str] = field(default_factory=list)
+    stderr: list[str] = field(default_factory=list)
+
+    def digest_number(self, group: str) -> int:
+        for line in self.lines:
+            found = _DIGEST.search(line)
+            if found and found.group(1) == group:
+                return int(found.group(5))
+        raise AssertionError(f"no digest for {group} in the demo's output:\n" + self.output())
+
+    def output(self) -> str:
+        return "\n".join(self.lines[-60:]) + "\n--- stderr ---\n" + "\n".join(self.stderr[-30:])
+
+    def get(self, path: str) -> bytes:
+        with urllib.request.urlopen(self.url + path, timeout=30) as answer:
+            body: bytes = answer.read()
+            return body
+
+    def message(self, number: int) -> EmailMessage:
+        raw = self.get(f"/outbox/{number}/raw")
+        return email.message_from_bytes(raw, policy=email.policy.default)
+
+
+def _pump(stream: object, into: queue.Queue[str | None]) -> None:
+    for line in stream:  # type: ignore[attr-defined]
+        into.put(line.rstrip("\n"))
+    into.put(None)
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoRun]:
+    folder = tmp_path_factory.mktemp("demo")
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "chaser",
+            "demo",
+            "--speed",
+            "0",
+            "--port",
+            str(port),
+            "--keep",
+            str(folder),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "CHASER_LOG_FORMAT": "console"},
+    )
+    run = DemoRun(process, f"http://127.0.0.1:{port}", folder)
+    lines: queue.Queue[str | None] = queue.Queue()
+    errors: queue.Queue[str | None] = queue.Queue()
+    threading.Thread(target=_pump, args=(process.stdout, lines), daemon=True).start()
+    threading.Thread(target=_pump, args=(process.stderr, errors), daemon=True).start()
+    deadline = time.monotonic() + DEADLINE
+    try:
+        while True:
+            try:
+                line = lines.get(timeout=max(0.1, deadline - time.monotonic()))
+            except queue.Empty:
+                pytest.fail(f"the demo did not finish in {DEADLINE} s:\n{run.output()}")
+            if line is None:
+                run.stderr += _drain(errors)
+                pytest.fail(f"the demo stopped early ({process.wait()}):\n{run.output()}")
+            run.lines.append(line)
+            if line.startswith("Clock stopped"):
+                break
+        yield run
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            raise
+    while (line := lines.get(timeout=5)) is not None:
+        run.lines.append(line)
+    run.stderr += _drain(errors)
+    assert process.returncode == 0, run.output()
+    assert run.lines[-1] == "Demo stopped."
+
+
+def _drain(q: queue.Queue[str | None]) -> list[str]:
+    out: list[str] = []
+    while True:
+        try:
+            item = q.get(timeout=2)
+        except queue.Empty:
+            return out
+        if item is None:
+            return out
+        out.append(item)
+
+
+def _text(message: EmailMessage) -> str:
+    body = message.get_body(preferencelist=("plain",))
+    assert body is not None
+    return str(body.get_content())
+
+
+def _exceptions(digest_text: str) -> dict[str, str]:
+    """Ref -> its block in the digest's exception report."""
+    section = digest_text.split("EXCEPTION REPORT", 1)[1].split("ACTION AND IMPACT LOG", 1)[0]
+    blocks = re.split(r"\n(?=\S+  )", section.split("\n", 2)[2])
+    return {b.split("  ", 1)[0]: b for b in blocks if b.strip()}
+
+
+# -- the run ---------------------------------------------------------------------------------
+
+
+def test_it_prints_the_address_and_one_progress_line_per_simulated_day(demo: DemoRun) -> None:
+    assert f"Open {demo.url}/plan" in "\n".join(demo.lines[:6])
+    days = [line for line in demo.lines if re.match(r"(Mon|Tue|Wed|Thu|Fri|Sat|Sun) \d\d ", line)]
+    assert len(days) == 42  # Wed 20 Aug to Tue 30 Sep 2025
+    assert days[0].startswith("Wed 20 Aug 2025") and days[-1].startswith("Tue 30 Sep 2025")
+    by_day = {d[:15]: d for d in days}
+    assert "13 request" in by_day["Tue 26 Aug 2025"]  # Mon 25 Aug is a bank holiday
+    assert "papers due for SSDG 09 Sep" in by_day["Tue 02 Sep 2025"]
+    assert "SIB meets" in by_day["Tue 30 Sep 2025"]
+
+
+def test_the_secretarys_digest_arrives_once_two_working_days_before_each_meeting(
+    demo: DemoRun,
+) -> None:
+    ssdg, sib = demo.digest_number("SSDG"), demo.digest_number("SIB")
+    digest_lines = [line for line in demo.lines if "DIGEST for" in line]
+    assert len(digest_lines) == 2
+    message = demo.message(sib)
+    assert message["To"] == "Morwenna Tregear <morwenna.tregear@example.org>"
+    assert "Local Area SEND Improvement Board, Tue 30 Sep 2025" in message["Subject"]
+    assert message["X-Chaser-Key"] == "digest:SIB:2025-09-30"
+    names = [a.get_filename() for a in message.iter_attachments()]
+    assert names == [
+        "SIB-2025-09-30-action-and-impact-log.xlsx",
+        "SIB-2025-09-30-board-paper.docx",
+    ]
+    assert demo.message(ssdg)["X-Chaser-Key"] == "digest:SSDG:2025-09-09"
+    day_of = {n: line[:15] for line in demo.lines for n in (ssdg, sib)}
+    sent_on = [
+        line[:15] for line in demo.lines if re.match(r"\w{3} \d\d", line) and "1 digest" in line
+    ]
+    assert sent_on == ["Fri 05 Sep 2025", "Fri 26 Sep 2025"], day_of
+
+
+def test_the_digest_flags_the_slip_the_silent_leads_and_the_late_replies(demo: DemoRun) -> None:
+    text = _text(demo.message(demo.digest_number("SIB")))
+    flagged = _exceptions(text)
+    # Freya Odgers reported 7.9 slipping by four months, at Red, through the form.
+    slip = flagged["7.9"]
+    assert "Lead: Freya Odgers" in slip
+    assert "Status: Red" in slip
+    assert re.search(r"Forecast \w{3} 20\d\d is \d+ months? later", slip), slip
+    assert "Recruitment has stalled" in slip
+    # Tobias Carnsew and Nia Dunstable never answer: each of their open actions is flagged;
+    # 7.5, which the plan records as complete (Green, due "Completed"), is not.
+    silent = {ref: b for ref, b in flagged.items() if "Tobias Carnsew" in b or "Nia Dunstable" in b}
+    assert sorted(silent) == sorted(
+        ["5.5", "5.6", "6.1", "6.2", "6.3", "6.4", "6.5", "7.6", "7.10", "7.14", "7.15"]
+    )
+    assert all("No update since the 9 Sep meeting" in b for b in silent.values())
+    # Aisha Pendleford answered the day after each request: none of hers is flagged as silent.
+    assert not [b for b in flagged.values() if "Aisha Pendleford" in b and "No update" in b]
+    not_replied = text.split("NOT REPLIED AND ESCALATED", 1)[1].split("\n\n\n", 1)[0]
+    assert "Tobias Carnsew: 10 actions, escalated" in not_replied
+    assert "Nia Dunstable: 2 actions, escalated" in not_replied
+    assert "Aisha Pendleford" not in not_replied
+    # Morwenna Maddock and Theo Lanyon answered after the 23 Sep papers deadline.
+    summary = re.search(r"(\d+) updated this cycle \((\d+) after the papers deadline\)", text)
+    assert summary is not None and int(summary.group(2)) == 8  # MM's 5 and TL's 3 actions
+    assert "New: 7.9 Posts may stay vacant into the new year." in text
+
+
+def test_replies_the_demo_could_not_trust_wait_for_review(demo: DemoRun) -> None:
+    # Juno Fairweather writes from a personal address, once per meeting.
+    day_lines = [line for line in demo.lines if re.match(r"\w{3} \d\d \w{3} 2025", line)]
+    assert day_lines[-1].endswith("waiting for review 2")
+
+
+# -- the browser -----------------------------------------------------------------------------
+
+
+def test_the_secretary_follows_the_loop_in_a_browser(demo: DemoRun) -> None:
+    require_browser()
+    with chromium_page() as page:
+
+        def check(path: str) -> None:
+            page.goto(demo.url + path)
+            assert axe_violations(page) == [], path
+            assert page.errors == [], path
+
+        check("/plan")
+        assert page.locator("h1").first.inner_text()
+        check("/actions/7.9")
+        assert "Recruitment has stalled" in page.content()
+        check("/outbox?to=nia")
+        page.get_by_role("link", name=re.compile(r"^Update needed by Tue 23 Sep")).click()
+        assert axe_violations(page) == []
+        assert "Nia Dunstable" in page.content()
+        link = page.get_by_role("link", name=re.compile(r"/r/"))
+        link.first.click()
+        assert page.url.startswith(demo.url + "/r/")
+        assert axe_violations(page) == []
+        first = page.locator("form[action*='/actions/']").first
+        ref = str(first.get_attribute("action")).rsplit("/actions/", 1)[1]
+        first.get_by_label("Red").check()
+        first.locator("textarea[name=narrative]").fill("Provider has withdrawn; re-tendering.")
+        first.get_by_role("button", name=re.compile("Save")).click()
+        assert axe_violations(page) == []
+        assert "Update saved" in page.content()
+        check(f"/plan?q={ref}")
+        row = page.locator("tr", has_text="Provider has withdrawn")
+        assert row.count() == 1
+        assert "Red" in row.inner_text()
+        check(f"/actions/{ref}")
+        assert "Provider has withdrawn; re-tendering." in page.content()
+        check("/meetings")
+        check("/review")
