@@ -17,6 +17,7 @@ import socket
 import sys
 import tempfile
 import threading
+import time as _time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -211,18 +212,20 @@ class Demo:
     # -- the simulated days ------------------------------------------------------------------------
     def run(self) -> None:
         o = self.options
-        pause = 0.0 if o.speed <= 0 else 60.0 / o.speed
+        day_seconds = 0.0 if o.speed <= 0 else 60.0 / o.speed
         for day in _days(o.first_day, o.last_day):
             moments = WORKING_MOMENTS if is_working_day(day) else QUIET_MOMENTS
             answers: list[Answer] = []
-            for moment in moments:
+            day_ends = _time.monotonic() + day_seconds
+            for i, moment in enumerate(moments):
                 if self.stop_requested.is_set():
                     return
                 self.clock.move_to(datetime.combine(day, moment, tzinfo=LONDON))
                 tick(self.runtime, self.clock())
                 answers += self.leads.act(self.clock())
-                if pause:
-                    self.stop_requested.wait(pause / len(moments))
+                if day_seconds:  # spread what is left of the day's real time over its moments
+                    left = day_ends - _time.monotonic()
+                    self.stop_requested.wait(max(0.0, left) / (len(moments) - i))
             self.report(day, answers)
         self.clock.move_to(datetime.combine(o.last_day, time(18, 0), tzinfo=LONDON))
 
