@@ -121,15 +121,26 @@ def test_it_takes_the_database_from_the_environment(tmp_path: Path) -> None:
     assert (tmp_path / "env.db").exists()
 
 
-def test_the_demo_imports_the_sample_and_lists_it_from_a_fresh_install(tmp_path: Path) -> None:
+DEMO = [sys.executable, "-m", "chaser", "demo"]
+
+
+def test_the_demo_runs_from_any_folder_with_nothing_configured_until_the_day_asked(
+    tmp_path: Path,
+) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "chaser", "demo"],
+        [*DEMO, "--speed", "0", "--port", "0", "--until", "2025-08-27", "--exit"],
         cwd=tmp_path,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=300,
         env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
     )
     assert result.returncode == 0, result.stderr
-    assert "Imported 27 people and 76 actions of plan plymouth-send-2023" in result.stdout
-    assert any(line.startswith("P7-01 ") for line in result.stdout.splitlines())
+    out = result.stdout.splitlines()
+    assert out[0].startswith("Chaser demo: the Plymouth SEND improvement plan (76 actions, 27")
+    assert any(line.startswith("Open http://127.0.0.1:") for line in out)
+    days = [line for line in out if line[:3] in ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")]
+    assert [d[:15] for d in days][0::7] == ["Wed 20 Aug 2025", "Wed 27 Aug 2025"]
+    assert "sent 13 request" in days[6]  # Tue 26 Aug: the SSDG requests (Mon was a bank holiday)
+    assert out[-2].startswith("Clock stopped at the end of Wed 27 Aug 2025.")
+    assert out[-1] == "Demo stopped."
