@@ -11,8 +11,9 @@ import click
 from sqlmodel import Session
 
 from chaser.cli_plan import engine_from, fail
-from chaser.replies import ReviewError, decide, ingest_email, pending_reviews
+from chaser.replies import ingest_email
 from chaser.settings import Settings
+from workflows.review_queue import ReviewError, decide, pending_reviews
 
 
 @click.group()

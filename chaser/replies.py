@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import dataclasses
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import Enum
@@ -19,16 +18,20 @@ import structlog
 from sqlalchemy import Engine, func
 from sqlmodel import Session, col, or_, select
 
-from workflows.plan_mapping import ScaleValue, StatusScale
 from workflows.reply_parsing import ParsedReply, parse_reply
 from workflows.reply_trust import (
     ActionPeople,
-    RequestInfo,
     Sender,
     Verdict,
-    expand_updates,
     judge_reply,
-    to_action_update,
+)
+from workflows.review_queue import (
+    ReviewError,
+    decide,
+    pending_reviews,
+    plan_scale,
+    raw_bytes,
+    request_info,
 )
 from workflows.store.models import (
     Action,
@@ -40,7 +43,17 @@ from workflows.store.models import (
     Reply,
     ReplyVerdict,
 )
-from workflows.updates import ActionUpdate, UnknownAction, apply_updates
+from workflows.updates import apply_updates
+
+__all__ = [
+    "IngestOutcome",
+    "ReviewError",
+    "decide",
+    "ingest_email",
+    "jsonable",
+    "pending_reviews",
+    "raw_bytes",
+]
 
 log = structlog.get_logger(__name__)
 
@@ -84,18 +97,6 @@ def _raw_text(raw: bytes) -> str:
         return raw.decode("utf-8")
     except UnicodeDecodeError:
         return "base64:" + base64.b64encode(raw).decode("ascii")
-
-
-def raw_bytes(stored: str) -> bytes:
-    if stored.startswith("base64:"):
-        return base64.b64decode(stored.removeprefix("base64:"))
-    return stored.encode("utf-8")
-
-
-def _scale(plan: Plan | None) -> StatusScale | None:
-    if plan is None or not plan.status_scale:
-        return None
-    return StatusScale(values=tuple(ScaleValue.model_validate(v) for v in plan.status_scale))
 
 
 def _bare(message_id: str) -> str:
@@ -154,7 +155,7 @@ def ingest_email(
             if plan is not None
             else []
         )
-        scale = _scale(plan)
+        scale = plan_scale(plan)
         parsed = parse_reply(raw, scale=scale, known_refs=refs, today=now.date())
         if parsed.message_id:
             earlier = session.exec(
@@ -172,7 +173,7 @@ def ingest_email(
         person = by_email.get(parsed.sender_email.lower()) if parsed.sender_email else None
         verdict = judge_reply(
             parsed,
-            request=_request_info(request),
+            request=request_info(request),
             sender=Sender(person.code, person.delegate_code) if person else None,
             people={p.code: Sender(p.code, p.delegate_code) for p in people},
             actions=_who_may_report(session, plan.id) if plan and plan.id else {},
@@ -215,18 +216,6 @@ def ingest_email(
         return _outcome(reply.id, verdict, parsed, request)
 
 
-def _request_info(request: Delivery | None) -> RequestInfo | None:
-    if request is None or request.id is None:
-        return None
-    return RequestInfo(
-        delivery_id=request.id,
-        lead=request.person_code,
-        recipient=request.recipient_code,
-        refs=tuple(request.action_refs or ()),
-        due_by=request.due_by,
-    )
-
-
 def _outcome(
     reply_id: int, verdict: Verdict, parsed: ParsedReply, request: Delivery | None
 ) -> IngestOutcome:
@@ -251,68 +240,3 @@ def _outcome(
         late=verdict.late,
         away_until=verdict.away_until,
     )
-
-
-# -- the review queue ------------------------------------------------------------------------
-
-
-class ReviewError(Exception):
-    """The reply cannot be decided this way; the message says why and what to do."""
-
-
-def pending_reviews(session: Session) -> Sequence[Reply]:
-    return session.exec(
-        select(Reply).where(Reply.verdict == ReplyVerdict.REVIEW).order_by(col(Reply.id))
-    ).all()
-
-
-def decide(
-    engine: Engine, reply_id: int, *, apply: bool, by: str, now: datetime, reason: str = ""
-) -> Reply:
-    """The secretary applies (as read) or rejects a reply waiting for review."""
-    with Session(engine) as session:
-        reply = session.get(Reply, reply_id)
-        if reply is None:
-            raise ReviewError(f"there is no reply {reply_id}; `chaser replies review` lists them")
-        if reply.verdict != ReplyVerdict.REVIEW:
-            raise ReviewError(f"reply {reply_id} is {reply.verdict}, not waiting for review")
-        if apply:
-            if reply.plan_id is None:
-                raise ReviewError(
-                    f"reply {reply_id} could not be tied to a plan; enter the update by hand"
-                )
-            plan = session.get(Plan, reply.plan_id)
-            request = session.get(Delivery, reply.delivery_id) if reply.delivery_id else None
-            parsed = parse_reply(raw_bytes(reply.raw), scale=_scale(plan), today=now.date())
-            updates = _as_read(parsed, request, _scale(plan))
-            if not updates:
-                raise ReviewError(
-                    f"nothing could be read from reply {reply_id}; reject it and enter the "
-                    "update by hand"
-                )
-            try:
-                apply_updates(
-                    session,
-                    plan_id=reply.plan_id,
-                    person_id=reply.person_id,
-                    channel=reply.channel,
-                    updates=updates,
-                    now=now,
-                    late=reply.late,
-                    reply_id=reply.id,
-                )
-            except UnknownAction as exc:
-                raise ReviewError(f"reply {reply_id}: {exc}; reject it instead") from exc
-        reply.verdict = str(ReplyVerdict.APPLIED if apply else ReplyVerdict.REJECTED)
-        reply.reason = reason or reply.reason
-        reply.decided_by, reply.decided_at = by, now
-        session.commit()
-        session.refresh(reply)
-        return reply
-
-
-def _as_read(
-    parsed: ParsedReply, request: Delivery | None, scale: StatusScale | None
-) -> list[ActionUpdate]:
-    info = _request_info(request)
-    return [to_action_update(r, scale) for r in expand_updates(parsed, info)]

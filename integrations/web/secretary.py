@@ -1,19 +1,56 @@
 """The secretary's pages: the plan by area, one action's history, meetings, the review queue.
 
-(Being written: the interface below is fixed.)
+Served only to a browser on the computer running Chaser (``create_app`` puts the router behind
+:class:`integrations.web.access.LocalOnly`). Every page is a plain GET and changes nothing,
+except ``POST /review/{reply_id}``, which applies or rejects a reply waiting for review. That
+post is protected like the reply form's: it must come from this site (``Origin``/``Referer``)
+and carry a CSRF token twice, in a ``SameSite=Strict`` cookie set by ``GET /review`` (a random
+value) and in a hidden field (an HMAC of that value under the app's secret).
+
+The queries and the view models live in ``workflows/`` (:mod:`workflows.plan_status`,
+:mod:`workflows.action_history`, :mod:`workflows.meeting_status`,
+:mod:`workflows.review_queue`); this module reads requests, calls them and renders templates.
 """
 
 from __future__ import annotations
 
+import colorsys
+import dataclasses
+import hashlib
+import hmac
+import re
+import secrets
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime
+from datetime import date, datetime
+from typing import Any
+from urllib.parse import quote, urlencode
+from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter
+import structlog
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import Engine
+from sqlmodel import Session
+from starlette.concurrency import run_in_threadpool
 
-from integrations.web.pages import NavItem, Pages
+from integrations.web.pages import ErrorPage, NavItem, Pages
+from integrations.web.security import CSRF_FIELD, origin_of, same_origin
+from workflows.action_history import action_history
 from workflows.calendar import Meeting
 from workflows.digest_types import Flag
+from workflows.meeting_status import meeting_chase, meeting_chases
+from workflows.plan_status import (
+    PlanFilters,
+    Status,
+    excerpt,
+    find_plan,
+    plan_status,
+    read_filters,
+)
+from workflows.review_queue import ReviewError, decide, decision_of, review_items
+
+log = structlog.get_logger(__name__)
+LONDON = ZoneInfo("Europe/London")
 
 SECRETARY_NAVIGATION = [
     NavItem("/plan", "Plan"),
@@ -26,6 +63,129 @@ FlagsNow = Callable[[datetime], Mapping[str, Sequence[Flag]]]
 #: The chased meetings around ``now`` (recent and coming), oldest first.
 MeetingsNear = Callable[[datetime], Sequence[Meeting]]
 
+#: The review queue's CSRF cookie: a random value; the form carries its HMAC.
+REVIEW_COOKIE = "chaser_review_csrf"
+_COOKIE_VALUE = re.compile(r"^[0-9a-f]{64}$")
+#: A person's name as typed into "Your name": kept with the decision.
+MAX_NAME = 100
+MAX_REASON = 2000
+
+REVIEW_REFUSED = ErrorPage(
+    403,
+    "Your decision could not be saved",
+    "This can happen if the form was sent from another website, or the page was open in "
+    "another browser. Nothing was changed.",
+    "Open the review queue again and make your decision from that page.",
+)
+#: GOV.UK tag modifier classes by meaning, for plans whose scale gives no colour.
+MEANING_TAGS = {
+    "complete": "govuk-tag--green",
+    "on_track": "govuk-tag--turquoise",
+    "at_risk": "govuk-tag--yellow",
+    "off_track": "govuk-tag--red",
+    "not_due": "govuk-tag--grey",
+}
+
+
+def tag_class(status: Status) -> str:
+    """The GOV.UK tag class for a status: the plan's own colour when it has one (an "Amber"
+    is yellow whatever it means), else the colour of its meaning; grey when never reported.
+    Tags always carry the status in words, so colour is never the only cue."""
+    if status.meaning is None:
+        return "govuk-tag--grey"
+    by_colour = _tag_for_colour(status.colour)
+    if by_colour is not None:
+        return by_colour
+    return MEANING_TAGS.get(status.meaning, "govuk-tag--grey")
+
+
+def _tag_for_colour(colour: str) -> str | None:
+    """The nearest GOV.UK tag colour to a hex colour ("" is GOV.UK's default blue tag)."""
+    if not re.fullmatch(r"[0-9A-Fa-f]{6}", colour or ""):
+        return None
+    r, g, b = (int(colour[i : i + 2], 16) / 255 for i in (0, 2, 4))
+    hue, lightness, saturation = colorsys.rgb_to_hls(r, g, b)
+    if saturation < 0.25 or lightness < 0.1 or lightness > 0.95:
+        return "govuk-tag--grey"
+    degrees = hue * 360
+    for limit, name in (
+        (15, "govuk-tag--red"),
+        (38, "govuk-tag--orange"),
+        (70, "govuk-tag--yellow"),
+        (165, "govuk-tag--green"),
+        (195, "govuk-tag--turquoise"),
+        (255, ""),  # GOV.UK's default tag is blue
+        (290, "govuk-tag--purple"),
+        (340, "govuk-tag--pink"),
+        (361, "govuk-tag--red"),
+    ):
+        if degrees < limit:
+            return name
+    return None
+
+
+def when(moment: datetime | None) -> str:
+    """``Wed 17 Sep 2025, 15:05`` in London time; empty for None."""
+    if moment is None:
+        return ""
+    local = moment.astimezone(LONDON)
+    return f"{local:%a} {local.day} {local:%b %Y, %H:%M}"
+
+
+def day(value: date | datetime | None) -> str:
+    """``17 Sep 2025`` (a moment in London time); empty for None."""
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        value = value.astimezone(LONDON).date()
+    return f"{value.day} {value:%b %Y}"
+
+
+def action_href(ref: str) -> str:
+    return "/actions/" + quote(ref, safe="")
+
+
+def meeting_href(key: str) -> str:
+    return "/meetings/" + quote(key, safe=":")
+
+
+def lines(text: str) -> list[str]:
+    """Text as its lines, for showing line breaks without trusting the text as HTML."""
+    return text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+
+
+def plural(n: int, one: str, many: str | None = None) -> str:
+    return f"{n} {one if n == 1 else (many or one + 's')}"
+
+
+def select_items(first: str, choices: Sequence[Any]) -> list[dict[str, str]]:
+    """A select's items: "any" first (value ""), then each choice's value and text."""
+    return [{"value": "", "text": first}] + [{"value": c.value, "text": c.text} for c in choices]
+
+
+HELPERS: dict[str, Any] = {
+    "select_items": select_items,
+    "excerpt": excerpt,
+    "tag_class": tag_class,
+    "when": when,
+    "day": day,
+    "action_href": action_href,
+    "meeting_href": meeting_href,
+    "lines": lines,
+    "plural": plural,
+}
+
+
+def review_csrf(secret: bytes, cookie: str) -> str:
+    """The hidden field's value for a review cookie."""
+    return hmac.new(secret, b"review-csrf:" + cookie.encode(), hashlib.sha256).hexdigest()
+
+
+def review_csrf_ok(secret: bytes, cookie: str, field: str) -> bool:
+    if not _COOKIE_VALUE.match(cookie):
+        return False
+    return hmac.compare_digest(field, review_csrf(secret, cookie))
+
 
 def secretary_router(
     *,
@@ -37,4 +197,191 @@ def secretary_router(
     flags: FlagsNow | None = None,
     meetings: MeetingsNear | None = None,
 ) -> APIRouter:
-    return APIRouter()
+    router = APIRouter()
+    no_plan = ErrorPage(
+        404,
+        "There is no plan to show yet",
+        f"The store has no plan called {plan_code}. Import it with `chaser plan import`, or "
+        "check `plan:` in chasing.yaml.",
+    )
+
+    def render(template: str, current: str, status: int = 200, **context: Any) -> HTMLResponse:
+        return pages.render(f"secretary/{template}", status, current=current, **HELPERS, **context)
+
+    def plan_title(session: Session) -> str:
+        plan = find_plan(session, plan_code)
+        return plan.title if plan is not None else ""
+
+    def flags_now() -> Mapping[str, Sequence[Flag]]:
+        return flags(clock()) if flags is not None else {}
+
+    @router.get("/plan", response_class=HTMLResponse)
+    def plan_page(request: Request) -> HTMLResponse:
+        filters = read_filters(dict(request.query_params))
+        if flags is None:  # nothing is flagged without the digest's rules
+            filters = dataclasses.replace(filters, flagged=False)
+        with Session(engine) as session:
+            found = plan_status(session, plan_code, filters=filters, flags=flags_now())
+        if found is None:
+            raise no_plan
+        return render(
+            "plan.html",
+            "/plan",
+            plan=found,
+            plan_title=found.plan_title,
+            has_flags=flags is not None,
+            clear_needed=filters != PlanFilters(),
+        )
+
+    @router.get("/actions/{ref:path}", response_class=HTMLResponse)
+    def action_page(ref: str) -> HTMLResponse:
+        with Session(engine) as session:
+            found = action_history(session, plan_code, ref, flags=flags_now())
+        if found is None:
+            raise ErrorPage(
+                404,
+                "Action not found",
+                f"There is no action {ref[:40]} in the plan. Check the reference, or find the "
+                "action on the plan page.",
+            )
+        return render("action.html", "/plan", action=found, plan_title=found.plan_title)
+
+    def chased_meetings() -> Sequence[Meeting] | None:
+        return meetings(clock()) if meetings is not None else None
+
+    @router.get("/meetings", response_class=HTMLResponse)
+    def meetings_page() -> HTMLResponse:
+        with Session(engine) as session:
+            found = meeting_chases(session, plan_code, chased_meetings())
+            title = plan_title(session)
+        if found is None:
+            raise no_plan
+        return render("meetings.html", "/meetings", meetings=found, plan_title=title)
+
+    @router.get("/meetings/{key}", response_class=HTMLResponse)
+    def meeting_page(key: str) -> HTMLResponse:
+        with Session(engine) as session:
+            found = meeting_chase(session, plan_code, key, chased_meetings())
+            title = plan_title(session)
+        if found is None:
+            raise ErrorPage(
+                404,
+                "Meeting not found",
+                "Chaser has no record of chasing for that meeting. The meetings page lists "
+                "the meetings it has chased and will chase.",
+            )
+        return render("meeting.html", "/meetings", meeting=found, plan_title=title)
+
+    def review_page(
+        request: Request,
+        *,
+        status: int = 200,
+        error_list: Sequence[Mapping[str, str]] = (),
+        edits: Mapping[int, Mapping[str, str]] | None = None,
+        errors: Mapping[int, Mapping[str, str]] | None = None,
+        banner: str = "",
+    ) -> HTMLResponse:
+        cookie = request.cookies.get(REVIEW_COOKIE, "")
+        if not _COOKIE_VALUE.match(cookie):
+            cookie = secrets.token_hex(32)
+        with Session(engine) as session:
+            items = review_items(session, plan_code, now=clock())
+            title = plan_title(session)
+        response = render(
+            "review.html",
+            "/review",
+            status,
+            items=items,
+            plan_title=title,
+            csrf=review_csrf(secret, cookie),
+            csrf_field=CSRF_FIELD,
+            error_list=list(error_list),
+            edits=edits or {},
+            errors=errors or {},
+            banner=banner,
+        )
+        response.set_cookie(
+            REVIEW_COOKIE,
+            cookie,
+            path="/review",
+            secure=request.url.scheme == "https",
+            httponly=True,
+            samesite="strict",
+        )
+        return response
+
+    @router.get("/review", response_class=HTMLResponse)
+    def review_queue(request: Request, decided: str = "") -> HTMLResponse:
+        banner = ""
+        if decided.isdigit() and len(decided) < 12:
+            with Session(engine) as session:
+                verdict = decision_of(session, int(decided))
+            banner = f"Reply {int(decided)} {verdict}" if verdict else ""
+        return review_page(request, banner=banner)
+
+    def post_decision(request: Request, reply_id: str, fields: dict[str, str]) -> Response:
+        if not same_origin(request, [origin_of(str(request.base_url))]):
+            log.info("review_post_refused", reason="cross-site")
+            raise REVIEW_REFUSED
+        if not review_csrf_ok(
+            secret, request.cookies.get(REVIEW_COOKIE, ""), fields.get(CSRF_FIELD, "")
+        ):
+            log.info("review_post_refused", reason="csrf")
+            raise REVIEW_REFUSED
+        if not reply_id.isdigit():
+            raise ErrorPage(404, "Reply not found", "Open the review queue again.")
+        number = int(reply_id)
+        decision = fields.get("decision", "")
+        by = " ".join(fields.get("decided_by", "").split())
+        reason = fields.get("reason", "").strip()
+        problems: dict[str, str] = {}
+        if decision not in ("apply", "reject"):
+            problems["decision"] = f"Select whether to apply or reject reply {number}"
+        if not by:
+            problems["decided_by"] = "Enter your name, so the history says who decided"
+        elif len(by) > MAX_NAME:
+            problems["decided_by"] = f"Your name must be {MAX_NAME} characters or fewer"
+        if len(reason) > MAX_REASON:
+            problems["reason"] = f"The reason must be {MAX_REASON} characters or fewer"
+        if not problems:
+            try:
+                decide(
+                    engine,
+                    number,
+                    apply=decision == "apply",
+                    by=by,
+                    now=clock(),
+                    reason=reason,
+                )
+            except ReviewError as exc:
+                log.info("review_decision_refused", reply=number)
+                message = str(exc)
+                return review_page(
+                    request,
+                    status=409,
+                    error_list=[{"text": message[:1].upper() + message[1:]}],
+                    edits={number: fields},
+                )
+            log.info("review_decided", reply=number, decision=decision)
+            query = urlencode({"decided": number})
+            return RedirectResponse(f"/review?{query}", status_code=303)
+        anchors = {"decision": f"decision-{number}", "decided_by": f"decided-by-{number}"}
+        anchors["reason"] = f"reason-{number}"
+        return review_page(
+            request,
+            status=400,
+            error_list=[
+                {"text": message, "href": f"#{anchors[name]}"} for name, message in problems.items()
+            ],
+            edits={number: fields},
+            errors={number: problems},
+        )
+
+    @router.post("/review/{reply_id}")
+    async def decide_reply(request: Request, reply_id: str) -> Response:
+        form = await request.form()
+        known = {CSRF_FIELD, "decision", "decided_by", "reason"}
+        fields = {k: v for k, v in form.items() if isinstance(v, str) and k in known}
+        return await run_in_threadpool(post_decision, request, reply_id, fields)
+
+    return router

@@ -1,0 +1,384 @@
+"""Where the chase for each meeting stands: who was asked, who has updated, who is outstanding.
+
+A lead counts as *updated* for a meeting when every action their request listed
+(``Delivery.action_refs``) has a change from anyone, other than an import, recorded since the
+request went out (its ``sent_at``, or when it was queued if it has not gone yet). The email and
+Teams copies of one message count once. Pure queries: a session and arguments in, frozen
+dataclasses out; a few queries per page whatever the number of leads.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlmodel import Session, col, select
+
+from workflows.calendar import Meeting
+from workflows.store.models import (
+    Action,
+    Channel,
+    Delivery,
+    DeliveryState,
+    Person,
+    Plan,
+    StatusChange,
+)
+
+LONDON = ZoneInfo("Europe/London")
+CHASE_STEPS = ("request", "reminder", "final_reminder", "escalation")
+KIND_WORDS = {
+    "request": "Update request",
+    "reminder": "Reminder",
+    "final_reminder": "Final reminder",
+    "escalation": "Escalation",
+    "nudge_before": "Reminder: due soon",
+    "nudge_due": "Reminder: due today",
+    "nudge_overdue": "Reminder: overdue",
+    "digest": "Digest",
+}
+STATE_WORDS = {
+    str(DeliveryState.PENDING): "Queued",
+    str(DeliveryState.SENDING): "Sending",
+    str(DeliveryState.SENT): "Sent",
+    str(DeliveryState.DEAD): "Not delivered",
+}
+
+
+def message_kind(kind: str) -> str:
+    """``final_reminder`` → ``Final reminder``."""
+    return KIND_WORDS.get(kind, kind.replace("_", " ").capitalize())
+
+
+def delivery_state(state: str) -> str:
+    return STATE_WORDS.get(state, state.capitalize())
+
+
+def meeting_date(meeting_key: str) -> date | None:
+    """The slot date of a meeting key (``SIB:2025-09-30``), None if it has none."""
+    try:
+        return date.fromisoformat(meeting_key.partition(":")[2])
+    except ValueError:
+        return None
+
+
+def meeting_label(meeting_key: str) -> str:
+    """``SIB:2025-09-30`` → ``SIB meeting on 30 September 2025``; ``""`` for no meeting."""
+    group, _, _ = meeting_key.partition(":")
+    if not group:
+        return ""
+    when = meeting_date(meeting_key)
+    return f"{group} meeting on {when.day} {when:%B %Y}" if when else f"{group} meeting"
+
+
+@dataclass(frozen=True)
+class MessageLine:
+    """One message of the chase (its email and Teams copies together)."""
+
+    kind: str  # "reminder"
+    kind_text: str  # "Reminder"
+    to_code: str
+    to_name: str
+    channels: tuple[str, ...]
+    state: str  # the best of its copies: sent, else queued, else dead
+    state_text: str
+    at: datetime  # sent at, or queued at if not sent
+    error: str  # why a dead copy was not delivered
+
+
+@dataclass(frozen=True)
+class ScopeAction:
+    ref: str
+    title: str
+    updated_at: datetime | None  # the first change since the request, None if none
+    late: bool  # an update since the request was recorded as late
+
+    @property
+    def updated(self) -> bool:
+        return self.updated_at is not None
+
+
+@dataclass(frozen=True)
+class LeadChase:
+    code: str
+    name: str
+    request: MessageLine | None
+    actions: tuple[ScopeAction, ...]
+    messages: tuple[MessageLine, ...]  # reminders, the final reminder, escalations
+    dead: tuple[MessageLine, ...]  # messages to or about them that were not delivered
+
+    @property
+    def asked_at(self) -> datetime | None:
+        return self.request.at if self.request else None
+
+    @property
+    def updated_all(self) -> bool:
+        return bool(self.actions) and all(a.updated for a in self.actions)
+
+    @property
+    def updated_count(self) -> int:
+        return sum(1 for a in self.actions if a.updated)
+
+    def sent(self, kind: str) -> tuple[MessageLine, ...]:
+        return tuple(m for m in self.messages if m.kind == kind and m.state == "sent")
+
+
+@dataclass(frozen=True)
+class MeetingChase:
+    key: str  # "SIB:2025-09-30"
+    group: str
+    group_name: str
+    label: str  # "SIB meeting on 30 September 2025"
+    held_on: date | None  # when it takes place (the slot date when the calendar is not known)
+    papers_deadline: date | None
+    status: str  # "scheduled", "moved", "added"; "" when only known from the outbox
+    leads: tuple[LeadChase, ...]  # in name order
+    digest_sent_at: datetime | None
+    digest_state: str  # "" when no digest was queued
+
+    @property
+    def asked(self) -> int:
+        return len(self.leads)
+
+    @property
+    def updated(self) -> int:
+        return sum(1 for lead in self.leads if lead.updated_all)
+
+    @property
+    def outstanding(self) -> tuple[LeadChase, ...]:
+        return tuple(lead for lead in self.leads if not lead.updated_all)
+
+    def sent(self, kind: str) -> int:
+        return sum(len(lead.sent(kind)) for lead in self.leads)
+
+    @property
+    def dead(self) -> int:
+        return sum(len(lead.dead) for lead in self.leads)
+
+
+def meeting_chases(
+    session: Session, plan_code: str, meetings: Sequence[Meeting] | None = None
+) -> list[MeetingChase] | None:
+    """Each chased meeting (``meetings``, or else every meeting the outbox names), oldest first.
+
+    None when the store has no such plan."""
+    plan = session.exec(select(Plan).where(Plan.code == plan_code)).first()
+    if plan is None or plan.id is None:
+        return None
+    deliveries = list(
+        session.exec(
+            select(Delivery)
+            .where(Delivery.plan_id == plan.id, Delivery.meeting_key != "")
+            .order_by(col(Delivery.id))
+        )
+    )
+    known = {m.key: m for m in meetings} if meetings is not None else None
+    keys = list(known) if known is not None else _keys_by_date(d.meeting_key for d in deliveries)
+    return _assemble(session, plan.id, keys, known or {}, deliveries)
+
+
+def meeting_chase(
+    session: Session, plan_code: str, key: str, meetings: Sequence[Meeting] | None = None
+) -> MeetingChase | None:
+    """One meeting's chase, lead by lead; None for an unknown plan or a meeting never chased
+    (neither in ``meetings`` nor named by any message)."""
+    plan = session.exec(select(Plan).where(Plan.code == plan_code)).first()
+    if plan is None or plan.id is None:
+        return None
+    known = {m.key: m for m in meetings or () if m.key == key}
+    deliveries = list(
+        session.exec(
+            select(Delivery)
+            .where(Delivery.plan_id == plan.id, Delivery.meeting_key == key)
+            .order_by(col(Delivery.id))
+        )
+    )
+    if not deliveries and key not in known:
+        return None
+    return _assemble(session, plan.id, [key], known, deliveries)[0]
+
+
+def _keys_by_date(keys: Iterable[str]) -> list[str]:
+    return sorted(set(keys), key=lambda k: (meeting_date(k) or date.max, k))
+
+
+def _assemble(
+    session: Session,
+    plan_id: int,
+    keys: Sequence[str],
+    known: Mapping[str, Meeting],
+    deliveries: Sequence[Delivery],
+) -> list[MeetingChase]:
+    by_meeting: dict[str, list[Delivery]] = defaultdict(list)
+    wanted = set(keys)
+    for d in deliveries:
+        if d.meeting_key in wanted:
+            by_meeting[d.meeting_key].append(d)
+    people = {p.code: p for p in session.exec(select(Person))}
+    requests = [
+        d for key in keys for d in by_meeting.get(key, ()) if d.kind == "request" and d.action_refs
+    ]
+    changes = _changes_since(session, plan_id, requests)
+    titles = _titles(session, plan_id, {r for d in requests for r in d.action_refs})
+    out = []
+    for key in keys:
+        meeting = known.get(key)
+        mine = by_meeting.get(key, [])
+        digest = [d for d in mine if d.kind == "digest"]
+        sent_digest = [d for d in digest if d.state == DeliveryState.SENT]
+        group = meeting.group if meeting else key.partition(":")[0]
+        due = [d.due_by for d in mine if d.kind == "request" and d.due_by is not None]
+        out.append(
+            MeetingChase(
+                key=key,
+                group=group,
+                group_name=meeting.group_name if meeting else "",
+                label=_label(meeting) if meeting else meeting_label(key),
+                held_on=meeting.date if meeting else meeting_date(key),
+                papers_deadline=(
+                    meeting.papers_deadline
+                    if meeting
+                    else (due[0].astimezone(LONDON).date() if due else None)
+                ),
+                status=str(meeting.status) if meeting else "",
+                leads=_leads(mine, people, changes, titles),
+                digest_sent_at=min((_at(d) for d in sent_digest), default=None),
+                digest_state=_best_state(digest) if digest else "",
+            )
+        )
+    return out
+
+
+def _label(meeting: Meeting) -> str:
+    return f"{meeting.group} meeting on {meeting.date.day} {meeting.date:%B %Y}"
+
+
+def _at(d: Delivery) -> datetime:
+    return d.sent_at or d.created_at
+
+
+def _best_state(copies: Sequence[Delivery]) -> str:
+    states = {d.state for d in copies}
+    for state in (DeliveryState.SENT, DeliveryState.SENDING, DeliveryState.PENDING):
+        if state in states:
+            return str(state)
+    return str(DeliveryState.DEAD)
+
+
+def _message(copies: Sequence[Delivery], people: Mapping[str, Person]) -> MessageLine:
+    first = copies[0]
+    state = _best_state(copies)
+    chosen = [d for d in copies if d.state == state]
+    to = people.get(first.recipient_code)
+    to_name = (to.name or to.code) if to else first.recipient_code
+    if to is None and first.recipient_code == "secretary":  # an escalation with no officer
+        to_name = "the secretary"
+    return MessageLine(
+        kind=first.kind,
+        kind_text=message_kind(first.kind),
+        to_code=first.recipient_code,
+        to_name=to_name,
+        channels=tuple(sorted({d.channel for d in copies})),
+        state=state,
+        state_text=delivery_state(state),
+        at=min(_at(d) for d in chosen),
+        error="; ".join(d.last_error for d in copies if d.state == DeliveryState.DEAD)[:300],
+    )
+
+
+def _leads(
+    deliveries: Sequence[Delivery],
+    people: Mapping[str, Person],
+    changes: Mapping[str, Sequence[tuple[datetime, bool]]],
+    titles: Mapping[str, str],
+) -> tuple[LeadChase, ...]:
+    by_lead: dict[str, dict[tuple[str, str], list[Delivery]]] = defaultdict(
+        lambda: defaultdict(list)
+    )
+    for d in deliveries:
+        if d.kind in CHASE_STEPS and d.person_code:
+            by_lead[d.person_code][(d.kind, d.recipient_code)].append(d)
+    leads = []
+    for code, messages in by_lead.items():
+        lines = {k: _message(v, people) for k, v in messages.items()}
+        requests = [k for k in messages if k[0] == "request"]
+        request = lines[requests[0]] if requests else None
+        request_rows = messages[requests[0]] if requests else []
+        since = min((_at(d) for d in request_rows), default=None)
+        refs = list(dict.fromkeys(r for d in request_rows for r in d.action_refs))
+        person = people.get(code)
+        leads.append(
+            LeadChase(
+                code=code,
+                name=(person.name or code) if person else code,
+                request=request,
+                actions=tuple(_scope_action(ref, titles, changes, since) for ref in refs),
+                messages=tuple(
+                    sorted(
+                        (line for k, line in lines.items() if k[0] != "request"),
+                        key=lambda m: (CHASE_STEPS.index(m.kind), m.at),
+                    )
+                ),
+                dead=tuple(
+                    _message([d], people)
+                    for copies in messages.values()
+                    for d in copies
+                    if d.state == DeliveryState.DEAD
+                ),
+            )
+        )
+    return tuple(sorted(leads, key=lambda lead: (lead.name.lower(), lead.code)))
+
+
+def _scope_action(
+    ref: str,
+    titles: Mapping[str, str],
+    changes: Mapping[str, Sequence[tuple[datetime, bool]]],
+    since: datetime | None,
+) -> ScopeAction:
+    after = [(at, late) for at, late in changes.get(ref, ()) if since is not None and at >= since]
+    return ScopeAction(
+        ref=ref,
+        title=titles.get(ref, ""),
+        updated_at=min((at for at, _ in after), default=None),
+        late=any(late for _, late in after),
+    )
+
+
+def _changes_since(
+    session: Session, plan_id: int, requests: Sequence[Delivery]
+) -> dict[str, list[tuple[datetime, bool]]]:
+    """(when, late) of every change not from an import since the earliest request, by ref."""
+    if not requests:
+        return {}
+    since = min(_at(d) for d in requests) - timedelta(seconds=1)
+    refs = {r for d in requests for r in d.action_refs}
+    found: dict[str, list[tuple[datetime, bool]]] = defaultdict(list)
+    for ref, at, late in session.execute(
+        select(Action.ref, StatusChange.recorded_at, StatusChange.late)
+        .join(Action, col(Action.id) == StatusChange.action_id)
+        .where(
+            Action.plan_id == plan_id,
+            col(Action.ref).in_(sorted(refs)),
+            StatusChange.channel != str(Channel.IMPORT),
+            col(StatusChange.recorded_at) >= since,
+        )
+    ):
+        found[ref].append((at, bool(late)))
+    return found
+
+
+def _titles(session: Session, plan_id: int, refs: set[str]) -> dict[str, str]:
+    if not refs:
+        return {}
+    return {
+        ref: title
+        for ref, title in session.execute(
+            select(Action.ref, Action.title).where(
+                Action.plan_id == plan_id, col(Action.ref).in_(sorted(refs))
+            )
+        )
+    }

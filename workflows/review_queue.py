@@ -1,0 +1,232 @@
+"""The review queue: replies Chaser could not trust, waiting for the secretary to apply or reject.
+
+A reply goes to review (verdict ``review``) when its sender is unknown, may not report on an
+action it names, or its mail failed authentication (see :mod:`workflows.reply_trust`). Nothing
+in it changes the plan until the secretary applies it, as read; rejecting it changes nothing
+and keeps it on record with who decided, when and why. The CLI (``chaser replies review``) and
+the secretary's ``/review`` page both work through this module.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlmodel import Session, col, or_, select
+
+from workflows.plan_mapping import ScaleValue, StatusScale
+from workflows.reply_parsing import ParsedReply, parse_reply
+from workflows.reply_trust import RequestInfo, expand_updates, to_action_update
+from workflows.store.models import Delivery, Person, Plan, Reply, ReplyVerdict
+from workflows.updates import ActionUpdate, UnknownAction, apply_updates
+
+
+class ReviewError(Exception):
+    """The reply cannot be decided this way; the message says why and what to do."""
+
+
+def raw_bytes(stored: str) -> bytes:
+    """A stored raw message back as bytes (undecodable messages are stored as base64)."""
+    if stored.startswith("base64:"):
+        return base64.b64decode(stored.removeprefix("base64:"))
+    return stored.encode("utf-8")
+
+
+def plan_scale(plan: Plan | None) -> StatusScale | None:
+    """The plan's own status scale, if it has one."""
+    if plan is None or not plan.status_scale:
+        return None
+    return StatusScale(values=tuple(ScaleValue.model_validate(v) for v in plan.status_scale))
+
+
+def request_info(request: Delivery | None) -> RequestInfo | None:
+    """What the trust rules need to know of the request a reply answers."""
+    if request is None or request.id is None:
+        return None
+    return RequestInfo(
+        delivery_id=request.id,
+        lead=request.person_code,
+        recipient=request.recipient_code,
+        refs=tuple(request.action_refs or ()),
+        due_by=request.due_by,
+    )
+
+
+def pending_reviews(session: Session) -> Sequence[Reply]:
+    """Every reply waiting for review, oldest first."""
+    return session.exec(
+        select(Reply).where(Reply.verdict == ReplyVerdict.REVIEW).order_by(col(Reply.id))
+    ).all()
+
+
+def as_read(
+    reply: Reply, plan: Plan | None, request: Delivery | None, *, today: date
+) -> list[ActionUpdate]:
+    """The updates applying ``reply`` would make: its message read again with the plan's scale."""
+    scale = plan_scale(plan)
+    parsed = parse_reply(raw_bytes(reply.raw), scale=scale, today=today)
+    return _as_read(parsed, request, scale)
+
+
+def _as_read(
+    parsed: ParsedReply, request: Delivery | None, scale: StatusScale | None
+) -> list[ActionUpdate]:
+    info = request_info(request)
+    return [to_action_update(r, scale) for r in expand_updates(parsed, info)]
+
+
+def decide(
+    engine: Engine, reply_id: int, *, apply: bool, by: str, now: datetime, reason: str = ""
+) -> Reply:
+    """The secretary applies (as read) or rejects a reply waiting for review."""
+    with Session(engine) as session:
+        reply = session.get(Reply, reply_id)
+        if reply is None:
+            raise ReviewError(f"there is no reply {reply_id}; `chaser replies review` lists them")
+        if reply.verdict != ReplyVerdict.REVIEW:
+            raise ReviewError(f"reply {reply_id} is {reply.verdict}, not waiting for review")
+        if apply:
+            if reply.plan_id is None:
+                raise ReviewError(
+                    f"reply {reply_id} could not be tied to a plan; enter the update by hand"
+                )
+            plan = session.get(Plan, reply.plan_id)
+            request = session.get(Delivery, reply.delivery_id) if reply.delivery_id else None
+            updates = as_read(reply, plan, request, today=now.date())
+            if not updates:
+                raise ReviewError(
+                    f"nothing could be read from reply {reply_id}; reject it and enter the "
+                    "update by hand"
+                )
+            try:
+                apply_updates(
+                    session,
+                    plan_id=reply.plan_id,
+                    person_id=reply.person_id,
+                    channel=reply.channel,
+                    updates=updates,
+                    now=now,
+                    late=reply.late,
+                    reply_id=reply.id,
+                )
+            except UnknownAction as exc:
+                raise ReviewError(f"reply {reply_id}: {exc}; reject it instead") from exc
+        reply.verdict = str(ReplyVerdict.APPLIED if apply else ReplyVerdict.REJECTED)
+        reply.reason = reason or reply.reason
+        reply.decided_by, reply.decided_at = by, now
+        session.commit()
+        session.refresh(reply)
+        return reply
+
+
+def decision_of(session: Session, reply_id: int) -> str:
+    """``applied`` or ``rejected`` for a reply decided from the queue, else ``""``."""
+    reply = session.get(Reply, reply_id)
+    if reply is None or not reply.decided_by:
+        return ""
+    return reply.verdict
+
+
+# -- the queue as the secretary's page shows it ------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReadUpdate:
+    """One update Chaser read from a reply: what applying it would record."""
+
+    ref: str
+    status_label: str  # the plan's own value ("Amber"), or the meaning when it has none
+    forecast: str  # "Oct 2025", "" for none
+    narrative: str
+
+
+@dataclass(frozen=True)
+class ReviewItem:
+    reply_id: int
+    received_at: datetime
+    channel: str
+    sender: str  # the From address, as received (not trusted by itself)
+    sender_name: str  # the directory's name for that address, "" for a stranger
+    subject: str
+    reason: str  # why it was not trusted
+    text: str  # the message as read (quoted text removed)
+    late: bool
+    request_reference: str  # "CHS-…" of the request it answers, "" if none was found
+    request_lead: str  # whose request it answers (a name), "" if none
+    read: tuple[ReadUpdate, ...]  # what applying it would record (empty: nothing readable)
+    problems: tuple[str, ...]  # what the reader could not make sense of
+
+
+def review_items(session: Session, plan_code: str, *, now: datetime) -> list[ReviewItem]:
+    """The replies waiting for review for this plan (and those tied to no plan), oldest first."""
+    plan = session.exec(select(Plan).where(Plan.code == plan_code)).first()
+    query = select(Reply).where(Reply.verdict == ReplyVerdict.REVIEW)
+    if plan is not None:
+        query = query.where(or_(col(Reply.plan_id) == plan.id, col(Reply.plan_id).is_(None)))
+    replies = session.exec(query.order_by(col(Reply.id))).all()
+    if not replies:
+        return []
+    request_ids = {r.delivery_id for r in replies if r.delivery_id is not None}
+    requests = {
+        d.id: d for d in session.exec(select(Delivery).where(col(Delivery.id).in_(request_ids)))
+    }
+    people = list(session.exec(select(Person)))
+    by_id = {p.id: p for p in people}
+    by_code = {p.code: p for p in people}
+    items = []
+    for reply in replies:
+        assert reply.id is not None
+        request = requests.get(reply.delivery_id) if reply.delivery_id is not None else None
+        reply_plan = plan if plan is not None and reply.plan_id == plan.id else None
+        person = by_id.get(reply.person_id) if reply.person_id is not None else None
+        lead = by_code.get(request.person_code) if request is not None else None
+        updates = as_read(reply, reply_plan, request, today=now.date())
+        items.append(
+            ReviewItem(
+                reply_id=reply.id,
+                received_at=reply.received_at,
+                channel=reply.channel,
+                sender=reply.sender,
+                sender_name=person.name if person else "",
+                subject=_text(reply.parsed, "subject"),
+                reason=reply.reason,
+                text=_text(reply.parsed, "body"),
+                late=reply.late,
+                request_reference=request.reference if request else "",
+                request_lead=(lead.name or lead.code) if lead else "",
+                read=tuple(
+                    ReadUpdate(
+                        ref=u.ref,
+                        status_label=u.status_label or (u.status or "").replace("_", " "),
+                        forecast=u.forecast.display if u.forecast else "",
+                        narrative=u.narrative,
+                    )
+                    for u in updates
+                ),
+                problems=tuple(str(p) for p in reply.parsed.get("problems", ()) or ()),
+            )
+        )
+    return items
+
+
+def refs_named(reply: Reply, request: Delivery | None) -> set[str]:
+    """The actions a stored reply speaks about (a reply naming none answers its whole request)."""
+    refs: set[str] = set()
+    for update in reply.parsed.get("updates", ()) or ():
+        if not isinstance(update, Mapping):
+            continue
+        ref = update.get("ref")
+        if ref:
+            refs.add(str(ref))
+        elif request is not None:
+            refs.update(request.action_refs or ())
+    return refs
+
+
+def _text(parsed: Mapping[str, Any], key: str) -> str:
+    value = parsed.get(key)
+    return value if isinstance(value, str) else ""
