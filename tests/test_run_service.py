@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections import Counter
 from datetime import datetime
@@ -39,7 +40,7 @@ def test_it_ticks_every_interval_and_stops_cleanly_on_sigterm(tmp_path: Path) ->
     for args in (["people", "import", str(PEOPLE_CSV)], ["plan", "import", str(PLAN_XLSX)]):
         assert runner.invoke(cli, ["--db", db, *args]).exit_code == 0
     web_port = free_port()
-    health = 0
+    health, plan_page = 0, ""
     with SmtpSink() as sink:
         env = {
             **os.environ,
@@ -79,6 +80,8 @@ def test_it_ticks_every_interval_and_stops_cleanly_on_sigterm(tmp_path: Path) ->
             if events[-1]["event"] == "tick" and not health:
                 with urllib.request.urlopen(f"http://127.0.0.1:{web_port}/health") as answer:
                     health = answer.status  # the reply form is served while the ticks run
+                with urllib.request.urlopen(f"http://127.0.0.1:{web_port}/plan") as answer:
+                    plan_page = answer.read().decode()  # and the secretary's pages, locally
             if sum(1 for e in events if e["event"] == "tick") >= 2:
                 break
         process.send_signal(signal.SIGTERM)
@@ -88,6 +91,7 @@ def test_it_ticks_every_interval_and_stops_cleanly_on_sigterm(tmp_path: Path) ->
     assert process.returncode == 0
     assert names.count("tick") >= 2  # the scheduler ran the tick more than once
     assert "reply_form_listening" in names and health == 200
+    assert "2.5" in plan_page and "Aisha Pendleford" in plan_page
     assert names[-1] == "service_stopped"
     assert "tick_failed" not in names
 
@@ -135,3 +139,45 @@ def test_it_finishes_the_message_in_hand_and_sends_no_more_when_stopped(tmp_path
     assert 1 <= received < 14
     assert states == {"sent": received, "pending": 14 - received}  # each accepted one recorded
     assert leased == []  # nothing left claimed by the stopped process
+
+
+def test_on_a_public_address_it_serves_the_reply_form_but_not_the_secretarys_pages(
+    tmp_path: Path,
+) -> None:
+    """As in the Docker image (CHASER_WEB_LISTEN=0.0.0.0:8080), until sign-in exists."""
+    db = f"sqlite:///{tmp_path / 'chaser.db'}"
+    port = free_port()
+    process = subprocess.Popen(
+        [*CHASER, "--db", db, "--config", str(ROOT / "config"), "run", "--interval", "3600"],
+        env={
+            **os.environ,
+            "CHASER_SECRET_KEY": "k" * 40,
+            "CHASER_DATA_DIR": str(tmp_path / "data"),
+            "CHASER_LOG_FORMAT": "json",
+            "CHASER_WEB_LISTEN": f"0.0.0.0:{port}",
+        },
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stderr is not None
+        for line in process.stderr:
+            if '"reply_form_listening"' in line:
+                break
+        base = f"http://127.0.0.1:{port}"
+        with urllib.request.urlopen(base + "/health") as answer:
+            assert answer.status == 200
+        with urllib.request.urlopen(base + "/") as answer:
+            assert "Update your actions" in answer.read().decode()
+        for path in ("/plan", "/meetings", "/review", "/actions/2.5"):
+            try:
+                urllib.request.urlopen(base + path)
+            except urllib.error.HTTPError as refused:
+                assert refused.code == 403, path
+                assert "only available on the computer running Chaser" in refused.read().decode()
+            else:
+                raise AssertionError(f"{path} was served on 0.0.0.0")
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=60)
+    assert process.returncode == 0
