@@ -43,7 +43,7 @@ from workflows.calendar import meetings
 from workflows.chasing_config import Channels
 from workflows.store.db import make_engine, upgrade
 from workflows.store.models import Channel, Delivery, Reply, ReplyVerdict, StatusChange
-from workflows.working_days import is_working_day
+from workflows.working_days import bank_holiday_name, is_working_day
 
 log = structlog.get_logger(__name__)
 LONDON = ZoneInfo("Europe/London")
@@ -272,7 +272,8 @@ class Demo:
 
     def _meeting_note(self, day: date) -> str:
         cycles = self.runtime.cycles(self.clock())
-        notes = []
+        holiday = bank_holiday_name(day)
+        notes = [holiday] if holiday else []
         for m in meetings(cycles, day, day, groups=list(self.runtime.chasing.meetings)):
             notes.append(f"{m.group} meets")
         for m in meetings(
