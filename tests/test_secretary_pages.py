@@ -42,7 +42,7 @@ from workflows.calendar import Meeting, meetings
 from workflows.cycles_config import load_cycles
 from workflows.digest_types import Flag, Severity
 from workflows.plan_mapping import load_mapping
-from workflows.store.models import Action, Area, Person, Reply, StatusChange
+from workflows.store.models import Action, Area, Person, Plan, Reply, StatusChange
 
 PLAN = "plymouth-send-2023"
 SECRET = "p" * 40
@@ -899,6 +899,33 @@ def test_a_reply_already_decided_cannot_be_decided_again(world: World) -> None:
     assert f"Reply {stranger} is rejected, not waiting for review" in response.text
     assert _counts(world.engine) == before
     assert _decide(world, 9999, decision="apply", decided_by="B").status_code == 409
+
+
+def test_another_plans_reply_cannot_be_decided_from_this_plans_queue(world: World) -> None:
+    with Session(world.engine) as session:
+        other = Plan(code="another-plan", title="Another plan", created_at=world.clock())
+        session.add(other)
+        session.flush()
+        reply = Reply(
+            plan_id=other.id,
+            channel="email",
+            received_at=world.clock(),
+            sender="someone@elsewhere.example",
+            raw="Subject: 1.1: red\n\n1.1: red",
+            verdict="review",
+            reason="the sender is not in the people directory",
+        )
+        session.add(reply)
+        session.commit()
+        reply_id = reply.id
+    assert reply_id is not None
+    assert f"Reply {reply_id} from" not in world.get("/review")
+    response = _decide(world, reply_id, decision="reject", decided_by="A")
+    assert response.status_code == 409
+    assert f"There is no reply {reply_id}" in response.text
+    with Session(world.engine) as session:
+        kept = session.get(Reply, reply_id)
+        assert kept is not None and kept.verdict == "review" and kept.decided_by == ""
 
 
 @pytest.mark.parametrize(

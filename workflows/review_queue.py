@@ -80,11 +80,23 @@ def _as_read(
 
 
 def decide(
-    engine: Engine, reply_id: int, *, apply: bool, by: str, now: datetime, reason: str = ""
+    engine: Engine,
+    reply_id: int,
+    *,
+    apply: bool,
+    by: str,
+    now: datetime,
+    reason: str = "",
+    plan_code: str | None = None,
 ) -> Reply:
-    """The secretary applies (as read) or rejects a reply waiting for review."""
+    """The secretary applies (as read) or rejects a reply waiting for review. With
+    ``plan_code``, only a reply of that plan (or tied to none) may be decided."""
     with Session(engine) as session:
         reply = session.get(Reply, reply_id)
+        if reply is not None and plan_code is not None and reply.plan_id is not None:
+            plan = session.get(Plan, reply.plan_id)
+            if plan is None or plan.code != plan_code:
+                reply = None  # another plan's queue: as if it did not exist
         if reply is None:
             raise ReviewError(f"there is no reply {reply_id}; `chaser replies review` lists them")
         if reply.verdict != ReplyVerdict.REVIEW:

@@ -352,6 +352,7 @@ def secretary_router(
                     by=by,
                     now=clock(),
                     reason=reason,
+                    plan_code=plan_code,
                 )
             except ReviewError as exc:
                 log.info("review_decision_refused", reply=number)
