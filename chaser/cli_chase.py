@@ -19,6 +19,7 @@ from chaser.cli_plan import engine_from, fail
 from chaser.service import Planned, Runtime, plan_tick, tick
 from chaser.settings import Settings
 from chaser.wiring import WiringError, build_runtime, form_server, inbound_listener
+from integrations.web.access import is_loopback
 from workflows.chase_state import UnknownPlan
 from workflows.chasing_config import ChasingConfigError
 from workflows.cycles_config import CyclesConfigError
@@ -185,6 +186,12 @@ def run(settings: Settings, interval: int) -> None:
     log.info("service_started", interval_seconds=interval, plan=runtime.chasing.plan)
     web.start()
     log.info("reply_form_listening", url=web.url)
+    if is_loopback(web.server.config.host):
+        log.info(
+            "secretary_pages", url=f"{web.url}/plan", hint="open in a browser on this computer"
+        )
+    else:
+        log.info("secretary_pages_refused", reason="not bound to loopback; sign-in is not set up")
     if inbound is not None:
         inbound.start()
     try:

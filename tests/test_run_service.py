@@ -92,6 +92,8 @@ def test_it_ticks_every_interval_and_stops_cleanly_on_sigterm(tmp_path: Path) ->
     assert names.count("tick") >= 2  # the scheduler ran the tick more than once
     assert "reply_form_listening" in names and health == 200
     assert "2.5" in plan_page and "Aisha Pendleford" in plan_page
+    where = next(e for e in events if e["event"] == "secretary_pages")
+    assert where["url"] == f"http://127.0.0.1:{web_port}/plan"
     assert names[-1] == "service_stopped"
     assert "tick_failed" not in names
 
