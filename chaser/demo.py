@@ -386,10 +386,10 @@ def demo(
         sys.stdout.flush()
         demo_.run()
         if not demo_.stop_requested.is_set():
-            click.echo(
-                f"Clock stopped at the end of {options.last_day:%a %d %b %Y}. "
-                + ("" if exit_at_end else f"Still serving {demo_.url} - press Ctrl-C to stop.")
-            )
+            stopped = f"Clock stopped at the end of {options.last_day:%a %d %b %Y}."
+            if not exit_at_end:
+                stopped += f" Still serving {demo_.url} - press Ctrl-C to stop."
+            click.echo(stopped)
             sys.stdout.flush()
             if not exit_at_end:
                 demo_.stop_requested.wait()
