@@ -146,7 +146,8 @@ def test_it_finishes_the_message_in_hand_and_sends_no_more_when_stopped(tmp_path
 def test_on_a_public_address_it_serves_the_reply_form_but_not_the_secretarys_pages(
     tmp_path: Path,
 ) -> None:
-    """As in the Docker image (CHASER_WEB_LISTEN=0.0.0.0:8080), until sign-in exists."""
+    """As in the Docker image (CHASER_WEB_LISTEN=0.0.0.0:8080), until sign-in exists; and a
+    fresh store, with no plan imported yet, gets a warning naming the fix on each tick."""
     db = f"sqlite:///{tmp_path / 'chaser.db'}"
     port = free_port()
     process = subprocess.Popen(
@@ -163,9 +164,13 @@ def test_on_a_public_address_it_serves_the_reply_form_but_not_the_secretarys_pag
     )
     try:
         assert process.stderr is not None
-        for line in process.stderr:
-            if '"reply_form_listening"' in line:
+        seen: list[str] = []
+        for line in process.stderr:  # until the first tick has run (on an empty store)
+            seen.append(json.loads(line)["event"])
+            if seen[-1] in ("plan_not_imported", "tick_failed"):
                 break
+        assert "secretary_pages_local_only" in seen and "reply_form_listening" in seen
+        assert seen[-1] == "plan_not_imported"  # says what to import, not a traceback
         base = f"http://127.0.0.1:{port}"
         with urllib.request.urlopen(base + "/health") as answer:
             assert answer.status == 200
