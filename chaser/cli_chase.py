@@ -16,7 +16,7 @@ import click
 import structlog
 
 from chaser.cli_plan import engine_from, fail
-from chaser.service import Planned, Runtime, plan_tick, tick
+from chaser.service import Heartbeat, Planned, Runtime, plan_tick, tick
 from chaser.settings import Settings
 from chaser.wiring import WiringError, build_runtime, form_server, inbound_listener
 from integrations.web.access import is_loopback
@@ -140,9 +140,10 @@ def run(settings: Settings, interval: int) -> None:
     from apscheduler.schedulers.blocking import BlockingScheduler
 
     runtime = runtime_from(settings)
+    heartbeat = Heartbeat(interval)
     try:
         inbound = inbound_listener(os.environ, runtime)
-        web = form_server(os.environ, runtime)
+        web = form_server(os.environ, runtime, liveness=heartbeat.problem)
     except WiringError as exc:
         fail(str(exc))
     scheduler = BlockingScheduler(timezone=LONDON)
@@ -156,7 +157,9 @@ def run(settings: Settings, interval: int) -> None:
                 return
             try:
                 tick(runtime)
+                heartbeat.beat()
             except UnknownPlan:
+                heartbeat.beat()  # the loop is alive; the store just has no plan yet
                 log.warning(
                     "plan_not_imported",
                     plan=runtime.chasing.plan,

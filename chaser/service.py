@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
+from time import monotonic
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
@@ -262,3 +263,31 @@ def data_path(data_dir: Path, *parts: str) -> Path:
     path = data_dir.joinpath(*parts)
     path.parent.mkdir(parents=True, exist_ok=True)
     return path
+
+
+class Heartbeat:
+    """When the last tick finished, so ``/health`` can say the loop has stalled.
+
+    ``beat()`` after each tick that ran to the end; ``problem()`` is None while the last one
+    finished within ``allowed`` seconds (three intervals and a minute, by default), else why not.
+    """
+
+    def __init__(
+        self,
+        interval: float,
+        *,
+        allowed: float | None = None,
+        clock: Callable[[], float] = monotonic,
+    ) -> None:
+        self.allowed = allowed if allowed is not None else 3 * interval + 60
+        self.clock = clock
+        self.last = clock()  # a grace period from the start
+
+    def beat(self) -> None:
+        self.last = self.clock()
+
+    def problem(self) -> str | None:
+        quiet = self.clock() - self.last
+        if quiet <= self.allowed:
+            return None
+        return f"no tick has finished for {int(quiet)} seconds"

@@ -184,9 +184,16 @@ def inbound_listener(env: Mapping[str, str], runtime: Runtime) -> InboundSmtp | 
     return InboundSmtp(host, int(port), take_in)
 
 
-def web_app(runtime: Runtime, *, bind_host: str, mailbox: CapturedMail | None = None) -> FastAPI:
+def web_app(
+    runtime: Runtime,
+    *,
+    bind_host: str,
+    mailbox: CapturedMail | None = None,
+    liveness: Callable[[], str | None] | None = None,
+) -> FastAPI:
     """The whole web app: the reply form, and the secretary's pages (served to a local browser
-    only; see integrations/web/access.py). ``mailbox`` adds the demo's ``/outbox``."""
+    only; see integrations/web/access.py). ``mailbox`` adds the demo's ``/outbox``;
+    ``liveness`` (the service's heartbeat) makes ``/health`` report a stalled loop."""
     return create_app(
         engine=runtime.engine,
         secret=runtime.secret,
@@ -198,10 +205,16 @@ def web_app(runtime: Runtime, *, bind_host: str, mailbox: CapturedMail | None = 
         mailbox=mailbox,
         flags=flags_now(runtime),
         meetings=meetings_near(runtime),
+        liveness=liveness,
     )
 
 
-def form_server(env: Mapping[str, str], runtime: Runtime) -> FormServer:
+def form_server(
+    env: Mapping[str, str],
+    runtime: Runtime,
+    *,
+    liveness: Callable[[], str | None] | None = None,
+) -> FormServer:
     """The web app on ``CHASER_WEB_LISTEN=host:port`` (default 127.0.0.1 and the port of
     ``form_url``). It binds to loopback unless told otherwise: put a TLS proxy in front, and
     know that the secretary's pages are then refused until sign-in is configured."""
@@ -210,4 +223,5 @@ def form_server(env: Mapping[str, str], runtime: Runtime) -> FormServer:
     host, _, port = spec.rpartition(":")
     if not host or not port.isdigit():
         raise WiringError(f"CHASER_WEB_LISTEN={spec!r} is not host:port; write e.g. 127.0.0.1:8080")
-    return FormServer(web_app(runtime, bind_host=host), host=host, port=int(port))
+    app = web_app(runtime, bind_host=host, liveness=liveness)
+    return FormServer(app, host=host, port=int(port))

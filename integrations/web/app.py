@@ -19,9 +19,10 @@ from urllib.parse import quote
 
 import structlog
 from fastapi import Depends, FastAPI, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -101,6 +102,7 @@ def create_app(
     mailbox: CapturedMail | None = None,
     flags: FlagsNow | None = None,
     meetings: MeetingsNear | None = None,
+    liveness: Callable[[], str | None] | None = None,
 ) -> FastAPI:
     """The reply form, and with ``plan_code`` the secretary's pages for that plan.
 
@@ -109,6 +111,7 @@ def create_app(
     address the server listens on: the secretary's pages are served only on loopback (see
     :mod:`integrations.web.access`). ``flags`` and ``meetings`` feed those pages (see
     :mod:`integrations.web.secretary`); ``mailbox`` (the demo's captured mail) adds ``/outbox``.
+    ``liveness`` says what is wrong with the service's loop, if anything, for ``/health``.
     """
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
     app.middleware("http")(security_middleware)
@@ -218,8 +221,22 @@ def create_app(
         return Response(status_code=204)  # no icon: GOV.UK's are for GOV.UK services only
 
     @app.get("/health")
-    def health() -> dict[str, str]:
-        return {"status": "ok"}
+    def health() -> JSONResponse:
+        """200 when the store answers and (in ``chaser run``) the ticks keep coming; else 503
+        saying what is wrong, for a container's health check or a load balancer."""
+        problems: dict[str, str] = {}
+        try:
+            with engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except SQLAlchemyError:
+            log.warning("health_database_unreachable")
+            problems["database"] = "unreachable"
+        trouble = liveness() if liveness is not None else None
+        if trouble:
+            problems["scheduler"] = trouble
+        if problems:
+            return JSONResponse({"status": "unavailable", **problems}, status_code=503)
+        return JSONResponse({"status": "ok"})
 
     @app.get("/r/{token}", response_class=HTMLResponse)
     def show_form(token: str) -> HTMLResponse:
