@@ -14,7 +14,7 @@ import email.policy
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime
 from html import unescape
@@ -697,6 +697,25 @@ def test_the_meetings_page_shows_each_meetings_chase(world: World) -> None:
         ]
     ]
     assert f'href="/meetings/{MEETING}"' in html
+
+
+def test_a_meeting_nobody_was_chased_for_is_past_or_still_to_come(world: World) -> None:
+    def around(now: datetime) -> Sequence[Meeting]:
+        return meetings(CYCLES, date(2025, 8, 1), date(2025, 11, 30), groups=["SIB"])
+
+    app = create_app(
+        engine=world.engine,
+        secret=SECRET.encode(),
+        clock=world.clock,
+        form_url=BASE,
+        plan_code=PLAN,
+        meetings=around,
+    )
+    with TestClient(app, base_url=BASE) as client:
+        rows = page(client.get("/meetings").text).table("Chased meetings").rows
+    chasers = {r[0].split(" Local Area")[0]: r[5] for r in rows}
+    assert chasers["SIB meeting on 19 August 2025"] == "Not chased"  # before Chaser started
+    assert chasers["SIB meeting on 11 November 2025"] == "Not chased yet"
 
 
 def test_without_a_calendar_the_meetings_come_from_the_outbox(world: World) -> None:

@@ -256,7 +256,9 @@ def secretary_router(
             title = plan_title(session)
         if found is None:
             raise no_plan
-        return render("meetings.html", "/meetings", meetings=found, plan_title=title)
+        return render(
+            "meetings.html", "/meetings", meetings=found, plan_title=title, today=clock().date()
+        )
 
     @router.get("/meetings/{key}", response_class=HTMLResponse)
     def meeting_page(key: str) -> HTMLResponse:
