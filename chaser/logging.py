@@ -32,5 +32,9 @@ def configure_logging(*, json: bool | None = None, level: str | None = None) -> 
         ],
         wrapper_class=structlog.make_filtering_bound_logger(lvl),
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
-        cache_logger_on_first_use=True,
+        # Not cached: a cached logger keeps the configuration of its first use for good, so a
+        # later configure_logging (the demo lowering the level after the CLI set it up, or a
+        # test's capture_logs after a CLI test) would not reach it. Chaser logs little enough
+        # that resolving the configuration on each call costs nothing measurable.
+        cache_logger_on_first_use=False,
     )
