@@ -42,7 +42,14 @@ from notifications.smtp import KEY_HEADER, SmtpChannel
 from workflows.calendar import meetings
 from workflows.chasing_config import Channels
 from workflows.store.db import make_engine, upgrade
-from workflows.store.models import Channel, Delivery, Reply, ReplyVerdict, StatusChange
+from workflows.store.models import (
+    Channel,
+    Delivery,
+    Person,
+    Reply,
+    ReplyVerdict,
+    StatusChange,
+)
 from workflows.working_days import bank_holiday_name, is_working_day
 
 log = structlog.get_logger(__name__)
@@ -208,6 +215,15 @@ class Demo:
         self.sink.stop()
         for channel in self.runtime.channels.values():
             channel.close()
+
+    def cast(self) -> list[str]:
+        """Who the simulated leads are and how each answers, so the digest's flags make sense."""
+        with Session(self.engine) as session:
+            names = {p.code: p.name for p in session.exec(select(Person))}
+        return [
+            f"  {code:<3} {names.get(code, code)}: {persona.describe()}"
+            for code, persona in sorted(PERSONAS.items())
+        ]
 
     # -- the simulated days ------------------------------------------------------------------------
     def run(self) -> None:
@@ -381,6 +397,8 @@ def demo(
             f"Simulating {options.first_day:%a %d %b %Y} to {options.last_day:%a %d %b %Y}"
             + (f" at {speed:g} days a minute." if speed > 0 else " as fast as it goes.")
         )
+        for line in demo_.cast():
+            click.echo(line)
         click.echo(f"Open {demo_.url}/plan  (sent mail: {demo_.url}/outbox)")
         click.echo(f"Data: {demo_.folder}")
         sys.stdout.flush()

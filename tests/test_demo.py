@@ -149,7 +149,10 @@ def _exceptions(digest_text: str) -> dict[str, str]:
 
 
 def test_it_prints_the_address_and_one_progress_line_per_simulated_day(demo: DemoRun) -> None:
-    assert f"Open {demo.url}/plan" in "\n".join(demo.lines[:6])
+    head = "\n".join(demo.lines[:20])
+    assert f"Open {demo.url}/plan" in head
+    assert "  TC  Tobias Carnsew: never answers" in head  # who does what, before it happens
+    assert "  FO  Freya Odgers: answers by the form" in head and "slip before SIB" in head
     days = [line for line in demo.lines if re.match(r"(Mon|Tue|Wed|Thu|Fri|Sat|Sun) \d\d ", line)]
     assert len(days) == 42  # Wed 20 Aug to Tue 30 Sep 2025
     assert days[0].startswith("Wed 20 Aug 2025") and days[-1].startswith("Tue 30 Sep 2025")
