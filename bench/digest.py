@@ -27,7 +27,7 @@ from notifications.digest_render import (  # noqa: E402
     render_digest_email,
 )
 from notifications.render import load_templates  # noqa: E402
-from workflows.digest_types import (  # noqa: E402
+from workflows.digest.contents import (  # noqa: E402
     AreaCount,
     Digest,
     Flag,

@@ -31,8 +31,8 @@ from notifications.channel import Address, OutgoingMessage  # noqa: E402
 from notifications.outbox import Dispatcher, NewDelivery, enqueue  # noqa: E402
 from notifications.smtp import SmtpChannel, build_mime, mime_bytes  # noqa: E402
 from tests.mail_servers import free_port  # noqa: E402
+from workflows.replies.links import reference_for  # noqa: E402
 from workflows.store.db import make_engine, upgrade  # noqa: E402
-from workflows.tokens import reference_for  # noqa: E402
 
 SENDER = "send.improvement@example.org"
 NOW = datetime(2025, 9, 16, 8, 30, tzinfo=UTC)

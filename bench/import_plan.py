@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from chaser.importing import import_people, import_plan  # noqa: E402
-from workflows.plan_mapping import load_mapping  # noqa: E402
+from workflows.plan.mapping import load_mapping  # noqa: E402
 from workflows.store.db import make_engine, upgrade  # noqa: E402
 
 MAPPING = ROOT / "config" / "mappings" / "plymouth.yaml"

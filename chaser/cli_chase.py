@@ -10,7 +10,6 @@ import threading
 from datetime import UTC, datetime
 from types import FrameType
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import click
 import structlog
@@ -20,13 +19,12 @@ from chaser.service import Heartbeat, Planned, Runtime, plan_tick, tick
 from chaser.settings import Settings
 from chaser.wiring import WiringError, build_runtime, form_server, inbound_listener
 from integrations.web.access import is_loopback
-from workflows.chase_state import UnknownPlan
-from workflows.chasing_config import ChasingConfigError
-from workflows.cycles_config import CyclesConfigError
-from workflows.digest_config import DigestConfigError
+from workflows.calendar.cycles import LONDON, CyclesConfigError
+from workflows.chasing.config import ChasingConfigError
+from workflows.chasing.state import UnknownPlan
+from workflows.digest.config import DigestConfigError
 
 log = structlog.get_logger(__name__)
-LONDON = ZoneInfo("Europe/London")
 #: How long ``chaser run`` waits, when stopped, for the tick in hand (one message's send).
 SHUTDOWN_GRACE = 120.0
 

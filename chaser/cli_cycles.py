@@ -12,17 +12,15 @@ import json
 import sys
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import click
 
 from chaser.config_reload import default_status_path, read_status
 from chaser.settings import Settings, default_data_dir
-from workflows.calendar import Meeting, MeetingStatus, meetings
-from workflows.cycles_config import CyclesConfig, CyclesConfigError, load_cycles
+from workflows.calendar.cycles import LONDON, CyclesConfig, CyclesConfigError, load_cycles
+from workflows.calendar.meetings import Meeting, MeetingStatus, meetings
 
 PREVIEW_SCHEMA = "chaser.cycles.preview/1"
-LONDON = ZoneInfo("Europe/London")
 
 
 def _settings() -> Settings:

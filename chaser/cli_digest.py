@@ -14,7 +14,7 @@ from chaser.cli_plan import fail
 from chaser.digests import DigestError, digest_key, enqueue_one, find_meeting, prepare
 from chaser.service import tick
 from chaser.settings import Settings, default_data_dir
-from workflows.digest_types import Digest
+from workflows.digest.contents import Digest
 
 
 def _summary(digest: Digest, files: list[Path], sent: bool) -> dict[str, Any]:

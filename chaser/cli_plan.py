@@ -15,11 +15,11 @@ from sqlmodel import Session, select
 from chaser.importing import ImportOutcome, choose_mapping, import_people, import_plan
 from chaser.settings import Settings
 from chaser.store import StoreNotReady, open_store
-from workflows.people import PeopleFileError
-from workflows.plan_mapping import MappingError
-from workflows.plan_queries import ActionLine, list_actions
+from workflows.plan.mapping import MappingError
+from workflows.plan.people import PeopleFileError
 from workflows.store.db import DatabaseURLError, current_revision, make_engine, upgrade
 from workflows.store.models import Person
+from workflows.views.plan_list import ActionLine, list_actions
 
 
 def fail(message: str) -> NoReturn:

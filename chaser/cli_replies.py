@@ -13,7 +13,7 @@ from sqlmodel import Session
 from chaser.cli_plan import engine_from, fail
 from chaser.replies import ingest_email
 from chaser.settings import Settings
-from workflows.review_queue import ReviewError, decide, pending_reviews
+from workflows.replies.review import ReviewError, decide, pending_reviews
 
 
 @click.group()

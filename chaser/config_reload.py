@@ -20,7 +20,7 @@ config, because the config directory may be read-only or under version control.
 problems) and reads the status file to say which version the running service is using.
 
 If the file is invalid when the service starts, there is no last good config: ``poll`` raises
-:class:`~workflows.cycles_config.CyclesConfigError` and the service should refuse to start.
+:class:`~workflows.calendar.cycles.CyclesConfigError` and the service should refuse to start.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from typing import Any
 
 import structlog
 
-from workflows.cycles_config import (
+from workflows.calendar.cycles import (
     ConfigProblem,
     CyclesConfig,
     CyclesConfigError,

@@ -24,7 +24,6 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from types import FrameType
-from zoneinfo import ZoneInfo
 
 import click
 import structlog
@@ -39,8 +38,10 @@ from chaser.wiring import build_runtime, inbound_listener, web_app
 from integrations.mail_capture import MailCapture
 from integrations.web import FormServer
 from notifications.smtp import KEY_HEADER, SmtpChannel
-from workflows.calendar import meetings
-from workflows.chasing_config import Channels
+from workflows.calendar.cycles import LONDON
+from workflows.calendar.meetings import meetings
+from workflows.calendar.working_days import bank_holiday_name, is_working_day
+from workflows.chasing.config import Channels
 from workflows.store.db import make_engine, upgrade
 from workflows.store.models import (
     Channel,
@@ -50,10 +51,8 @@ from workflows.store.models import (
     ReplyVerdict,
     StatusChange,
 )
-from workflows.working_days import bank_holiday_name, is_working_day
 
 log = structlog.get_logger(__name__)
-LONDON = ZoneInfo("Europe/London")
 HOST = "127.0.0.1"
 #: The day after the Improvement Board of 19 August 2025, and the next one six weeks later.
 FIRST_DAY, LAST_DAY = date(2025, 8, 20), date(2025, 9, 30)

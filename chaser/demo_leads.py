@@ -21,7 +21,6 @@ from email.utils import format_datetime, make_msgid
 from html import unescape
 from typing import Literal
 from urllib.parse import unquote
-from zoneinfo import ZoneInfo
 
 import requests
 from sqlalchemy import Engine
@@ -29,10 +28,9 @@ from sqlmodel import Session, col, select
 
 from integrations.web.outbox_pages import CapturedMessage
 from notifications.smtp import KEY_HEADER
+from workflows.calendar.cycles import LONDON
+from workflows.calendar.working_days import add_working_days
 from workflows.store.models import Action, Delivery, Person, Plan
-from workflows.working_days import add_working_days
-
-LONDON = ZoneInfo("Europe/London")
 
 Way = Literal["form", "no_change", "email", "email_all", "stranger", "never"]
 When = Literal["soon", "after_reminder", "late"]

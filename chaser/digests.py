@@ -19,13 +19,13 @@ from sqlmodel import Session, select
 from notifications.channel import Address, Attachment, OutgoingMessage
 from notifications.digest_render import digest_docx, digest_xlsx, render_digest_email
 from notifications.outbox import NewDelivery, enqueue
-from workflows.calendar import Meeting, meetings
-from workflows.digest import build_digest
-from workflows.digest_config import DigestConfig, due_digests
-from workflows.digest_types import Digest
-from workflows.slippage import SlippageConfig
+from workflows.calendar.meetings import Meeting, meetings
+from workflows.digest.build import build_digest
+from workflows.digest.config import DigestConfig, due_digests
+from workflows.digest.contents import Digest
+from workflows.digest.slippage import SlippageConfig
+from workflows.replies.links import reference_for
 from workflows.store.models import Delivery, Plan
-from workflows.tokens import reference_for
 
 if TYPE_CHECKING:
     from chaser.service import Runtime

@@ -16,10 +16,16 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from integrations.spreadsheets import SpreadsheetError, read_grid
-from workflows.people import PeopleFileError, PeopleMerge, directory, read_people_csv, upsert_people
-from workflows.plan_mapping import Mapping, MappingError, load_mapping
-from workflows.plan_merge import MergeResult, merge_plan
-from workflows.plan_reading import PlanReadError, Problem, read_plan
+from workflows.plan.mapping import Mapping, MappingError, load_mapping
+from workflows.plan.merge import MergeResult, merge_plan
+from workflows.plan.people import (
+    PeopleFileError,
+    PeopleMerge,
+    directory,
+    read_people_csv,
+    upsert_people,
+)
+from workflows.plan.reading import PlanReadError, Problem, read_plan
 
 log = structlog.get_logger(__name__)
 

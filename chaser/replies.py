@@ -18,20 +18,21 @@ import structlog
 from sqlalchemy import Engine, func
 from sqlmodel import Session, col, or_, select
 
-from workflows.reply_parsing import ParsedReply, parse_reply
-from workflows.reply_trust import (
-    ActionPeople,
-    Sender,
-    Verdict,
-    judge_reply,
-)
-from workflows.review_queue import (
+from workflows.replies.apply import apply_updates
+from workflows.replies.parsing import ParsedReply, parse_reply
+from workflows.replies.review import (
     ReviewError,
     decide,
     pending_reviews,
     plan_scale,
     raw_bytes,
     request_info,
+)
+from workflows.replies.trust import (
+    ActionPeople,
+    Sender,
+    Verdict,
+    judge_reply,
 )
 from workflows.store.models import (
     Action,
@@ -43,7 +44,6 @@ from workflows.store.models import (
     Reply,
     ReplyVerdict,
 )
-from workflows.updates import apply_updates
 
 __all__ = [
     "IngestOutcome",

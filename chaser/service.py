@@ -1,6 +1,6 @@
 """The service's loop: ``tick(now)`` enqueues what is due, then dispatches what is claimable.
 
-The rules (:func:`workflows.chasing.due_chases`) decide what must be said; this module renders
+The rules (:func:`workflows.chasing.rules.due_chases`) decide what must be said; this module renders
 each chase for its channels, signs its reply link and enqueues it under its idempotency key,
 then lets the dispatcher send. ``tick`` is idempotent: calling it twice at the same ``now``, or
 from two processes, sends nothing twice. It lives in the composition root, not in
@@ -16,7 +16,6 @@ from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from time import monotonic
 from typing import Any, Protocol
-from zoneinfo import ZoneInfo
 
 import structlog
 from sqlalchemy import Engine, select
@@ -28,17 +27,16 @@ from integrations.graph_inbox import StaleCursorError
 from notifications.channel import Address, Channel, DeliveryError, OutgoingMessage
 from notifications.outbox import Dispatcher, DispatchReport, NewDelivery, RetryPolicy, enqueue
 from notifications.render import Templates, render_chase, render_teams
-from workflows.chase_state import load_chase_state
-from workflows.chase_types import Chase
-from workflows.chasing import due_chases
-from workflows.chasing_config import ChasingConfig
-from workflows.cycles_config import CyclesConfig
-from workflows.digest_config import DigestConfig
+from workflows.calendar.cycles import LONDON, CyclesConfig
+from workflows.chasing.chases import Chase
+from workflows.chasing.config import ChasingConfig
+from workflows.chasing.rules import due_chases
+from workflows.chasing.state import load_chase_state
+from workflows.digest.config import DigestConfig
+from workflows.replies.links import LinkClaims, reference_for, sign_link
 from workflows.store.models import Delivery, MailboxCursor, Plan
-from workflows.tokens import LinkClaims, reference_for, sign_link
 
 log = structlog.get_logger(__name__)
-LONDON = ZoneInfo("Europe/London")
 #: A reply link stays usable this long after the meeting (later updates are marked late).
 LINK_GRACE = timedelta(days=14)
 

@@ -14,8 +14,8 @@ import structlog
 
 from chaser.digests import build
 from integrations.web.secretary import FlagsNow, MeetingsNear
-from workflows.calendar import Meeting, MeetingStatus, meetings
-from workflows.digest_types import Flag
+from workflows.calendar.meetings import Meeting, MeetingStatus, meetings
+from workflows.digest.contents import Flag
 
 if TYPE_CHECKING:
     from chaser.service import Runtime

@@ -27,8 +27,8 @@ from notifications.file_channel import FileChannel
 from notifications.render import load_templates
 from notifications.smtp import SmtpChannel
 from notifications.teams import TeamsWebhookChannel
-from workflows.chasing_config import ChasingConfig, load_chasing
-from workflows.digest_config import load_digest_config
+from workflows.chasing.config import ChasingConfig, load_chasing
+from workflows.digest.config import load_digest_config
 
 log = structlog.get_logger(__name__)
 WEBHOOK_PREFIX = "CHASER_TEAMS_WEBHOOK_"

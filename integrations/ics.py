@@ -26,8 +26,8 @@ from collections.abc import Sequence
 from icalendar import Calendar, Event, vCalAddress
 from icalendar.enums import STATUS, TRANSP
 
-from workflows.calendar import Meeting, MeetingStatus, meeting_key
-from workflows.cycles_config import CyclesConfig, Group, Person
+from workflows.calendar.cycles import CyclesConfig, Group, Person
+from workflows.calendar.meetings import Meeting, MeetingStatus, meeting_key
 
 __all__ = ["PRODID", "UID_DOMAIN", "build_ics", "meeting_uid", "papers_uid"]
 
@@ -90,7 +90,7 @@ def build_ics(
     stamp: dt.datetime,
     name: str = "Chaser governance calendar",
 ) -> bytes:
-    """The feed for ``meetings`` (from :func:`workflows.calendar.meetings`, usually with
+    """The feed for ``meetings`` (from :func:`workflows.calendar.meetings.meetings`, usually with
     ``include_cancelled=True``). ``stamp`` (aware) is the feed's ``DTSTAMP``; pass the current
     time from the caller so that the output is reproducible in tests."""
     stamp = stamp.astimezone(dt.UTC)

@@ -15,7 +15,7 @@ import io
 from datetime import date, datetime, time
 from pathlib import Path
 
-from workflows.sheet import Grid
+from workflows.plan.sheet import Grid
 
 SUPPORTED = (".xlsx", ".xlsm", ".xls", ".csv")
 _CFB_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"

@@ -1,4 +1,4 @@
-"""Rendering the board secretary's :class:`~workflows.digest_types.Digest`: pure functions.
+"""Rendering the board secretary's :class:`~workflows.digest.contents.Digest`: pure functions.
 
 Four outputs, all from the same plain data:
 
@@ -50,7 +50,7 @@ from openpyxl.worksheet.worksheet import Worksheet
 
 from notifications.channel import Address, Attachment, OutgoingMessage
 from notifications.render import KEY_HEADER, Templates, long_date, short_date
-from workflows.digest_types import AreaCount, Digest, LogRow, Severity, Trend
+from workflows.digest.contents import AreaCount, Digest, LogRow, Severity, Trend
 
 NOT_REPORTED = "Not reported"
 #: Fill for statuses the plan's scale gives no colour (and "Not reported"), in the chart only.

@@ -1,4 +1,4 @@
-"""Turning a :class:`~workflows.chase_types.Chase` into messages: pure functions over Jinja2.
+"""Turning a :class:`~workflows.chasing.chases.Chase` into messages: pure functions over Jinja2.
 
 Two environments share one loader: HTML (autoescape on, so an action titled ``<script>`` arrives as
 text) and plain text (autoescape off). Both use ``StrictUndefined``, so a template that names
@@ -34,7 +34,7 @@ import jinja2
 from markupsafe import Markup
 
 from notifications.channel import Address, Mention, OutgoingMessage
-from workflows.chase_types import Chase, Step, Who
+from workflows.chasing.chases import Chase, Step, Who
 
 SHIPPED_TEMPLATES = Path(__file__).resolve().parent / "templates"
 

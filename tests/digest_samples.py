@@ -1,9 +1,10 @@
-"""Builders for a realistic :class:`~workflows.digest_types.Digest`, for the renderer's tests.
+"""Builders for a realistic :class:`~workflows.digest.contents.Digest`, for the renderer's tests.
 
 Plymouth-like: a dozen actions across three areas of a Local Area SEND improvement plan, some
 flagged (worst first in ``exceptions``), one narrative that tries ``<script>``, one title with
 an ``&`` and a ref ("1.10") that a spreadsheet would happily turn into the number 1.1. These are
-hand-made so the renderer's tests do not depend on how workflows/digest.py builds the real one.
+hand-made so the renderer's tests do not depend on how workflows/digest/build.py builds the
+real one.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import date, datetime, timedelta
 
-from workflows.digest_types import (
+from workflows.digest.contents import (
     AreaCount,
     DeadLetter,
     Digest,
@@ -250,7 +251,7 @@ def log_rows() -> tuple[LogRow, ...]:
 
 
 def worst_first(rows: tuple[LogRow, ...]) -> tuple[LogRow, ...]:
-    """The flagged rows, worst first, then in plan order (as workflows/digest.py promises)."""
+    """The flagged rows, worst first, then in plan order (as workflows/digest/build.py promises)."""
     flagged = [r for r in rows if r.flags]
     return tuple(sorted(flagged, key=lambda r: -(r.worst or 0)))
 

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from workflows.calendar import (
+from workflows.calendar.cycles import CyclesConfig, load_cycles, parse_cycles
+from workflows.calendar.meetings import (
     MeetingStatus,
     groups_reporting_to,
     meeting_key,
@@ -19,7 +20,6 @@ from workflows.calendar import (
     reporting_group_for,
     scope_of,
 )
-from workflows.cycles_config import CyclesConfig, load_cycles, parse_cycles
 
 SHIPPED = Path(__file__).resolve().parent.parent / "config" / "cycles.yaml"
 

@@ -25,9 +25,9 @@ from notifications.teams import TeamsWebhookChannel
 from tests.clock import Clock
 from tests.conftest import MAPPING, NOW, PEOPLE_CSV, PLAN_XLSX, ROOT
 from tests.mail_servers import FakeWebhook, SmtpSink
-from workflows.plan_mapping import load_mapping
+from workflows.plan.mapping import load_mapping
+from workflows.replies.links import verify_link
 from workflows.store.models import Action, Delivery, Person, StatusChange
-from workflows.tokens import verify_link
 
 LONDON = ZoneInfo("Europe/London")
 SECRET = "s" * 40

@@ -14,12 +14,12 @@ from sqlmodel import Session
 
 from chaser.importing import import_people, import_plan
 from tests.conftest import MAPPING, NOW, PEOPLE_CSV, PLAN_XLSX, ROOT
-from workflows.chase_state import load_chase_state
-from workflows.chase_types import Chase, Step
-from workflows.chasing import ActionInfo, ChaseState, due_chases, nudge_days
-from workflows.chasing_config import ChasingConfig, load_chasing
-from workflows.cycles_config import CyclesConfig, load_cycles
-from workflows.plan_mapping import load_mapping
+from workflows.calendar.cycles import CyclesConfig, load_cycles
+from workflows.chasing.chases import Chase, Step
+from workflows.chasing.config import ChasingConfig, load_chasing
+from workflows.chasing.rules import ActionInfo, ChaseState, due_chases, nudge_days
+from workflows.chasing.state import load_chase_state
+from workflows.plan.mapping import load_mapping
 from workflows.store.db import make_engine, upgrade
 
 LONDON = ZoneInfo("Europe/London")

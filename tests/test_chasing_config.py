@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT
-from workflows.chasing_config import ChasingConfigError, load_chasing
+from workflows.chasing.config import ChasingConfigError, load_chasing
 
 SHIPPED = (ROOT / "config" / "chasing.yaml").read_text(encoding="utf-8")
 

@@ -16,7 +16,7 @@ from structlog.testing import capture_logs
 
 from chaser.cli import cli
 from chaser.config_reload import CyclesReloader, default_status_path, read_status
-from workflows.cycles_config import CyclesConfigError
+from workflows.calendar.cycles import CyclesConfigError
 
 SHIPPED = Path(__file__).resolve().parent.parent / "config" / "cycles.yaml"
 NOW = datetime(2025, 7, 1, 9, 0, tzinfo=UTC)

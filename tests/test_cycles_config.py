@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from workflows.cycles_config import (
+from workflows.calendar.cycles import (
     CadenceUnit,
     ConfigProblem,
     CyclesConfig,

@@ -14,15 +14,15 @@ from sqlmodel import Session, select
 from chaser.importing import import_people, import_plan
 from notifications.digest_render import status_labels
 from tests.conftest import MAPPING, PEOPLE_CSV, PLAN_XLSX, ROOT
-from workflows.calendar import Meeting, next_meeting
-from workflows.cycles_config import load_cycles
-from workflows.digest import build_digest
-from workflows.digest_types import DeadLetter, Digest, Flag, Invitee, LogRow, RiskLine, Severity
-from workflows.fuzzy_dates import FuzzyDate
-from workflows.plan_mapping import load_mapping
-from workflows.slippage import SlippageConfig
+from workflows.calendar.cycles import load_cycles
+from workflows.calendar.meetings import Meeting, next_meeting
+from workflows.digest.build import build_digest
+from workflows.digest.contents import DeadLetter, Digest, Flag, Invitee, LogRow, RiskLine, Severity
+from workflows.digest.slippage import SlippageConfig
+from workflows.plan.dates import FuzzyDate
+from workflows.plan.mapping import load_mapping
+from workflows.replies.apply import ActionUpdate, apply_updates
 from workflows.store.models import Action, Delivery, Person, Plan, Risk
-from workflows.updates import ActionUpdate, apply_updates
 
 LONDON = ZoneInfo("Europe/London")
 CYCLES = load_cycles(ROOT / "config" / "cycles.yaml")

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT
-from workflows.chasing_config import load_chasing
-from workflows.cycles_config import load_cycles
-from workflows.digest_config import DigestConfigError, due_digests, load_digest_config
+from workflows.calendar.cycles import load_cycles
+from workflows.chasing.config import load_chasing
+from workflows.digest.config import DigestConfigError, due_digests, load_digest_config
 
 CYCLES = load_cycles(ROOT / "config" / "cycles.yaml")
 WINDOW = load_chasing(ROOT / "config" / "chasing.yaml").send_window

@@ -24,7 +24,7 @@ from notifications.digest_render import (
 )
 from notifications.render import Templates, load_templates
 from tests.digest_samples import SCRIPT, big_digest, digest
-from workflows.digest_types import Digest
+from workflows.digest.contents import Digest
 
 SECRETARY = (Address("Board Secretary", "board.secretary@council.example"),)
 PNG = b"\x89PNG\r\n\x1a\n"

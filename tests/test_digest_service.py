@@ -23,7 +23,7 @@ from tests.clock import Clock
 from tests.conftest import MAPPING, NOW, PEOPLE_CSV, PLAN_XLSX, ROOT
 from tests.mail_servers import SmtpSink
 from tests.test_replies import AISHA, reply_to
-from workflows.plan_mapping import load_mapping
+from workflows.plan.mapping import load_mapping
 
 SECRETARY = "morwenna.tregear@example.org"
 

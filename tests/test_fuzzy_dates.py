@@ -1,4 +1,4 @@
-"""Dates as councils write them: workflows.fuzzy_dates."""
+"""Dates as councils write them: workflows.plan.dates."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from openpyxl.utils.datetime import from_excel
 
-from workflows.fuzzy_dates import (
+from workflows.plan.dates import (
     EXPECTED,
     FuzzyDate,
     ParsedDate,

@@ -9,8 +9,8 @@ from pathlib import Path
 from icalendar import Calendar
 
 from integrations.ics import build_ics
-from workflows.calendar import meetings
-from workflows.cycles_config import load_cycles, parse_cycles
+from workflows.calendar.cycles import load_cycles, parse_cycles
+from workflows.calendar.meetings import meetings
 
 SHIPPED = Path(__file__).resolve().parent.parent / "config" / "cycles.yaml"
 STAMP = datetime(2025, 7, 1, 8, 0, tzinfo=UTC)

@@ -1,4 +1,4 @@
-"""Leads as councils write them: workflows.leads."""
+"""Leads as councils write them: workflows.plan.leads."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from workflows.leads import (
+from workflows.plan.leads import (
     DEFAULT_NON_PERSON_PATTERNS,
     DirectoryEntry,
     LeadMention,

@@ -19,8 +19,8 @@ from notifications.channel import (
 )
 from notifications.outbox import Dispatcher, NewDelivery, RetryPolicy, enqueue
 from tests.clock import Clock
+from workflows.replies.links import reference_for
 from workflows.store.models import Delivery, DeliveryState
-from workflows.tokens import reference_for
 
 START = datetime(2025, 9, 1, 9, 0, tzinfo=UTC)
 SENDER = "send.improvement@example.org"

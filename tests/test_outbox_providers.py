@@ -15,8 +15,8 @@ from tests.clock import Clock
 from tests.fake_graph import FakeGraph, fake_graph_fixture  # noqa: F401
 from tests.mail_servers import FakeWebhook
 from tests.test_graph_mail import CREATE_PATH, SEND_PATH, channel
+from workflows.replies.links import reference_for
 from workflows.store.models import Delivery
-from workflows.tokens import reference_for
 
 KEY = "request:AP:SIB:2025-09-30"
 

@@ -11,7 +11,7 @@ from sqlmodel import Session, select
 
 from chaser.importing import import_people
 from tests.conftest import NOW, PEOPLE_CSV
-from workflows.people import PeopleFileError, read_people_csv
+from workflows.plan.people import PeopleFileError, read_people_csv
 from workflows.store.models import Person
 
 

@@ -11,8 +11,7 @@ from sqlmodel import Session, select
 
 from chaser.importing import ImportOutcome, import_people, import_plan
 from tests.conftest import MAPPING, NOW, PEOPLE_CSV, PLAN_CSV, PLAN_XLSX
-from workflows.plan_mapping import load_mapping
-from workflows.plan_queries import list_actions
+from workflows.plan.mapping import load_mapping
 from workflows.store.models import (
     Action,
     ActionContributor,
@@ -23,6 +22,7 @@ from workflows.store.models import (
     Plan,
     StatusChange,
 )
+from workflows.views.plan_list import list_actions
 
 
 def _import(engine: Engine, path: Path = PLAN_XLSX, **kwargs: object) -> ImportOutcome:

@@ -13,7 +13,7 @@ from sqlmodel import Session, select
 from chaser.importing import ImportOutcome, import_people, import_plan
 from tests.conftest import MAPPING, NOW, PEOPLE_CSV, PLAN_CSV
 from tests.plan_builders import write_mapping, write_workbook
-from workflows.plan_mapping import load_mapping
+from workflows.plan.mapping import load_mapping
 from workflows.store.models import Action, ChangeKind, Channel, StatusChange
 
 LATER = datetime(2026, 12, 14, 9, 0, tzinfo=UTC)

@@ -12,7 +12,7 @@ from sqlmodel import Session, select
 from chaser.importing import ImportOutcome, import_people, import_plan
 from tests.conftest import MAPPING, NOW, PEOPLE_CSV, PLAN_XLSX
 from tests.plan_builders import write_mapping, write_workbook
-from workflows.plan_mapping import MappingError, load_mapping
+from workflows.plan.mapping import MappingError, load_mapping
 from workflows.store.models import Action, Milestone, Plan
 
 

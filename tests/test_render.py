@@ -18,7 +18,7 @@ from notifications.render import (
     render_teams,
     short_date,
 )
-from workflows.chase_types import Chase, ChasedAction, Step, Who
+from workflows.chasing.chases import Chase, ChasedAction, Step, Who
 
 HESTER = Who("HP", "Hester Pengelly", "hester.pengelly@council.example", "hester@council.example")
 KIT = Who("KT", "Kit Trelawny", "kit.trelawny@council.example", "kit@council.example")

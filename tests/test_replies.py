@@ -25,7 +25,7 @@ from tests.clock import Clock
 from tests.conftest import MAPPING, NOW, PEOPLE_CSV, PLAN_XLSX, ROOT
 from tests.fake_graph import FakeGraph, fake_graph_fixture  # noqa: F401
 from tests.mail_servers import SmtpSink
-from workflows.plan_mapping import load_mapping
+from workflows.plan.mapping import load_mapping
 from workflows.store.models import Action, Person, Reply, StatusChange
 
 REQUEST_DAY = datetime(2025, 9, 16, 8, 30, tzinfo=UTC)  # 09:30 in London

@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from workflows.fuzzy_dates import FuzzyDate, Precision
-from workflows.plan_mapping import StatusScale, load_mapping
-from workflows.reply_parsing import (
+from workflows.plan.dates import FuzzyDate, Precision
+from workflows.plan.mapping import StatusScale, load_mapping
+from workflows.replies.parsing import (
     ParsedReply,
     html_to_text,
     new_text,

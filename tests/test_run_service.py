@@ -27,7 +27,7 @@ from chaser.wiring import build_runtime
 from notifications.outbox import enqueue
 from tests.conftest import MAPPING, PEOPLE_CSV, PLAN_XLSX, ROOT
 from tests.mail_servers import SmtpSink, free_port
-from workflows.plan_mapping import load_mapping
+from workflows.plan.mapping import load_mapping
 from workflows.store.models import Delivery
 
 CHASER = [sys.executable, "-m", "chaser"]

@@ -38,10 +38,10 @@ from tests.browser import axe_violations, chromium_page, describe
 from tests.clock import Clock
 from tests.conftest import MAPPING, PEOPLE_CSV, PLAN_XLSX, ROOT
 from tests.mail_servers import SmtpSink, free_port
-from workflows.calendar import Meeting, meetings
-from workflows.cycles_config import load_cycles
-from workflows.digest_types import Flag, Severity
-from workflows.plan_mapping import load_mapping
+from workflows.calendar.cycles import load_cycles
+from workflows.calendar.meetings import Meeting, meetings
+from workflows.digest.contents import Flag, Severity
+from workflows.plan.mapping import load_mapping
 from workflows.store.models import Action, Area, Person, Plan, Reply, StatusChange
 
 PLAN = "plymouth-send-2023"

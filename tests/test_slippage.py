@@ -7,9 +7,8 @@ from datetime import date
 
 import pytest
 
-from workflows.digest_types import Flag, Severity
-from workflows.fuzzy_dates import FuzzyDate
-from workflows.slippage import (
+from workflows.digest.contents import Flag, Severity
+from workflows.digest.slippage import (
     ActionFacts,
     CycleState,
     MeasureFacts,
@@ -27,6 +26,7 @@ from workflows.slippage import (
     status_change,
     status_worse,
 )
+from workflows.plan.dates import FuzzyDate
 
 TODAY = date(2025, 9, 24)
 CONFIG = SlippageConfig()

@@ -16,7 +16,7 @@ from notifications.channel import Address, OutgoingMessage, PermanentError, Tran
 from notifications.render import load_templates, render_chase
 from notifications.smtp import SmtpChannel, build_mime, message_id, mime_bytes
 from tests.mail_servers import SmtpSink, free_port, tls_contexts
-from workflows.chase_types import Chase, ChasedAction, Step, Who
+from workflows.chasing.chases import Chase, ChasedAction, Step, Who
 
 SENDER = "chaser@council.example"
 HESTER = Address("Hester Pengelly", "hester@council.example")

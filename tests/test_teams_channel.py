@@ -21,7 +21,7 @@ from notifications.channel import (
 from notifications.render import load_templates, render_teams
 from notifications.teams import CARD_CONTENT_TYPE, TeamsWebhookChannel, build_card, env_var_for
 from tests.mail_servers import FakeWebhook
-from workflows.chase_types import Chase, ChasedAction, Step, Who
+from workflows.chasing.chases import Chase, ChasedAction, Step, Who
 
 HESTER = Mention("Hester Pengelly", "hester@council.example")
 KIT = Mention("Kit Trelawny", "kit@council.example")

@@ -34,10 +34,10 @@ from tests.browser import axe_violations, chromium_page, describe
 from tests.clock import Clock
 from tests.conftest import MAPPING, NOW, PEOPLE_CSV, PLAN_XLSX, ROOT
 from tests.mail_servers import SmtpSink, free_port
-from workflows.plan_mapping import load_mapping
+from workflows.plan.mapping import load_mapping
+from workflows.replies.apply import NO_CHANGE
+from workflows.replies.links import LinkClaims, sign_link
 from workflows.store.models import Action, Delivery, Person, Reply, Risk, StatusChange
-from workflows.tokens import LinkClaims, sign_link
-from workflows.updates import NO_CHANGE
 
 SECRET = "s" * 40
 #: 09:30 in London on the day the SIB requests go out (papers deadline 23 September).
@@ -321,7 +321,7 @@ def test_mistakes_are_shown_with_the_error_summary_and_what_was_typed(world: Wor
 
 
 def test_a_month_name_and_a_figure_with_a_comma_are_understood() -> None:
-    from workflows.form_updates import MeasureField, read_action_form, read_month_year
+    from workflows.replies.form import MeasureField, read_action_form, read_month_year
 
     fuzzy, error = read_month_year("Sept", "2026")
     assert error is None and fuzzy is not None and fuzzy.display == "Sep 2026"

@@ -10,7 +10,7 @@ from chaser.wiring import WiringError, email_channel, secret_key, teams_webhooks
 from notifications.file_channel import FileChannel
 from notifications.smtp import SmtpChannel
 from tests.conftest import ROOT
-from workflows.chasing_config import load_chasing
+from workflows.chasing.config import load_chasing
 
 CONFIG = load_chasing(ROOT / "config" / "chasing.yaml")
 

@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from workflows.working_days import (
+from workflows.calendar.working_days import (
     add_working_days,
     bank_holiday_name,
     bank_holidays,

@@ -45,8 +45,8 @@ from integrations.web.security import (
     same_origin,
     security_middleware,
 )
-from workflows.form_updates import TEXT_FIELDS, read_action_form
-from workflows.tokens import LinkClaims, TokenError, verify_link
+from workflows.replies.form import TEXT_FIELDS, read_action_form
+from workflows.replies.links import LinkClaims, TokenError, verify_link
 
 log = structlog.get_logger(__name__)
 HERE = Path(__file__).resolve().parent

@@ -11,13 +11,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from fastapi.responses import HTMLResponse
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, PackageLoader, PrefixLoader
 
+from workflows.calendar.cycles import LONDON
+
 HERE = Path(__file__).resolve().parent
-LONDON = ZoneInfo("Europe/London")
 SERVICE_NAME = "Improvement plan updates"
 
 

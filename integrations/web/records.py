@@ -2,7 +2,7 @@
 
 A link names the request (outbox delivery) it came in; the request names its actions. Every
 accepted post is kept as a ``Reply`` (channel "form", the posted fields as JSON) and applied
-through :func:`workflows.updates.apply_updates`, so the history says who, when and how.
+through :func:`workflows.replies.apply.apply_updates`, so the history says who, when and how.
 """
 
 from __future__ import annotations
@@ -12,14 +12,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
-from workflows.form_updates import FormReading, MeasureField
-from workflows.plan_mapping import ScaleValue, StatusScale
-from workflows.plan_queries import show_date
+from workflows.calendar.cycles import LONDON
+from workflows.plan.dates import show_date
+from workflows.plan.mapping import ScaleValue, StatusScale
+from workflows.replies.apply import ActionUpdate, apply_updates
+from workflows.replies.form import FormReading, MeasureField
+from workflows.replies.links import LinkClaims
 from workflows.store.models import (
     Action,
     ChangeKind,
@@ -34,10 +36,6 @@ from workflows.store.models import (
     Risk,
     StatusChange,
 )
-from workflows.tokens import LinkClaims
-from workflows.updates import ActionUpdate, apply_updates
-
-LONDON = ZoneInfo("Europe/London")
 
 
 @dataclass(frozen=True)

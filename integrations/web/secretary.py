@@ -7,9 +7,9 @@ post is protected like the reply form's: it must come from this site (``Origin``
 and carry a CSRF token twice, in a ``SameSite=Strict`` cookie set by ``GET /review`` (a random
 value) and in a hidden field (an HMAC of that value under the app's secret).
 
-The queries and the view models live in ``workflows/`` (:mod:`workflows.plan_status`,
-:mod:`workflows.action_history`, :mod:`workflows.meeting_status`,
-:mod:`workflows.review_queue`); this module reads requests, calls them and renders templates.
+The queries and the view models live in ``workflows/`` (:mod:`workflows.views.plan_status`,
+:mod:`workflows.views.action_history`, :mod:`workflows.views.meeting_status`,
+:mod:`workflows.replies.review`); this module reads requests, calls them and renders templates.
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 from urllib.parse import quote, urlencode
-from zoneinfo import ZoneInfo
 
 import structlog
 from fastapi import APIRouter, Request
@@ -35,11 +34,13 @@ from starlette.concurrency import run_in_threadpool
 
 from integrations.web.pages import ErrorPage, NavItem, Pages
 from integrations.web.security import CSRF_FIELD, origin_of, same_origin
-from workflows.action_history import action_history
-from workflows.calendar import Meeting
-from workflows.digest_types import Flag
-from workflows.meeting_status import meeting_chase, meeting_chases
-from workflows.plan_status import (
+from workflows.calendar.cycles import LONDON
+from workflows.calendar.meetings import Meeting
+from workflows.digest.contents import Flag
+from workflows.replies.review import ReviewError, decide, decision_of, review_items
+from workflows.views.action_history import action_history
+from workflows.views.meeting_status import meeting_chase, meeting_chases
+from workflows.views.plan_status import (
     PlanFilters,
     Status,
     excerpt,
@@ -47,10 +48,8 @@ from workflows.plan_status import (
     plan_status,
     read_filters,
 )
-from workflows.review_queue import ReviewError, decide, decision_of, review_items
 
 log = structlog.get_logger(__name__)
-LONDON = ZoneInfo("Europe/London")
 
 SECRETARY_NAVIGATION = [
     NavItem("/plan", "Plan"),

@@ -3,7 +3,7 @@
 Dates that councils write with month precision ("December 2023") are stored as a date plus a
 precision column. A *due* date is stored as the last day of its period (due "December 2023" means
 "by the end of December": 2023-12-31, precision ``month``); a *start* date as the first day
-(start "August 2023": 2023-08-01). :class:`workflows.fuzzy_dates.FuzzyDate` rebuilds the value for
+(start "August 2023": 2023-08-01). :class:`workflows.plan.dates.FuzzyDate` rebuilds the value for
 display ("Dec 2023").
 
 Append-only tables (:class:`StatusChange`, :class:`ImportRun`, :class:`ImportedRow`) are never

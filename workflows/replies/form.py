@@ -12,9 +12,9 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from workflows.fuzzy_dates import FuzzyDate
-from workflows.plan_mapping import StatusScale
-from workflows.updates import ActionUpdate
+from workflows.plan.dates import FuzzyDate
+from workflows.plan.mapping import StatusScale
+from workflows.replies.apply import ActionUpdate
 
 #: The fields one action's form posts (besides the CSRF token and the measure figures).
 TEXT_FIELDS = ("status", "narrative", "evidence", "forecast-month", "forecast-year", "risks",

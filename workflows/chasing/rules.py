@@ -23,15 +23,17 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
 
-from workflows.calendar import Meeting, meetings, scope_of
-from workflows.chase_types import Chase, ChasedAction, Step, Who
-from workflows.chasing_config import ChasingConfig
-from workflows.cycles_config import CyclesConfig
-from workflows.working_days import add_working_days, is_working_day, working_day_on_or_before
+from workflows.calendar.cycles import LONDON, CyclesConfig
+from workflows.calendar.meetings import Meeting, meetings, scope_of
+from workflows.calendar.working_days import (
+    add_working_days,
+    is_working_day,
+    working_day_on_or_before,
+)
+from workflows.chasing.chases import Chase, ChasedAction, Step, Who
+from workflows.chasing.config import ChasingConfig
 
-LONDON = ZoneInfo("Europe/London")
 #: How long an overdue nudge stays due if the service missed its day (working days).
 OVERDUE_CATCH_UP = 2
 

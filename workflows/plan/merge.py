@@ -25,9 +25,9 @@ from rapidfuzz import fuzz
 from sqlalchemy import delete
 from sqlmodel import Session, SQLModel, col, select
 
-from workflows.fuzzy_dates import FuzzyDate
-from workflows.plan_mapping import Mapping, normalise_header
-from workflows.plan_reading import ActionRow, ParsedPlan, Problem
+from workflows.plan.dates import FuzzyDate
+from workflows.plan.mapping import Mapping, normalise_header
+from workflows.plan.reading import ActionRow, ParsedPlan, Problem
 from workflows.store.models import (
     Action,
     ActionContributor,

@@ -19,8 +19,8 @@ from datetime import date, timedelta
 from itertools import pairwise
 from typing import Any
 
-from workflows.digest_types import Flag, Severity
-from workflows.fuzzy_dates import FuzzyDate, Precision
+from workflows.digest.contents import Flag, Severity
+from workflows.plan.dates import FuzzyDate, Precision
 
 #: Rank of each status meaning, best first; "not_due" is neutral (never better or worse).
 STATUS_RANK = {"complete": 4, "on_track": 3, "at_risk": 2, "off_track": 1}

@@ -5,17 +5,14 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from workflows.calendar import Meeting, meetings
-from workflows.chasing_config import SendWindow
-from workflows.cycles_config import CyclesConfig
-from workflows.working_days import add_working_days, is_working_day
+from workflows.calendar.cycles import LONDON, CyclesConfig
+from workflows.calendar.meetings import Meeting, meetings
+from workflows.calendar.working_days import add_working_days, is_working_day
+from workflows.chasing.config import SendWindow
 from workflows.yaml_files import load_model
-
-LONDON = ZoneInfo("Europe/London")
 
 
 class DigestSend(BaseModel):
@@ -28,7 +25,7 @@ class DigestConfig(BaseModel):
     groups: tuple[str, ...] = Field(min_length=1)
     cycle_groups: tuple[str, ...] = ()
     send: DigestSend = DigestSend()
-    #: Thresholds and severities, read by workflows.slippage.SlippageConfig.from_mapping.
+    #: Thresholds and severities, read by workflows.digest.slippage.SlippageConfig.from_mapping.
     slippage: dict[str, Any] = Field(default_factory=dict)
 
 

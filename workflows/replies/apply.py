@@ -7,7 +7,7 @@ from datetime import datetime
 
 from sqlmodel import Session, col, select
 
-from workflows.fuzzy_dates import FuzzyDate
+from workflows.plan.dates import FuzzyDate
 from workflows.store.models import Action, ChangeKind, StatusChange
 
 NO_CHANGE = "No change since the last update."

@@ -15,10 +15,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from workflows.plan_mapping import StatusScale
-from workflows.reply_parsing import ActionReply, ParsedReply
+from workflows.plan.mapping import StatusScale
+from workflows.replies.apply import ActionUpdate
+from workflows.replies.parsing import ActionReply, ParsedReply
 from workflows.store.models import ReplyVerdict
-from workflows.updates import ActionUpdate
 
 
 @dataclass(frozen=True)

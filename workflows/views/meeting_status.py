@@ -13,11 +13,11 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, col, select
 
-from workflows.calendar import Meeting
+from workflows.calendar.cycles import LONDON
+from workflows.calendar.meetings import Meeting
 from workflows.store.models import (
     Action,
     Channel,
@@ -28,7 +28,6 @@ from workflows.store.models import (
     StatusChange,
 )
 
-LONDON = ZoneInfo("Europe/London")
 CHASE_STEPS = ("request", "reminder", "final_reminder", "escalation")
 KIND_WORDS = {
     "request": "Update request",

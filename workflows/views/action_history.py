@@ -14,19 +14,9 @@ from datetime import date, datetime
 from sqlalchemy import String, cast
 from sqlmodel import Session, col, select
 
-from workflows.digest_types import Flag
-from workflows.meeting_status import delivery_state, meeting_label, message_kind
-from workflows.plan_queries import show_date
-from workflows.plan_status import (
-    ScaleOption,
-    Status,
-    area_heading,
-    find_plan,
-    scale_options,
-    sro_names,
-    status_of,
-)
-from workflows.review_queue import refs_named
+from workflows.digest.contents import Flag
+from workflows.plan.dates import show_date
+from workflows.replies.review import refs_named
 from workflows.store.models import (
     Action,
     ActionContributor,
@@ -41,6 +31,16 @@ from workflows.store.models import (
     Reply,
     ReplyVerdict,
     StatusChange,
+)
+from workflows.views.meeting_status import delivery_state, meeting_label, message_kind
+from workflows.views.plan_status import (
+    ScaleOption,
+    Status,
+    area_heading,
+    find_plan,
+    scale_options,
+    sro_names,
+    status_of,
 )
 
 CHANNEL_WORDS = {

@@ -1,6 +1,6 @@
 """Reading a plan out of a sheet, through a council's mapping (pure: no store, no files).
 
-:func:`read_plan` turns a :class:`~workflows.sheet.Grid` into a :class:`ParsedPlan`: areas,
+:func:`read_plan` turns a :class:`~workflows.plan.sheet.Grid` into a :class:`ParsedPlan`: areas,
 actions with resolved leads, dates kept at their precision, milestones for multi-part dates, and
 a validation report. Problems that make the file unusable as a plan (no header row, a mapped column
 missing, no actions) raise :class:`PlanReadError`; everything else is a warning naming the sheet,
@@ -15,10 +15,10 @@ from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from workflows.fuzzy_dates import FuzzyDate, ParsedDate, parse_date_cell
-from workflows.leads import DEFAULT_NON_PERSON_PATTERNS, DirectoryEntry, LeadResolver
-from workflows.plan_mapping import ColumnRef, Mapping, ScaleValue, normalise_header
-from workflows.sheet import Grid, column_letter
+from workflows.plan.dates import FuzzyDate, ParsedDate, parse_date_cell
+from workflows.plan.leads import DEFAULT_NON_PERSON_PATTERNS, DirectoryEntry, LeadResolver
+from workflows.plan.mapping import ColumnRef, Mapping, ScaleValue, normalise_header
+from workflows.plan.sheet import Grid, column_letter
 from workflows.store.models import StatusMeaning
 
 

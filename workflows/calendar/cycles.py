@@ -36,6 +36,7 @@ __all__ = [
     "DEFAULT_PAPERS_DEADLINE_WORKING_DAYS",
     "DEFAULT_TIME",
     "DEFAULT_TIMEZONE",
+    "LONDON",
     "Cadence",
     "CadenceUnit",
     "ChangeKind",
@@ -54,6 +55,8 @@ __all__ = [
 ]
 
 DEFAULT_TIMEZONE = "Europe/London"
+#: The calendar's timezone: every date Chaser shows, and every working day, is London's.
+LONDON = ZoneInfo(DEFAULT_TIMEZONE)
 DEFAULT_TIME = time(10, 0)
 DEFAULT_DURATION_MINUTES = 120
 DEFAULT_PAPERS_DEADLINE_WORKING_DAYS = 5

@@ -8,15 +8,8 @@ from typing import Any
 
 from sqlmodel import Session, select
 
-from workflows.fuzzy_dates import FuzzyDate
+from workflows.plan.dates import show_date
 from workflows.store.models import Action, ActionContributor, Area, Person, Plan
-
-
-def show_date(d: date | None, precision: str | None, *, end: bool = True) -> str:
-    """A stored date as the plan wrote it: "Dec 2023" for month precision, "" for none."""
-    if d is None or precision is None:
-        return ""
-    return FuzzyDate.from_stored(d, precision, end=end).display
 
 
 @dataclass(frozen=True)

@@ -17,9 +17,9 @@ from typing import Any
 
 from sqlmodel import Session, select
 
-from workflows.leads import DirectoryEntry
-from workflows.plan_reading import Problem
-from workflows.sheet import column_letter
+from workflows.plan.leads import DirectoryEntry
+from workflows.plan.reading import Problem
+from workflows.plan.sheet import column_letter
 from workflows.store.models import Person
 
 REQUIRED = ("code", "name")

@@ -1023,3 +1023,10 @@ def parse_date_cell(value: object, *, number_format: str | None = None) -> Parse
 
 FuzzyDate.month = _FieldOrClassmethod("month", _month_classmethod)  # type: ignore[assignment]
 FuzzyDate.day = _FieldOrClassmethod("day", _day_classmethod)  # type: ignore[assignment]
+
+
+def show_date(d: date | None, precision: str | None, *, end: bool = True) -> str:
+    """A stored date as the plan wrote it: "Dec 2023" for month precision, "" for none."""
+    if d is None or precision is None:
+        return ""
+    return FuzzyDate.from_stored(d, precision, end=end).display

@@ -5,7 +5,7 @@ and hands it to :func:`assemble`, which is pure: every date comes from the meeti
 a digest can be rebuilt for any past day and tests need no database for most of it.
 
 * Scope: the actions reporting to the group through its reporting lines
-  (:func:`workflows.calendar.scope_of`), withdrawn ones left out.
+  (:func:`workflows.calendar.meetings.scope_of`), withdrawn ones left out.
 * "This cycle" is the rule the chasing uses: updates by form, email or Teams from the day after
   the previous meeting of the chased groups (``cycle_groups``) up to ``now``.
 * "At the previous meeting" is what the append-only history said at the end of that day.
@@ -22,13 +22,12 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, col, select
 
-from workflows.calendar import Meeting, Scope, meetings, scope_of
-from workflows.cycles_config import CyclesConfig
-from workflows.digest_types import (
+from workflows.calendar.cycles import LONDON, CyclesConfig
+from workflows.calendar.meetings import Meeting, Scope, meetings, scope_of
+from workflows.digest.contents import (
     AreaCount,
     DeadLetter,
     Digest,
@@ -38,8 +37,7 @@ from workflows.digest_types import (
     RiskLine,
     Trend,
 )
-from workflows.fuzzy_dates import FuzzyDate
-from workflows.slippage import (
+from workflows.digest.slippage import (
     ActionFacts,
     CycleState,
     MeasureFacts,
@@ -49,6 +47,8 @@ from workflows.slippage import (
     slip_days,
     status_change,
 )
+from workflows.plan.dates import FuzzyDate
+from workflows.replies.apply import NO_CHANGE
 from workflows.store.models import (
     Action,
     Area,
@@ -63,9 +63,7 @@ from workflows.store.models import (
     Risk,
     StatusChange,
 )
-from workflows.updates import NO_CHANGE
 
-LONDON = ZoneInfo("Europe/London")
 NOT_REPORTED = "Not reported"
 #: Changes that count as a lead's update (imports and admin edits do not), as in chase_state.
 UPDATE_CHANNELS = frozenset({str(Channel.FORM), str(Channel.EMAIL), str(Channel.TEAMS)})

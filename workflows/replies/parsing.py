@@ -75,7 +75,7 @@ their precision:
   March), ``end of next month``, ``next month``, ``end of this month``, ``in 3 months``;
 * a quarter ``Q1 2026`` (calendar) or ``Q1 2026/27`` (financial) and a school term ``Spring term``
   (March), ``Summer term`` (July), ``Autumn term`` (December), with or without a year, read as
-  :func:`workflows.fuzzy_dates.parse_date_cell` reads them.
+  :func:`workflows.plan.dates.parse_date_cell` reads them.
 
 Two different revised dates for one action give no forecast and a problem.
 
@@ -114,12 +114,12 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from email.message import Message
 from html.parser import HTMLParser
-from zoneinfo import ZoneInfo
 
 from mailparser_reply import EmailReplyParser
 
-from workflows.fuzzy_dates import FuzzyDate, parse_date_cell
-from workflows.plan_mapping import ScaleValue, StatusScale
+from workflows.calendar.cycles import LONDON
+from workflows.plan.dates import FuzzyDate, parse_date_cell
+from workflows.plan.mapping import ScaleValue, StatusScale
 
 __all__ = [
     "ActionReply",
@@ -132,7 +132,6 @@ __all__ = [
     "read_status",
 ]
 
-LONDON = ZoneInfo("Europe/London")
 _Day = date  # ParsedReply has a field called ``date``
 
 

@@ -1,6 +1,6 @@
 """The governance calendar: meetings and papers deadlines from ``config/cycles.yaml``.
 
-Pure: :func:`meetings` turns a :class:`~workflows.cycles_config.CyclesConfig` and a date range
+Pure: :func:`meetings` turns a :class:`~workflows.calendar.cycles.CyclesConfig` and a date range
 into :class:`Meeting` values. Nothing here reads the clock or any file.
 
 Rules (also in ``docs/cycles.md``):
@@ -31,14 +31,18 @@ from dataclasses import dataclass
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
-from workflows.cycles_config import (
+from workflows.calendar.cycles import (
     ChangeKind,
     CyclesConfig,
     Group,
     MeetingChange,
     normalise_name,
 )
-from workflows.working_days import add_working_days, bank_holiday_name, working_day_on_or_before
+from workflows.calendar.working_days import (
+    add_working_days,
+    bank_holiday_name,
+    working_day_on_or_before,
+)
 
 __all__ = [
     "Meeting",

@@ -1,7 +1,7 @@
 """The review queue: replies Chaser could not trust, waiting for the secretary to apply or reject.
 
 A reply goes to review (verdict ``review``) when its sender is unknown, may not report on an
-action it names, or its mail failed authentication (see :mod:`workflows.reply_trust`). Nothing
+action it names, or its mail failed authentication (see :mod:`workflows.replies.trust`). Nothing
 in it changes the plan until the secretary applies it, as read; rejecting it changes nothing
 and keeps it on record with who decided, when and why. The CLI (``chaser replies review``) and
 the secretary's ``/review`` page both work through this module.
@@ -18,11 +18,11 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlmodel import Session, col, or_, select
 
-from workflows.plan_mapping import ScaleValue, StatusScale
-from workflows.reply_parsing import ParsedReply, parse_reply
-from workflows.reply_trust import RequestInfo, expand_updates, to_action_update
+from workflows.plan.mapping import ScaleValue, StatusScale
+from workflows.replies.apply import ActionUpdate, UnknownAction, apply_updates
+from workflows.replies.parsing import ParsedReply, parse_reply
+from workflows.replies.trust import RequestInfo, expand_updates, to_action_update
 from workflows.store.models import Delivery, Person, Plan, Reply, ReplyVerdict
-from workflows.updates import ActionUpdate, UnknownAction, apply_updates
 
 
 class ReviewError(Exception):

@@ -13,16 +13,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from workflows.digest_types import Flag
-from workflows.plan_queries import show_date
+from workflows.calendar.cycles import LONDON
+from workflows.digest.contents import Flag
+from workflows.plan.dates import show_date
 from workflows.store.models import Action, Area, Channel, Person, Plan, StatusChange
 
-LONDON = ZoneInfo("Europe/London")
 #: The "status" filter's value for actions nobody has reported on yet.
 NOT_REPORTED = "none"
 #: What each meaning is called when the plan's scale has no value for it.

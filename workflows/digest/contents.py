@@ -1,4 +1,4 @@
-"""What the board secretary's digest holds: plain data, built by workflows/digest.py and
+"""What the board secretary's digest holds: plain data, built by workflows/digest/build.py and
 rendered by notifications/digest_render.py (HTML email, XLSX log, DOCX board paper)."""
 
 from __future__ import annotations

@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from workflows.chasing import ActionInfo, ChaseState, PersonInfo
-from workflows.plan_queries import show_date
+from workflows.chasing.rules import ActionInfo, ChaseState, PersonInfo
+from workflows.plan.dates import show_date
 from workflows.store.models import Action, Area, Channel, Person, Plan, StatusChange
 
 #: Changes that count as a lead's update (imports and admin edits do not).
