@@ -11,8 +11,8 @@ import click
 from sqlmodel import Session
 
 from chaser.cli_plan import engine_from, fail
-from chaser.replies import ingest_email
 from chaser.settings import Settings
+from workflows.replies.intake import ingest_email
 from workflows.replies.review import ReviewError, decide, pending_reviews
 
 

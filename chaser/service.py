@@ -22,7 +22,6 @@ from sqlalchemy import Engine, select
 from sqlmodel import Session
 
 from chaser.digests import enqueue_due_digests
-from chaser.replies import ingest_email
 from integrations.graph_inbox import StaleCursorError
 from notifications.channel import Address, Channel, DeliveryError, OutgoingMessage
 from notifications.outbox import Dispatcher, DispatchReport, NewDelivery, RetryPolicy, enqueue
@@ -33,6 +32,7 @@ from workflows.chasing.config import ChasingConfig
 from workflows.chasing.rules import due_chases
 from workflows.chasing.state import load_chase_state
 from workflows.digest.config import DigestConfig
+from workflows.replies.intake import ingest_email
 from workflows.replies.links import LinkClaims, reference_for, sign_link
 from workflows.store.models import Delivery, MailboxCursor, Plan
 

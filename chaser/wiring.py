@@ -14,7 +14,6 @@ from fastapi import FastAPI
 from sqlalchemy import Engine
 
 from chaser.config_reload import CyclesReloader, default_status_path
-from chaser.replies import ingest_email
 from chaser.service import Runtime
 from chaser.settings import Settings, default_data_dir
 from chaser.web_feeds import flags_now, meetings_near
@@ -29,6 +28,7 @@ from notifications.smtp import SmtpChannel
 from notifications.teams import TeamsWebhookChannel
 from workflows.chasing.config import ChasingConfig, load_chasing
 from workflows.digest.config import load_digest_config
+from workflows.replies.intake import ingest_email
 
 log = structlog.get_logger(__name__)
 WEBHOOK_PREFIX = "CHASER_TEAMS_WEBHOOK_"

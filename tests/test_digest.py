@@ -21,8 +21,8 @@ from workflows.digest.contents import DeadLetter, Digest, Flag, Invitee, LogRow,
 from workflows.digest.slippage import SlippageConfig
 from workflows.plan.dates import FuzzyDate
 from workflows.plan.mapping import load_mapping
-from workflows.replies.apply import ActionUpdate, apply_updates
-from workflows.store.models import Action, Delivery, Person, Plan, Risk
+from workflows.replies.apply import ActionUpdate, answer_of, apply_reply
+from workflows.store.models import Action, Delivery, Person, Plan, Reply, ReplyVerdict, Risk
 
 LONDON = ZoneInfo("Europe/London")
 CYCLES = load_cycles(ROOT / "config" / "cycles.yaml")
@@ -47,14 +47,16 @@ def reply(session: Session, code: str, when: datetime, *updates: ActionUpdate) -
     plan = session.exec(select(Plan).where(Plan.code == PLAN)).one()
     person = session.exec(select(Person).where(Person.code == code)).one()
     assert plan.id is not None
-    apply_updates(
-        session,
+    stored = Reply(
         plan_id=plan.id,
-        person_id=person.id,
         channel="email",
-        updates=list(updates),
-        now=when,
+        received_at=when,
+        person_id=person.id,
+        verdict=str(ReplyVerdict.APPLIED),
     )
+    session.add(stored)
+    session.flush()
+    apply_reply(session, stored, answer_of(updates), now=when)
 
 
 def delivery(n: int, when: datetime | None = None, **fields: Any) -> Delivery:

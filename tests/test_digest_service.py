@@ -14,7 +14,6 @@ from sqlalchemy import Engine
 
 from chaser.cli import cli
 from chaser.importing import import_people, import_plan
-from chaser.replies import ingest_email
 from chaser.service import Runtime, tick
 from chaser.settings import Settings
 from chaser.wiring import build_runtime
@@ -24,6 +23,7 @@ from tests.conftest import MAPPING, NOW, PEOPLE_CSV, PLAN_XLSX, ROOT
 from tests.mail_servers import SmtpSink
 from tests.test_replies import AISHA, reply_to
 from workflows.plan.mapping import load_mapping
+from workflows.replies.intake import ingest_email
 
 SECRETARY = "morwenna.tregear@example.org"
 

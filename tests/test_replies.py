@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import email.policy
 import json
+import re
 from datetime import UTC, date, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -16,7 +18,6 @@ from sqlmodel import Session, select
 
 from chaser.cli import cli
 from chaser.importing import import_people, import_plan
-from chaser.replies import ReviewError, decide, ingest_email
 from chaser.service import Runtime, tick
 from chaser.settings import Settings
 from chaser.wiring import build_runtime
@@ -26,6 +27,13 @@ from tests.conftest import MAPPING, NOW, PEOPLE_CSV, PLAN_XLSX, ROOT
 from tests.fake_graph import FakeGraph, fake_graph_fixture  # noqa: F401
 from tests.mail_servers import SmtpSink
 from workflows.plan.mapping import load_mapping
+from workflows.replies import intake
+from workflows.replies.apply import Answer
+from workflows.replies.form import read_action_form
+from workflows.replies.intake import ingest_email, take_in_form_post
+from workflows.replies.links import verify_link
+from workflows.replies.requests import load_request
+from workflows.replies.review import ReviewError, decide
 from workflows.store.models import Action, Person, Reply, StatusChange
 
 REQUEST_DAY = datetime(2025, 9, 16, 8, 30, tzinfo=UTC)  # 09:30 in London
@@ -362,3 +370,52 @@ def test_each_tick_reads_new_replies_from_the_graph_mailbox_once(
     tick(sent, day + timedelta(minutes=3))
     assert [c.kind for c in _history(engine, "2.5")] == ["created", "update"]
     assert _action(engine, "6.6").status == "complete"
+
+
+@pytest.mark.parametrize("way", ["form", "email"])
+def test_it_applies_a_form_post_and_an_emailed_reply_through_the_one_apply_path(
+    engine: Engine, sent: Runtime, sink: SmtpSink, way: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same answer, given on the form or by email, changes the plan the same way, through
+    the same function, and the history says which way it came."""
+    through: list[str] = []
+    real = intake.apply_reply
+
+    def spy(session: Session, reply: Reply, answer: Answer, *, now: datetime) -> Any:
+        through.append(reply.channel)
+        return real(session, reply, answer, now=now)
+
+    monkeypatch.setattr(intake, "apply_reply", spy)
+    request = _request_to(sink, "aisha.pendleford@example.org")
+    when = datetime(2025, 9, 17, 14, 5, tzinfo=UTC)
+    if way == "email":
+        body = "2.5: Amber - Recruitment under way, now expected by October 2025"
+        outcome = ingest_email(
+            engine, reply_to(request, sender=AISHA, body=body, when=when), now=when
+        )
+        assert outcome.verdict == "applied", outcome.reason
+        reply_id = outcome.reply_id
+    else:
+        text = str(request.get_body(preferencelist=("plain",)).get_content())  # type: ignore[union-attr]
+        token = re.search(r"/r/([A-Za-z0-9_.~-]+)", text).group(1)  # type: ignore[union-attr]
+        found = load_request(engine, verify_link(sent.secret, token, now=when))
+        assert found is not None
+        fields = {
+            "status": "Amber",
+            "narrative": "Recruitment under way",
+            "forecast-month": "10",
+            "forecast-year": "2025",
+        }
+        reading = read_action_form("2.5", fields, scale=found.scale)
+        reply_id = take_in_form_post(engine, found, [reading], raw=fields, now=when)
+    assert through == [way]
+    a25 = _action(engine, "2.5")
+    assert (a25.status, a25.status_label) == ("on_track", "Amber")
+    assert (a25.forecast_due, a25.forecast_due_precision) == (date(2025, 10, 31), "month")
+    assert "Recruitment under way" in a25.progress
+    change = _history(engine, "2.5")[-1]
+    with Session(engine) as s:
+        ap = s.exec(select(Person).where(Person.code == "AP")).one()
+    assert (change.channel, change.reply_id, change.person_id) == (way, reply_id, ap.id)
+    assert (change.kind, change.recorded_at, change.late) == ("update", when, False)
+    assert change.due_after == date(2025, 10, 31) and change.due_after_precision == "month"

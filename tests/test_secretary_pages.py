@@ -28,7 +28,6 @@ from sqlalchemy import Engine, event, func
 from sqlmodel import Session, col, select
 
 from chaser.importing import import_people, import_plan
-from chaser.replies import ingest_email
 from chaser.service import Runtime, link_for, tick
 from chaser.settings import Settings
 from chaser.wiring import build_runtime
@@ -42,6 +41,7 @@ from workflows.calendar.cycles import load_cycles
 from workflows.calendar.meetings import Meeting, meetings
 from workflows.digest.contents import Flag, Severity
 from workflows.plan.mapping import load_mapping
+from workflows.replies.intake import ingest_email
 from workflows.store.models import Action, Area, Person, Plan, Reply, StatusChange
 
 PLAN = "plymouth-send-2023"

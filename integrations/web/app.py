@@ -29,7 +29,6 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from integrations.web.access import LocalOnly, is_loopback
 from integrations.web.outbox_pages import CapturedMail, outbox_router
 from integrations.web.pages import ErrorPage, NavItem, Pages, long_date
-from integrations.web.records import RequestView, load_request, save_updates
 from integrations.web.secretary import (
     SECRETARY_NAVIGATION,
     FlagsNow,
@@ -46,7 +45,9 @@ from integrations.web.security import (
     security_middleware,
 )
 from workflows.replies.form import TEXT_FIELDS, read_action_form
+from workflows.replies.intake import take_in_form_post
 from workflows.replies.links import LinkClaims, TokenError, verify_link
+from workflows.replies.requests import RequestView, load_request
 
 log = structlog.get_logger(__name__)
 HERE = Path(__file__).resolve().parent
@@ -266,7 +267,7 @@ def create_app(
             )
         now = clock()
         raw = {k: v for k, v in fields.items() if k != CSRF_FIELD} | {"action": ref}
-        save_updates(engine, found, [reading], raw=raw, now=now)
+        take_in_form_post(engine, found, [reading], raw=raw, now=now)
         log.info("form_update_saved", request=found.delivery_id, late=found.late(now))
         return RedirectResponse(saved_url(token, ref), status_code=303)
 
@@ -281,7 +282,7 @@ def create_app(
             read_action_form(a.ref, {"intent": "no_change"}, scale=found.scale) for a in pending
         ]
         raw = {"intent": "no_change", "actions": [a.ref for a in pending]}
-        save_updates(engine, found, readings, raw=raw, now=now)
+        take_in_form_post(engine, found, readings, raw=raw, now=now)
         log.info("form_no_change_saved", request=found.delivery_id, late=found.late(now))
         return RedirectResponse(saved_url(token, None), status_code=303)
 

@@ -98,6 +98,23 @@ def meeting_key(meeting: Meeting) -> str:
     return f"{meeting.group}:{meeting.slot.isoformat()}"
 
 
+def meeting_date(meeting_key: str) -> dt.date | None:
+    """The slot date of a meeting key (``SIB:2025-09-30``), None if it has none."""
+    try:
+        return dt.date.fromisoformat(meeting_key.partition(":")[2])
+    except ValueError:
+        return None
+
+
+def meeting_label(meeting_key: str) -> str:
+    """``SIB:2025-09-30`` → ``SIB meeting on 30 September 2025``; ``""`` for no meeting."""
+    group, _, _ = meeting_key.partition(":")
+    if not group:
+        return ""
+    when = meeting_date(meeting_key)
+    return f"{group} meeting on {when.day} {when:%B %Y}" if when else f"{group} meeting"
+
+
 def papers_deadline(
     meeting_date: dt.date, working_days: int, *, extra_holidays: Collection[dt.date] = ()
 ) -> dt.date:

@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from workflows.store.models import StatusMeaning
+from workflows.store.models import Plan, StatusMeaning
 from workflows.yaml_files import load_model
 
 #: Every field a mapping can point at a column.
@@ -107,6 +107,13 @@ class StatusScale(BaseModel):
             if any(key == normalise_header(n) for n in names if n):
                 return v
         return None
+
+
+def plan_scale(plan: Plan | None) -> StatusScale | None:
+    """The plan's own status scale, if it has one."""
+    if plan is None or not plan.status_scale:
+        return None
+    return StatusScale(values=tuple(ScaleValue.model_validate(v) for v in plan.status_scale))
 
 
 class HeaderRule(BaseModel):

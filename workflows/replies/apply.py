@@ -1,14 +1,31 @@
-"""Applying a lead's update to the plan: the action changes, and the history says who, when, how."""
+"""The one way a reply changes the plan: :func:`apply_reply`.
+
+Every update reaches the plan through here, whichever way it came: a post on the reply form, an
+emailed reply Chaser trusted, or a reply the secretary applied from the review queue. The reply
+is stored first (a ``Reply`` row: who sent it, by which channel, whether it was late), then
+:func:`apply_reply` changes each action and appends to its history, so the history always says
+who, when, how and from which reply. Risks reported with an update go to the risk register and
+measure figures to the measure's readings, the same way for every channel.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlmodel import Session, col, select
 
+from workflows.calendar.cycles import LONDON
 from workflows.plan.dates import FuzzyDate
-from workflows.store.models import Action, ChangeKind, StatusChange
+from workflows.store.models import (
+    Action,
+    ChangeKind,
+    MeasureReading,
+    Reply,
+    Risk,
+    StatusChange,
+)
 
 NO_CHANGE = "No change since the last update."
 
@@ -27,65 +44,138 @@ class ActionUpdate:
     no_change: bool = False
 
 
+@dataclass(frozen=True)
+class RiskReport:
+    """A risk a lead reported against one of their actions, and how it is being managed."""
+
+    ref: str
+    description: str
+    mitigation: str = ""
+
+
+@dataclass(frozen=True)
+class MeasureFigure:
+    """This period's figure for an impact measure."""
+
+    measure_id: int
+    value: float
+
+
+@dataclass(frozen=True)
+class Answer:
+    """Everything one reply says that changes the plan."""
+
+    updates: tuple[ActionUpdate, ...] = ()
+    risks: tuple[RiskReport, ...] = ()
+    figures: tuple[MeasureFigure, ...] = ()
+
+
 class UnknownAction(LookupError):
     """An update names an action the plan does not have."""
 
 
-def apply_updates(
-    session: Session,
-    *,
-    plan_id: int,
-    person_id: int | None,
-    channel: str,
-    updates: list[ActionUpdate],
-    now: datetime,
-    late: bool = False,
-    reply_id: int | None = None,
+def apply_reply(
+    session: Session, reply: Reply, answer: Answer, *, now: datetime
 ) -> list[StatusChange]:
-    """Apply each update to its action and append it to the history. Does not commit."""
-    refs = [u.ref for u in updates]
+    """Apply what ``reply`` says to its plan and record it in the history. Does not commit.
+
+    Who reported it, by which channel and whether it was late come from the stored ``reply``
+    itself, so a form post, an email and a review decision are recorded alike. Raises
+    :class:`UnknownAction` (changing nothing) if an update names an action the plan lacks.
+    """
+    if reply.plan_id is None or reply.id is None:
+        raise ValueError("a reply must be stored, and tied to a plan, before it is applied")
+    refs = {u.ref for u in answer.updates} | {r.ref for r in answer.risks}
     actions = {
         a.ref: a
         for a in session.exec(
-            select(Action).where(Action.plan_id == plan_id, col(Action.ref).in_(refs))
+            select(Action).where(Action.plan_id == reply.plan_id, col(Action.ref).in_(refs))
         )
     }
-    missing = [r for r in refs if r not in actions]
+    missing = sorted(refs - actions.keys())
     if missing:
         raise UnknownAction(f"no action {', '.join(missing)} in this plan")
-    changes = []
-    for update in updates:
-        action = actions[update.ref]
-        assert action.id is not None
-        forecast = update.forecast
-        change = StatusChange(
-            action_id=action.id,
-            recorded_at=now,
-            person_id=person_id,
-            channel=channel,
-            kind=str(ChangeKind.UPDATE),
-            status_before=action.status,
-            status_after=update.status or action.status,
-            status_label_after=update.status_label if update.status else action.status_label,
-            due_before=action.forecast_due if forecast else None,
-            due_before_precision=action.forecast_due_precision if forecast else None,
-            due_after=forecast.last_day if forecast else None,
-            due_after_precision=str(forecast.precision) if forecast else None,
-            narrative=update.narrative or (NO_CHANGE if update.no_change else ""),
-            evidence=update.evidence,
-            late=late,
-            reply_id=reply_id,
+    changes = [
+        _apply_update(session, reply, actions[update.ref], update, now) for update in answer.updates
+    ]
+    for risk in answer.risks:
+        _record_risk(session, reply, actions[risk.ref], risk, now)
+    for figure in answer.figures:
+        session.add(
+            MeasureReading(
+                measure_id=figure.measure_id,
+                period_end=now.astimezone(LONDON).date(),
+                value=figure.value,
+                recorded_at=now,
+                person_id=reply.person_id,
+                channel=reply.channel,
+            )
         )
-        session.add(change)
-        changes.append(change)
-        if update.status:
-            action.status, action.status_label = update.status, update.status_label
-            action.embedded = update.embedded
-        if forecast is not None:
-            action.forecast_due = forecast.last_day
-            action.forecast_due_precision = str(forecast.precision)
-        if update.narrative:
-            action.progress = update.narrative  # the latest narrative; evidence stays in history
-        action.updated_at = now
     session.flush()
     return changes
+
+
+def _apply_update(
+    session: Session, reply: Reply, action: Action, update: ActionUpdate, now: datetime
+) -> StatusChange:
+    assert action.id is not None
+    forecast = update.forecast
+    change = StatusChange(
+        action_id=action.id,
+        recorded_at=now,
+        person_id=reply.person_id,
+        channel=reply.channel,
+        kind=str(ChangeKind.UPDATE),
+        status_before=action.status,
+        status_after=update.status or action.status,
+        status_label_after=update.status_label if update.status else action.status_label,
+        due_before=action.forecast_due if forecast else None,
+        due_before_precision=action.forecast_due_precision if forecast else None,
+        due_after=forecast.last_day if forecast else None,
+        due_after_precision=str(forecast.precision) if forecast else None,
+        narrative=update.narrative or (NO_CHANGE if update.no_change else ""),
+        evidence=update.evidence,
+        late=reply.late,
+        reply_id=reply.id,
+    )
+    session.add(change)
+    if update.status:
+        action.status, action.status_label = update.status, update.status_label
+        action.embedded = update.embedded
+    if forecast is not None:
+        action.forecast_due = forecast.last_day
+        action.forecast_due_precision = str(forecast.precision)
+    if update.narrative:
+        action.progress = update.narrative  # the latest narrative; evidence stays in history
+    action.updated_at = now
+    return change
+
+
+def _record_risk(
+    session: Session, reply: Reply, action: Action, report: RiskReport, now: datetime
+) -> None:
+    """A risk reported again (same words, still open) gets its mitigation updated, not copied."""
+    risk = session.exec(
+        select(Risk).where(
+            Risk.action_id == action.id,
+            Risk.description == report.description,
+            col(Risk.closed).is_(False),
+        )
+    ).first()
+    if risk is None:
+        risk = Risk(
+            plan_id=action.plan_id,
+            action_id=action.id,
+            description=report.description,
+            owner_id=reply.person_id,
+            created_at=now,
+            updated_at=now,
+        )
+    risk.mitigation = report.mitigation or risk.mitigation
+    risk.updated_at = now
+    session.add(risk)
+
+
+def answer_of(updates: Sequence[ActionUpdate]) -> Answer:
+    """An answer that only updates actions (an email, or a reply applied from review)."""
+    return Answer(updates=tuple(updates))

@@ -18,8 +18,8 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlmodel import Session, col, or_, select
 
-from workflows.plan.mapping import ScaleValue, StatusScale
-from workflows.replies.apply import ActionUpdate, UnknownAction, apply_updates
+from workflows.plan.mapping import StatusScale, plan_scale
+from workflows.replies.apply import ActionUpdate, UnknownAction, answer_of, apply_reply
 from workflows.replies.parsing import ParsedReply, parse_reply
 from workflows.replies.trust import RequestInfo, expand_updates, to_action_update
 from workflows.store.models import Delivery, Person, Plan, Reply, ReplyVerdict
@@ -34,13 +34,6 @@ def raw_bytes(stored: str) -> bytes:
     if stored.startswith("base64:"):
         return base64.b64decode(stored.removeprefix("base64:"))
     return stored.encode("utf-8")
-
-
-def plan_scale(plan: Plan | None) -> StatusScale | None:
-    """The plan's own status scale, if it has one."""
-    if plan is None or not plan.status_scale:
-        return None
-    return StatusScale(values=tuple(ScaleValue.model_validate(v) for v in plan.status_scale))
 
 
 def request_info(request: Delivery | None) -> RequestInfo | None:
@@ -115,16 +108,7 @@ def decide(
                     "update by hand"
                 )
             try:
-                apply_updates(
-                    session,
-                    plan_id=reply.plan_id,
-                    person_id=reply.person_id,
-                    channel=reply.channel,
-                    updates=updates,
-                    now=now,
-                    late=reply.late,
-                    reply_id=reply.id,
-                )
+                apply_reply(session, reply, answer_of(updates), now=now)
             except UnknownAction as exc:
                 raise ReviewError(f"reply {reply_id}: {exc}; reject it instead") from exc
         reply.verdict = str(ReplyVerdict.APPLIED if apply else ReplyVerdict.REJECTED)

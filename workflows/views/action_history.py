@@ -14,6 +14,7 @@ from datetime import date, datetime
 from sqlalchemy import String, cast
 from sqlmodel import Session, col, select
 
+from workflows.calendar.meetings import meeting_label
 from workflows.digest.contents import Flag
 from workflows.plan.dates import show_date
 from workflows.replies.review import refs_named
@@ -32,7 +33,7 @@ from workflows.store.models import (
     ReplyVerdict,
     StatusChange,
 )
-from workflows.views.meeting_status import delivery_state, meeting_label, message_kind
+from workflows.views.meeting_status import delivery_state, message_kind
 from workflows.views.plan_status import (
     ScaleOption,
     Status,

@@ -17,7 +17,7 @@ from datetime import date, datetime, timedelta
 from sqlmodel import Session, col, select
 
 from workflows.calendar.cycles import LONDON
-from workflows.calendar.meetings import Meeting
+from workflows.calendar.meetings import Meeting, meeting_date, meeting_label
 from workflows.store.models import (
     Action,
     Channel,
@@ -54,23 +54,6 @@ def message_kind(kind: str) -> str:
 
 def delivery_state(state: str) -> str:
     return STATE_WORDS.get(state, state.capitalize())
-
-
-def meeting_date(meeting_key: str) -> date | None:
-    """The slot date of a meeting key (``SIB:2025-09-30``), None if it has none."""
-    try:
-        return date.fromisoformat(meeting_key.partition(":")[2])
-    except ValueError:
-        return None
-
-
-def meeting_label(meeting_key: str) -> str:
-    """``SIB:2025-09-30`` → ``SIB meeting on 30 September 2025``; ``""`` for no meeting."""
-    group, _, _ = meeting_key.partition(":")
-    if not group:
-        return ""
-    when = meeting_date(meeting_key)
-    return f"{group} meeting on {when.day} {when:%B %Y}" if when else f"{group} meeting"
 
 
 @dataclass(frozen=True)

@@ -1,14 +1,19 @@
-"""Taking in emailed replies: keep the raw message, read it, judge it, apply it or queue it.
+"""Taking replies in: keep what arrived, read it, judge it, then apply it or queue it.
 
-Whatever arrives is stored first (a ``Reply`` row with the raw message and what was read), so
-nothing is lost whatever happens next. The same message ingested twice (a mailbox polled
-again, a file given twice) is recognised by its Message-ID and not applied again.
+Whatever arrives is stored first (a ``Reply`` row with the raw message or form post and what was
+read), so nothing is lost whatever happens next, and then applied through the one apply path,
+:func:`workflows.replies.apply.apply_reply`. An email (:func:`ingest_email`) is trusted only as
+:mod:`workflows.replies.trust` allows, and waits for review otherwise; the same message taken in
+twice (a mailbox polled again, a file given twice) is recognised by its Message-ID and not
+applied again. A form post (:func:`take_in_form_post`) came through a signed link and is applied.
 """
 
 from __future__ import annotations
 
 import base64
 import dataclasses
+import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import Enum
@@ -18,22 +23,20 @@ import structlog
 from sqlalchemy import Engine, func
 from sqlmodel import Session, col, or_, select
 
-from workflows.replies.apply import apply_updates
+from workflows.plan.mapping import plan_scale
+from workflows.replies.apply import (
+    ActionUpdate,
+    Answer,
+    MeasureFigure,
+    RiskReport,
+    answer_of,
+    apply_reply,
+)
+from workflows.replies.form import FormReading
 from workflows.replies.parsing import ParsedReply, parse_reply
-from workflows.replies.review import (
-    ReviewError,
-    decide,
-    pending_reviews,
-    plan_scale,
-    raw_bytes,
-    request_info,
-)
-from workflows.replies.trust import (
-    ActionPeople,
-    Sender,
-    Verdict,
-    judge_reply,
-)
+from workflows.replies.requests import RequestView
+from workflows.replies.review import request_info
+from workflows.replies.trust import ActionPeople, Sender, Verdict, judge_reply
 from workflows.store.models import (
     Action,
     ActionContributor,
@@ -44,16 +47,6 @@ from workflows.store.models import (
     Reply,
     ReplyVerdict,
 )
-
-__all__ = [
-    "IngestOutcome",
-    "ReviewError",
-    "decide",
-    "ingest_email",
-    "jsonable",
-    "pending_reviews",
-    "raw_bytes",
-]
 
 log = structlog.get_logger(__name__)
 
@@ -198,16 +191,7 @@ def ingest_email(
         session.flush()
         assert reply.id is not None
         if verdict.kind is ReplyVerdict.APPLIED and plan is not None and plan.id is not None:
-            apply_updates(
-                session,
-                plan_id=plan.id,
-                person_id=person.id if person else None,
-                channel=str(Channel.EMAIL),
-                updates=list(verdict.updates),
-                now=now,
-                late=verdict.late,
-                reply_id=reply.id,
-            )
+            apply_reply(session, reply, answer_of(verdict.updates), now=now)
         if verdict.kind is ReplyVerdict.AUTO_REPLY and person and verdict.away_until:
             person.away_until = verdict.away_until
             person.updated_at = now
@@ -240,3 +224,72 @@ def _outcome(
         late=verdict.late,
         away_until=verdict.away_until,
     )
+
+
+# -- the reply form ----------------------------------------------------------------------------
+
+
+def _as_json(update: ActionUpdate) -> dict[str, Any]:
+    return {
+        "ref": update.ref,
+        "status": update.status,
+        "status_label": update.status_label,
+        "embedded": update.embedded,
+        "narrative": update.narrative,
+        "evidence": update.evidence,
+        "forecast": update.forecast.display if update.forecast else None,
+        "no_change": update.no_change,
+    }
+
+
+def take_in_form_post(
+    engine: Engine,
+    request: RequestView,
+    readings: Sequence[FormReading],
+    *,
+    raw: Mapping[str, Any],
+    now: datetime,
+) -> int:
+    """Keep a reply-form post as a ``Reply`` and apply what it says; the reply's id.
+
+    The post came through the request's signed link, so it is trusted as its recipient's.
+    """
+    pairs = [(r, r.update) for r in readings if r.update is not None]
+    answer = Answer(
+        updates=tuple(u for _, u in pairs),
+        risks=tuple(
+            RiskReport(ref=u.ref, description=r.risks, mitigation=r.mitigations)
+            for r, u in pairs
+            if r.risks
+        ),
+        figures=tuple(
+            MeasureFigure(measure_id=k, value=v) for r, _ in pairs for k, v in r.figures.items()
+        ),
+    )
+    parsed = {
+        "updates": [_as_json(u) for u in answer.updates],
+        "risks": [
+            {"ref": r.ref, "risks": r.description, "mitigations": r.mitigation}
+            for r in answer.risks
+        ],
+        "figures": {str(f.measure_id): f.value for f in answer.figures},
+    }
+    with Session(engine) as session:
+        reply = Reply(
+            plan_id=request.plan_id,
+            channel=str(Channel.FORM),
+            received_at=now,
+            person_id=request.person_id,
+            delivery_id=request.delivery_id,
+            raw=json.dumps(raw, ensure_ascii=False, sort_keys=True),
+            parsed=parsed,
+            verdict=str(ReplyVerdict.APPLIED),
+            reason="posted on the reply form through the request's signed link",
+            late=request.late(now),
+        )
+        session.add(reply)
+        session.flush()
+        assert reply.id is not None
+        apply_reply(session, reply, answer, now=now)
+        session.commit()
+        return reply.id
