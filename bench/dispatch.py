@@ -27,9 +27,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from chaser.logging import configure_logging  # noqa: E402
+from integrations.channels.smtp import SmtpChannel, build_mime, mime_bytes  # noqa: E402
 from notifications.channel import Address, OutgoingMessage  # noqa: E402
 from notifications.outbox import Dispatcher, NewDelivery, enqueue  # noqa: E402
-from notifications.smtp import SmtpChannel, build_mime, mime_bytes  # noqa: E402
 from tests.mail_servers import free_port  # noqa: E402
 from workflows.replies.links import reference_for  # noqa: E402
 from workflows.store.db import make_engine, upgrade  # noqa: E402
@@ -147,7 +147,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     messages = [message(i) for i in range(args.messages)]
-    configure_logging(json=True)  # as in production
+    configure_logging(fmt="json")  # as in production
     rounds: dict[str, list[float]] = {"smtplib": [], "bytes": [], "chaser": []}
     with tempfile.TemporaryDirectory(prefix="chaser-bench-") as tmp, smtp_sink() as sink:
         bare_smtplib(sink, messages[:200])  # warm up the sink and the interpreter

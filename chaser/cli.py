@@ -1,21 +1,58 @@
-"""The ``chaser`` command: the one composition root that wires settings, store and adapters."""
+"""The ``chaser`` command: the one composition root that wires settings, store and adapters.
+
+It starts at once: each verb lives in its own module under :mod:`chaser.commands`, imported only
+when that verb runs, so ``chaser --help`` loads click and nothing heavy (no FastAPI, matplotlib,
+openpyxl or O365). The table below is what ``--help`` lists; a test keeps its one-line help
+equal to each command's own.
+"""
 
 from __future__ import annotations
+
+import importlib
+import sys
 
 import click
 
 from chaser import __version__
-from chaser.cli_chase import chase, run
-from chaser.cli_cycles import cycles
-from chaser.cli_digest import digest
-from chaser.cli_plan import db, people, plan
-from chaser.cli_replies import replies
-from chaser.demo import demo
-from chaser.logging import configure_logging
-from chaser.settings import Settings
+
+#: verb -> (module:attribute, one line of help shown by ``chaser --help``)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "db": ("chaser.commands.db:db", "The status store: create or upgrade its schema."),
+    "people": ("chaser.commands.people:people", "The people directory: who leads what, their..."),
+    "plan": ("chaser.commands.plan:plan", "The improvement plan: import a council workbook,..."),
+    "cycles": ("chaser.commands.cycles:cycles", "Meeting cycles: check config/cycles.yaml and..."),
+    "chase": ("chaser.commands.chase:chase", "Run one chasing tick by hand: enqueue what is..."),
+    "replies": ("chaser.commands.replies:replies", "Leads' replies: take them in from .eml..."),
+    "digest": (
+        "chaser.commands.digest:digest",
+        "Build the digest for a meeting: exceptions, the...",
+    ),
+    "run": ("chaser.commands.run:run", "Run the service: the reply form, and a tick every..."),
+    "demo": ("chaser.commands.demo:demo", "Watch Chaser run a six-week board cycle of the..."),
+}
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class LazyGroup(click.Group):
+    """A group whose subcommands are imported when first used, not when the program starts."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return [*COMMANDS, *super().list_commands(ctx)]
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in COMMANDS:
+            return super().get_command(ctx, cmd_name)
+        module, _, attribute = COMMANDS[cmd_name][0].partition(":")
+        command = getattr(importlib.import_module(module), attribute)
+        assert isinstance(command, click.Command)
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, short) for name, (_, short) in COMMANDS.items()]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--db",
     "db",
@@ -34,12 +71,18 @@ from chaser.settings import Settings
 @click.pass_context
 def cli(ctx: click.Context, db: str | None, config: str | None) -> None:
     """Chaser chases improvement-plan leads for updates before each governance meeting."""
-    configure_logging()
-    ctx.obj = Settings.resolve(db=db, config=config)
+    from chaser.logging import configure_logging
+    from chaser.settings import Settings, SettingsError
 
-
-for command in (db, people, plan, cycles, chase, replies, digest, run, demo):
-    cli.add_command(command)
+    try:
+        settings = Settings.load(database_url=db, config_dir=config)
+    except SettingsError as exc:
+        for problem in exc.problems:
+            click.echo(f"error: {problem}", err=True)
+        click.echo("Fix the settings above (see docs/settings.md) and run again.", err=True)
+        sys.exit(2)
+    configure_logging(fmt=settings.log_format, level=settings.log_level)
+    ctx.obj = settings
 
 
 def main() -> None:

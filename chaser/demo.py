@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import re
 import secrets
-import signal
 import socket
 import sys
 import tempfile
@@ -23,7 +22,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
-from types import FrameType
 
 import click
 import structlog
@@ -31,13 +29,13 @@ from sqlmodel import Session, col, func, select
 
 from chaser.demo_leads import PERSONAS, Answer, SimulatedLeads
 from chaser.importing import choose_mapping, import_people, import_plan
-from chaser.logging import configure_logging
-from chaser.service import Runtime, tick
+from chaser.runtime import Runtime
+from chaser.service import tick
 from chaser.settings import SAMPLES_DIR, SHIPPED_CONFIG_DIR, Settings
 from chaser.wiring import build_runtime, inbound_listener, web_app
-from integrations.mail_capture import MailCapture
+from integrations.mail.capture import MailCapture
 from integrations.web import FormServer
-from notifications.smtp import KEY_HEADER, SmtpChannel
+from notifications.channel import KEY_HEADER
 from workflows.calendar.cycles import LONDON
 from workflows.calendar.meetings import meetings
 from workflows.calendar.working_days import bank_holiday_name, is_working_day
@@ -140,9 +138,20 @@ class Demo:
         self.url = f"http://{HOST}:{self.port}"
         self.mail = MailCapture(self.folder / "mail", self.clock)
         self.sink = self.mail.listener(HOST, _free_port())
-        self.runtime = self._runtime()
         inbound_port = _free_port()
-        listener = inbound_listener({"CHASER_INBOUND_SMTP": f"{HOST}:{inbound_port}"}, self.runtime)
+        self.settings = Settings.from_env(
+            {
+                "CHASER_DATA_DIR": str(self.folder),
+                "CHASER_SECRET_KEY": secrets.token_urlsafe(48),
+                "CHASER_SMTP_HOST": HOST,  # the demo's mail sink
+                "CHASER_SMTP_PORT": str(self.sink.port),
+                "CHASER_SMTP_STARTTLS": "no",
+                "CHASER_INBOUND_SMTP": f"{HOST}:{inbound_port}",
+            },
+            config_dir=SHIPPED_CONFIG_DIR,
+        )
+        self.runtime = self._runtime()
+        listener = inbound_listener(self.settings, self.runtime)
         assert listener is not None
         self.inbound = listener
         self.web = FormServer(
@@ -158,13 +167,9 @@ class Demo:
         self.digests_seen: set[int] = set()
 
     def _runtime(self) -> Runtime:
-        env = {"CHASER_DATA_DIR": str(self.folder), "CHASER_SECRET_KEY": secrets.token_urlsafe(48)}
-        settings = Settings(database_url="", config_dir=SHIPPED_CONFIG_DIR)
         runtime = build_runtime(
-            settings,
+            self.settings,
             self.engine,
-            env=env,
-            channels={},
             clock=self.clock,
             sleep=self.clock.advance,  # pacing waits pass on the simulated clock
         )
@@ -172,16 +177,6 @@ class Demo:
         runtime.chasing = runtime.chasing.model_copy(
             update={"form_url": self.url, "channels": Channels()}
         )
-        sender = runtime.chasing.sender
-        runtime.channels = {
-            "email": SmtpChannel(
-                HOST,
-                self.sink.port,
-                sender_address=sender.mailbox,
-                from_name=sender.name,
-                starttls=False,
-            )
-        }
         return runtime
 
     # -- setting up ------------------------------------------------------------------------------
@@ -212,8 +207,7 @@ class Demo:
         self.web.stop()
         self.inbound.stop()
         self.sink.stop()
-        for channel in self.runtime.channels.values():
-            channel.close()
+        self.runtime.close()
 
     def cast(self) -> list[str]:
         """Who the simulated leads are and how each answers, so the digest's flags make sense."""
@@ -322,94 +316,3 @@ class Demo:
                 f"{self.url}/outbox/{captured.number}"
             )
         return lines
-
-
-@click.command()
-@click.option(
-    "--speed",
-    type=float,
-    default=DEFAULT_SPEED,
-    show_default=True,
-    help="Simulated days a minute (21: the six-week cycle in two minutes; 0: no waiting).",
-)
-@click.option(
-    "--from",
-    "first_day",
-    type=click.DateTime(["%Y-%m-%d"]),
-    default=FIRST_DAY.isoformat(),
-    show_default=True,
-    help="The first simulated day.",
-)
-@click.option(
-    "--until",
-    "last_day",
-    type=click.DateTime(["%Y-%m-%d"]),
-    default=LAST_DAY.isoformat(),
-    show_default=True,
-    help="The last simulated day; the clock stops at its end.",
-)
-@click.option(
-    "--port",
-    type=int,
-    default=None,
-    help="Web port (default 8080, or a free one if 8080 is taken; 0: any free port).",
-)
-@click.option(
-    "--keep",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Keep the demo's data (database, mail, digests) in this folder.",
-)
-@click.option(
-    "--exit",
-    "exit_at_end",
-    is_flag=True,
-    help="Stop when the clock stops, instead of serving the pages until Ctrl-C.",
-)
-def demo(
-    speed: float,
-    first_day: datetime,
-    last_day: datetime,
-    port: int | None,
-    keep: Path | None,
-    exit_at_end: bool,
-) -> None:
-    """Watch Chaser run a six-week board cycle of the Plymouth sample plan in two minutes."""
-    if last_day.date() < first_day.date():
-        raise click.BadParameter("--until must not be before --from", param_hint="--until")
-    configure_logging(level="WARNING")  # the progress lines are the demo's output
-    options = DemoOptions(speed, first_day.date(), last_day.date(), port, keep, exit_at_end)
-    demo_ = Demo(options)
-
-    def stop(signum: int, _frame: FrameType | None) -> None:
-        demo_.stop()
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    people, actions = demo_.load_sample()
-    demo_.start()
-    try:
-        click.echo(
-            f"Chaser demo: the Plymouth SEND improvement plan ({actions} actions, {people} "
-            f"people; {len(PERSONAS)} simulated leads)."
-        )
-        click.echo(
-            f"Simulating {options.first_day:%a %d %b %Y} to {options.last_day:%a %d %b %Y}"
-            + (f" at {speed:g} days a minute." if speed > 0 else " as fast as it goes.")
-        )
-        for line in demo_.cast():
-            click.echo(line)
-        click.echo(f"Open {demo_.url}/plan  (sent mail: {demo_.url}/outbox)")
-        click.echo(f"Data: {demo_.folder}")
-        sys.stdout.flush()
-        demo_.run()
-        if not demo_.stop_requested.is_set():
-            stopped = f"Clock stopped at the end of {options.last_day:%a %d %b %Y}."
-            if not exit_at_end:
-                stopped += f" Still serving {demo_.url} - press Ctrl-C to stop."
-            click.echo(stopped)
-            sys.stdout.flush()
-            if not exit_at_end:
-                demo_.stop_requested.wait()
-    finally:
-        demo_.close()
-    click.echo("Demo stopped.")

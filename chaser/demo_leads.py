@@ -27,7 +27,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from integrations.web.outbox_pages import CapturedMessage
-from notifications.smtp import KEY_HEADER
+from notifications.channel import KEY_HEADER
 from workflows.calendar.cycles import LONDON
 from workflows.calendar.working_days import add_working_days
 from workflows.store.models import Action, Delivery, Person, Plan

@@ -11,11 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import structlog
 from sqlmodel import Session, select
 
+from chaser.runtime import Runtime
 from notifications.channel import Address, Attachment, OutgoingMessage
 from notifications.digest_render import digest_docx, digest_xlsx, render_digest_email
 from notifications.outbox import NewDelivery, enqueue
@@ -26,9 +26,6 @@ from workflows.digest.contents import Digest
 from workflows.digest.slippage import SlippageConfig
 from workflows.replies.links import reference_for
 from workflows.store.models import Delivery, Plan
-
-if TYPE_CHECKING:
-    from chaser.service import Runtime
 
 log = structlog.get_logger(__name__)
 

@@ -10,28 +10,25 @@ from two processes, sends nothing twice. It lives in the composition root, not i
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from pathlib import Path
 from time import monotonic
-from typing import Any, Protocol
 
 import structlog
-from sqlalchemy import Engine, select
+from sqlalchemy import select
 from sqlmodel import Session
 
 from chaser.digests import enqueue_due_digests
-from integrations.graph_inbox import StaleCursorError
-from notifications.channel import Address, Channel, DeliveryError, OutgoingMessage
-from notifications.outbox import Dispatcher, DispatchReport, NewDelivery, RetryPolicy, enqueue
-from notifications.render import Templates, render_chase, render_teams
-from workflows.calendar.cycles import LONDON, CyclesConfig
+from chaser.runtime import Runtime
+from integrations.graph.inbox import StaleCursorError
+from notifications.channel import Address, DeliveryError, OutgoingMessage
+from notifications.outbox import DispatchReport, NewDelivery, enqueue
+from notifications.render import render_chase, render_teams
+from workflows.calendar.cycles import LONDON
 from workflows.chasing.chases import Chase
-from workflows.chasing.config import ChasingConfig
 from workflows.chasing.rules import due_chases
 from workflows.chasing.state import load_chase_state
-from workflows.digest.config import DigestConfig
 from workflows.replies.intake import ingest_email
 from workflows.replies.links import LinkClaims, reference_for, sign_link
 from workflows.store.models import Delivery, MailboxCursor, Plan
@@ -39,60 +36,6 @@ from workflows.store.models import Delivery, MailboxCursor, Plan
 log = structlog.get_logger(__name__)
 #: A reply link stays usable this long after the meeting (later updates are marked late).
 LINK_GRACE = timedelta(days=14)
-
-
-class InboundMail(Protocol):
-    @property
-    def id(self) -> str: ...
-
-    @property
-    def raw(self) -> bytes: ...
-
-
-class Inbox(Protocol):
-    """A mailbox read incrementally (Microsoft Graph): messages since a cursor."""
-
-    def fetch(
-        self, cursor: str | None, *, initial: Any = "now"
-    ) -> tuple[Sequence[InboundMail], str]: ...
-
-    def mark_processed(self, message_id: str) -> None: ...
-
-
-@dataclass
-class Runtime:
-    """Everything a tick needs, wired once by the composition root."""
-
-    engine: Engine
-    chasing: ChasingConfig
-    cycles: Callable[[datetime], CyclesConfig]  # the current (reloaded) calendar config
-    templates: Templates
-    secret: bytes
-    channels: dict[str, Channel]
-    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
-    sleep: Callable[[float], None] | None = None
-    inbox: Inbox | None = None
-    digests: DigestConfig | None = None
-    data_dir: Path | None = None
-    dispatcher: Dispatcher | None = field(default=None, init=False)
-
-    def get_dispatcher(self) -> Dispatcher:
-        if self.dispatcher is None:
-            retry = self.chasing.retry
-            kwargs = {"sleep": self.sleep} if self.sleep is not None else {}
-            self.dispatcher = Dispatcher(
-                self.engine,
-                self.channels,
-                rate_per_minute={self.chasing.sender.mailbox: self.chasing.sender.rate_per_minute},
-                policy=RetryPolicy(
-                    max_attempts=retry.max_attempts,
-                    first_delay=retry.first_delay_seconds,
-                    max_delay=retry.max_delay_seconds,
-                ),
-                clock=self.clock,
-                **kwargs,  # type: ignore[arg-type]
-            )
-        return self.dispatcher
 
 
 @dataclass
@@ -207,7 +150,7 @@ def tick(runtime: Runtime, now: datetime | None = None, *, dispatch: bool = True
     planned = plan_tick(runtime, now)
     with runtime.engine.begin() as conn:
         enqueued = enqueue(conn, [p.delivery for p in planned if p.new], now=now)
-    if runtime.digests is not None and runtime.data_dir is not None:
+    if runtime.digests is not None:
         enqueued += enqueue_due_digests(runtime, runtime.digests, now, runtime.data_dir)
     report = runtime.get_dispatcher().dispatch() if dispatch else None
     ingested = ingest_inbox(runtime, now)
@@ -255,12 +198,6 @@ def ingest_inbox(runtime: Runtime, now: datetime) -> int:
         session.add(row)
         session.commit()
     return len(messages)
-
-
-def data_path(data_dir: Path, *parts: str) -> Path:
-    path = data_dir.joinpath(*parts)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return path
 
 
 class Heartbeat:

@@ -8,17 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
 
 import structlog
 
 from chaser.digests import build
+from chaser.runtime import Runtime
 from integrations.web.secretary import FlagsNow, MeetingsNear
 from workflows.calendar.meetings import Meeting, MeetingStatus, meetings
 from workflows.digest.contents import Flag
-
-if TYPE_CHECKING:
-    from chaser.service import Runtime
 
 log = structlog.get_logger(__name__)
 #: The meetings page lists chased meetings this far back and ahead.

@@ -1,51 +1,47 @@
-"""Building the service from settings, config files and the environment (secrets: env only)."""
+"""Building the service from its settings and configuration files: the one place it is wired.
+
+:func:`build_runtime` reads the admin-edited files (``chasing.yaml``, ``cycles.yaml``,
+``digest.yaml``, templates), builds the channels the settings configure (through
+:mod:`integrations.channels.registry`) and the one Graph client they share with the inbox, and
+hands the domain a :class:`~chaser.runtime.Runtime`. The web app, the reply listener and the
+signing key are built here too. Secrets come only from :class:`~chaser.settings.Settings`.
+"""
 
 from __future__ import annotations
 
-import os
 import secrets
-from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
-from pathlib import Path
-from urllib.parse import urlsplit
+from collections.abc import Callable
+from datetime import datetime
 
 import structlog
 from fastapi import FastAPI
 from sqlalchemy import Engine
 
 from chaser.config_reload import CyclesReloader, default_status_path
-from chaser.service import Runtime
-from chaser.settings import Settings, default_data_dir
+from chaser.runtime import Runtime
+from chaser.settings import Settings, SettingsError
 from chaser.web_feeds import flags_now, meetings_near
-from integrations.graph_inbox import GraphInbox
-from integrations.inbound_smtp import InboundSmtp
+from integrations.channels.base import ChannelConfigError
+from integrations.channels.registry import build_channels
+from integrations.graph.client import GraphClient
+from integrations.graph.inbox import GraphInbox
+from integrations.mail.inbound_smtp import InboundSmtp
 from integrations.web import FormServer, create_app
 from integrations.web.outbox_pages import CapturedMail
 from notifications.channel import Channel
-from notifications.file_channel import FileChannel
 from notifications.render import load_templates
-from notifications.smtp import SmtpChannel
-from notifications.teams import TeamsWebhookChannel
-from workflows.chasing.config import ChasingConfig, load_chasing
+from workflows.chasing.config import load_chasing
 from workflows.digest.config import load_digest_config
 from workflows.replies.intake import ingest_email
 
 log = structlog.get_logger(__name__)
-WEBHOOK_PREFIX = "CHASER_TEAMS_WEBHOOK_"
 
 
-class WiringError(Exception):
-    """A setting is missing or wrong; the message names the variable and the fix."""
-
-
-def secret_key(env: Mapping[str, str], data_dir: Path) -> bytes:
+def secret_key(settings: Settings) -> bytes:
     """``CHASER_SECRET_KEY``, else a key generated once and kept in the data directory."""
-    given = env.get("CHASER_SECRET_KEY", "")
-    if given:
-        if len(given) < 32:
-            raise WiringError("CHASER_SECRET_KEY is too short; use at least 32 random characters")
-        return given.encode()
-    path = data_dir / "secret.key"
+    if settings.secret_key is not None:
+        return settings.secret_key.get_secret_value().encode()
+    path = settings.data_dir / "secret.key"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(secrets.token_urlsafe(48))
@@ -54,134 +50,73 @@ def secret_key(env: Mapping[str, str], data_dir: Path) -> bytes:
     return path.read_text().strip().encode()
 
 
-def _flag(value: str, name: str) -> bool | str:
-    lowered = value.strip().lower()
-    if lowered in ("auto", ""):
-        return "auto"
-    if lowered in ("1", "yes", "true", "on"):
-        return True
-    if lowered in ("0", "no", "false", "off"):
-        return False
-    raise WiringError(f"{name}={value!r} is not understood; write auto, yes or no")
-
-
-def email_channel(env: Mapping[str, str], config: ChasingConfig, data_dir: Path) -> Channel:
-    """SMTP if CHASER_SMTP_HOST is set, Microsoft Graph if CHASER_GRAPH_* are, else files."""
-    if env.get("CHASER_SMTP_HOST"):
-        port_text = env.get("CHASER_SMTP_PORT", "587")
-        if not port_text.isdigit():
-            raise WiringError(f"CHASER_SMTP_PORT={port_text!r} is not a port number")
-        starttls = _flag(env.get("CHASER_SMTP_STARTTLS", "auto"), "CHASER_SMTP_STARTTLS")
-        return SmtpChannel(
-            env["CHASER_SMTP_HOST"],
-            int(port_text),
-            sender_address=config.sender.mailbox,
-            from_name=config.sender.name,
-            username=env.get("CHASER_SMTP_USERNAME") or None,
-            password=env.get("CHASER_SMTP_PASSWORD") or None,
-            starttls=starttls,  # type: ignore[arg-type]
-            ssl=_flag(env.get("CHASER_SMTP_SSL", "no"), "CHASER_SMTP_SSL") is True,
-        )
-    graph = [env.get(f"CHASER_GRAPH_{n}", "") for n in ("TENANT_ID", "CLIENT_ID", "CLIENT_SECRET")]
-    if any(graph):
-        if not all(graph):
-            raise WiringError(
-                "set all of CHASER_GRAPH_TENANT_ID, CHASER_GRAPH_CLIENT_ID and "
-                "CHASER_GRAPH_CLIENT_SECRET to send through Microsoft Graph"
-            )
-        from integrations.graph_mail import GraphMailChannel, graph_settings
-
-        mailbox = env.get("CHASER_GRAPH_MAILBOX") or config.sender.mailbox
-        if mailbox.lower() != config.sender.mailbox.lower():
-            raise WiringError(
-                f"CHASER_GRAPH_MAILBOX ({mailbox}) differs from sender.mailbox in chasing.yaml "
-                f"({config.sender.mailbox}); messages are sent as sender.mailbox, so make them "
-                "the same (or unset CHASER_GRAPH_MAILBOX)"
-            )
-        return GraphMailChannel(**graph_settings(env, mailbox=mailbox))
-    folder = data_dir / "outbox"
-    log.warning("email_to_files", folder=str(folder), hint="set CHASER_SMTP_HOST or CHASER_GRAPH_*")
-    return FileChannel(folder)
-
-
-def teams_webhooks(env: Mapping[str, str]) -> dict[str, str]:
-    return {
-        k.removeprefix(WEBHOOK_PREFIX): v
-        for k, v in env.items()
-        if k.startswith(WEBHOOK_PREFIX) and v
-    }
+def graph_client(settings: Settings) -> GraphClient | None:
+    """The service's one Microsoft Graph client, when ``CHASER_GRAPH_*`` are set."""
+    if not settings.graph_configured or settings.graph_client_secret is None:
+        return None
+    return GraphClient(
+        tenant_id=settings.graph_tenant_id,
+        client_id=settings.graph_client_id,
+        client_secret=settings.graph_client_secret.get_secret_value(),
+        authority_host=settings.graph_authority_host,
+        graph_url=settings.graph_url,
+    )
 
 
 def build_runtime(
     settings: Settings,
     engine: Engine,
     *,
-    env: Mapping[str, str] | None = None,
     channels: dict[str, Channel] | None = None,
     clock: Callable[[], datetime] | None = None,
     sleep: Callable[[float], None] | None = None,
 ) -> Runtime:
-    """The service as configured: ``channels`` replaces the environment's (tests, the demo)."""
-    env = os.environ if env is None else env
-    data_dir = Path(env.get("CHASER_DATA_DIR") or default_data_dir())
+    """The service as configured. ``channels`` replaces the configured ones (tests, the demo),
+    and then no mailbox is read either."""
     config_dir = settings.config_dir
     chasing = load_chasing(config_dir / "chasing.yaml")
-    reloader = CyclesReloader(config_dir / "cycles.yaml", status_path=default_status_path(data_dir))
-    channels_from_env = channels is None
+    reloader = CyclesReloader(
+        config_dir / "cycles.yaml", status_path=default_status_path(settings.data_dir)
+    )
+    inbox = None
     if channels is None:
-        channels = {"email": email_channel(env, chasing, data_dir)}
-        webhooks = teams_webhooks(env)
-        if webhooks:
-            channels["teams"] = TeamsWebhookChannel(webhooks)
-    inbox = graph_inbox(env, chasing) if channels_from_env else None
+        graph = graph_client(settings)
+        try:
+            channels = build_channels(settings, sender=chasing.sender, graph=graph)
+        except ChannelConfigError as exc:
+            raise SettingsError([str(exc)]) from None
+        if graph is not None and settings.graph_poll:
+            # Replies are read from the shared mailbox when Graph is configured (unless
+            # CHASER_GRAPH_POLL=no, e.g. while another system reads that mailbox).
+            inbox = GraphInbox(graph, mailbox=settings.graph_mailbox or chasing.sender.mailbox)
     digest_file = config_dir / "digest.yaml"
     template_dir = config_dir / "templates"
+    kwargs = {"clock": clock} if clock is not None else {}
     return Runtime(
         engine=engine,
         chasing=chasing,
         cycles=reloader.poll,
         templates=load_templates(template_dir if template_dir.is_dir() else None),
-        secret=secret_key(env, data_dir),
+        secret=secret_key(settings),
         channels=channels,
-        clock=clock or (lambda: datetime.now(UTC)),
+        data_dir=settings.data_dir,
         sleep=sleep,
         inbox=inbox,
         digests=load_digest_config(digest_file) if digest_file.is_file() else None,
-        data_dir=data_dir,
+        **kwargs,
     )
 
 
-def graph_inbox(env: Mapping[str, str], config: ChasingConfig) -> GraphInbox | None:
-    """Replies are read from the shared mailbox when Graph is configured (unless
-    CHASER_GRAPH_POLL=no, e.g. while another system reads that mailbox)."""
-    if not env.get("CHASER_GRAPH_TENANT_ID") or env.get("CHASER_GRAPH_POLL", "yes") == "no":
-        return None
-    from integrations.graph_inbox import GraphInbox
-    from integrations.graph_mail import graph_settings
-
-    try:
-        return GraphInbox(
-            **graph_settings(env, what="Reading replies", mailbox=config.sender.mailbox)
-        )
-    except ValueError as exc:
-        raise WiringError(str(exc)) from exc
-
-
-def inbound_listener(env: Mapping[str, str], runtime: Runtime) -> InboundSmtp | None:
+def inbound_listener(settings: Settings, runtime: Runtime) -> InboundSmtp | None:
     """The SMTP listener for replies when ``CHASER_INBOUND_SMTP=host:port`` is set."""
-    spec = env.get("CHASER_INBOUND_SMTP", "")
-    if not spec:
+    if settings.inbound_smtp is None:
         return None
-    host, _, port = spec.rpartition(":")
-    if not host or not port.isdigit():
-        raise WiringError(
-            f"CHASER_INBOUND_SMTP={spec!r} is not host:port; write e.g. 127.0.0.1:2525"
-        )
+    host, port = settings.inbound_smtp
 
     def take_in(raw: bytes) -> None:
         ingest_email(runtime.engine, raw, now=runtime.clock(), plan_code=runtime.chasing.plan)
 
-    return InboundSmtp(host, int(port), take_in)
+    return InboundSmtp(host, port, take_in)
 
 
 def web_app(
@@ -210,18 +145,19 @@ def web_app(
 
 
 def form_server(
-    env: Mapping[str, str],
+    settings: Settings,
     runtime: Runtime,
     *,
     liveness: Callable[[], str | None] | None = None,
 ) -> FormServer:
-    """The web app on ``CHASER_WEB_LISTEN=host:port`` (default 127.0.0.1 and the port of
-    ``form_url``). It binds to loopback unless told otherwise: put a TLS proxy in front, and
-    know that the secretary's pages are then refused until sign-in is configured."""
-    default_port = urlsplit(runtime.chasing.form_url).port or 8080
-    spec = env.get("CHASER_WEB_LISTEN", f"127.0.0.1:{default_port}")
-    host, _, port = spec.rpartition(":")
-    if not host or not port.isdigit():
-        raise WiringError(f"CHASER_WEB_LISTEN={spec!r} is not host:port; write e.g. 127.0.0.1:8080")
+    """The web app on ``CHASER_WEB_LISTEN`` (default 127.0.0.1 and the port of ``form_url``).
+    It binds to loopback unless told otherwise: put a TLS proxy in front, and know that the
+    secretary's pages are then refused until sign-in is configured."""
+    from urllib.parse import urlsplit
+
+    host, port = settings.web_listen or (
+        "127.0.0.1",
+        urlsplit(runtime.chasing.form_url).port or 8080,
+    )
     app = web_app(runtime, bind_host=host, liveness=liveness)
-    return FormServer(app, host=host, port=int(port))
+    return FormServer(app, host=host, port=port)

@@ -12,6 +12,11 @@ import base64
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+#: The header carrying the outbox key on every message Chaser sends (and in Graph, a property).
+KEY_HEADER = "X-Chaser-Key"
+#: The header carrying the short reference a reply quotes (``CHS-…``).
+REFERENCE_HEADER = "X-Chaser-Reference"
+
 
 @dataclass(frozen=True)
 class Address:

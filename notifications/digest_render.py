@@ -48,8 +48,8 @@ from openpyxl.styles import Alignment, Border, Font, NamedStyle, PatternFill, Si
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
-from notifications.channel import Address, Attachment, OutgoingMessage
-from notifications.render import KEY_HEADER, Templates, long_date, short_date
+from notifications.channel import KEY_HEADER, Address, Attachment, OutgoingMessage
+from notifications.render import Templates, long_date, short_date
 from workflows.digest.contents import AreaCount, Digest, LogRow, Severity, Trend
 
 NOT_REPORTED = "Not reported"

@@ -33,14 +33,10 @@ import css_inline
 import jinja2
 from markupsafe import Markup
 
-from notifications.channel import Address, Mention, OutgoingMessage
+from notifications.channel import KEY_HEADER, REFERENCE_HEADER, Address, Mention, OutgoingMessage
 from workflows.chasing.chases import Chase, Step, Who
 
 SHIPPED_TEMPLATES = Path(__file__).resolve().parent / "templates"
-
-#: Headers every rendered email carries.
-KEY_HEADER = "X-Chaser-Key"
-REFERENCE_HEADER = "X-Chaser-Reference"
 
 
 @dataclass(frozen=True)

@@ -62,6 +62,8 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import pytest
 import trustme
 
+from integrations.graph.client import GraphClient
+
 TENANT = "11111111-2222-3333-4444-555555555555"
 CLIENT_ID = "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee"
 CLIENT_SECRET = "s3cr3t~Value.NeverLogged_9f2"
@@ -1061,6 +1063,20 @@ def _mime(message: dict[str, Any]) -> bytes:
 def _test_ca() -> trustme.CA:
     """One test CA per test run: issuing it is the slow part, a leaf certificate is cheap."""
     return trustme.CA()
+
+
+def graph_client(fake: FakeGraph, **overrides: Any) -> GraphClient:
+    """The one Graph client, pointed at ``fake`` (``overrides`` replace its arguments)."""
+    settings: dict[str, Any] = {
+        "tenant_id": fake.tenant,
+        "client_id": fake.client_id,
+        "client_secret": fake.client_secret,
+        "authority_host": fake.url,
+        "graph_url": fake.graph_url,
+        "timeout": 5.0,
+    }
+    settings.update(overrides)
+    return GraphClient(**settings)
 
 
 @pytest.fixture(name="fake_graph")

@@ -16,12 +16,13 @@ from sqlmodel import Session, select
 
 from chaser.cli import cli
 from chaser.importing import import_people, import_plan
-from chaser.service import Runtime, tick
+from chaser.runtime import Runtime
+from chaser.service import tick
 from chaser.settings import Settings
 from chaser.wiring import build_runtime
+from integrations.channels.smtp import SmtpChannel
+from integrations.channels.teams import TeamsWebhookChannel
 from notifications.channel import Channel
-from notifications.smtp import SmtpChannel
-from notifications.teams import TeamsWebhookChannel
 from tests.clock import Clock
 from tests.conftest import MAPPING, NOW, PEOPLE_CSV, PLAN_XLSX, ROOT
 from tests.mail_servers import FakeWebhook, SmtpSink
@@ -48,9 +49,11 @@ def _runtime(
             {"SIB": webhook.url("sib"), "SSDG": webhook.url("ssdg")}
         )
     return build_runtime(
-        Settings(database_url="", config_dir=ROOT / "config"),
+        Settings.from_env(
+            {"CHASER_SECRET_KEY": SECRET, "CHASER_DATA_DIR": str(tmp_path)},
+            config_dir=ROOT / "config",
+        ),
         engine,
-        env={"CHASER_SECRET_KEY": SECRET, "CHASER_DATA_DIR": str(tmp_path)},
         channels=channels,
         clock=clock,
         sleep=clock.advance,

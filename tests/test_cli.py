@@ -17,7 +17,10 @@ from tests.conftest import MAPPING, PEOPLE_CSV, PLAN_XLSX, ROOT
 
 def _verbs(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
     found = [prefix]
-    for name, command in group.commands.items():
+    ctx = click.Context(group)
+    for name in group.list_commands(ctx):
+        command = group.get_command(ctx, name)
+        assert command is not None
         if isinstance(command, click.Group):
             found.extend(_verbs(command, (*prefix, name)))
         else:

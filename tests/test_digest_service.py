@@ -14,10 +14,11 @@ from sqlalchemy import Engine
 
 from chaser.cli import cli
 from chaser.importing import import_people, import_plan
-from chaser.service import Runtime, tick
+from chaser.runtime import Runtime
+from chaser.service import tick
 from chaser.settings import Settings
 from chaser.wiring import build_runtime
-from notifications.smtp import SmtpChannel
+from integrations.channels.smtp import SmtpChannel
 from tests.clock import Clock
 from tests.conftest import MAPPING, NOW, PEOPLE_CSV, PLAN_XLSX, ROOT
 from tests.mail_servers import SmtpSink
@@ -33,9 +34,11 @@ def _runtime(engine: Engine, tmp_path: Path, sink: SmtpSink) -> Runtime:
     import_plan(engine, PLAN_XLSX, mapping=load_mapping(MAPPING), now=NOW)
     clock = Clock(datetime(2025, 9, 16, 8, 30, tzinfo=UTC))
     return build_runtime(
-        Settings(database_url="", config_dir=ROOT / "config"),
+        Settings.from_env(
+            {"CHASER_SECRET_KEY": "d" * 40, "CHASER_DATA_DIR": str(tmp_path)},
+            config_dir=ROOT / "config",
+        ),
         engine,
-        env={"CHASER_SECRET_KEY": "d" * 40, "CHASER_DATA_DIR": str(tmp_path)},
         channels={
             "email": SmtpChannel(
                 sink.host, sink.port, sender_address="send.improvement@example.org", starttls=False

@@ -1,4 +1,4 @@
-"""The development channel: notifications.file_channel."""
+"""The development channel: integrations.channels.files."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from integrations.channels.files import FileChannel, file_stem
+from integrations.channels.smtp import message_id
 from notifications.channel import Address, Mention, OutgoingMessage
-from notifications.file_channel import FileChannel, file_stem
-from notifications.smtp import message_id
 
 SENDER = "chaser@council.example"
 

@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 
-from integrations.graph_inbox import GraphInbox, InboundMessage, StaleCursorError
-from integrations.graph_mail import ENV_CLIENT_ID, ENV_CLIENT_SECRET, ENV_MAILBOX, ENV_TENANT_ID
+from integrations.graph.client import ENV_CLIENT_SECRET
+from integrations.graph.inbox import GraphInbox, InboundMessage, StaleCursorError
 from notifications.channel import PermanentError, TransientError
-from tests.fake_graph import FakeGraph, fake_graph_fixture  # noqa: F401
+from tests.fake_graph import FakeGraph, fake_graph_fixture, graph_client  # noqa: F401
 
 DELTA_PATH = r"/mailFolders/inbox/messages/delta$"
 VALUE_PATH = r"/messages/[^/]+/\$value$"
@@ -68,17 +68,8 @@ HTML_ONLY_REPLY = (
 
 
 def inbox(fake: FakeGraph, **overrides: Any) -> GraphInbox:
-    settings: dict[str, Any] = {
-        "tenant_id": fake.tenant,
-        "client_id": fake.client_id,
-        "client_secret": fake.client_secret,
-        "mailbox": fake.mailbox,
-        "authority_host": fake.url,
-        "graph_url": fake.graph_url,
-        "timeout": 5.0,
-    }
-    settings.update(overrides)
-    return GraphInbox(**settings)
+    own = {k: overrides.pop(k) for k in ("mailbox", "folder", "page_size") if k in overrides}
+    return GraphInbox(graph_client(fake, **overrides), **{"mailbox": fake.mailbox, **own})
 
 
 def reply(number: int) -> bytes:
@@ -338,22 +329,3 @@ def test_it_never_logs_the_secret_or_the_token(
     for token in fake_graph.tokens:
         assert token not in caplog.text
     assert fake_graph.client_secret not in repr(reader)
-
-
-def test_it_reads_its_settings_from_the_environment() -> None:
-    env = {
-        ENV_TENANT_ID: "tenant",
-        ENV_CLIENT_ID: "client",
-        ENV_CLIENT_SECRET: "shh-secret",
-        ENV_MAILBOX: "chaser@council.example",
-    }
-    reader = GraphInbox.from_env(env)
-    assert (reader.mailbox, reader.folder, reader.graph_url) == (
-        "chaser@council.example",
-        "inbox",
-        "https://graph.microsoft.com/v1.0",
-    )
-    assert "shh-secret" not in repr(reader)
-    with pytest.raises(ValueError, match=f"{ENV_CLIENT_SECRET}, {ENV_MAILBOX}") as caught:
-        GraphInbox.from_env({ENV_TENANT_ID: "tenant", ENV_CLIENT_ID: "client"})
-    assert "shh-secret" not in str(caught.value)

@@ -12,17 +12,14 @@ from typing import Any
 
 import pytest
 
-from integrations.graph_mail import (
-    ENV_CLIENT_ID,
-    ENV_CLIENT_SECRET,
-    ENV_MAILBOX,
-    ENV_TENANT_ID,
-    KEY_HEADER,
+from integrations.channels.graph_mail import (
     KEY_PROPERTY_ID,
     MAX_ATTACHMENT_BYTES,
     GraphMailChannel,
 )
+from integrations.graph.client import ENV_CLIENT_ID, ENV_CLIENT_SECRET, ENV_TENANT_ID
 from notifications.channel import (
+    KEY_HEADER,
     Address,
     Attachment,
     OutgoingMessage,
@@ -30,7 +27,12 @@ from notifications.channel import (
     Receipt,
     TransientError,
 )
-from tests.fake_graph import FakeGraph, StoredAttachment, fake_graph_fixture  # noqa: F401
+from tests.fake_graph import (  # noqa: F401
+    FakeGraph,
+    StoredAttachment,
+    fake_graph_fixture,
+    graph_client,
+)
 
 KEY = "request:P017:SIB:2025-07-08"
 TOKEN_PATH = r"/oauth2/v2\.0/token$"
@@ -57,17 +59,8 @@ def stored(attachments: tuple[Attachment, ...]) -> list[StoredAttachment]:
 
 
 def channel(fake: FakeGraph, **overrides: Any) -> GraphMailChannel:
-    settings: dict[str, Any] = {
-        "tenant_id": fake.tenant,
-        "client_id": fake.client_id,
-        "client_secret": fake.client_secret,
-        "mailbox": fake.mailbox,
-        "authority_host": fake.url,
-        "graph_url": fake.graph_url,
-        "timeout": 5.0,
-    }
-    settings.update(overrides)
-    return GraphMailChannel(**settings)
+    mailbox = overrides.pop("mailbox", fake.mailbox)
+    return GraphMailChannel(graph_client(fake, **overrides), mailbox=mailbox)
 
 
 def message(**overrides: Any) -> OutgoingMessage:
@@ -361,26 +354,6 @@ def test_it_never_logs_the_secret_or_the_token(
     for token in fake_graph.tokens:
         assert token not in caplog.text
     assert fake_graph.client_secret not in repr(ch)
-
-
-def test_it_reads_its_settings_from_the_environment() -> None:
-    env = {
-        ENV_TENANT_ID: "tenant",
-        ENV_CLIENT_ID: "client",
-        ENV_CLIENT_SECRET: "shh-secret",
-        ENV_MAILBOX: "chaser@council.example",
-    }
-    ch = GraphMailChannel.from_env(env)
-    assert (ch.tenant_id, ch.client_id, ch.mailbox) == (
-        "tenant",
-        "client",
-        "chaser@council.example",
-    )
-    assert ch.authority_host == "https://login.microsoftonline.com"
-    assert ch.graph_url == "https://graph.microsoft.com/v1.0"
-    with pytest.raises(ValueError, match=f"{ENV_CLIENT_SECRET}, {ENV_MAILBOX}") as caught:
-        GraphMailChannel.from_env({ENV_TENANT_ID: "tenant", ENV_CLIENT_ID: "client"})
-    assert "shh-secret" not in str(caught.value)
 
 
 # -- attachments ------------------------------------------------------------------------------

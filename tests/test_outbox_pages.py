@@ -14,7 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
-from integrations.mail_capture import MailCapture
+from integrations.mail.capture import MailCapture
 from integrations.web import create_app
 from tests.clock import Clock
 from tests.mail_servers import free_port

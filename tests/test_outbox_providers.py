@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import Engine, select
 from sqlmodel import Session
 
+from integrations.channels.teams import TeamsWebhookChannel
 from notifications.channel import Address, Channel, OutgoingMessage
 from notifications.outbox import Dispatcher, NewDelivery, enqueue
-from notifications.teams import TeamsWebhookChannel
 from tests.clock import Clock
 from tests.fake_graph import FakeGraph, fake_graph_fixture  # noqa: F401
 from tests.mail_servers import FakeWebhook

@@ -18,10 +18,11 @@ from sqlmodel import Session, select
 
 from chaser.cli import cli
 from chaser.importing import import_people, import_plan
-from chaser.service import Runtime, tick
+from chaser.runtime import Runtime
+from chaser.service import tick
 from chaser.settings import Settings
 from chaser.wiring import build_runtime
-from notifications.smtp import SmtpChannel
+from integrations.channels.smtp import SmtpChannel
 from tests.clock import Clock
 from tests.conftest import MAPPING, NOW, PEOPLE_CSV, PLAN_XLSX, ROOT
 from tests.fake_graph import FakeGraph, fake_graph_fixture  # noqa: F401
@@ -46,9 +47,11 @@ def sent(engine: Engine, tmp_path: Path, sink: SmtpSink) -> Runtime:
     import_plan(engine, PLAN_XLSX, mapping=load_mapping(MAPPING), now=NOW)
     clock = Clock(REQUEST_DAY)
     runtime = build_runtime(
-        Settings(database_url="", config_dir=ROOT / "config"),
+        Settings.from_env(
+            {"CHASER_SECRET_KEY": "r" * 40, "CHASER_DATA_DIR": str(tmp_path)},
+            config_dir=ROOT / "config",
+        ),
         engine,
-        env={"CHASER_SECRET_KEY": "r" * 40, "CHASER_DATA_DIR": str(tmp_path)},
         channels={
             "email": SmtpChannel(
                 sink.host, sink.port, sender_address="send.improvement@example.org", starttls=False
@@ -311,7 +314,8 @@ def test_replies_sent_to_the_inbound_smtp_listener_are_taken_in(
 
     request = _request_to(sink, "aisha.pendleford@example.org")
     port = free_port()
-    listener = inbound_listener({"CHASER_INBOUND_SMTP": f"127.0.0.1:{port}"}, sent)
+    settings = Settings.from_env({"CHASER_INBOUND_SMTP": f"127.0.0.1:{port}"})
+    listener = inbound_listener(settings, sent)
     assert listener is not None
     sent.clock = lambda: datetime(2025, 9, 17, 9, 0, tzinfo=UTC)
     with listener, smtplib.SMTP("127.0.0.1", port) as smtp:

@@ -28,11 +28,12 @@ from sqlalchemy import Engine, event, func
 from sqlmodel import Session, col, select
 
 from chaser.importing import import_people, import_plan
-from chaser.service import Runtime, link_for, tick
+from chaser.runtime import Runtime
+from chaser.service import link_for, tick
 from chaser.settings import Settings
 from chaser.wiring import build_runtime
+from integrations.channels.smtp import SmtpChannel
 from integrations.web import FormServer, create_app
-from notifications.smtp import SmtpChannel
 from tests.browser import axe_violations, chromium_page, describe
 from tests.clock import Clock
 from tests.conftest import MAPPING, PEOPLE_CSV, PLAN_XLSX, ROOT
@@ -139,9 +140,11 @@ def world(engine: Engine, tmp_path: Path, sink: SmtpSink) -> Iterator[World]:
     import_plan(engine, PLAN_XLSX, mapping=load_mapping(MAPPING), now=IMPORTED)
     clock = Clock(REQUEST_DAY)
     runtime = build_runtime(
-        Settings(database_url="", config_dir=ROOT / "config"),
+        Settings.from_env(
+            {"CHASER_SECRET_KEY": SECRET, "CHASER_DATA_DIR": str(tmp_path)},
+            config_dir=ROOT / "config",
+        ),
         engine,
-        env={"CHASER_SECRET_KEY": SECRET, "CHASER_DATA_DIR": str(tmp_path)},
         channels={
             "email": SmtpChannel(
                 sink.host, sink.port, sender_address="send.improvement@example.org", starttls=False

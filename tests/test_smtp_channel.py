@@ -1,4 +1,4 @@
-"""The SMTP channel against a real SMTP server (aiosmtpd on 127.0.0.1): notifications.smtp."""
+"""The SMTP channel against a real SMTP server (aiosmtpd on 127.0.0.1)."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ from email.message import EmailMessage
 
 import pytest
 
+from integrations.channels.smtp import SmtpChannel, build_mime, message_id, mime_bytes
 from notifications.channel import Address, OutgoingMessage, PermanentError, TransientError
 from notifications.render import load_templates, render_chase
-from notifications.smtp import SmtpChannel, build_mime, message_id, mime_bytes
 from tests.mail_servers import SmtpSink, free_port, tls_contexts
 from workflows.chasing.chases import Chase, ChasedAction, Step, Who
 

@@ -1,4 +1,4 @@
-"""The Teams channel against a fake Workflows webhook on 127.0.0.1: notifications.teams."""
+"""The Teams channel against a fake Workflows webhook on 127.0.0.1: integrations.channels.teams."""
 
 from __future__ import annotations
 
@@ -10,6 +10,12 @@ from typing import Any
 
 import pytest
 
+from integrations.channels.teams import (
+    CARD_CONTENT_TYPE,
+    TeamsWebhookChannel,
+    build_card,
+    env_var_for,
+)
 from notifications.channel import (
     Address,
     DeliveryError,
@@ -19,7 +25,6 @@ from notifications.channel import (
     TransientError,
 )
 from notifications.render import load_templates, render_teams
-from notifications.teams import CARD_CONTENT_TYPE, TeamsWebhookChannel, build_card, env_var_for
 from tests.mail_servers import FakeWebhook
 from workflows.chasing.chases import Chase, ChasedAction, Step, Who
 

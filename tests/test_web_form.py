@@ -24,12 +24,13 @@ from sqlmodel import Session, col, select
 from structlog.testing import capture_logs
 
 from chaser.importing import import_people, import_plan
-from chaser.service import Runtime, link_for, tick
+from chaser.runtime import Runtime
+from chaser.service import link_for, tick
 from chaser.settings import Settings
 from chaser.wiring import build_runtime
+from integrations.channels.smtp import SmtpChannel
 from integrations.web import FormServer, create_app
 from notifications.channel import Channel
-from notifications.smtp import SmtpChannel
 from tests.browser import axe_violations, chromium_page, describe
 from tests.clock import Clock
 from tests.conftest import MAPPING, NOW, PEOPLE_CSV, PLAN_XLSX, ROOT
@@ -58,9 +59,10 @@ def _runtime(
     import_people(engine, PEOPLE_CSV, now=NOW)
     import_plan(engine, PLAN_XLSX, mapping=load_mapping(MAPPING), now=NOW)
     return build_runtime(
-        Settings(database_url="", config_dir=config_dir),
+        Settings.from_env(
+            {"CHASER_SECRET_KEY": SECRET, "CHASER_DATA_DIR": str(tmp_path)}, config_dir=config_dir
+        ),
         engine,
-        env={"CHASER_SECRET_KEY": SECRET, "CHASER_DATA_DIR": str(tmp_path)},
         channels=channels,
         clock=clock,
         sleep=clock.advance,

@@ -9,11 +9,10 @@ from typing import Any
 
 import click
 
-from chaser.cli_chase import parse_now, runtime_from
-from chaser.cli_plan import fail
+from chaser.commands.common import fail, parse_now, runtime_from
 from chaser.digests import DigestError, digest_key, enqueue_one, find_meeting, prepare
 from chaser.service import tick
-from chaser.settings import Settings, default_data_dir
+from chaser.settings import Settings
 from workflows.digest.contents import Digest
 
 
@@ -83,7 +82,7 @@ def digest(
         meeting = find_meeting(runtime, group, on, now)
     except DigestError as exc:
         fail(str(exc))
-    folder = out_dir or default_data_dir() / "digests" / group / meeting.date.isoformat()
+    folder = out_dir or settings.data_dir / "digests" / group / meeting.date.isoformat()
     built = prepare(runtime, runtime.digests, group, meeting, now, folder)
     files = list(built.files)
     if built.message is not None:

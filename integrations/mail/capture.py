@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 
-from integrations.inbound_smtp import InboundSmtp
+from integrations.mail.inbound_smtp import InboundSmtp
 from integrations.web.outbox_pages import CapturedMessage
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 from sqlmodel import Session
 
-from chaser.cli_plan import engine_from, fail
+from chaser.commands.common import engine_from, fail
 from chaser.settings import Settings
 from workflows.replies.intake import ingest_email
 from workflows.replies.review import ReviewError, decide, pending_reviews

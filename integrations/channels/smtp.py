@@ -39,11 +39,13 @@ from email import policy as email_policy
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr, formatdate
 from types import TracebackType
-from typing import Literal
+from typing import Any, ClassVar, Literal
 
 import structlog
 
+from integrations.graph.client import GraphClient
 from notifications.channel import (
+    KEY_HEADER,
     Address,
     Attachment,
     DeliveryError,
@@ -52,10 +54,10 @@ from notifications.channel import (
     Receipt,
     TransientError,
 )
+from workflows.chasing.config import Sender
 
 log = structlog.get_logger(__name__)
 
-KEY_HEADER = "X-Chaser-Key"
 _RESERVED = {
     "from", "to", "cc", "bcc", "subject", "reply-to", "message-id", "date", "sender",
     "mime-version", "content-type", "content-transfer-encoding", KEY_HEADER.lower(),
@@ -257,6 +259,29 @@ class SmtpChannel:
     """
 
     name = "email"
+    kind: ClassVar[str] = "smtp"
+    delivers: ClassVar[str] = "email"
+
+    @classmethod
+    def configured(cls, settings: Any) -> bool:
+        return bool(settings.smtp_host)
+
+    @classmethod
+    def from_settings(
+        cls, settings: Any, *, sender: Sender, graph: GraphClient | None
+    ) -> SmtpChannel:
+        """``CHASER_SMTP_*`` (see docs/settings.md), sending as chasing.yaml's sender."""
+        password = settings.smtp_password
+        return cls(
+            settings.smtp_host,
+            settings.smtp_port,
+            sender_address=sender.mailbox,
+            from_name=sender.name,
+            username=settings.smtp_username or None,
+            password=password.get_secret_value() if password is not None else None,
+            starttls=settings.smtp_starttls,
+            ssl=settings.smtp_ssl,
+        )
 
     def __init__(
         self,

@@ -15,21 +15,16 @@ from typing import Any
 
 import click
 
+from chaser.commands.common import settings_of
 from chaser.config_reload import default_status_path, read_status
-from chaser.settings import Settings, default_data_dir
 from workflows.calendar.cycles import LONDON, CyclesConfig, CyclesConfigError, load_cycles
 from workflows.calendar.meetings import Meeting, MeetingStatus, meetings
 
 PREVIEW_SCHEMA = "chaser.cycles.preview/1"
 
 
-def _settings() -> Settings:
-    settings = click.get_current_context().find_object(Settings)
-    return settings if settings is not None else Settings.resolve()
-
-
 def _default_file() -> Path:
-    return _settings().config_dir / "cycles.yaml"
+    return settings_of().config_dir / "cycles.yaml"
 
 
 def _today() -> dt.date:
@@ -70,7 +65,7 @@ def validate(file: Path | None) -> None:
     weeks on Tuesday) and what the running service is using.
     """
     path = file or _default_file()
-    status = read_status(default_status_path(default_data_dir()))
+    status = read_status(default_status_path(settings_of().data_dir))
     if status is not None and Path(status.path) != path.resolve():
         status = None
     try:

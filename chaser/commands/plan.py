@@ -1,4 +1,4 @@
-"""``chaser db``, ``chaser people`` and ``chaser plan``: the store, the directory and the plan."""
+"""``chaser plan``: import a council's plan workbook, list its actions."""
 
 from __future__ import annotations
 
@@ -6,111 +6,20 @@ import json
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING
 
 import click
-from sqlalchemy import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session
 
-from chaser.importing import ImportOutcome, choose_mapping, import_people, import_plan
+from chaser.commands.common import engine_from, fail
 from chaser.settings import Settings
-from chaser.store import StoreNotReady, open_store
 from workflows.plan.mapping import MappingError
-from workflows.plan.people import PeopleFileError
-from workflows.store.db import DatabaseURLError, current_revision, make_engine, upgrade
-from workflows.store.models import Person
 from workflows.views.plan_list import ActionLine, list_actions
 
-
-def fail(message: str) -> NoReturn:
-    click.echo(f"error: {message}", err=True)
-    sys.exit(1)
+if TYPE_CHECKING:
+    from chaser.importing import ImportOutcome
 
 
-def engine_from(settings: Settings) -> Engine:
-    try:
-        return open_store(settings.database_url)
-    except (StoreNotReady, DatabaseURLError) as exc:
-        fail(str(exc))
-
-
-# -- db --------------------------------------------------------------------------------------
-@click.group()
-def db() -> None:
-    """The status store: create or upgrade its schema."""
-
-
-@db.command("upgrade")
-@click.pass_obj
-def db_upgrade(settings: Settings) -> None:
-    """Create the tables, or migrate them to this version of Chaser."""
-    try:
-        engine = make_engine(settings.database_url)
-    except DatabaseURLError as exc:
-        fail(str(exc))
-    upgrade(engine)
-    click.echo(f"database is at revision {current_revision(engine)}")
-
-
-# -- people ----------------------------------------------------------------------------------
-@click.group()
-def people() -> None:
-    """The people directory: who leads what, their email, Teams id and delegate."""
-
-
-@people.command("import")
-@click.argument("file", type=click.Path(path_type=Path))
-@click.option("--dry-run", is_flag=True, help="Check the file and report; change nothing.")
-@click.pass_obj
-def people_import(settings: Settings, file: Path, dry_run: bool) -> None:
-    """Add or update people from a CSV (columns: code, role, name, email, teams_upn,
-    delegate_code, sro, and optionally away_until)."""
-    engine = engine_from(settings)
-    try:
-        result = import_people(engine, file, now=datetime.now(UTC), dry_run=dry_run)
-    except PeopleFileError as exc:
-        for problem in exc.problems:
-            click.echo(f"error: {problem}", err=True)
-        sys.exit(1)
-    verb = "would add" if dry_run else "added"
-    click.echo(
-        f"{verb} {result.created}, updated {result.updated}, unchanged {result.unchanged} people"
-    )
-
-
-@people.command("list")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@click.pass_obj
-def people_list(settings: Settings, as_json: bool) -> None:
-    """Everyone in the directory."""
-    engine = engine_from(settings)
-    with Session(engine) as session:
-        rows = list(session.exec(select(Person).order_by(Person.code)))
-    if as_json:
-        click.echo(
-            json.dumps(
-                [
-                    {
-                        "code": p.code,
-                        "name": p.name,
-                        "role": p.role,
-                        "email": p.email,
-                        "teams_id": p.teams_id,
-                        "delegate": p.delegate_code or None,
-                        "away_until": p.away_until.isoformat() if p.away_until else None,
-                        "sro": p.is_sro,
-                    }
-                    for p in rows
-                ],
-                indent=2,
-            )
-        )
-        return
-    for p in rows:
-        click.echo(f"{p.code:<5} {p.name:<24} {p.role[:60]}")
-
-
-# -- plan ------------------------------------------------------------------------------------
 @click.group()
 def plan() -> None:
     """The improvement plan: import a council workbook, list its actions."""
@@ -150,6 +59,8 @@ def plan_import(
     as_json: bool,
 ) -> None:
     """Import (or re-import) a plan workbook (.xlsx, .xls or .csv)."""
+    from chaser.importing import choose_mapping, import_plan
+
     try:
         mapping = choose_mapping(settings.config_dir, mapping_file)
     except MappingError as exc:

@@ -16,11 +16,17 @@ import re
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
+import structlog
+
+from integrations.channels.smtp import message_id, mime_bytes
+from integrations.channels.teams import build_card
+from integrations.graph.client import GraphClient
 from notifications.channel import OutgoingMessage, Receipt
-from notifications.smtp import message_id, mime_bytes
-from notifications.teams import build_card
+from workflows.chasing.config import Sender
+
+log = structlog.get_logger(__name__)
 
 DEFAULT_DOMAIN = "chaser.invalid"
 
@@ -35,6 +41,22 @@ class FileChannel:
     """Writes messages into ``folder`` (``.eml`` + ``.json``), or prints them when it is None."""
 
     name = "file"
+    kind: ClassVar[str] = "file"
+    delivers: ClassVar[str] = "email"
+
+    @classmethod
+    def configured(cls, settings: Any) -> bool:
+        return True  # the fallback: email goes to files when nothing else is configured
+
+    @classmethod
+    def from_settings(
+        cls, settings: Any, *, sender: Sender, graph: GraphClient | None
+    ) -> FileChannel:
+        folder = settings.data_dir / "outbox"
+        log.warning(
+            "email_to_files", folder=str(folder), hint="set CHASER_SMTP_HOST or CHASER_GRAPH_*"
+        )
+        return cls(folder)
 
     def __init__(self, folder: Path | None, *, domain: str = "") -> None:
         self.folder = folder

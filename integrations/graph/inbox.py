@@ -1,11 +1,11 @@
-"""Microsoft Graph inbox: read replies from the shared mailbox incrementally, through msal and O365.
+"""Microsoft Graph inbox: read replies from the shared mailbox incrementally.
 
 Why it is built this way:
 
 - **Incremental, not by date.** Graph's message *delta* on the Inbox
   (``/users/{mailbox}/mailFolders/inbox/messages/delta``) hands back what arrived since a state
   token, so nothing is missed or re-read however irregular the polling is. O365 has no delta API,
-  so the calls go through ``account.con.get``; the cursor Chaser stores is the whole
+  so the calls go straight through the Graph client; the cursor Chaser stores is the whole
   ``@odata.deltaLink`` (Graph encodes the query options into it), and pages are followed through
   ``@odata.nextLink`` until the deltaLink arrives.
 - **Arrivals only.** The first request asks for ``changeType=created``: otherwise marking a reply
@@ -26,9 +26,9 @@ Why it is built this way:
 - **The real MIME.** Each message is fetched as RFC 5322 bytes (``GET .../messages/{id}/$value``),
   so multipart, HTML-only and attached replies reach the reply parser exactly as they were sent,
   as they would over SMTP; Graph's JSON ``body`` is Exchange's re-rendering of them.
-- **Same connection as sending.** Authentication, timeouts, ``Prefer: IdType="ImmutableId"``, no
-  silent urllib3 retries and the bearer-token log filter are :class:`GraphMailChannel`'s: one is
-  held privately for its connection and never used to send.
+- **Same client as sending.** Authentication, timeouts, ``Prefer: IdType="ImmutableId"``, no
+  silent retries and the error handling are :class:`~integrations.graph.client.GraphClient`'s,
+  one instance shared with the mail channel.
 - **The cursor is a URL our bearer token goes to**, so a cursor or link whose origin is not
   ``graph_url`` is refused before any request is made.
 
@@ -42,8 +42,7 @@ One instance per worker thread: O365's connection object is not thread-safe.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
@@ -53,13 +52,7 @@ from urllib.parse import quote, urlencode, urlsplit
 import requests
 import structlog
 
-from integrations.graph_mail import (
-    DEFAULT_AUTHORITY_HOST,
-    DEFAULT_GRAPH_URL,
-    GraphMailChannel,
-    graph_settings,
-)
-from integrations.http import DEFAULT_TIMEOUT, raise_for_status
+from integrations.graph.client import ADMIN_DOC, GoneError, GraphClient, NotFoundError, origin_of
 from notifications.channel import PermanentError, TransientError
 
 log = structlog.get_logger(__name__)
@@ -74,20 +67,11 @@ START_MARGIN = timedelta(minutes=5)
 
 #: ``isDraft`` so a draft someone saved in the Inbox is never taken for a reply.
 _DELTA_SELECT = "id,internetMessageId,receivedDateTime,isDraft"
-_ADMIN_DOC = "see docs/microsoft-365.md"
-_FIX_BY_STATUS = {
-    401: (
-        "Graph refused the app's token: check CHASER_GRAPH_TENANT_ID is the tenant that owns "
-        f"the mailbox and CHASER_GRAPH_CLIENT_ID is that tenant's app registration ({_ADMIN_DOC})"
-    ),
+_FIXES = {
     403: (
         "the app lacks Mail.Read (to read the Inbox) or Mail.ReadWrite (to mark replies read) on "
         "the shared mailbox: grant Mail.ReadWrite with Exchange RBAC for Applications, scoped to "
-        f"that mailbox ({_ADMIN_DOC})"
-    ),
-    404: (
-        "no such mailbox or folder: check CHASER_GRAPH_MAILBOX is the shared mailbox's primary "
-        f"SMTP address and that it exists in Exchange Online ({_ADMIN_DOC})"
+        f"that mailbox ({ADMIN_DOC})"
     ),
 }
 
@@ -112,10 +96,6 @@ class StaleCursorError(PermanentError):
     ``fetch(None, initial=...)``, from the last message's ``received_at`` to miss nothing."""
 
 
-class _NotFoundError(PermanentError):
-    """404: the message (or, on the first request, the mailbox or folder) does not exist."""
-
-
 class GraphInbox:
     """Reads the messages that arrive in a shared mailbox's folder (the Inbox) through Graph.
 
@@ -125,59 +105,26 @@ class GraphInbox:
 
     def __init__(
         self,
+        client: GraphClient,
         *,
-        tenant_id: str,
-        client_id: str,
-        client_secret: str,
         mailbox: str,
-        authority_host: str = DEFAULT_AUTHORITY_HOST,
-        graph_url: str = DEFAULT_GRAPH_URL,
-        timeout: float | tuple[float, float] = DEFAULT_TIMEOUT,
         folder: str = "inbox",
         page_size: int = DEFAULT_PAGE_SIZE,
     ) -> None:
-        for label, value in (
-            ("tenant_id", tenant_id),
-            ("client_id", client_id),
-            ("client_secret", client_secret),
-            ("mailbox", mailbox),
-            ("folder", folder),
-        ):
+        for label, value in (("mailbox", mailbox), ("folder", folder)):
             if not value:
                 raise ValueError(f"GraphInbox needs {label}")
         if page_size < 1:
             raise ValueError("page_size must be at least 1")
-        # The sending channel owns the msal/O365 set-up; it is never asked to send from here.
-        self._graph = GraphMailChannel(
-            tenant_id=tenant_id,
-            client_id=client_id,
-            client_secret=client_secret,
-            mailbox=mailbox,
-            authority_host=authority_host,
-            graph_url=graph_url,
-            timeout=timeout,
-        )
+        self.client = client
         self.mailbox = mailbox
-        self.client_id = client_id
-        self.graph_url = self._graph.graph_url
+        self.graph_url = client.graph_url
         self.folder = folder
         self.page_size = page_size
-        self._origin = _origin(self.graph_url)
-
-    @classmethod
-    def from_env(
-        cls,
-        environ: Mapping[str, str] | None = None,
-        *,
-        timeout: float | tuple[float, float] = DEFAULT_TIMEOUT,
-    ) -> GraphInbox:
-        """Build from the same ``CHASER_GRAPH_*`` variables as the sending channel."""
-        return cls(**graph_settings(environ, what="the Graph inbox"), timeout=timeout)
 
     def __repr__(self) -> str:
         return (
-            f"GraphInbox(mailbox={self.mailbox!r}, folder={self.folder!r}, "
-            f"client_id={self.client_id!r})"
+            f"GraphInbox(mailbox={self.mailbox!r}, folder={self.folder!r}, client={self.client!r})"
         )
 
     def __enter__(self) -> GraphInbox:
@@ -205,7 +152,6 @@ class GraphInbox:
         raises, nothing has moved on and the same cursor returns the same messages again.
         """
         url = self._start_url(initial) if cursor is None else self._cursor_url(cursor)
-        self._graph._authenticate()
         items, delta_link = self._changes(url)
         messages = [message for item in items if (message := self._download(item)) is not None]
         log.info(
@@ -225,17 +171,19 @@ class GraphInbox:
         """
         if not message_id:
             raise ValueError("mark_processed needs a message id")
-        self._graph._authenticate()
-        url = self._message_url(message_id)
         try:
-            with self._errors("Graph: marking the message read"):
-                self._graph._account.con.patch(url, data={"isRead": True})
-        except _NotFoundError:
+            self._call(
+                "PATCH",
+                self._message_url(message_id),
+                "marking the message read",
+                json={"isRead": True},
+            )
+        except NotFoundError:
             log.info("graph_inbox.mark_read_gone", mailbox=self.mailbox, message_id=message_id)
 
     def close(self) -> None:
         """Release the HTTP sessions (Graph's and msal's)."""
-        self._graph.close()
+        self.client.close()
 
     # -- internals ---------------------------------------------------------------------------
 
@@ -257,13 +205,13 @@ class GraphInbox:
             stamp = since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
             params["$filter"] = f"receivedDateTime ge {stamp}"
         folder = quote(self.folder, safe="")
-        base = self._graph._mailbox.build_url(f"/mailFolders/{folder}/messages/delta")
+        base = self.client.mailbox_url(self.mailbox, f"/mailFolders/{folder}/messages/delta")
         return f"{base}?{urlencode(params, quote_via=quote, safe='$,:')}"
 
     def _cursor_url(self, cursor: str) -> str:
-        if _origin(cursor) != self._origin:
+        if origin_of(cursor) != self.client.origin:
             raise StaleCursorError(
-                f"the cursor is not for {self._origin} (was graph_url changed?): start again "
+                f"the cursor is not for {self.client.origin} (was graph_url changed?): start again "
                 "with fetch(None, initial=...)"
             )
         return cursor
@@ -278,10 +226,12 @@ class GraphInbox:
             if url in visited:
                 raise TransientError(f"{what}: Graph repeated a page link")
             visited.add(url)
-            with self._errors(what):
-                response = self._graph._account.con.get(
-                    url, headers={"Prefer": f"odata.maxpagesize={self.page_size}"}
-                )
+            response = self._call(
+                "GET",
+                url,
+                "reading new messages",
+                headers={"Prefer": f'odata.maxpagesize={self.page_size}, IdType="ImmutableId"'},
+            )
             page = _json_object(response, what)
             for item in page.get("value") or []:
                 if not isinstance(item, dict) or "@removed" in item or item.get("isDraft"):
@@ -299,7 +249,7 @@ class GraphInbox:
                 raise TransientError(f"{what}: a page had neither a nextLink nor a deltaLink")
 
     def _server_link(self, link: str, label: str) -> str:
-        if _origin(link) != self._origin:
+        if origin_of(link) != self.client.origin:
             raise PermanentError(
                 f"Graph: refusing to follow an {label} to another host ({urlsplit(link).netloc})"
             )
@@ -309,9 +259,10 @@ class GraphInbox:
         """The message's MIME, or None if it was deleted since the delta listed it."""
         message_id = str(item["id"])
         try:
-            with self._errors("Graph: downloading a message"):
-                response = self._graph._account.con.get(f"{self._message_url(message_id)}/$value")
-        except _NotFoundError:
+            response = self._call(
+                "GET", f"{self._message_url(message_id)}/$value", "downloading a message"
+            )
+        except NotFoundError:
             # Gone already (someone deleted it): there is nothing left to read, and raising
             # would stop every later reply behind it.
             log.warning("graph_inbox.message_gone", mailbox=self.mailbox, message_id=message_id)
@@ -324,42 +275,16 @@ class GraphInbox:
         )
 
     def _message_url(self, message_id: str) -> str:
-        return str(self._graph._mailbox.build_url(f"/messages/{quote(message_id, safe='')}"))
+        return self.client.mailbox_url(self.mailbox, f"/messages/{quote(message_id, safe='')}")
 
-    @contextmanager
-    def _errors(self, what: str) -> Iterator[None]:
-        """Turn what O365/requests raise into TransientError/PermanentError, naming the fix."""
+    def _call(self, method: str, url: str, what: str, **kwargs: Any) -> requests.Response:
         try:
-            yield
-        except requests.HTTPError as exc:
-            response = exc.response
-            if response is None:
-                raise TransientError(f"{what}: {type(exc).__name__}") from None
-            if response.status_code == 410:
-                raise StaleCursorError(
-                    f"{what}: HTTP 410: Graph no longer has the sync state behind the cursor: "
-                    "start again with fetch(None, initial=<the last received_at>)"
-                ) from None
-            try:
-                raise_for_status(response, what)
-            except PermanentError as permanent:
-                fix = _FIX_BY_STATUS.get(response.status_code)
-                text = f"{permanent}: {fix}" if fix else str(permanent)
-                if response.status_code == 404:
-                    raise _NotFoundError(text) from None
-                raise PermanentError(text) from None
-            raise TransientError(f"{what}: HTTP {response.status_code}") from None
-        except requests.RequestException as exc:  # timeouts, connection and TLS errors
-            # Not chained: requests' message quotes the URL, and a cursor is a capability.
-            raise TransientError(f"{what}: {type(exc).__name__}") from None
-        except RuntimeError as exc:
-            # O365 renewing an expired token: "Refresh token operation failed: invalid_client".
-            raise PermanentError(f"{what}: Entra ID refused to renew the token ({exc})") from exc
-
-
-def _origin(url: str) -> tuple[str, str]:
-    parts = urlsplit(url)
-    return parts.scheme.lower(), parts.netloc.lower()
+            return self.client.request(method, url, what=f"Graph: {what}", fixes=_FIXES, **kwargs)
+        except GoneError:
+            raise StaleCursorError(
+                f"Graph: {what}: HTTP 410: Graph no longer has the sync state behind the cursor: "
+                "start again with fetch(None, initial=<the last received_at>)"
+            ) from None
 
 
 def _json_object(response: requests.Response, what: str) -> dict[str, Any]:

@@ -17,10 +17,11 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 import requests
 
+from integrations.graph.client import GraphClient
 from integrations.http import DEFAULT_TIMEOUT, TimeoutSession, call
 from notifications.channel import (
     Mention,
@@ -29,6 +30,7 @@ from notifications.channel import (
     Receipt,
     TransientError,
 )
+from workflows.chasing.config import Sender
 
 #: Teams refuses messages over about 28 KB; keep the whole payload under this many bytes.
 MAX_PAYLOAD_BYTES = 27_000
@@ -154,6 +156,19 @@ class TeamsWebhookChannel:
     """Posts cards to Teams Workflows webhooks, chosen by ``message.webhook`` (a group code)."""
 
     name = "teams"
+    kind: ClassVar[str] = "teams"
+    delivers: ClassVar[str] = "teams"
+
+    @classmethod
+    def configured(cls, settings: Any) -> bool:
+        return bool(settings.teams_webhooks)
+
+    @classmethod
+    def from_settings(
+        cls, settings: Any, *, sender: Sender, graph: GraphClient | None
+    ) -> TeamsWebhookChannel:
+        """One webhook per group, from ``CHASER_TEAMS_WEBHOOK_<GROUP>``."""
+        return cls({name: url.get_secret_value() for name, url in settings.teams_webhooks.items()})
 
     def __init__(
         self,

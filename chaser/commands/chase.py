@@ -1,0 +1,94 @@
+"""``chaser chase``: one tick by hand, or what it would send (``--dry-run``)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+
+from chaser.commands.common import fail, parse_now, runtime_from
+from chaser.service import Planned, plan_tick, tick
+from chaser.settings import Settings
+from workflows.calendar.cycles import LONDON
+from workflows.chasing.state import UnknownPlan
+
+
+def _describe(p: Planned) -> dict[str, Any]:
+    chase, message = p.chase, p.delivery.message
+    return {
+        "key": message.key,
+        "step": str(chase.step),
+        "channel": message.channel,
+        "lead": chase.lead.code,
+        "to": chase.to.code,
+        "to_email": chase.to.email,
+        "delegated": chase.delegated,
+        "meeting": chase.meeting_key,
+        "subject": message.subject,
+        "actions": [a.ref for a in chase.actions],
+        "new": p.new,
+    }
+
+
+@click.command()
+@click.option(
+    "--now",
+    "now_text",
+    metavar="DATETIME",
+    help="Act as if it were this moment (ISO 8601; London time if no zone).",
+)
+@click.option("--dry-run", is_flag=True, help="Show what would be sent; enqueue and send nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (see docs/chasing.md).")
+@click.pass_obj
+def chase(settings: Settings, now_text: str | None, dry_run: bool, as_json: bool) -> None:
+    """Run one chasing tick by hand: enqueue what is due, then send it."""
+    runtime = runtime_from(settings)
+    now = parse_now(now_text)
+    try:
+        if dry_run:
+            planned, enqueued, dispatch = plan_tick(runtime, now), 0, None
+        else:
+            report = tick(runtime, now)
+            planned, enqueued, dispatch = report.planned, report.enqueued, report.dispatch
+    except UnknownPlan as exc:
+        fail(str(exc))
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "now": now.isoformat(),
+                    "dry_run": dry_run,
+                    "enqueued": enqueued,
+                    "messages": [_describe(p) for p in planned],
+                    "dispatch": None
+                    if dispatch is None
+                    else {
+                        "sent": dispatch.sent,
+                        "recovered": dispatch.recovered,
+                        "retried": dispatch.retried,
+                        "dead": dispatch.dead,
+                        "deferred": dispatch.deferred,
+                    },
+                },
+                indent=2,
+            )
+        )
+        return
+    fresh = [p for p in planned if p.new]
+    verb = "would send" if dry_run else "enqueued"
+    click.echo(
+        f"{now.astimezone(LONDON):%a %d %b %Y %H:%M}: {len(fresh)} {verb}, "
+        f"{len(planned) - len(fresh)} already in the outbox"
+    )
+    for p in fresh:
+        d = _describe(p)
+        click.echo(
+            f"  {d['step']:<15} {d['channel']:<6} {d['lead']:<4} -> {d['to']:<4} "
+            f"{len(d['actions'])} actions  {d['meeting']}"
+        )
+    if dispatch is not None:
+        click.echo(
+            f"sent {dispatch.sent}, retrying {dispatch.retried}, dead {dispatch.dead}, "
+            f"waiting for the mailbox's rate {dispatch.deferred}"
+        )

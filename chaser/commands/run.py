@@ -1,0 +1,115 @@
+"""``chaser run``: the service in one process, until stopped (Ctrl-C, SIGTERM).
+
+A scheduler ticks every interval (chase, send through the outbox, take in replies); the web
+app (reply form, ``/health``, the secretary's pages) and, when configured, the SMTP reply
+listener run beside it. Stopping finishes the message in hand, then closes the channels.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+from datetime import datetime
+from types import FrameType
+
+import click
+import structlog
+
+from chaser.commands.common import fail, runtime_from
+from chaser.service import Heartbeat, tick
+from chaser.settings import Settings, SettingsError
+from chaser.wiring import form_server, inbound_listener
+from integrations.web.access import is_loopback
+from workflows.calendar.cycles import LONDON
+from workflows.chasing.state import UnknownPlan
+
+log = structlog.get_logger(__name__)
+#: How long ``chaser run`` waits, when stopped, for the tick in hand (one message's send).
+SHUTDOWN_GRACE = 120.0
+
+
+@click.command()
+@click.option(
+    "--interval", default=60, show_default=True, metavar="SECONDS", help="How often the tick runs."
+)
+@click.pass_obj
+def run(settings: Settings, interval: int) -> None:
+    """Run the service: the reply form, and a tick every minute (chase, send, take in replies),
+    until stopped (Ctrl-C, SIGTERM)."""
+    from apscheduler.schedulers.blocking import BlockingScheduler
+
+    runtime = runtime_from(settings)
+    heartbeat = Heartbeat(interval)
+    try:
+        inbound = inbound_listener(settings, runtime)
+        web = form_server(settings, runtime, liveness=heartbeat.problem)
+    except SettingsError as exc:
+        fail(str(exc))
+    scheduler = BlockingScheduler(timezone=LONDON)
+
+    ticking = threading.Lock()  # held while a tick runs, so shutdown can wait for it
+    stopping = threading.Event()
+
+    def job() -> None:
+        with ticking:
+            if stopping.is_set():
+                return
+            try:
+                tick(runtime)
+                heartbeat.beat()
+            except UnknownPlan:
+                heartbeat.beat()  # the loop is alive; the store just has no plan yet
+                log.warning(
+                    "plan_not_imported",
+                    plan=runtime.chasing.plan,
+                    hint="chaser plan import FILE (the plan named in chasing.yaml)",
+                )
+            except Exception:  # one bad tick must not stop the service; the next one retries
+                log.exception("tick_failed")
+
+    scheduler.add_job(
+        job,
+        "interval",
+        seconds=interval,
+        next_run_time=datetime.now(LONDON),
+        max_instances=1,
+        coalesce=True,
+        id="tick",
+    )
+
+    def stop(signum: int, _frame: FrameType | None) -> None:
+        log.info("stopping", signal=signum)
+        stopping.set()
+        runtime.get_dispatcher().stop()  # finish the message in hand, claim no more
+        scheduler.shutdown(wait=False)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    log.info("service_started", interval_seconds=interval, plan=runtime.chasing.plan)
+    web.start()
+    log.info("reply_form_listening", url=web.url)
+    if is_loopback(web.server.config.host):
+        log.info(
+            "secretary_pages", url=f"{web.url}/plan", hint="open in a browser on this computer"
+        )
+    else:
+        log.info("secretary_pages_refused", reason="not bound to loopback; sign-in is not set up")
+    if inbound is not None:
+        inbound.start()
+    try:
+        scheduler.start()
+    finally:
+        # The tick in hand finishes the message it is sending (the dispatcher claims no more)
+        # before the channels close: nothing is half-sent.
+        idle = ticking.acquire(timeout=SHUTDOWN_GRACE)
+        if not idle:
+            log.warning("stopping_mid_tick", grace_seconds=SHUTDOWN_GRACE)
+        if inbound is not None:
+            inbound.stop()
+        web.stop()
+        runtime.close()
+        if idle:
+            ticking.release()
+    log.info("service_stopped")
+    sys.exit(0)
