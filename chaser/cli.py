@@ -18,17 +18,38 @@ from chaser import __version__
 #: verb -> (module:attribute, one line of help shown by ``chaser --help``)
 COMMANDS: dict[str, tuple[str, str]] = {
     "db": ("chaser.commands.db:db", "The status store: create or upgrade its schema."),
-    "people": ("chaser.commands.people:people", "The people directory: who leads what, their..."),
-    "plan": ("chaser.commands.plan:plan", "The improvement plan: import a council workbook,..."),
-    "cycles": ("chaser.commands.cycles:cycles", "Meeting cycles: check config/cycles.yaml and..."),
-    "chase": ("chaser.commands.chase:chase", "Run one chasing tick by hand: enqueue what is..."),
-    "replies": ("chaser.commands.replies:replies", "Leads' replies: take them in from .eml..."),
+    "people": (
+        "chaser.commands.people:people",
+        "The people directory: who leads what, their email, Teams id and delegate.",
+    ),
+    "plan": (
+        "chaser.commands.plan:plan",
+        "The improvement plan: import a council workbook, list its actions.",
+    ),
+    "cycles": (
+        "chaser.commands.cycles:cycles",
+        "Meeting cycles: check config/cycles.yaml and see the dates Chaser works to.",
+    ),
+    "chase": (
+        "chaser.commands.chase:chase",
+        "Run one chasing tick by hand: enqueue what is due, then send it.",
+    ),
+    "replies": (
+        "chaser.commands.replies:replies",
+        "Leads' replies: take them in from .eml files, and review the ones Chaser could not trust.",
+    ),
     "digest": (
         "chaser.commands.digest:digest",
-        "Build the digest for a meeting: exceptions, the...",
+        "Build the digest for a meeting: exceptions, the action and impact log, who is silent.",
     ),
-    "run": ("chaser.commands.run:run", "Run the service: the reply form, and a tick every..."),
-    "demo": ("chaser.commands.demo:demo", "Watch Chaser run a six-week board cycle of the..."),
+    "run": (
+        "chaser.commands.run:run",
+        "Run the service until stopped: a tick every minute, and the web app.",
+    ),
+    "demo": (
+        "chaser.commands.demo:demo",
+        "Watch Chaser run a six-week board cycle of the Plymouth sample plan in two minutes.",
+    ),
 }
 
 

@@ -17,7 +17,6 @@ from sqlmodel import Session, select
 
 from chaser.runtime import Runtime
 from notifications.channel import Address, Attachment, OutgoingMessage
-from notifications.digest_render import digest_docx, digest_xlsx, render_digest_email
 from notifications.outbox import NewDelivery, enqueue
 from workflows.calendar.meetings import Meeting, meetings
 from workflows.digest.build import build_digest
@@ -84,6 +83,8 @@ DOCX_TYPE = "application/vnd.openxmlformats-officedocument.wordprocessingml.docu
 
 
 def write_files(digest: Digest, folder: Path) -> list[Path]:
+    from notifications.digest_render import digest_docx, digest_xlsx  # python-docx, openpyxl
+
     folder.mkdir(parents=True, exist_ok=True)
     stem = f"{digest.group_code}-{digest.meeting_date.isoformat()}"
     xlsx = folder / f"{stem}-action-and-impact-log.xlsx"
@@ -110,6 +111,8 @@ def prepare(
     secretary = runtime.cycles(now).group(group).secretary
     message = None
     if secretary is not None and secretary.email:
+        from notifications.digest_render import render_digest_email
+
         xlsx, docx = files
         message = render_digest_email(
             digest,

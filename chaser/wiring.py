@@ -12,27 +12,30 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import structlog
-from fastapi import FastAPI
 from sqlalchemy import Engine
 
 from chaser.config_reload import CyclesReloader, default_status_path
 from chaser.runtime import Runtime
 from chaser.settings import Settings, SettingsError
-from chaser.web_feeds import flags_now, meetings_near
 from integrations.channels.base import ChannelConfigError
 from integrations.channels.registry import build_channels
 from integrations.graph.client import GraphClient
 from integrations.graph.inbox import GraphInbox
 from integrations.mail.inbound_smtp import InboundSmtp
-from integrations.web import FormServer, create_app
-from integrations.web.outbox_pages import CapturedMail
 from notifications.channel import Channel
 from notifications.render import load_templates
 from workflows.chasing.config import load_chasing
 from workflows.digest.config import load_digest_config
 from workflows.replies.intake import ingest_email
+
+if TYPE_CHECKING:  # the web app (FastAPI) is loaded only by the verbs that serve it
+    from fastapi import FastAPI
+
+    from integrations.web import FormServer
+    from integrations.web.outbox_pages import CapturedMail
 
 log = structlog.get_logger(__name__)
 
@@ -129,6 +132,9 @@ def web_app(
     """The whole web app: the reply form, and the secretary's pages (served to a local browser
     only; see integrations/web/access.py). ``mailbox`` adds the demo's ``/outbox``;
     ``liveness`` (the service's heartbeat) makes ``/health`` report a stalled loop."""
+    from chaser.web_feeds import flags_now, meetings_near
+    from integrations.web import create_app
+
     return create_app(
         engine=runtime.engine,
         secret=runtime.secret,
@@ -154,6 +160,8 @@ def form_server(
     It binds to loopback unless told otherwise: put a TLS proxy in front, and know that the
     secretary's pages are then refused until sign-in is configured."""
     from urllib.parse import urlsplit
+
+    from integrations.web import FormServer
 
     host, port = settings.web_listen or (
         "127.0.0.1",

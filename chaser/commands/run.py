@@ -35,8 +35,12 @@ SHUTDOWN_GRACE = 120.0
 )
 @click.pass_obj
 def run(settings: Settings, interval: int) -> None:
-    """Run the service: the reply form, and a tick every minute (chase, send, take in replies),
-    until stopped (Ctrl-C, SIGTERM)."""
+    """Run the service until stopped: a tick every minute, and the web app.
+
+    Each tick chases what is due, sends it through the outbox and takes in replies; the web app
+    serves the reply form, /health and the secretary's pages. Ctrl-C or SIGTERM stops it after
+    the message in hand is sent.
+    """
     from apscheduler.schedulers.blocking import BlockingScheduler
 
     runtime = runtime_from(settings)

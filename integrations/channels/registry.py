@@ -41,5 +41,5 @@ def build_channels(
         if cls.delivers in built or not cls.configured(settings):
             continue
         built[cls.delivers] = cls.from_settings(settings, sender=sender, graph=graph)
-        log.info("channel_configured", delivers=cls.delivers, channel=kind)
+        log.debug("channel_configured", delivers=cls.delivers, channel=kind)
     return built
