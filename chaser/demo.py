@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import secrets
+import shutil
 import socket
 import sys
 import tempfile
@@ -203,11 +204,15 @@ class Demo:
         self.stop_requested.set()
 
     def close(self) -> None:
+        """Stop everything; the temporary folder goes too, unless ``--keep`` named one."""
         self.runtime.get_dispatcher().stop()
         self.web.stop()
         self.inbound.stop()
         self.sink.stop()
         self.runtime.close()
+        self.engine.dispose()
+        if self.options.folder is None:
+            shutil.rmtree(self.folder, ignore_errors=True)
 
     def cast(self) -> list[str]:
         """Who the simulated leads are and how each answers, so the digest's flags make sense."""

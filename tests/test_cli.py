@@ -147,3 +147,6 @@ def test_the_demo_runs_from_any_folder_with_nothing_configured_until_the_day_ask
     assert "sent 13 request" in days[6]  # Tue 26 Aug: the SSDG requests (Mon was a bank holiday)
     assert out[-2].startswith("Clock stopped at the end of Wed 27 Aug 2025.")
     assert out[-1] == "Demo stopped."
+    data = next(line for line in out if line.startswith("Data: "))
+    assert data.endswith("(removed when the demo ends; --keep DIR keeps it)")
+    assert not Path(data.removeprefix("Data: ").split(" (")[0]).exists()  # cleaned up

@@ -90,7 +90,12 @@ def demo(
         for line in demo_.cast():
             click.echo(line)
         click.echo(f"Open {demo_.url}/plan  (sent mail: {demo_.url}/outbox)")
-        click.echo(f"Data: {demo_.folder}")
+        kept = (
+            "kept"
+            if options.folder is not None
+            else "removed when the demo ends; --keep DIR keeps it"
+        )
+        click.echo(f"Data: {demo_.folder} ({kept})")
         sys.stdout.flush()
         demo_.run()
         if not demo_.stop_requested.is_set():
