@@ -58,62 +58,6 @@ _FINISH = (
 )
 
 
-class _Recorder:
-    """Runs the one statement executed per message, through a raw DB-API connection.
-
-    Recording each outcome before the next send is what keeps the crash window to one message,
-    so it happens once per message; through SQLAlchemy's Connection it cost about 20 times the
-    database's own time (measured by ``bench/dispatch.py``). The statement is compiled once and
-    its parameters go through the columns' own bind processors, so types are handled exactly as
-    SQLAlchemy would.
-    """
-
-    def __init__(self, engine: Engine) -> None:
-        compiled = _FINISH.compile(dialect=engine.dialect)
-        self.sql = str(compiled)
-        columns = {f"new_{c}": DELIVERY.c[c] for c in (*_FINISHED, "updated_at")}
-        columns.update(row_id=DELIVERY.c.id, owner=DELIVERY.c.lease_owner)
-        columns.update(lease_owner=DELIVERY.c.lease_owner)
-        columns.update(lease_expires_at=DELIVERY.c.lease_expires_at)
-        names = list(compiled.positiontup or []) if compiled.positional else list(columns)
-        if set(names) != set(columns):
-            raise RuntimeError(f"outbox statement binds {names}, expected {sorted(columns)}")
-        self.positional = bool(compiled.positional)
-        self.binds = [(n, columns[n].type.bind_processor(engine.dialect)) for n in names]
-        self.engine = engine
-        self.connection: Any = None
-
-    def record(self, params: dict[str, Any]) -> None:
-        params = {**params, "lease_owner": "", "lease_expires_at": None}
-        values = [(n, p(params[n]) if p is not None else params[n]) for n, p in self.binds]
-        bound: Any = [v for _, v in values] if self.positional else dict(values)
-        if self.connection is None:
-            self.connection = self.engine.raw_connection()
-        try:
-            cursor = self.connection.cursor()
-            try:
-                cursor.execute(self.sql, bound)
-            finally:
-                cursor.close()
-            self.connection.commit()
-        except BaseException:
-            self.close()  # a broken connection is replaced on the next record
-            raise
-
-    def release(self) -> None:
-        """Give the connection back to the pool between dispatches."""
-        if self.connection is not None:
-            self.connection.close()
-            self.connection = None
-
-    def close(self) -> None:
-        if self.connection is not None:
-            try:
-                self.connection.invalidate()
-            finally:
-                self.connection = None
-
-
 @dataclass(frozen=True)
 class NewDelivery:
     """A message to enqueue."""
@@ -233,7 +177,6 @@ class Dispatcher:
         self.sleep = sleep
         self.rng = rng or random.Random()
         self.stopping = False
-        self._recorder: _Recorder | None = None
 
     def stop(self) -> None:
         """Finish the message in hand, then stop (graceful shutdown)."""
@@ -256,8 +199,6 @@ class Dispatcher:
                         self._release(unsent, unsent["not_before"])
                     break
                 self.process(row, report)
-        if self._recorder is not None:
-            self._recorder.release()
         return report
 
     def _batch_size(self) -> int:
@@ -424,9 +365,8 @@ class Dispatcher:
         """Record the outcome and give up the lease: committed before the next send."""
         params = {f"new_{name}": values.get(name, row[name]) for name in _FINISHED}
         params.update(row_id=row["id"], owner=self.worker_id, new_updated_at=self.clock())
-        if self._recorder is None:
-            self._recorder = _Recorder(self.engine)
-        self._recorder.record(params)
+        with self.engine.begin() as conn:
+            conn.execute(_FINISH, params)
 
     def _sent(self, row: dict[str, Any], receipt: Receipt, *, attempted: bool) -> None:
         self._finish(

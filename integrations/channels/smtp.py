@@ -25,8 +25,6 @@ safe, but serialises them); give each dispatcher worker its own.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import re
 import smtplib
@@ -34,7 +32,6 @@ import ssl as ssl_module
 import threading
 from dataclasses import replace
 from datetime import datetime
-from email import message_from_bytes
 from email import policy as email_policy
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr, formatdate
@@ -47,7 +44,6 @@ from integrations.graph.client import GraphClient
 from notifications.channel import (
     KEY_HEADER,
     Address,
-    Attachment,
     DeliveryError,
     OutgoingMessage,
     PermanentError,
@@ -65,8 +61,9 @@ _RESERVED = {
 _ADDRESS = re.compile(r"^[^\s<>@,;\"]+@[^\s<>@,;\"]+$")
 _CONTENT_TYPE = re.compile(r"^[a-z]+/[a-z0-9.+-]+$")
 _HEADER_NAME = re.compile(r"^[!-9;-~]+$")  # printable ASCII, no colon
-_CRLF = b"\r\n"
 _BOUNDARY_MARK = "=_chaser_"
+#: RFC 5322 on the wire: CRLF line ends, headers folded at 78 characters.
+_POLICY = email_policy.SMTP
 
 
 def message_id(key: str, domain: str) -> str:
@@ -82,79 +79,8 @@ def mime_bytes(
     from_name: str = "",
     date: datetime | None = None,
 ) -> bytes:
-    """The message as RFC 5322 bytes (CRLF line ends, 7-bit clean), ready for DATA.
-
-    text/plain, or multipart/alternative with the HTML; both parts UTF-8, 7bit when they are
-    ASCII and quoted-printable otherwise (so no server needs 8BITMIME and no line is too long).
-    Pure and deterministic given ``date`` (when None, the current time goes in ``Date``): the
-    Message-ID and the MIME boundary both come from the key. From is ``message.sender``;
-    ``message.headers`` are added unless they would replace one set here.
-
-    Written by hand rather than with :mod:`email` because this is the per-message cost of
-    sending: the email package takes about 3 ms a message, this well under 0.1 ms.
-    :func:`build_mime` parses the result for anyone who wants an EmailMessage.
-    """
-    digest = hashlib.sha256(message.key.encode("utf-8")).hexdigest()
-    sender = formataddr((_squash(from_name), message.sender)) if from_name else message.sender
-    out = [
-        _header("From", sender),
-        _address_header("To", message.to),
-    ]
-    if message.cc:
-        out.append(_address_header("Cc", message.cc))
-    if message.reply_to is not None:
-        out.append(_address_header("Reply-To", (message.reply_to,)))
-    out.append(_header("Subject", message.subject))
-    out.append(_header("Date", format_datetime(date) if date else formatdate(usegmt=True)))
-    out.append(_header("Message-ID", f"<{digest[:32]}@{domain}>"))
-    out.append(_header(KEY_HEADER, message.key))
-    for name, value in message.headers.items():
-        if name.lower() not in _RESERVED and _HEADER_NAME.match(name):
-            out.append(_header(name, value))
-    out.append(b"MIME-Version: 1.0\r\n")
-    body = _body(message, digest)
-    if not message.attachments:
-        out.append(body)
-        return b"".join(out)
-    mixed = f"{_BOUNDARY_MARK}m{digest[32:56]}".encode("ascii")
-    out.append(b'Content-Type: multipart/mixed;\r\n boundary="' + mixed + b'"\r\n')
-    out.append(_CRLF)
-    out.append(b"--" + mixed + _CRLF + body + _CRLF)
-    for attachment in message.attachments:
-        out.append(b"--" + mixed + _CRLF + _attachment(attachment) + _CRLF)
-    out.append(b"--" + mixed + b"--" + _CRLF)
-    return b"".join(out)
-
-
-def _body(message: OutgoingMessage, digest: str) -> bytes:
-    """The text part, or the text and HTML alternatives, with their headers."""
-    if not message.html:
-        return _part("plain", message.text)
-    boundary = f"{_BOUNDARY_MARK}{digest[32:56]}".encode("ascii")
-    out = [b'Content-Type: multipart/alternative;\r\n boundary="' + boundary + b'"\r\n', _CRLF]
-    for subtype, text in (("plain", message.text), ("html", message.html)):
-        out.append(b"--" + boundary + _CRLF)
-        out.append(_part(subtype, text))
-        out.append(_CRLF)
-    out.append(b"--" + boundary + b"--" + _CRLF)
-    return b"".join(out)
-
-
-def _attachment(attachment: Attachment) -> bytes:
-    """One attached file, base64 in 76-character lines; the name kept to safe ASCII."""
-    name = re.sub(r"[^A-Za-z0-9._ -]", "_", attachment.filename)[:120] or "attachment"
-    kind = (
-        attachment.content_type
-        if _CONTENT_TYPE.match(attachment.content_type)
-        else ("application/octet-stream")
-    )
-    encoded = base64.encodebytes(attachment.data).replace(b"\n", _CRLF)
-    head = (
-        f'Content-Type: {kind}; name="{name}"\r\n'
-        f'Content-Disposition: attachment; filename="{name}"\r\n'
-        "Content-Transfer-Encoding: base64\r\n"
-    )
-    return head.encode("ascii") + _CRLF + encoded
+    """The message as RFC 5322 bytes (CRLF line ends, 7-bit clean), ready for DATA."""
+    return build_mime(message, domain=domain, from_name=from_name, date=date).as_bytes()
 
 
 def build_mime(
@@ -164,9 +90,63 @@ def build_mime(
     from_name: str = "",
     date: datetime | None = None,
 ) -> EmailMessage:
-    """:func:`mime_bytes` as an :class:`~email.message.EmailMessage` (for files and tests)."""
-    raw = mime_bytes(message, domain=domain, from_name=from_name, date=date)
-    return message_from_bytes(raw.replace(b"\r\n", b"\n"), policy=email_policy.default)
+    """The message as an :class:`~email.message.EmailMessage` (pure, and deterministic given
+    ``date``; when None, the current time goes in ``Date``).
+
+    text/plain, or multipart/alternative with the HTML, inside multipart/mixed when there are
+    attachments. Text parts are UTF-8, 7bit when they are ASCII with short lines and
+    quoted-printable otherwise, so no server needs 8BITMIME and no line is too long. The
+    Message-ID and the MIME boundaries come from the key. From is ``message.sender``;
+    ``message.headers`` are added unless they would replace one set here or are not valid
+    header names; no header value can carry a line break (so none can smuggle in a ``Bcc``).
+    """
+    digest = hashlib.sha256(message.key.encode("utf-8")).hexdigest()
+    mime = EmailMessage(policy=_POLICY)
+    sender = formataddr((_squash(from_name), message.sender)) if from_name else message.sender
+    mime["From"] = sender
+    mime["To"] = _addresses(message.to)
+    if message.cc:
+        mime["Cc"] = _addresses(message.cc)
+    if message.reply_to is not None:
+        mime["Reply-To"] = _addresses((message.reply_to,))
+    mime["Subject"] = _squash(message.subject)
+    mime["Date"] = format_datetime(date) if date else formatdate(usegmt=True)
+    mime["Message-ID"] = message_id(message.key, domain)
+    mime[KEY_HEADER] = _squash(message.key)
+    for name, value in message.headers.items():
+        if name.lower() not in _RESERVED and _HEADER_NAME.match(name):
+            mime[name] = _squash(value)
+    mime["MIME-Version"] = "1.0"  # here, so the body's own headers come last, before it
+    _set_text(mime, message.text, "plain")
+    if message.html:
+        _set_text(mime, message.html, "html", alternative=True)
+        mime.set_boundary(f"{_BOUNDARY_MARK}{digest[32:56]}")
+    if message.attachments:
+        mime.make_mixed()
+        for attachment in message.attachments:
+            maintype, _, subtype = _content_type(attachment.content_type).partition("/")
+            mime.add_attachment(
+                attachment.data,
+                maintype=maintype,
+                subtype=subtype,
+                filename=_safe_filename(attachment.filename),
+            )
+        mime.set_boundary(f"{_BOUNDARY_MARK}m{digest[32:56]}")
+    return mime
+
+
+def _set_text(mime: EmailMessage, text: str, subtype: str, *, alternative: bool = False) -> None:
+    """ASCII with no line over 998 characters goes as it is (7bit); anything else as
+    quoted-printable UTF-8. Text that happens to contain the boundary mark is quoted too
+    (quoted-printable writes its "=" as "=3D", so it can never close a part)."""
+    lines = text.splitlines()
+    plain = text.isascii() and all(len(line) <= 998 for line in lines)
+    cte = "7bit" if plain and _BOUNDARY_MARK not in text else "quoted-printable"
+    body = "\n".join(lines) + "\n"
+    if alternative:
+        mime.add_alternative(body, subtype=subtype, charset="utf-8", cte=cte)
+    else:
+        mime.set_content(body, subtype=subtype, charset="utf-8", cte=cte)
 
 
 def _squash(value: str) -> str:
@@ -174,77 +154,21 @@ def _squash(value: str) -> str:
     return " ".join(value.split())
 
 
-def _part(subtype: str, text: str) -> bytes:
-    """Headers, blank line and body of one text part.
-
-    ASCII text with no line over 998 characters goes as it is (7bit); anything else as
-    quoted-printable UTF-8. (The rendered HTML is ASCII: non-ASCII characters in it are
-    character references.) The MIME boundary starts "=_", which quoted-printable never
-    produces, and 7bit text that happens to contain it is sent quoted-printable.
-    """
-    lines = text.splitlines()
-    if text.isascii() and all(len(line) <= 998 for line in lines) and _BOUNDARY_MARK not in text:
-        cte, body = "7bit", "\r\n".join(lines).encode("ascii") + _CRLF
-    else:
-        encoded = binascii.b2a_qp("\n".join(lines).encode("utf-8"), istext=True)
-        cte, body = "quoted-printable", encoded.replace(b"\n", _CRLF) + _CRLF
-    head = f'Content-Type: text/{subtype}; charset="utf-8"\r\nContent-Transfer-Encoding: {cte}\r\n'
-    return head.encode("ascii") + _CRLF + body
-
-
-def _header(name: str, value: str) -> bytes:
-    """``Name: value`` folded at 78 characters; non-ASCII as RFC 2047 encoded words."""
-    value = _squash(value)
-    if not value.isascii():
-        return f"{name}: {_encoded_words(value, len(name) + 2)}\r\n".encode("ascii")
-    line = f"{name}: {value}"
-    if len(line) <= 78:
-        return line.encode("ascii") + _CRLF
-    words = value.split(" ")
-    lines: list[str] = []
-    current = f"{name}: {words[0]}"
-    for word in words[1:]:
-        if len(current) + 1 + len(word) > 78:
-            lines.append(current)
-            current = " " + word
-        else:
-            current += " " + word
-    lines.append(current)
-    return "\r\n".join(lines).encode("ascii") + _CRLF
-
-
-def _encoded_words(value: str, first_line_used: int) -> str:
-    """RFC 2047 base64 words, lines within 76 characters, never splitting a character."""
-    words: list[str] = []
-    limit = max(6, (76 - first_line_used - 12) // 4 * 3)  # bytes that fit on the first line
-    chunk = bytearray()
-    for char in value:
-        b = char.encode("utf-8")
-        if len(chunk) + len(b) > limit:
-            words.append(_b64_word(bytes(chunk)))
-            chunk.clear()
-            limit = 45  # " =?utf-8?b?" + 60 + "?=" on each later line
-        chunk += b
-    if chunk:
-        words.append(_b64_word(bytes(chunk)))
-    return "\r\n ".join(words)
-
-
-def _b64_word(data: bytes) -> str:
-    return "=?utf-8?b?" + binascii.b2a_base64(data, newline=False).decode("ascii") + "?="
-
-
-def _address_header(name: str, addresses: tuple[Address, ...]) -> bytes:
-    items = [
+def _addresses(addresses: tuple[Address, ...]) -> str:
+    return ", ".join(
         formataddr((_squash(a.name), "".join(a.email.split())))
         if a.name
         else "".join(a.email.split())
         for a in addresses
-    ]
-    line = f"{name}: " + ", ".join(items)
-    if len(line) <= 78 or len(items) == 1:
-        return line.encode("utf-8") + _CRLF
-    return (f"{name}: " + ",\r\n ".join(items)).encode("utf-8") + _CRLF
+    )
+
+
+def _content_type(value: str) -> str:
+    return value if _CONTENT_TYPE.match(value) else "application/octet-stream"
+
+
+def _safe_filename(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._ -]", "_", name)[:120] or "attachment"
 
 
 class SmtpChannel:
