@@ -30,6 +30,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "chaser.commands.cycles:cycles",
         "Meeting cycles: check config/cycles.yaml and see the dates Chaser works to.",
     ),
+    "chasing": (
+        "chaser.commands.chasing:chasing",
+        "The chase ladder: check config/chasing.yaml.",
+    ),
     "chase": (
         "chaser.commands.chase:chase",
         "Run one chasing tick by hand: enqueue what is due, then send it.",

@@ -43,7 +43,7 @@ class Inbox(Protocol):
     def close(self) -> None: ...
 
 
-def _utc_now() -> datetime:
+def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
@@ -58,7 +58,7 @@ class Runtime:
     secret: bytes
     channels: dict[str, Channel]
     data_dir: Path
-    clock: Callable[[], datetime] = _utc_now
+    clock: Callable[[], datetime] = utc_now
     sleep: Callable[[float], None] | None = None
     inbox: Inbox | None = None
     digests: DigestConfig | None = None

@@ -18,7 +18,7 @@ import structlog
 from sqlalchemy import Engine
 
 from chaser.config_reload import CyclesReloader, default_status_path
-from chaser.runtime import Runtime
+from chaser.runtime import Runtime, utc_now
 from chaser.settings import Settings, SettingsError
 from integrations.channels.base import ChannelConfigError
 from integrations.channels.registry import build_channels
@@ -77,10 +77,13 @@ def build_runtime(
     """The service as configured. ``channels`` replaces the configured ones (tests, the demo),
     and then no mailbox is read either."""
     config_dir = settings.config_dir
-    chasing = load_chasing(config_dir / "chasing.yaml")
     reloader = CyclesReloader(
         config_dir / "cycles.yaml", status_path=default_status_path(settings.data_dir)
     )
+    groups = reloader.poll((clock or utc_now)()).codes
+    chasing = load_chasing(config_dir / "chasing.yaml", groups=groups)
+    digest_file = config_dir / "digest.yaml"
+    digests = load_digest_config(digest_file, groups=groups) if digest_file.is_file() else None
     inbox = None
     if channels is None:
         graph = graph_client(settings)
@@ -92,7 +95,6 @@ def build_runtime(
             # Replies are read from the shared mailbox when Graph is configured (unless
             # CHASER_GRAPH_POLL=no, e.g. while another system reads that mailbox).
             inbox = GraphInbox(graph, mailbox=settings.graph_mailbox or chasing.sender.mailbox)
-    digest_file = config_dir / "digest.yaml"
     template_dir = config_dir / "templates"
     kwargs = {"clock": clock} if clock is not None else {}
     return Runtime(
@@ -105,7 +107,7 @@ def build_runtime(
         data_dir=settings.data_dir,
         sleep=sleep,
         inbox=inbox,
-        digests=load_digest_config(digest_file) if digest_file.is_file() else None,
+        digests=digests,
         **kwargs,
     )
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 import click
@@ -19,6 +21,18 @@ if TYPE_CHECKING:
 
 def fail(message: str) -> NoReturn:
     click.echo(f"error: {message}", err=True)
+    sys.exit(1)
+
+
+def report_problems(path: Path, problems: Sequence[object], *, fallback: str = "") -> NoReturn:
+    """Print each problem on its own line (stderr), say nothing was changed, exit 1."""
+    lines = [str(p) for p in problems] or [fallback]
+    for line in lines:
+        click.echo(line, err=True)
+    n = len(lines)
+    click.echo(
+        f"{path}: {n} problem{'s' if n != 1 else ''}; fix the file and validate it again.", err=True
+    )
     sys.exit(1)
 
 

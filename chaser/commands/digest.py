@@ -9,10 +9,12 @@ from typing import Any
 
 import click
 
-from chaser.commands.common import fail, parse_now, runtime_from
+from chaser.commands.common import fail, parse_now, report_problems, runtime_from, settings_of
 from chaser.digests import DigestError, digest_key, enqueue_one, find_meeting, prepare
 from chaser.service import tick
 from chaser.settings import Settings
+from workflows.calendar.cycles import CyclesConfigError, load_cycles
+from workflows.digest.config import DigestConfigError, load_digest_config
 from workflows.digest.contents import Digest
 
 
@@ -42,8 +44,8 @@ def _summary(digest: Digest, files: list[Path], sent: bool) -> dict[str, Any]:
     }
 
 
-@click.command()
-@click.option("--group", required=True, metavar="CODE", help="The group, e.g. SIB.")
+@click.group(invoke_without_command=True)
+@click.option("--group", metavar="CODE", help="The group, e.g. SIB (required to build one).")
 @click.option(
     "--meeting",
     "meeting_day",
@@ -62,17 +64,25 @@ def _summary(digest: Digest, files: list[Path], sent: bool) -> dict[str, Any]:
 )
 @click.option("--now", "now_text", metavar="DATETIME", help="Act as if it were this moment.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary (see docs/digest.md).")
-@click.pass_obj
+@click.pass_context
 def digest(
-    settings: Settings,
-    group: str,
+    ctx: click.Context,
+    group: str | None,
     meeting_day: Any,
     out_dir: Path | None,
     send: bool,
     now_text: str | None,
     as_json: bool,
 ) -> None:
-    """Build the digest for a meeting: exceptions, the action and impact log, who is silent."""
+    """Build the digest for a meeting: exceptions, the action and impact log, who is silent.
+
+    ``chaser digest validate`` checks config/digest.yaml instead.
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    if group is None:
+        raise click.UsageError("Missing option '--group' (e.g. --group SIB).")
+    settings: Settings = ctx.obj
     runtime = runtime_from(settings)
     if runtime.digests is None:
         fail(f"{settings.config_dir / 'digest.yaml'} is missing; copy the shipped one and edit it")
@@ -108,3 +118,26 @@ def digest(
         click.echo(f"  {path}")
     if send:
         click.echo("sent to the secretary" if sent else "queued for the secretary")
+
+
+@digest.command()
+@click.argument("file", required=False, type=click.Path(dir_okay=False, path_type=Path))
+def validate(file: Path | None) -> None:
+    """Check FILE (default: digest.yaml in the config directory) against cycles.yaml beside it.
+
+    Prints each problem as FILE:LINE: KEY: what is wrong and how to fix it, and exits 1 if
+    there are any; otherwise which meetings get a digest, and when.
+    """
+    path = file or settings_of().config_dir / "digest.yaml"
+    try:
+        groups = load_cycles(path.parent / "cycles.yaml").codes
+        config = load_digest_config(path, groups=groups)
+    except (DigestConfigError, CyclesConfigError) as exc:
+        report_problems(path, exc.problems, fallback=str(exc))
+    days = config.send.working_days_before
+    click.echo(f"{path}: valid (a digest before each {', '.join(config.groups)} meeting).")
+    click.echo(
+        f"  sent {days} working day{'s' if days != 1 else ''} before the meeting; slippage rules: "
+        + (", ".join(sorted(config.slippage)) + " as set, the rest" if config.slippage else "all")
+        + " as docs/digest.md describes"
+    )

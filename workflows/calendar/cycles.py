@@ -31,6 +31,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
+from workflows.yaml_files import ConfigProblem
+
 __all__ = [
     "DEFAULT_DURATION_MINUTES",
     "DEFAULT_PAPERS_DEADLINE_WORKING_DAYS",
@@ -107,20 +109,6 @@ _NUMBER_WORDS = {
 # --------------------------------------------------------------------------------------------
 # The model
 # --------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ConfigProblem:
-    """One thing wrong with the file, and how to fix it."""
-
-    file: str
-    line: int | None
-    key: str
-    message: str
-
-    def __str__(self) -> str:
-        where = f"{self.file}:{self.line}" if self.line is not None else self.file
-        return f"{where}: {self.key}: {self.message}" if self.key else f"{where}: {self.message}"
 
 
 class CyclesConfigError(Exception):

@@ -7,13 +7,14 @@ for every mistake.
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from datetime import time
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from workflows.yaml_files import load_model
+from workflows.yaml_files import ConfigFileError, load_model, unknown_codes
 
 ChannelName = Literal["email", "teams"]
 
@@ -110,15 +111,17 @@ class ChasingConfig(_Strict):
     retry: Retry = Retry()
 
 
-class ChasingConfigError(Exception):
-    """chasing.yaml is missing or wrong; the message names the file, key and fix."""
+class ChasingConfigError(ConfigFileError):
+    """chasing.yaml is missing or wrong; each problem names the file, line, key and fix."""
 
 
-def load_chasing(path: Path) -> ChasingConfig:
+def load_chasing(path: Path, *, groups: Collection[str] | None = None) -> ChasingConfig:
+    """chasing.yaml, checked; with ``groups`` (cycles.yaml's codes), its meetings too."""
     return load_model(
         path,
         ChasingConfig,
         ChasingConfigError,
         missing="copy config/chasing.yaml and edit it",
         expected="keys such as plan, meetings, ladder, sender",
+        checks=[unknown_codes(["meetings"], groups)] if groups is not None else [],
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,8 @@ from workflows.calendar.cycles import LONDON, CyclesConfig
 from workflows.calendar.meetings import Meeting, meetings
 from workflows.calendar.working_days import add_working_days, is_working_day
 from workflows.chasing.config import SendWindow
-from workflows.yaml_files import load_model
+from workflows.digest.slippage import slippage_problems
+from workflows.yaml_files import Check, ConfigFileError, load_model, unknown_codes
 
 
 class DigestSend(BaseModel):
@@ -25,21 +27,28 @@ class DigestConfig(BaseModel):
     groups: tuple[str, ...] = Field(min_length=1)
     cycle_groups: tuple[str, ...] = ()
     send: DigestSend = DigestSend()
-    #: Thresholds and severities, read by workflows.digest.slippage.SlippageConfig.from_mapping.
+    #: Thresholds and severities, read by workflows.digest.slippage.SlippageConfig.from_mapping
+    #: (and checked when the file is loaded).
     slippage: dict[str, Any] = Field(default_factory=dict)
 
 
-class DigestConfigError(Exception):
-    """digest.yaml is missing or wrong; the message names the file, key and fix."""
+class DigestConfigError(ConfigFileError):
+    """digest.yaml is missing or wrong; each problem names the file, line, key and fix."""
 
 
-def load_digest_config(path: Path) -> DigestConfig:
+def load_digest_config(path: Path, *, groups: Collection[str] | None = None) -> DigestConfig:
+    """digest.yaml, checked, slippage rules included; with ``groups`` (cycles.yaml's codes),
+    its groups too."""
+    checks: list[Check] = [lambda data: slippage_problems(data.get("slippage"))]
+    if groups is not None:
+        checks.append(unknown_codes(["groups", "cycle_groups"], groups))
     return load_model(
         path,
         DigestConfig,
         DigestConfigError,
         missing="copy config/digest.yaml and edit it",
         expected="keys such as groups, send, slippage",
+        checks=checks,
     )
 
 

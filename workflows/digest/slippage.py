@@ -124,6 +124,31 @@ class SlippageConfig:
             raise ValueError(f"slippage: {exc}") from None
 
 
+def slippage_problems(data: Any) -> list[tuple[list[str | int], str]]:
+    """Every mistake in a ``slippage:`` section, each with its key path (for digest.yaml's
+    validation, which reports them all at once rather than the first)."""
+    if not data:
+        return []
+    if not isinstance(data, Mapping):
+        return [(["slippage"], "expected a mapping of rules (see docs/digest.md)")]
+    found: list[tuple[list[str | int], str]] = []
+    for rule, section in data.items():
+        pieces = section.items() if isinstance(section, Mapping) else [(None, section)]
+        for key, raw in pieces:
+            try:
+                SlippageConfig.from_mapping({rule: section if key is None else {key: raw}})
+            except ValueError as exc:
+                where, _, message = str(exc).partition(": ")
+                path: list[str | int] = [*where.split(".")]
+                found.append((path, message))
+    if not found:
+        try:
+            SlippageConfig.from_mapping(data)
+        except ValueError as exc:
+            found.append((["slippage"], str(exc).removeprefix("slippage: ")))
+    return found
+
+
 #: YAML rule -> YAML setting -> SlippageConfig field.
 _KEYS: dict[str, dict[str, str]] = {
     "overdue": {"severity": "overdue", "grace_days": "overdue_grace_days"},

@@ -16,7 +16,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from workflows.store.models import Plan, StatusMeaning
-from workflows.yaml_files import load_model
+from workflows.yaml_files import ConfigFileError, load_model
 
 #: Every field a mapping can point at a column.
 FIELDS: dict[str, str] = {
@@ -182,8 +182,8 @@ class Mapping(BaseModel):
         return self
 
 
-class MappingError(Exception):
-    """A mapping file is missing or wrong; the message names the file, key and fix."""
+class MappingError(ConfigFileError):
+    """A mapping file is missing or wrong; each problem names the file, line, key and fix."""
 
 
 def load_mapping(path: Path) -> Mapping:
