@@ -16,7 +16,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     CHASER_WEB_LISTEN=0.0.0.0:8080
 
 WORKDIR /app
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md LICENSE ./
 COPY chaser ./chaser
 COPY workflows ./workflows
 COPY notifications ./notifications

@@ -142,3 +142,19 @@ def _strongly_connected(graph: dict[str, list[str]]) -> list[set[str]]:
 def test_the_circle_finder_finds_a_circle() -> None:
     graph = {"a": ["b"], "b": ["c"], "c": ["a"], "d": ["a"]}
     assert [c for c in _strongly_connected(graph) if len(c) > 1] == [{"a", "b", "c"}]
+
+
+def test_the_map_names_only_files_that_exist() -> None:
+    """docs/architecture.md is the map of the house: every path it names is real, and each of
+    its four 'where to add' answers names a file."""
+    import re
+
+    text = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+    named = set(re.findall(r"`((?:[\w.-]+/)+(?:[\w.-]+\.\w+)?)`", text))
+    assert len(named) > 20
+    assert [p for p in sorted(named) if not (ROOT / p).exists()] == []
+    where_to_add = text.split("## Where to add")[1].split("\n## ")[0]
+    answers = [a for a in where_to_add.split("\n\n") if a.startswith("**")]
+    assert len(answers) == 4
+    for answer in answers:
+        assert re.search(r"`(?:[\w.-]+/)+[\w.-]+\.(?:py|yaml)`", answer), answer[:40]
