@@ -379,3 +379,113 @@ class MailboxCursor(SQLModel, table=True):
     mailbox: str = Field(primary_key=True, max_length=320)
     cursor: str = ""
     updated_at: datetime = Field(sa_column=_utc_column())
+
+
+# -- who may use the secretary's pages ------------------------------------------------------------
+
+
+class Role(StrEnum):
+    """What a user may do, on one plan or on all of them.
+
+    Each role includes the ones after it: an admin may do everything a secretary may, and a
+    secretary everything a viewer may.
+    """
+
+    ADMIN = "admin"  # configuration, people, plan imports, users
+    SECRETARY = "secretary"  # everything about the plan: pages, review queue, digests
+    VIEWER = "viewer"  # board members: read only
+
+
+class UserAccount(SQLModel, table=True):
+    """Someone who signs in to the secretary's pages (not a lead: leads need no account)."""
+
+    __tablename__ = "user_account"
+
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(max_length=320, unique=True)  # stored lower-case
+    name: str = ""
+    #: Entra ID's object id and tenant, recorded at the first Microsoft sign-in.
+    entra_oid: str = Field(default="", max_length=64, index=True)
+    entra_tid: str = Field(default="", max_length=64)
+    active: bool = True
+    created_at: datetime = Field(sa_column=_utc_column())
+    created_by: str = Field(default="", max_length=320)
+
+
+class UserRole(SQLModel, table=True):
+    """One role of a user: on one plan (``plan_code``), or on every plan (``""``)."""
+
+    __tablename__ = "user_role"
+    __table_args__ = (UniqueConstraint("user_id", "plan_code"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="user_account.id", index=True)
+    plan_code: str = Field(default="", max_length=64)
+    role: str = Field(max_length=16)  # a Role value
+    granted_at: datetime = Field(sa_column=_utc_column())
+    granted_by: str = Field(default="", max_length=320)
+
+
+class WebSession(SQLModel, table=True):
+    """A signed-in browser. The cookie holds a random token; only its SHA-256 is kept here."""
+
+    __tablename__ = "web_session"
+
+    token_hash: str = Field(primary_key=True, max_length=64)
+    user_id: int = Field(foreign_key="user_account.id", index=True)
+    method: str = Field(max_length=16)  # "email" or "entra"
+    csrf_secret: str = Field(max_length=64)
+    created_at: datetime = Field(sa_column=_utc_column())
+    last_seen_at: datetime = Field(sa_column=_utc_column())
+    expires_at: datetime = Field(sa_column=_utc_column())  # the absolute limit
+    revoked_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
+
+
+class SigninLink(SQLModel, table=True):
+    """A one-time sign-in link. Only the token's SHA-256 is kept; it works once, until
+    ``expires_at``, and (when ``browser_hash`` is set) only in the browser that asked for it."""
+
+    __tablename__ = "signin_link"
+
+    token_hash: str = Field(primary_key=True, max_length=64)
+    user_id: int = Field(foreign_key="user_account.id", index=True)
+    browser_hash: str = Field(default="", max_length=64)
+    #: Printed to a terminal for the person at it (the demo), not emailed: opening it signs in.
+    on_open: bool = False
+    created_at: datetime = Field(sa_column=_utc_column())
+    expires_at: datetime = Field(sa_column=_utc_column())
+    used_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
+
+
+class SigninFlow(SQLModel, table=True):
+    """A Microsoft sign-in under way: msal's flow (state, nonce, PKCE verifier) kept on the
+    server, found again by the hash of its state and tied to the browser that started it."""
+
+    __tablename__ = "signin_flow"
+
+    state_hash: str = Field(primary_key=True, max_length=64)
+    browser_hash: str = Field(max_length=64)
+    flow: dict[str, Any] = Field(default_factory=dict, sa_column=_json_column())
+    next_path: str = Field(default="/", max_length=500)
+    created_at: datetime = Field(sa_column=_utc_column())
+    expires_at: datetime = Field(sa_column=_utc_column())
+
+
+class AuditEvent(SQLModel, table=True):
+    """Sign-ins, sign-outs, refusals and changes to users, append-only. Never a token."""
+
+    __tablename__ = "audit_event"
+    __table_args__ = (
+        Index("ix_audit_event_address_at", "address", "at"),
+        Index("ix_audit_event_email_at", "email", "at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(sa_column=_utc_column())
+    kind: str = Field(max_length=32)  # signin, signin_refused, link_sent, signout, user_added…
+    email: str = Field(default="", max_length=320)  # the account concerned, if known
+    user_id: int | None = Field(default=None, foreign_key="user_account.id")
+    address: str = Field(default="", max_length=64)  # the browser's IP address
+    method: str = Field(default="", max_length=16)
+    reason: str = Field(default="", max_length=200)
+    by: str = Field(default="", max_length=320)  # who made a change to a user
