@@ -1,11 +1,14 @@
 # Chaser's image. The service, with its data (SQLite store, secret key, digests) in a volume:
 #   docker build -t chaser .
 #   docker run -v chaser-data:/data -v "$PWD/config:/app/config:ro" chaser plan import /data/plan.xlsx
+#   docker run -v chaser-data:/data chaser users add secretary@council.example --role admin
 #   docker run -d -v chaser-data:/data -v "$PWD/config:/app/config:ro" -p 8080:8080 \
 #       -e CHASER_SMTP_HOST=... -e CHASER_SECRET_KEY=... chaser          # = chaser run
 # Any other verb works the same way (`... chaser digest --group SIB`). In the container the web
-# app listens on 0.0.0.0:8080 so the reply form can be published (behind a TLS proxy); the
-# secretary's pages are therefore refused until sign-in is configured: see docs/secretary-pages.md.
+# app listens on 0.0.0.0:8080, behind a TLS proxy (name it in CHASER_TRUSTED_PROXIES). The
+# secretary's pages are served there to signed-in users: by an emailed link once mail goes by
+# SMTP or Microsoft Graph, or with Microsoft (CHASER_ENTRA_*); see docs/secretary-pages.md.
+# `chaser users signin-link EMAIL` prints the first admin's way in.
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \

@@ -37,6 +37,8 @@ from chaser.wiring import build_runtime, inbound_listener, web_app
 from integrations.mail.capture import MailCapture
 from integrations.web import FormServer
 from notifications.channel import KEY_HEADER
+from workflows.access.links import create_link
+from workflows.access.users import add_user
 from workflows.calendar.cycles import LONDON
 from workflows.calendar.meetings import meetings
 from workflows.calendar.working_days import bank_holiday_name, is_working_day
@@ -48,6 +50,7 @@ from workflows.store.models import (
     Person,
     Reply,
     ReplyVerdict,
+    Role,
     StatusChange,
 )
 
@@ -55,6 +58,8 @@ log = structlog.get_logger(__name__)
 HOST = "127.0.0.1"
 #: The day after the Improvement Board of 19 August 2025, and the next one six weeks later.
 FIRST_DAY, LAST_DAY = date(2025, 8, 20), date(2025, 9, 30)
+#: Sign-in links and sessions last this many (simulated) days in the demo.
+DEMO_SESSION_DAYS = 365
 DEFAULT_SPEED = 21.0  # simulated days a minute: six weeks in two minutes
 #: When the clock stops on a working day: every half hour through the send window and beyond.
 WORKING_MOMENTS = tuple(time(h, m) for h in range(8, 19) for m in (0, 30))
@@ -148,6 +153,10 @@ class Demo:
                 "CHASER_SMTP_PORT": str(self.sink.port),
                 "CHASER_SMTP_STARTTLS": "no",
                 "CHASER_INBOUND_SMTP": f"{HOST}:{inbound_port}",
+                # The demo's clock runs six weeks in two minutes: sessions are measured on it,
+                # so they must outlast it.
+                "CHASER_SESSION_IDLE_MINUTES": str(DEMO_SESSION_DAYS * 24 * 60),
+                "CHASER_SESSION_HOURS": str(DEMO_SESSION_DAYS * 24),
             },
             config_dir=SHIPPED_CONFIG_DIR,
         )
@@ -156,7 +165,9 @@ class Demo:
         assert listener is not None
         self.inbound = listener
         self.web = FormServer(
-            web_app(self.runtime, bind_host=HOST, mailbox=self.mail), host=HOST, port=self.port
+            web_app(self.runtime, self.settings, bind_host=HOST, mailbox=self.mail),
+            host=HOST,
+            port=self.port,
         )
         self.leads = SimulatedLeads(
             self.engine,
@@ -194,6 +205,29 @@ class Demo:
         if not outcome.ok:
             raise click.ClickException("; ".join(e.message for e in outcome.errors))
         return people.created, outcome.actions
+
+    def sign_in_link(self) -> str:
+        """The board secretary's account (an admin), and a link that signs in whoever opens it:
+        it is printed on this terminal, for the person at it, so it signs in on opening, once;
+        it and the sessions outlast the demo's fast clock."""
+        secretary = self.runtime.cycles(self.clock()).group("SIB").secretary
+        assert secretary is not None and secretary.email
+        now = self.clock()
+        with Session(self.engine) as session:
+            user, _ = add_user(
+                session,
+                secretary.email,
+                role=Role.ADMIN,
+                name=secretary.name,
+                by="demo",
+                now=now,
+            )
+            token = create_link(
+                session, user, now=now, on_open=True, lifetime=timedelta(days=DEMO_SESSION_DAYS)
+            )
+            session.commit()
+        self.viewer = secretary.name
+        return f"{self.url}/signin/link/{token}"
 
     def start(self) -> None:
         self.sink.start()

@@ -13,6 +13,7 @@ Every variable is listed, with its default and meaning, in ``docs/settings.md``,
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Iterator, Mapping
 from contextvars import ContextVar
@@ -158,6 +159,41 @@ class Settings(BaseSettings):
         "INFO", description="The least severe log lines written."
     )
 
+    # -- signing in to the secretary's pages --------------------------------------------------
+    signin_email: bool = Field(
+        True,
+        description="Offer sign-in by a one-time link sent by email (for people outside the "
+        "tenant, and the embedded default).",
+    )
+    entra_tenant_id: str = Field(
+        "",
+        description="Sign staff in with Microsoft Entra ID: the council's tenant id, or "
+        "`organizations` for several tenants (see `ENTRA_ALLOWED_TENANTS`).",
+    )
+    entra_client_id: str = Field("", description="The sign-in app registration's client id.")
+    entra_client_secret: SecretStr | None = Field(
+        None, description="Its client secret (the Value)."
+    )
+    entra_allowed_tenants: Annotated[tuple[str, ...], NoDecode] = Field(
+        (),
+        description="With `ENTRA_TENANT_ID=organizations`: the tenants whose accounts may sign "
+        "in, comma-separated (the council's, the NHS trust's…). Empty: any tenant.",
+    )
+    entra_authority_host: str = Field(
+        "https://login.microsoftonline.com", description="Entra ID's address for sign-in."
+    )
+    trusted_proxies: Annotated[tuple[str, ...], NoDecode] = Field(
+        (),
+        description="Addresses (or networks, `10.0.0.0/8`) of the reverse proxies whose "
+        "`X-Forwarded-For` and `X-Forwarded-Proto` are believed, comma-separated. Default: none.",
+    )
+    session_idle_minutes: int = Field(
+        60, ge=5, le=366 * 24 * 60, description="A session ends after this long unused."
+    )
+    session_hours: int = Field(
+        12, ge=1, le=366 * 24, description="A session ends this long after sign-in, whatever."
+    )
+
     # -- email by SMTP ------------------------------------------------------------------------
     smtp_host: str = Field(
         "", description="The mail server to send through. Setting it chooses SMTP for email."
@@ -211,7 +247,13 @@ class Settings(BaseSettings):
 
     #: The fields that hold secrets: never shown in an error or a log line.
     SECRETS: ClassVar[frozenset[str]] = frozenset(
-        {"secret_key", "smtp_password", "graph_client_secret", "teams_webhooks"}
+        {
+            "secret_key",
+            "smtp_password",
+            "graph_client_secret",
+            "entra_client_secret",
+            "teams_webhooks",
+        }
     )
 
     # -- validation ----------------------------------------------------------------------------
@@ -237,7 +279,7 @@ class Settings(BaseSettings):
     def _starttls(cls, value: Any) -> bool | Literal["auto"]:
         return _flag(value, auto=True)
 
-    @field_validator("smtp_ssl", "graph_poll", mode="before")
+    @field_validator("smtp_ssl", "graph_poll", "signin_email", mode="before")
     @classmethod
     def _yes_no(cls, value: Any) -> bool | Literal["auto"]:
         return _flag(value)
@@ -252,7 +294,26 @@ class Settings(BaseSettings):
     def _upper(cls, value: Any) -> Any:
         return value.strip().upper() if isinstance(value, str) else value
 
-    @field_validator("graph_authority_host", "graph_url")
+    @field_validator("entra_allowed_tenants", "trusted_proxies", mode="before")
+    @classmethod
+    def _comma_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for part in value:
+            try:
+                ipaddress.ip_network(part, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"{part!r} is not an address or network; write e.g. 10.0.0.5 or 10.0.0.0/8"
+                ) from None
+        return value
+
+    @field_validator("graph_authority_host", "graph_url", "entra_authority_host")
     @classmethod
     def _https(cls, value: str) -> str:
         if not value.startswith("https://"):
@@ -277,12 +338,27 @@ class Settings(BaseSettings):
             )
         return value
 
-    @field_validator("smtp_password", "graph_client_secret")
+    @field_validator("smtp_password", "graph_client_secret", "entra_client_secret")
     @classmethod
     def _no_placeholder(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None and any(p in value.get_secret_value().lower() for p in PLACEHOLDERS):
             raise ValueError("is a placeholder, not the real secret; set the real one")
         return value
+
+    @model_validator(mode="after")
+    def _entra_complete(self) -> Settings:
+        entra = {
+            "CHASER_ENTRA_TENANT_ID": self.entra_tenant_id,
+            "CHASER_ENTRA_CLIENT_ID": self.entra_client_id,
+            "CHASER_ENTRA_CLIENT_SECRET": self.entra_client_secret,
+        }
+        if any(entra.values()) and not all(entra.values()):
+            missing = ", ".join(name for name, value in entra.items() if not value)
+            raise ValueError(
+                "set all of CHASER_ENTRA_TENANT_ID, CHASER_ENTRA_CLIENT_ID and "
+                f"CHASER_ENTRA_CLIENT_SECRET to sign staff in with Microsoft (missing: {missing})"
+            )
+        return self
 
     @model_validator(mode="after")
     def _graph_complete(self) -> Settings:
@@ -303,6 +379,19 @@ class Settings(BaseSettings):
     @property
     def graph_configured(self) -> bool:
         return bool(self.graph_tenant_id)
+
+    @property
+    def entra_configured(self) -> bool:
+        return bool(self.entra_tenant_id)
+
+    @property
+    def signin_configured(self) -> bool:
+        """Whether people can sign in from anywhere: with Microsoft, or by an emailed link that
+        really is emailed (SMTP or Graph, not the development channel's files). Until then the
+        secretary's pages are served only to a browser on the computer running Chaser."""
+        return self.entra_configured or (
+            self.signin_email and bool(self.smtp_host or self.graph_configured)
+        )
 
     @property
     def store_url(self) -> str:

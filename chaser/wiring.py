@@ -9,7 +9,9 @@ signing key are built here too. Secrets come only from :class:`~chaser.settings.
 
 from __future__ import annotations
 
+import hashlib
 import secrets
+import threading
 from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -25,17 +27,21 @@ from integrations.channels.registry import build_channels
 from integrations.graph.client import GraphClient
 from integrations.graph.inbox import GraphInbox
 from integrations.mail.inbound_smtp import InboundSmtp
-from notifications.channel import Channel
-from notifications.render import load_templates
+from notifications.channel import Address, Channel
+from notifications.outbox import NewDelivery, enqueue
+from notifications.render import load_templates, render_signin
 from workflows.chasing.config import load_chasing
 from workflows.digest.config import load_digest_config
 from workflows.replies.intake import ingest_email
+from workflows.replies.links import reference_for
+from workflows.store.models import UserAccount
 
 if TYPE_CHECKING:  # the web app (FastAPI) is loaded only by the verbs that serve it
     from fastapi import FastAPI
 
     from integrations.web import FormServer
     from integrations.web.outbox_pages import CapturedMail
+    from integrations.web.signin import SignInOptions
 
 log = structlog.get_logger(__name__)
 
@@ -64,6 +70,11 @@ def graph_client(settings: Settings) -> GraphClient | None:
         authority_host=settings.graph_authority_host,
         graph_url=settings.graph_url,
     )
+
+
+def public_url(settings: Settings) -> str:
+    """The address people reach Chaser at: ``form_url`` in chasing.yaml."""
+    return load_chasing(settings.config_dir / "chasing.yaml").form_url.rstrip("/")
 
 
 def build_runtime(
@@ -124,16 +135,71 @@ def inbound_listener(settings: Settings, runtime: Runtime) -> InboundSmtp | None
     return InboundSmtp(host, port, take_in)
 
 
+def signin_options(settings: Settings, runtime: Runtime) -> SignInOptions:
+    """How people sign in to the secretary's pages: Microsoft Entra ID when configured, a link
+    by email unless ``CHASER_SIGNIN_EMAIL=no``."""
+    from datetime import timedelta
+
+    from integrations.entra import EntraSignIn
+    from integrations.web.signin import SignInOptions
+
+    entra = None
+    if settings.entra_configured and settings.entra_client_secret is not None:
+        entra = EntraSignIn(
+            tenant=settings.entra_tenant_id,
+            client_id=settings.entra_client_id,
+            client_secret=settings.entra_client_secret.get_secret_value(),
+            authority_host=settings.entra_authority_host,
+            allowed_tenants=settings.entra_allowed_tenants,
+        )
+    return SignInOptions(
+        entra=entra,
+        send_link=link_sender(runtime) if settings.signin_email else None,
+        network=settings.signin_configured,
+        idle=timedelta(minutes=settings.session_idle_minutes),
+        lifetime=timedelta(hours=settings.session_hours),
+    )
+
+
+def link_sender(runtime: Runtime) -> Callable[[UserAccount, str], None]:
+    """Sends a sign-in link like every other message: an outbox row, then a dispatch at once
+    (in the background: the page does not wait for the mail server)."""
+    from workflows.access.links import LIFETIME
+
+    def send(user: UserAccount, link: str) -> None:
+        now = runtime.clock()
+        key = f"signin:{hashlib.sha256(link.encode()).hexdigest()[:24]}"
+        message = render_signin(
+            key=key,
+            to=Address(user.name, user.email),
+            link=link,
+            minutes=int(LIFETIME.total_seconds() // 60),
+            service=runtime.chasing.sender.name,
+            sender=runtime.chasing.sender.mailbox,
+            templates=runtime.templates,
+        )
+        with runtime.engine.begin() as conn:
+            delivery = NewDelivery(message, reference_for(runtime.secret, key), "signin", now)
+            enqueue(conn, [delivery], now=now)
+        threading.Thread(
+            target=runtime.get_dispatcher().dispatch, name="signin-mail", daemon=True
+        ).start()
+
+    return send
+
+
 def web_app(
     runtime: Runtime,
+    settings: Settings,
     *,
     bind_host: str,
     mailbox: CapturedMail | None = None,
     liveness: Callable[[], str | None] | None = None,
 ) -> FastAPI:
-    """The whole web app: the reply form, and the secretary's pages (served to a local browser
-    only; see integrations/web/access.py). ``mailbox`` adds the demo's ``/outbox``;
-    ``liveness`` (the service's heartbeat) makes ``/health`` report a stalled loop."""
+    """The whole web app: the reply form, sign-in, and the secretary's pages (on any address
+    once sign-in is configured, else to a browser on this computer only). ``mailbox`` adds the
+    demo's ``/outbox``; ``liveness`` (the service's heartbeat) makes ``/health`` report a
+    stalled loop."""
     from chaser.web_feeds import flags_now, meetings_near
     from integrations.web import create_app
 
@@ -149,6 +215,8 @@ def web_app(
         flags=flags_now(runtime),
         meetings=meetings_near(runtime),
         liveness=liveness,
+        signin=signin_options(settings, runtime),
+        trusted_proxies=settings.trusted_proxies,
     )
 
 
@@ -159,8 +227,9 @@ def form_server(
     liveness: Callable[[], str | None] | None = None,
 ) -> FormServer:
     """The web app on ``CHASER_WEB_LISTEN`` (default 127.0.0.1 and the port of ``form_url``).
-    It binds to loopback unless told otherwise: put a TLS proxy in front, and know that the
-    secretary's pages are then refused until sign-in is configured."""
+    It binds to loopback unless told otherwise: put a TLS proxy in front (and name it in
+    ``CHASER_TRUSTED_PROXIES``); the secretary's pages need sign-in configured to be served
+    there."""
     from urllib.parse import urlsplit
 
     from integrations.web import FormServer
@@ -169,5 +238,5 @@ def form_server(
         "127.0.0.1",
         urlsplit(runtime.chasing.form_url).port or 8080,
     )
-    app = web_app(runtime, bind_host=host, liveness=liveness)
+    app = web_app(runtime, settings, bind_host=host, liveness=liveness)
     return FormServer(app, host=host, port=port)

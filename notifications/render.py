@@ -268,3 +268,41 @@ def _teams_safe(chase: Chase) -> Chase:
         actions=actions,
         group_name=_no_at(chase.group_name),
     )
+
+
+# -- sign-in links -----------------------------------------------------------------------------
+
+
+def render_signin(
+    *,
+    key: str,
+    to: Address,
+    link: str,
+    minutes: int,
+    service: str,
+    sender: str,
+    templates: Templates,
+) -> OutgoingMessage:
+    """The email carrying a one-time sign-in link to the secretary's pages."""
+    context = {
+        "name": to.name,
+        "email": to.email,
+        "link": link,
+        "minutes": minutes,
+        "service": service,
+    }
+    subject = " ".join(templates.text.get_template("signin_subject.txt").render(context).split())
+    context["subject"] = subject
+    text = templates.text.get_template("signin.txt").render(context).strip() + "\n"
+    html = templates.inliner.inline(templates.html.get_template("signin.html").render(context))
+    return OutgoingMessage(
+        key=key,
+        channel="email",
+        sender=sender,
+        to=(to,),
+        subject=subject,
+        text=text,
+        html=html.encode("ascii", "xmlcharrefreplace").decode("ascii"),
+        headers={KEY_HEADER: key},
+        link=link,
+    )

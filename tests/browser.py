@@ -51,8 +51,11 @@ def require_browser() -> None:
 
 
 @contextmanager
-def chromium_page() -> Iterator[Any]:
-    """A fresh headless Chromium page; its console errors are collected in ``page.errors``."""
+def chromium_page(*, trust_test_certificates: bool = False) -> Iterator[Any]:
+    """A fresh headless Chromium page; its console errors are collected in ``page.errors``.
+
+    ``trust_test_certificates`` lets it open the local fakes of Microsoft's servers, whose
+    certificates come from the tests' own CA."""
     require_browser()
     from playwright.sync_api import sync_playwright
 
@@ -61,7 +64,10 @@ def chromium_page() -> Iterator[Any]:
             executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
         )
         try:
-            context = browser.new_context(viewport={"width": 1024, "height": 900})
+            context = browser.new_context(
+                viewport={"width": 1024, "height": 900},
+                ignore_https_errors=trust_test_certificates,
+            )
             page = context.new_page()
             errors: list[str] = []
             page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import http.cookiejar
 import os
 import queue
 import re
@@ -38,6 +39,15 @@ class DemoRun:
     folder: Path
     lines: list[str] = field(default_factory=list)
     stderr: list[str] = field(default_factory=list)
+    #: Signed in by the link the demo printed (on first use): the secretary's pages need it.
+    _opener: urllib.request.OpenerDirector | None = None
+
+    @property
+    def signin_link(self) -> str:
+        for line in self.lines:
+            if line.startswith("Open "):
+                return line.removeprefix("Open ").split()[0]
+        raise AssertionError("the demo printed no link to open:\n" + self.output())
 
     def digest_number(self, group: str) -> int:
         for line in self.lines:
@@ -50,7 +60,13 @@ class DemoRun:
         return "\n".join(self.lines[-60:]) + "\n--- stderr ---\n" + "\n".join(self.stderr[-30:])
 
     def get(self, path: str) -> bytes:
-        with urllib.request.urlopen(self.url + path, timeout=30) as answer:
+        if self._opener is None:
+            self._opener = urllib.request.build_opener(
+                urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar())
+            )
+            with self._opener.open(self.signin_link, timeout=30) as signed_in:
+                assert signed_in.url == self.url + "/plan"  # signed in, on the plan, no step
+        with self._opener.open(self.url + path, timeout=30) as answer:
             body: bytes = answer.read()
             return body
 
@@ -150,7 +166,8 @@ def _exceptions(digest_text: str) -> dict[str, str]:
 
 def test_it_prints_the_address_and_one_progress_line_per_simulated_day(demo: DemoRun) -> None:
     head = "\n".join(demo.lines[:20])
-    assert f"Open {demo.url}/plan" in head
+    assert f"Open {demo.url}/signin/link/" in head
+    assert "it signs you in as Morwenna Tregear, the board secretary, and opens the plan" in head
     assert "  TC  Tobias Carnsew: never answers" in head  # who does what, before it happens
     assert "  FO  Freya Odgers: answers by the form" in head and "slip before SIB" in head
     days = [line for line in demo.lines if re.match(r"(Mon|Tue|Wed|Thu|Fri|Sat|Sun) \d\d ", line)]
@@ -231,6 +248,21 @@ def test_the_secretary_follows_the_loop_in_a_browser(demo: DemoRun) -> None:
             assert axe_violations(page) == [], path
             assert page.errors == [], path
 
+        # Signed out, the plan asks her to sign in; she asks for a link by email.
+        check("/plan")
+        assert page.url == demo.url + "/signin?next=/plan"
+        page.get_by_label("Email address").fill("morwenna.tregear@example.org")
+        page.get_by_role("button", name="Email me a sign-in link").click()
+        assert page.get_by_role("heading", name="Check your email").is_visible()
+        assert axe_violations(page) == []
+        link = _signin_link_sent_to(demo, "morwenna.tregear")
+        page.goto(link)
+        assert page.get_by_text("You are signing in as morwenna.tregear@example.org").is_visible()
+        assert axe_violations(page) == []
+        page.get_by_role("button", name="Continue").click()
+        assert page.url == demo.url + "/plan"
+        assert page.get_by_text("Signed in as Morwenna Tregear").is_visible()
+
         check("/plan")
         assert page.locator("h1").first.inner_text()
         check("/actions/7.9")
@@ -256,4 +288,45 @@ def test_the_secretary_follows_the_loop_in_a_browser(demo: DemoRun) -> None:
         check(f"/actions/{ref}")
         assert "Provider has withdrawn; re-tendering." in page.content()
         check("/meetings")
+
+        # She applies a reply from the review queue: the history names her, not a typed name.
         check("/review")
+        section = page.locator("section[id^=reply-]").first
+        number = str(section.get_attribute("id")).removeprefix("reply-")
+        section.get_by_label("Apply it").check()
+        section.get_by_role("button", name=f"Save decision on reply {number}").click()
+        assert page.get_by_text(f"Reply {number} applied").is_visible()
+        assert axe_violations(page) == []
+        assert f'id="reply-{number}"' not in page.content()  # no longer waiting
+        html = demo.get(f"/review?decided={number}").decode()
+        assert f"Reply {number} applied" in html
+        history = demo.get(f"/actions/{_first_ref_of_reply(demo, number)}").decode()
+        assert "applied from the review queue by Morwenna Tregear" in history
+
+
+def _signin_link_sent_to(demo: DemoRun, who: str) -> str:
+    """The link in the newest sign-in email the demo's mail sink holds for ``who``."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        listing = demo.get(f"/outbox?to={who}").decode()
+        numbers = re.findall(r'href="/outbox/(\d+)"[^>]*>Sign in to Chaser<', listing)
+        if numbers:
+            text = _text(demo.message(max(int(n) for n in numbers)))
+            found = re.search(r"(http://\S+/signin/link/\S+)", text)
+            assert found is not None, text
+            return found.group(1)
+        time.sleep(0.2)
+    raise AssertionError("no sign-in email arrived")
+
+
+def _first_ref_of_reply(demo: DemoRun, number: str) -> str:
+    """An action the applied reply spoke about, from the store the demo keeps."""
+    import sqlite3
+
+    with sqlite3.connect(demo.folder / "demo.db") as db:
+        (reply_id,) = db.execute("select id from reply where id = ?", (int(number),)).fetchone()
+        (action_id,) = db.execute(
+            "select action_id from status_change where reply_id = ? limit 1", (reply_id,)
+        ).fetchone()
+        (ref,) = db.execute("select ref from action where id = ?", (action_id,)).fetchone()
+    return str(ref)

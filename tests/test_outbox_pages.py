@@ -18,6 +18,7 @@ from integrations.mail.capture import MailCapture
 from integrations.web import create_app
 from tests.clock import Clock
 from tests.mail_servers import free_port
+from tests.signin import TEST_SIGNIN, sign_in
 
 NOW = datetime(2025, 9, 16, 8, 30, tzinfo=UTC)
 BASE = "http://127.0.0.1:8080"
@@ -72,8 +73,11 @@ def _client(engine: Engine, capture: MailCapture, bind_host: str = "127.0.0.1") 
         form_url=BASE,
         bind_host=bind_host,
         mailbox=capture,
+        signin=TEST_SIGNIN,
     )
-    return TestClient(app, base_url=BASE)
+    client = TestClient(app, base_url=BASE)
+    sign_in(client, engine)  # the demo's outbox is for its signed-in viewer
+    return client
 
 
 @pytest.fixture

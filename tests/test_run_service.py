@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections import Counter
 from datetime import datetime
@@ -37,7 +39,11 @@ REQUEST_DAY = datetime(2025, 9, 16, 9, 30, tzinfo=ZoneInfo("Europe/London"))
 def test_it_ticks_every_interval_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
     db = f"sqlite:///{tmp_path / 'chaser.db'}"
     runner = CliRunner()
-    for args in (["people", "import", str(PEOPLE_CSV)], ["plan", "import", str(PLAN_XLSX)]):
+    for args in (
+        ["people", "import", str(PEOPLE_CSV)],
+        ["plan", "import", str(PLAN_XLSX)],
+        ["users", "add", "secretary@example.org", "--role", "secretary"],
+    ):
         assert runner.invoke(cli, ["--db", db, *args]).exit_code == 0
     web_port = free_port()
     health, plan_page = 0, ""
@@ -80,8 +86,7 @@ def test_it_ticks_every_interval_and_stops_cleanly_on_sigterm(tmp_path: Path) ->
             if events[-1]["event"] == "tick" and not health:
                 with urllib.request.urlopen(f"http://127.0.0.1:{web_port}/health") as answer:
                     health = answer.status  # the reply form is served while the ticks run
-                with urllib.request.urlopen(f"http://127.0.0.1:{web_port}/plan") as answer:
-                    plan_page = answer.read().decode()  # and the secretary's pages, locally
+                plan_page = _signed_in_page(runner, db, web_port, "/plan")  # and the pages
             if sum(1 for e in events if e["event"] == "tick") >= 2:
                 break
         process.send_signal(signal.SIGTERM)
@@ -96,6 +101,21 @@ def test_it_ticks_every_interval_and_stops_cleanly_on_sigterm(tmp_path: Path) ->
     assert where["url"] == f"http://127.0.0.1:{web_port}/plan"
     assert names[-1] == "service_stopped"
     assert "tick_failed" not in names
+
+
+def _signed_in_page(runner: CliRunner, db: str, port: int, path: str) -> str:
+    """Sign in with a link from `chaser users signin-link` (GET shows a button, POST signs in)."""
+    printed = runner.invoke(cli, ["--db", db, "users", "signin-link", "secretary@example.org"])
+    assert printed.exit_code == 0, printed.output
+    link = printed.stdout.strip().replace("http://127.0.0.1:8080", f"http://127.0.0.1:{port}")
+    browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor())
+    with browser.open(link) as answer:
+        csrf = re.search(r'name="csrf_token" value="([0-9a-f]{64})"', answer.read().decode())
+    assert csrf is not None
+    form = urllib.parse.urlencode({"csrf_token": csrf.group(1), "next": path}).encode()
+    with browser.open(urllib.request.Request(link, data=form)) as answer:
+        assert answer.url == f"http://127.0.0.1:{port}{path}"
+        return str(answer.read().decode())
 
 
 def test_it_finishes_the_message_in_hand_and_sends_no_more_when_stopped(tmp_path: Path) -> None:

@@ -38,6 +38,7 @@ from tests.browser import axe_violations, chromium_page, describe
 from tests.clock import Clock
 from tests.conftest import MAPPING, PEOPLE_CSV, PLAN_XLSX, ROOT
 from tests.mail_servers import SmtpSink, free_port
+from tests.signin import COOKIE, SECRETARY_LABEL, TEST_SIGNIN, session_token, sign_in
 from workflows.calendar.cycles import load_cycles
 from workflows.calendar.meetings import Meeting, meetings
 from workflows.digest.contents import Flag, Severity
@@ -130,6 +131,7 @@ def _app(world_engine: Engine, clock: Clock, **kwargs: Any) -> Any:
         plan_code=PLAN,
         flags=_flags,
         meetings=_meetings,
+        signin=TEST_SIGNIN,
         **kwargs,
     )
 
@@ -157,6 +159,7 @@ def world(engine: Engine, tmp_path: Path, sink: SmtpSink) -> Iterator[World]:
     planned = next(p for p in report.planned if p.delivery.message.key == f"request:AP:{MEETING}")
     form_link = "/r/" + link_for(runtime, planned.chase).rsplit("/r/", 1)[1]
     with TestClient(_app(engine, clock), base_url=BASE) as client:
+        sign_in(client, engine)  # the board secretary, who works the pages
         # Aisha saves 2.5 on the reply form that afternoon.
         clock.now = datetime(2025, 9, 16, 13, 15, tzinfo=UTC)
         page = client.get(form_link)
@@ -529,7 +532,12 @@ def test_html_in_narratives_is_escaped_on_every_page(world: World) -> None:
         assert "<script" not in html
 
 
-def _queries(world: World, path: str) -> list[str]:
+_SIGNIN_TABLES = ("web_session", "user_account", "user_role")
+
+
+def _queries(world: World, path: str, *, signin: bool = False) -> list[str]:
+    """The statements a page runs: the page's own, or (``signin``) those of the sign-in check
+    every page makes first."""
     statements: list[str] = []
 
     def count(*args: Any) -> None:
@@ -540,12 +548,14 @@ def _queries(world: World, path: str) -> list[str]:
         world.get(path)
     finally:
         event.remove(world.engine, "before_cursor_execute", count)
-    return statements
+    mine = [s for s in statements if any(f"FROM {n}" in s for n in _SIGNIN_TABLES)]
+    return mine if signin else [s for s in statements if s not in mine]
 
 
 def test_the_pages_read_the_store_in_a_few_queries_however_big_the_plan(world: World) -> None:
     pages = ("/plan", "/plan?status=Amber", "/actions/2.5", "/meetings", f"/meetings/{MEETING}")
     before = {path: len(_queries(world, path)) for path in pages}
+    assert len(_queries(world, "/plan", signin=True)) == 3  # the session, its user, their roles
     assert before["/plan"] <= 5, _queries(world, "/plan")  # plan, areas, people, actions, updates
     assert before["/actions/2.5"] <= 15
     assert before["/meetings"] <= 7 and before[f"/meetings/{MEETING}"] <= 7
@@ -713,8 +723,10 @@ def test_a_meeting_nobody_was_chased_for_is_past_or_still_to_come(world: World) 
         form_url=BASE,
         plan_code=PLAN,
         meetings=around,
+        signin=TEST_SIGNIN,
     )
     with TestClient(app, base_url=BASE) as client:
+        sign_in(client, world.engine)
         rows = page(client.get("/meetings").text).table("Chased meetings").rows
     chasers = {r[0].split(" Local Area")[0]: r[5] for r in rows}
     assert chasers["SIB meeting on 19 August 2025"] == "Not chased"  # before Chaser started
@@ -728,8 +740,10 @@ def test_without_a_calendar_the_meetings_come_from_the_outbox(world: World) -> N
         clock=world.clock,
         form_url=BASE,
         plan_code=PLAN,
+        signin=TEST_SIGNIN,
     )
     with TestClient(app, base_url=BASE) as client:
+        sign_in(client, world.engine)
         html = client.get("/meetings").text
     rows = page(html).table("Chased meetings").rows
     assert [r[0] for r in rows] == ["SIB meeting on 30 September 2025"]
@@ -841,14 +855,13 @@ def test_the_review_queue_shows_each_reply_with_why_and_what_was_read(world: Wor
         "aisha.pendleford@example.org (Aisha Pendleford in the people directory)"
     )
     assert "failing authentication" in spoofed_facts["Why it needs review"]
-    cookie = world.client.cookies.get("chaser_review_csrf")
-    assert cookie is not None and len(cookie) == 64
+    assert f"kept under your name, {SECRETARY_LABEL}" in unescape(section)
 
 
 def test_applying_a_reply_changes_the_action_and_the_history_says_so(world: World) -> None:
     spoofed = world.spoofed_reply
     assert _status_of(world.engine, "2.2") == (None, "")
-    response = _decide(world, spoofed, decision="apply", decided_by="Board secretary")
+    response = _decide(world, spoofed, decision="apply")
     assert response.status_code == 303
     assert response.headers["location"] == f"/review?decided={spoofed}"
     html = world.get(response.headers["location"])
@@ -863,13 +876,13 @@ def test_applying_a_reply_changes_the_action_and_the_history_says_so(world: Worl
         assert reply is not None
         assert (reply.verdict, reply.decided_by, reply.decided_at) == (
             "applied",
-            "Board secretary",
+            SECRETARY_LABEL,  # who was signed in: never a name typed into the form
             READING,
         )
     newest = _history(world.get("/actions/2.2"))[0]
     assert newest["title"] == "Fri 26 Sep 2025, 12:00: Update"
     assert newest["Who"] == "Aisha Pendleford"
-    assert newest["How"] == "Email, applied from the review queue by Board secretary"
+    assert newest["How"] == f"Email, applied from the review queue by {SECRETARY_LABEL}"
     assert newest["Status"] == "Not reported → Amber"
     assert newest["Narrative"] == "Amber - panel dates booked"
     row = page(world.get("/plan?q=2.2")).table("Actions in priority action area 2").row("2.2")
@@ -879,48 +892,43 @@ def test_applying_a_reply_changes_the_action_and_the_history_says_so(world: Worl
 def test_rejecting_a_reply_changes_nothing_and_keeps_it_as_rejected(world: World) -> None:
     stranger = world.stranger_reply
     changes_before, _, actions_before = _counts(world.engine)
-    response = _decide(
-        world,
-        stranger,
-        decision="reject",
-        decided_by="Board secretary",
-        reason="Not from anyone we know",
-    )
+    response = _decide(world, stranger, decision="reject", reason="Not from anyone we know")
     assert response.status_code == 303
     assert f"Reply {stranger} rejected" in world.get(response.headers["location"])
     changes, replies, actions = _counts(world.engine)
     assert (changes, actions) == (changes_before, actions_before)
-    assert (stranger, "rejected", "Board secretary", "Not from anyone we know") in replies
+    assert (stranger, "rejected", SECRETARY_LABEL, "Not from anyone we know") in replies
     assert _status_of(world.engine, "2.5") == ("off_track", "Red")
     row = page(world.get("/actions/2.5")).table("Replies about action 2.5").row(f"Reply {stranger}")
-    assert row[3:] == ["Rejected by Board secretary", "Not from anyone we know"]
+    assert row[3:] == [f"Rejected by {SECRETARY_LABEL}", "Not from anyone we know"]
 
 
-def test_a_decision_needs_a_choice_and_a_name(world: World) -> None:
+def test_a_decision_needs_a_choice_and_is_kept_under_the_signed_in_name(world: World) -> None:
     before = _counts(world.engine)
-    response = _decide(world, world.spoofed_reply, decision="", decided_by="  ", reason="x")
+    response = _decide(world, world.spoofed_reply, decision="", decided_by="Mallory", reason="x")
     assert response.status_code == 400
     assert "<title>Error: " in response.text
     n = world.spoofed_reply
     assert f'href="#decision-{n}">Select whether to apply or reject reply {n}</a>' in response.text
-    assert (
-        f'href="#decided-by-{n}">Enter your name, so the history says who decided</a>'
-        in response.text
-    )
-    assert f'id="decided-by-{n}"' in response.text and f'id="decision-{n}"' in response.text
+    assert f'id="decision-{n}"' in response.text
+    assert 'name="decided_by"' not in response.text  # nobody types a name
     assert _counts(world.engine) == before
+    assert _decide(world, n, decision="reject", decided_by="Mallory").status_code == 303
+    with Session(world.engine) as s:
+        reply = s.get(Reply, n)
+        assert reply is not None and reply.decided_by == SECRETARY_LABEL
 
 
 def test_a_reply_already_decided_cannot_be_decided_again(world: World) -> None:
     stranger = world.stranger_reply
-    assert _decide(world, stranger, decision="reject", decided_by="A").status_code == 303
+    assert _decide(world, stranger, decision="reject").status_code == 303
     before = _counts(world.engine)
-    response = _decide(world, stranger, decision="apply", decided_by="B")
+    response = _decide(world, stranger, decision="apply")
     assert response.status_code == 409
     assert "There is a problem" in response.text
     assert f"Reply {stranger} is rejected, not waiting for review" in response.text
     assert _counts(world.engine) == before
-    assert _decide(world, 9999, decision="apply", decided_by="B").status_code == 409
+    assert _decide(world, 9999, decision="apply").status_code == 409
 
 
 def test_another_plans_reply_cannot_be_decided_from_this_plans_queue(world: World) -> None:
@@ -942,7 +950,7 @@ def test_another_plans_reply_cannot_be_decided_from_this_plans_queue(world: Worl
         reply_id = reply.id
     assert reply_id is not None
     assert f"Reply {reply_id} from" not in world.get("/review")
-    response = _decide(world, reply_id, decision="reject", decided_by="A")
+    response = _decide(world, reply_id, decision="reject")
     assert response.status_code == 409
     assert f"There is no reply {reply_id}" in response.text
     with Session(world.engine) as session:
@@ -952,15 +960,15 @@ def test_another_plans_reply_cannot_be_decided_from_this_plans_queue(world: Worl
 
 @pytest.mark.parametrize(
     "attack",
-    ["no cookie", "no field", "wrong field", "another origin", "another referer", "null origin"],
+    ["no session", "no field", "wrong field", "another origin", "another referer", "null origin"],
 )
 def test_a_forged_decision_is_refused_and_changes_nothing(world: World, attack: str) -> None:
     csrf = _review_form(world)
     before = _counts(world.engine)
-    data = {"csrf_token": csrf, "decision": "apply", "decided_by": "Mallory"}
+    data = {"csrf_token": csrf, "decision": "apply"}
     headers: dict[str, str] = {}
     client = world.client
-    if attack == "no cookie":
+    if attack == "no session":
         client = TestClient(world.client.app, base_url=BASE)
     elif attack == "no field":
         del data["csrf_token"]
@@ -975,13 +983,17 @@ def test_a_forged_decision_is_refused_and_changes_nothing(world: World, attack: 
     response = client.post(
         f"/review/{world.spoofed_reply}", data=data, headers=headers, follow_redirects=False
     )
-    assert response.status_code == 403
-    assert "Your decision could not be saved" in response.text
+    if attack == "no session":
+        assert response.status_code == 303
+        assert response.headers["location"].startswith("/signin?next=")
+    else:
+        assert response.status_code == 403
+        assert "Your change could not be saved" in response.text
     assert _counts(world.engine) == before
     # the genuine form, from this site, still works
     ok = world.client.post(
         f"/review/{world.spoofed_reply}",
-        data={"csrf_token": csrf, "decision": "reject", "decided_by": "Board secretary"},
+        data={"csrf_token": csrf, "decision": "reject"},
         headers={"Origin": BASE},
         follow_redirects=False,
     )
@@ -1023,7 +1035,7 @@ def test_a_request_for_another_host_or_through_a_proxy_is_refused(
         assert world.client.get(path, headers=headers).status_code == 403
     response = world.client.post(
         f"/review/{world.spoofed_reply}",
-        data={"csrf_token": csrf, "decision": "apply", "decided_by": "Mallory"},
+        data={"csrf_token": csrf, "decision": "apply"},
         headers=headers,
     )
     assert response.status_code == 403
@@ -1040,6 +1052,8 @@ def test_every_page_passes_axe_in_chromium(world: World, tmp_path: Path) -> None
     shots = tmp_path / "screenshots"
     with FormServer(app, port=port), chromium_page() as browser:
         base = f"http://127.0.0.1:{port}"
+        token = session_token(world.engine, now=world.clock())
+        browser.context.add_cookies([{"name": COOKIE, "value": token, "url": base}])
         for path, heading in (
             ("/plan?area=2&status=Red&q=2.5", "Plan status"),
             ("/plan?flagged=yes", "Plan status"),
@@ -1070,18 +1084,18 @@ def test_every_page_passes_axe_in_chromium(world: World, tmp_path: Path) -> None
         assert axe_violations(browser) == [], describe(axe_violations(browser))
         section = browser.locator(f"#reply-{world.stranger_reply}")
         section.get_by_label("Reject it").check()
-        section.get_by_label("Your name").fill("Board secretary")
         section.get_by_role("button", name=f"Save decision on reply {world.stranger_reply}").click()
         assert browser.get_by_text(f"Reply {world.stranger_reply} rejected").is_visible()
         assert axe_violations(browser) == [], describe(axe_violations(browser))
         browser.screenshot(path=str(shots / "review-done.png"), full_page=True)
         # nothing blocked by the Content-Security-Policy, no missing assets: only the 400 of
-        # the decision sent without a choice or a name
+        # the decision sent without a choice
         assert [e for e in browser.errors if "status of 400" not in e] == []
         assert len(browser.errors) == 1
     with Session(world.engine) as s:
         reply = s.get(Reply, world.stranger_reply)
         assert reply is not None and reply.verdict == "rejected"
+        assert reply.decided_by == SECRETARY_LABEL
 
 
 # -- helpers for summary lists and history cards --------------------------------------------------

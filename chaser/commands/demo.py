@@ -77,6 +77,7 @@ def demo(
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     people, actions = demo_.load_sample()
+    link = demo_.sign_in_link()
     demo_.start()
     try:
         click.echo(
@@ -89,7 +90,11 @@ def demo(
         )
         for line in demo_.cast():
             click.echo(line)
-        click.echo(f"Open {demo_.url}/plan  (sent mail: {demo_.url}/outbox)")
+        click.echo(f"Open {link}")
+        click.echo(
+            f"  (it signs you in as {demo_.viewer}, the board secretary, and opens the plan; "
+            f"sent mail: {demo_.url}/outbox)"
+        )
         kept = (
             "kept"
             if options.folder is not None

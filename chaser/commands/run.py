@@ -93,12 +93,17 @@ def run(settings: Settings, interval: int) -> None:
     log.info("service_started", interval_seconds=interval, plan=runtime.chasing.plan)
     web.start()
     log.info("reply_form_listening", url=web.url)
-    if is_loopback(web.server.config.host):
+    if settings.signin_configured:
+        log.info("secretary_pages", url=f"{web.url}/plan", hint="signed-in users, from anywhere")
+    elif is_loopback(web.server.config.host):
         log.info(
             "secretary_pages", url=f"{web.url}/plan", hint="open in a browser on this computer"
         )
     else:
-        log.info("secretary_pages_refused", reason="not bound to loopback; sign-in is not set up")
+        log.info(
+            "secretary_pages_refused",
+            reason="not bound to loopback, and sign-in is not configured (docs/secretary-pages.md)",
+        )
     if inbound is not None:
         inbound.start()
     try:

@@ -1,4 +1,4 @@
-"""Who may see the secretary's pages: until sign-in exists, only someone on this computer.
+"""Until sign-in is configured, the secretary's pages are for a browser on this computer only.
 
 The reply form is public (leads reach it from their email); the secretary's pages show the whole
 plan, names and the review queue, so Chaser serves them only when all of these hold:
@@ -8,7 +8,9 @@ plan, names and the review queue, so Chaser serves them only when all of these h
 * the request did not come through a proxy (no ``Forwarded``/``X-Forwarded-*`` header), since a
   proxy on the same machine would otherwise publish them.
 
-Anything else gets a 403 page that says why. Sign-in, when it exists, is the other way in.
+Anything else gets a 403 page that says why. Once sign-in is configured (Microsoft, or links
+that really are emailed) the pages are served on any address, to signed-in users
+(:mod:`integrations.web.signin`).
 """
 
 from __future__ import annotations

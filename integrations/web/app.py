@@ -11,7 +11,7 @@ uvicorn with its access log off (the access log would write each link's token).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from integrations.web.access import LocalOnly, is_loopback
 from integrations.web.outbox_pages import CapturedMail, outbox_router
@@ -38,12 +39,14 @@ from integrations.web.secretary import (
 from integrations.web.security import (
     CSRF_COOKIE,
     CSRF_FIELD,
+    content_security_policy,
     csrf_ok,
     csrf_token,
     origin_of,
     same_origin,
     security_middleware,
 )
+from integrations.web.signin import Access, SignInNeeded, SignInOptions, signin_router
 from workflows.replies.form import TEXT_FIELDS, read_action_form
 from workflows.replies.intake import take_in_form_post
 from workflows.replies.links import LinkClaims, TokenError, verify_link
@@ -104,6 +107,8 @@ def create_app(
     flags: FlagsNow | None = None,
     meetings: MeetingsNear | None = None,
     liveness: Callable[[], str | None] | None = None,
+    signin: SignInOptions | None = None,
+    trusted_proxies: Sequence[str] = (),
 ) -> FastAPI:
     """The reply form, and with ``plan_code`` the secretary's pages for that plan.
 
@@ -113,9 +118,16 @@ def create_app(
     :mod:`integrations.web.access`). ``flags`` and ``meetings`` feed those pages (see
     :mod:`integrations.web.secretary`); ``mailbox`` (the demo's captured mail) adds ``/outbox``.
     ``liveness`` says what is wrong with the service's loop, if anything, for ``/health``.
+    ``signin`` says how people sign in to the secretary's pages (see
+    :mod:`integrations.web.signin`); ``X-Forwarded-For`` and ``X-Forwarded-Proto`` are believed
+    only from ``trusted_proxies`` (addresses or networks).
     """
+    signin = signin or SignInOptions()
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
-    app.middleware("http")(security_middleware)
+    form_targets = [origin_of(signin.entra.authority)] if signin.entra is not None else []
+    app.middleware("http")(security_middleware(content_security_policy(form_targets)))
+    # Added last, so it runs first: every later step sees the browser's own address and scheme.
+    app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=list(trusted_proxies))
     app.mount("/assets", StaticFiles(directory=HERE / "static" / "govuk"), name="assets")
     local_only = LocalOnly(bind_host)
     navigation: list[NavItem] = []
@@ -130,9 +142,23 @@ def create_app(
     render = pages.render
     error_page = pages.error
 
+    access = Access(
+        engine=engine,
+        clock=clock,
+        secret=secret,
+        plan_code=plan_code,
+        bind_host=bind_host,
+        options=signin,
+        secure=secure_cookie,
+    )
+
     @app.exception_handler(ErrorPage)
     async def _error_page(request: Request, exc: ErrorPage) -> Response:
         return error_page(exc)
+
+    @app.exception_handler(SignInNeeded)
+    async def _sign_in(request: Request, exc: SignInNeeded) -> Response:
+        return RedirectResponse(f"/signin?next={quote(exc.next_path)}", status_code=303)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
@@ -213,7 +239,7 @@ def create_app(
 
     @app.get("/", response_class=HTMLResponse)
     def home(request: Request) -> Response:
-        if navigation and local_only.allowed(request):
+        if navigation and (signin.network or local_only.allowed(request)):
             return RedirectResponse(navigation[0].href, status_code=303)
         return render("home.html")
 
@@ -317,24 +343,29 @@ def create_app(
             next_action=found.next_after(one.ref) if one else None,
         )
 
-    guarded = [Depends(local_only)]
     if plan_code is not None:
+        # Without sign-in configured, signing in too is for a browser on this computer only.
+        app.include_router(
+            signin_router(pages=pages, access=access, public_url=form_url),
+            dependencies=[] if signin.network else [Depends(local_only)],
+        )
         app.include_router(
             secretary_router(
                 pages=pages,
                 engine=engine,
                 clock=clock,
                 plan_code=plan_code,
-                secret=secret,
+                access=access,
                 flags=flags,
                 meetings=meetings,
-            ),
-            dependencies=guarded,
+            )
         )
     if mailbox is not None:
-        app.include_router(outbox_router(pages=pages, mailbox=mailbox), dependencies=guarded)
-    if not is_loopback(bind_host) and plan_code is not None:
-        log.info("secretary_pages_local_only", hint="bind to 127.0.0.1 to use them")
+        app.include_router(
+            outbox_router(pages=pages, mailbox=mailbox), dependencies=[Depends(access.page)]
+        )
+    if not signin.network and not is_loopback(bind_host) and plan_code is not None:
+        log.info("secretary_pages_local_only", hint="configure sign-in (docs/secretary-pages.md)")
     return app
 
 

@@ -12,6 +12,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from fastapi import Request
 from fastapi.responses import HTMLResponse
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, PackageLoader, PrefixLoader
 
@@ -74,9 +75,20 @@ class Pages:
     env: Environment = field(default_factory=environment)
 
     def render(
-        self, template: str, status: int = 200, *, current: str = "", **context: Any
+        self,
+        template: str,
+        status: int = 200,
+        *,
+        current: str = "",
+        request: Request | None = None,
+        **context: Any,
     ) -> HTMLResponse:
-        """``current`` is the path of the navigation item to mark as the page being shown."""
+        """``current`` is the path of the navigation item to mark as the page being shown;
+        with the ``request`` of a signed-in user, the page says who, with a sign-out button."""
+        if request is not None:
+            context.setdefault("signed_in", getattr(request.state, "user", None))
+            context.setdefault("csrf", getattr(request.state, "csrf", ""))
+        context.setdefault("signed_in", None)
         context.setdefault("service_name", self.service_name)
         context.setdefault("contact_email", self.contact_email)
         context.setdefault(

@@ -16,28 +16,28 @@ from __future__ import annotations
 
 import colorsys
 import dataclasses
-import hashlib
-import hmac
 import re
-import secrets
 from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 from urllib.parse import quote, urlencode
 
 import structlog
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import Engine
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
 from integrations.web.pages import ErrorPage, NavItem, Pages
-from integrations.web.security import CSRF_FIELD, origin_of, same_origin
+from integrations.web.security import CSRF_FIELD
+from integrations.web.signin import Access
+from workflows.access.users import SignedIn
 from workflows.calendar.cycles import LONDON
 from workflows.calendar.meetings import Meeting
 from workflows.digest.contents import Flag
 from workflows.replies.review import ReviewError, decide, decision_of, review_items
+from workflows.store.models import Role
 from workflows.views.action_history import action_history
 from workflows.views.meeting_status import meeting_chase, meeting_chases
 from workflows.views.plan_status import (
@@ -62,20 +62,8 @@ FlagsNow = Callable[[datetime], Mapping[str, Sequence[Flag]]]
 #: The chased meetings around ``now`` (recent and coming), oldest first.
 MeetingsNear = Callable[[datetime], Sequence[Meeting]]
 
-#: The review queue's CSRF cookie: a random value; the form carries its HMAC.
-REVIEW_COOKIE = "chaser_review_csrf"
-_COOKIE_VALUE = re.compile(r"^[0-9a-f]{64}$")
-#: A person's name as typed into "Your name": kept with the decision.
-MAX_NAME = 100
 MAX_REASON = 2000
 
-REVIEW_REFUSED = ErrorPage(
-    403,
-    "Your decision could not be saved",
-    "This can happen if the form was sent from another website, or the page was open in "
-    "another browser. Nothing was changed.",
-    "Open the review queue again and make your decision from that page.",
-)
 #: GOV.UK tag modifier classes by meaning, for plans whose scale gives no colour.
 MEANING_TAGS = {
     "complete": "govuk-tag--green",
@@ -175,28 +163,18 @@ HELPERS: dict[str, Any] = {
 }
 
 
-def review_csrf(secret: bytes, cookie: str) -> str:
-    """The hidden field's value for a review cookie."""
-    return hmac.new(secret, b"review-csrf:" + cookie.encode(), hashlib.sha256).hexdigest()
-
-
-def review_csrf_ok(secret: bytes, cookie: str, field: str) -> bool:
-    if not _COOKIE_VALUE.match(cookie):
-        return False
-    return hmac.compare_digest(field, review_csrf(secret, cookie))
-
-
 def secretary_router(
     *,
     pages: Pages,
     engine: Engine,
     clock: Callable[[], datetime],
     plan_code: str,
-    secret: bytes,
+    access: Access,
     flags: FlagsNow | None = None,
     meetings: MeetingsNear | None = None,
 ) -> APIRouter:
-    router = APIRouter()
+    """The pages, each behind ``access``: a GET needs a role on the plan, a POST a secretary."""
+    router = APIRouter(dependencies=[Depends(access.page)])
     no_plan = ErrorPage(
         404,
         "There is no plan to show yet",
@@ -204,8 +182,17 @@ def secretary_router(
         "check `plan:` in chasing.yaml.",
     )
 
-    def render(template: str, current: str, status: int = 200, **context: Any) -> HTMLResponse:
-        return pages.render(f"secretary/{template}", status, current=current, **HELPERS, **context)
+    def render(
+        request: Request, template: str, current: str, status: int = 200, **context: Any
+    ) -> HTMLResponse:
+        return pages.render(
+            f"secretary/{template}",
+            status,
+            current=current,
+            request=request,
+            **HELPERS,
+            **context,
+        )
 
     def plan_title(session: Session) -> str:
         plan = find_plan(session, plan_code)
@@ -224,6 +211,7 @@ def secretary_router(
         if found is None:
             raise no_plan
         return render(
+            request,
             "plan.html",
             "/plan",
             plan=found,
@@ -233,7 +221,7 @@ def secretary_router(
         )
 
     @router.get("/actions/{ref:path}", response_class=HTMLResponse)
-    def action_page(ref: str) -> HTMLResponse:
+    def action_page(request: Request, ref: str) -> HTMLResponse:
         with Session(engine) as session:
             found = action_history(session, plan_code, ref, flags=flags_now())
         if found is None:
@@ -243,24 +231,29 @@ def secretary_router(
                 f"There is no action {ref[:40]} in the plan. Check the reference, or find the "
                 "action on the plan page.",
             )
-        return render("action.html", "/plan", action=found, plan_title=found.plan_title)
+        return render(request, "action.html", "/plan", action=found, plan_title=found.plan_title)
 
     def chased_meetings() -> Sequence[Meeting] | None:
         return meetings(clock()) if meetings is not None else None
 
     @router.get("/meetings", response_class=HTMLResponse)
-    def meetings_page() -> HTMLResponse:
+    def meetings_page(request: Request) -> HTMLResponse:
         with Session(engine) as session:
             found = meeting_chases(session, plan_code, chased_meetings())
             title = plan_title(session)
         if found is None:
             raise no_plan
         return render(
-            "meetings.html", "/meetings", meetings=found, plan_title=title, today=clock().date()
+            request,
+            "meetings.html",
+            "/meetings",
+            meetings=found,
+            plan_title=title,
+            today=clock().date(),
         )
 
     @router.get("/meetings/{key}", response_class=HTMLResponse)
-    def meeting_page(key: str) -> HTMLResponse:
+    def meeting_page(request: Request, key: str) -> HTMLResponse:
         with Session(engine) as session:
             found = meeting_chase(session, plan_code, key, chased_meetings())
             title = plan_title(session)
@@ -271,7 +264,7 @@ def secretary_router(
                 "Chaser has no record of chasing for that meeting. The meetings page lists "
                 "the meetings it has chased and will chase.",
             )
-        return render("meeting.html", "/meetings", meeting=found, plan_title=title)
+        return render(request, "meeting.html", "/meetings", meeting=found, plan_title=title)
 
     def review_page(
         request: Request,
@@ -282,34 +275,22 @@ def secretary_router(
         errors: Mapping[int, Mapping[str, str]] | None = None,
         banner: str = "",
     ) -> HTMLResponse:
-        cookie = request.cookies.get(REVIEW_COOKIE, "")
-        if not _COOKIE_VALUE.match(cookie):
-            cookie = secrets.token_hex(32)
         with Session(engine) as session:
             items = review_items(session, plan_code, now=clock())
             title = plan_title(session)
-        response = render(
+        return render(
+            request,
             "review.html",
             "/review",
             status,
             items=items,
             plan_title=title,
-            csrf=review_csrf(secret, cookie),
             csrf_field=CSRF_FIELD,
             error_list=list(error_list),
             edits=edits or {},
             errors=errors or {},
             banner=banner,
         )
-        response.set_cookie(
-            REVIEW_COOKIE,
-            cookie,
-            path="/review",
-            secure=request.url.scheme == "https",
-            httponly=True,
-            samesite="strict",
-        )
-        return response
 
     @router.get("/review", response_class=HTMLResponse)
     def review_queue(request: Request, decided: str = "") -> HTMLResponse:
@@ -320,28 +301,17 @@ def secretary_router(
             banner = f"Reply {int(decided)} {verdict}" if verdict else ""
         return review_page(request, banner=banner)
 
-    def post_decision(request: Request, reply_id: str, fields: dict[str, str]) -> Response:
-        if not same_origin(request, [origin_of(str(request.base_url))]):
-            log.info("review_post_refused", reason="cross-site")
-            raise REVIEW_REFUSED
-        if not review_csrf_ok(
-            secret, request.cookies.get(REVIEW_COOKIE, ""), fields.get(CSRF_FIELD, "")
-        ):
-            log.info("review_post_refused", reason="csrf")
-            raise REVIEW_REFUSED
+    def post_decision(
+        request: Request, user: SignedIn, reply_id: str, fields: dict[str, str]
+    ) -> Response:
         if not reply_id.isdigit():
             raise ErrorPage(404, "Reply not found", "Open the review queue again.")
         number = int(reply_id)
         decision = fields.get("decision", "")
-        by = " ".join(fields.get("decided_by", "").split())
         reason = fields.get("reason", "").strip()
         problems: dict[str, str] = {}
         if decision not in ("apply", "reject"):
             problems["decision"] = f"Select whether to apply or reject reply {number}"
-        if not by:
-            problems["decided_by"] = "Enter your name, so the history says who decided"
-        elif len(by) > MAX_NAME:
-            problems["decided_by"] = f"Your name must be {MAX_NAME} characters or fewer"
         if len(reason) > MAX_REASON:
             problems["reason"] = f"The reason must be {MAX_REASON} characters or fewer"
         if not problems:
@@ -350,7 +320,7 @@ def secretary_router(
                     engine,
                     number,
                     apply=decision == "apply",
-                    by=by,
+                    by=user.label,
                     now=clock(),
                     reason=reason,
                     plan_code=plan_code,
@@ -367,8 +337,7 @@ def secretary_router(
             log.info("review_decided", reply=number, decision=decision)
             query = urlencode({"decided": number})
             return RedirectResponse(f"/review?{query}", status_code=303)
-        anchors = {"decision": f"decision-{number}", "decided_by": f"decided-by-{number}"}
-        anchors["reason"] = f"reason-{number}"
+        anchors = {"decision": f"decision-{number}", "reason": f"reason-{number}"}
         return review_page(
             request,
             status=400,
@@ -379,11 +348,16 @@ def secretary_router(
             errors={number: problems},
         )
 
-    @router.post("/review/{reply_id}")
+    may_decide = access.change(Role.SECRETARY)
+
+    # (A closure cannot be named in an annotation FastAPI resolves: the guard is a dependency
+    # of the route, and leaves the user on the request.)
+    @router.post("/review/{reply_id}", dependencies=[Depends(may_decide)])
     async def decide_reply(request: Request, reply_id: str) -> Response:
+        user: SignedIn = request.state.user
         form = await request.form()
-        known = {CSRF_FIELD, "decision", "decided_by", "reason"}
+        known = {CSRF_FIELD, "decision", "reason"}
         fields = {k: v for k, v in form.items() if isinstance(v, str) and k in known}
-        return await run_in_threadpool(post_decision, request, reply_id, fields)
+        return await run_in_threadpool(post_decision, request, user, reply_id, fields)
 
     return router

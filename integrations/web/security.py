@@ -25,20 +25,26 @@ log = structlog.get_logger(__name__)
 CSRF_FIELD = "csrf_token"
 CSRF_COOKIE = "chaser_csrf"
 
-#: No script at all: the form works without JavaScript.
-CSP = "; ".join(
-    (
-        "default-src 'none'",
-        "style-src 'self'",
-        "img-src 'self'",
-        "font-src 'self'",
-        "form-action 'self'",
-        "frame-ancestors 'none'",
-        "base-uri 'none'",
+
+def content_security_policy(form_targets: Iterable[str] = ()) -> str:
+    """No script at all (the pages work without JavaScript); forms post only to this site, and
+    to ``form_targets`` (origins) that a form's answer redirects to: Chromium applies
+    ``form-action`` to redirects, and signing out of Microsoft ends on Microsoft's page."""
+    return "; ".join(
+        (
+            "default-src 'none'",
+            "style-src 'self'",
+            "img-src 'self'",
+            "font-src 'self'",
+            " ".join(["form-action 'self'", *form_targets]),
+            "frame-ancestors 'none'",
+            "base-uri 'none'",
+        )
     )
-)
+
+
+CSP = content_security_policy()
 HEADERS = {
-    "Content-Security-Policy": CSP,
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
     # Not "no-referrer": with it, browsers send "Origin: null" on form posts, which would defeat
@@ -83,21 +89,28 @@ def loggable_path(path: str) -> str:
     return _TOKEN_IN_PATH.sub("/r/…", path)
 
 
-async def security_middleware(
-    request: Request, call_next: Callable[[Request], Awaitable[Response]]
-) -> Response:
+def security_middleware(
+    csp: str = CSP,
+) -> Callable[[Request, Callable[[Request], Awaitable[Response]]], Awaitable[Response]]:
     """Security headers on every response, no caching of link pages, and a token-free log line."""
-    started = time.monotonic()
-    response = await call_next(request)
-    for name, value in HEADERS.items():
-        response.headers.setdefault(name, value)
-    if not request.url.path.startswith("/assets/"):
-        response.headers["Cache-Control"] = "no-store"
-    log.info(
-        "form_request",
-        method=request.method,
-        path=loggable_path(request.url.path),
-        status=response.status_code,
-        ms=round((time.monotonic() - started) * 1000),
-    )
-    return response
+
+    async def middleware(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        started = time.monotonic()
+        response = await call_next(request)
+        response.headers.setdefault("Content-Security-Policy", csp)
+        for name, value in HEADERS.items():
+            response.headers.setdefault(name, value)
+        if not request.url.path.startswith("/assets/"):
+            response.headers["Cache-Control"] = "no-store"
+        log.info(
+            "form_request",
+            method=request.method,
+            path=loggable_path(request.url.path),
+            status=response.status_code,
+            ms=round((time.monotonic() - started) * 1000),
+        )
+        return response
+
+    return middleware

@@ -20,7 +20,15 @@ class FormServer:
 
     def __init__(self, app: FastAPI, *, host: str = "127.0.0.1", port: int = 8080) -> None:
         config = uvicorn.Config(
-            app, host=host, port=port, access_log=False, log_config=None, lifespan="off"
+            app,
+            host=host,
+            port=port,
+            access_log=False,
+            log_config=None,
+            lifespan="off",
+            # The app believes X-Forwarded-* only from the proxies it was told of; uvicorn's
+            # own default would believe any from 127.0.0.1.
+            proxy_headers=False,
         )
         self.server = uvicorn.Server(config)
         self.url = f"http://{host}:{port}"
