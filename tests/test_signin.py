@@ -510,6 +510,10 @@ def test_in_a_browser_she_signs_in_with_microsoft_and_her_decision_bears_her_nam
         section.get_by_role("button", name=f"Save decision on reply {reply_id}").click()
         assert page.get_by_text(f"Reply {reply_id} applied").is_visible()
         assert axe_violations(page) == [], describe(axe_violations(page))
+        page.goto(base + "/actions/2.5")
+        assert page.get_by_text(
+            "Email, applied from the review queue by Morwenna Tregear"
+        ).first.is_visible()
         page.get_by_role("button", name="Sign out").click()
         page.wait_for_url(base + "/signin?signed_out=1")
         assert page.get_by_text("You have signed out.").is_visible()
