@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -42,7 +46,7 @@ def test_it_refuses_naive_datetimes(engine: Engine) -> None:
             s.commit()
 
 
-def test_it_keeps_one_person_per_code(engine: Engine) -> None:
+def test_it_keeps_one_person_per_code_in_a_partnership(engine: Engine) -> None:
     now = datetime(2026, 1, 1, tzinfo=UTC)
     with Session(engine) as s:
         s.add(Person(code="AP", updated_at=now, away_until=date(2026, 2, 1)))
@@ -104,3 +108,137 @@ def test_it_upgrades_a_store_that_already_has_deliveries(tmp_path) -> None:  # t
     with engine.connect() as conn:
         refs = conn.execute(text("select action_refs from delivery")).scalar_one()
     assert refs == "[]"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    """A store with no tables yet, on each backend (a schema of its own on PostgreSQL)."""
+    from sqlalchemy import text
+
+    from tests.conftest import IN_CI, PG_HOWTO, PG_URL
+    from workflows.store.db import make_engine
+
+    if request.param == "sqlite":
+        engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
+        yield engine
+        engine.dispose()
+        return
+    if not PG_URL:
+        if IN_CI:
+            pytest.fail(f"CI=true but {PG_HOWTO}")
+        pytest.skip(PG_HOWTO)
+    schema = f"chaser_mig_{uuid.uuid4().hex[:10]}"
+    admin = make_engine(PG_URL)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    engine = make_engine(PG_URL, connect_args={"options": f"-csearch_path={schema}"})
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+def test_it_upgrades_a_one_plan_store_to_partnerships_without_resending_anything(
+    empty_store: Engine,
+) -> None:
+    """0006: people join the shared directory, and the outbox keys of what was already sent
+    gain their plan the way new ones are made, so the next tick finds them and sends nothing
+    twice; a downgrade takes both back."""
+    from sqlalchemy import text
+
+    from workflows.chasing.chases import outbox_key
+    from workflows.store.db import upgrade
+
+    upgrade(empty_store, "0005")
+    stamp = "'2025-09-16 08:30:00.000000'"
+    with empty_store.begin() as conn:
+        conn.execute(
+            text(
+                "insert into plan (code, title, mapping_name, status_scale, created_at) "
+                f"values ('plymouth-send-2023', 'P', 'plymouth', '[]', {stamp})"
+            )
+        )
+        conn.execute(
+            text(
+                "insert into person (code, name, role, email, teams_id, delegate_code, is_sro, "
+                f"updated_at) values ('AP', 'Aisha', '', 'a@example.org', '', '', false, {stamp})"
+            )
+        )
+        # an action led by AP: rebuilding the person table must keep what refers to it
+        _insert(conn, "area", plan_id=1, number=2)
+        _insert(conn, "action", plan_id=1, area_id=1, ref="2.5", accountable_id=1)
+        for key, plan_id in (("request:AP:SIB:2025-09-30", 1), ("signin:abc", None)):
+            conn.execute(
+                text(
+                    "insert into delivery (key, reference, kind, channel, sender, plan_id, "
+                    "person_code, recipient_code, meeting_key, action_refs, payload, state, "
+                    "attempts, not_before, lease_owner, provider_id, last_error, created_at, "
+                    "updated_at) values (:key, :key, 'request', 'email', 's', :plan, 'AP', "
+                    "'AP', '', '[]', '{}', 'sent', 1, "
+                    f"{stamp}, '', '', '', {stamp}, {stamp})"
+                ),
+                {"key": key, "plan": plan_id},
+            )
+    upgrade(empty_store)
+    with empty_store.connect() as conn:
+        keys = sorted(conn.execute(text("select key from delivery")).scalars())
+        people = conn.execute(text("select partnership, code from person")).all()
+    assert keys == [outbox_key("plymouth-send-2023", "request:AP:SIB:2025-09-30"), "signin:abc"]
+    assert [tuple(p) for p in people] == [("", "AP")]
+    with Session(empty_store) as s:  # a second partnership may now have its own AP
+        austell = Person(
+            code="AP", partnership="kernow", name="Austell", updated_at=datetime.now(UTC)
+        )
+        s.add(austell)
+        s.commit()
+        assert len(s.exec(select(Person).where(Person.code == "AP")).all()) == 2
+        s.delete(austell)  # (the old schema allows one AP in the whole store)
+        s.commit()
+    command_downgrade(empty_store, "0005")
+    with empty_store.connect() as conn:
+        keys = sorted(conn.execute(text("select key from delivery")).scalars())
+    assert keys == ["request:AP:SIB:2025-09-30", "signin:abc"]
+    with empty_store.connect() as conn:
+        assert conn.execute(text("select accountable_id from action")).scalar_one() == 1
+
+
+def _insert(conn: Any, table: str, **values: object) -> None:
+    """A row as an older schema has it: ``values``, and a plain value in every other
+    required column."""
+    from sqlalchemy import JSON, DateTime, Integer, inspect, text
+    from sqlalchemy.types import Boolean
+
+    row: dict[str, object] = {}
+    for column in inspect(conn).get_columns(table):
+        name = column["name"]
+        if name in values or column["nullable"] or column.get("autoincrement") is True:
+            continue
+        if name == "id":
+            continue
+        kind = column["type"]
+        row[name] = (
+            datetime(2025, 9, 1, tzinfo=UTC).isoformat(sep=" ")
+            if isinstance(kind, DateTime)
+            else False
+            if isinstance(kind, Boolean)
+            else 0
+            if isinstance(kind, Integer)
+            else "{}"
+            if isinstance(kind, JSON) or name in ("raw_cells", "payload", "sro_codes")
+            else ""
+        )
+    row.update(values)
+    names = ", ".join(f'"{n}"' for n in row)
+    marks = ", ".join(f":{n}" for n in row)
+    conn.execute(text(f'insert into "{table}" ({names}) values ({marks})'), row)
+
+
+def command_downgrade(engine: Engine, revision: str) -> None:
+    from alembic import command
+
+    from workflows.store.db import alembic_config
+
+    command.downgrade(alembic_config(engine), revision)

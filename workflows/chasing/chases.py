@@ -62,3 +62,19 @@ class Chase:
     papers_deadline: date | None = None
     send_at: datetime | None = None  # not before (the send window)
     delegated: bool = False
+
+
+def outbox_key(plan_code: str, key: str) -> str:
+    """A message's key in the outbox, unique across plans: ``plan/step:lead:meeting``.
+
+    The key is what makes a message go once (the outbox inserts unless the key exists) and
+    what finds it again after a crash (in Graph's Sent Items), so two plans' requests to leads
+    with the same initials for groups with the same code must never share one.
+    """
+    return f"{plan_code}/{key}"
+
+
+def plan_of_key(key: str) -> tuple[str, str]:
+    """``("plymouth-send-2023", "request:AP:SIB:2025-09-30")`` from an outbox key."""
+    plan, slash, rest = key.partition("/")
+    return (plan, rest) if slash else ("", key)

@@ -101,6 +101,9 @@ class Retry(_Strict):
 
 class ChasingConfig(_Strict):
     plan: str
+    #: Whose people directory the plan's leads are in: plans naming the same partnership share
+    #: one ("" is the deployment's default directory).
+    partnership: str = Field(default="", max_length=64, pattern=r"^[A-Za-z0-9._-]*$")
     meetings: tuple[str, ...] = Field(min_length=1)
     ladder: Ladder = Ladder()
     nudges: Nudges = Nudges()

@@ -31,7 +31,7 @@ from workflows.calendar.working_days import (
     is_working_day,
     working_day_on_or_before,
 )
-from workflows.chasing.chases import Chase, ChasedAction, Step, Who
+from workflows.chasing.chases import Chase, ChasedAction, Step, Who, outbox_key
 from workflows.chasing.config import ChasingConfig
 
 #: How long an overdue nudge stays due if the service missed its day (working days).
@@ -172,7 +172,7 @@ def _ladder(
                 continue
             to, delegated = _route(state.people, lead, today)
             yield Chase(
-                key=f"{step}:{lead.code}:{meeting.key}",
+                key=outbox_key(state.plan_code, f"{step}:{lead.code}:{meeting.key}"),
                 step=step,
                 plan_code=state.plan_code,
                 to=to.who(),
@@ -219,7 +219,10 @@ def _escalations(
         else:
             continue
         yield Chase(
-            key=f"{Step.ESCALATION}:{lead.code}:{meeting.key}:{sro_code or 'secretary'}",
+            key=outbox_key(
+                state.plan_code,
+                f"{Step.ESCALATION}:{lead.code}:{meeting.key}:{sro_code or 'secretary'}",
+            ),
             step=Step.ESCALATION,
             plan_code=state.plan_code,
             to=recipient,
@@ -300,7 +303,7 @@ def _nudges(
             continue
         to, delegated = _route(state.people, lead, today)
         yield Chase(
-            key=f"{step}:{lead.code}:{first.isoformat()}",
+            key=outbox_key(state.plan_code, f"{step}:{lead.code}:{first.isoformat()}"),
             step=step,
             plan_code=state.plan_code,
             to=to.who(),

@@ -9,7 +9,8 @@ from sqlmodel import Session, col, select
 
 from workflows.chasing.rules import ActionInfo, ChaseState, PersonInfo
 from workflows.plan.dates import show_date
-from workflows.store.models import Action, Area, Channel, Person, Plan, StatusChange
+from workflows.plan.people import plan_people
+from workflows.store.models import Action, Area, Channel, Plan, StatusChange
 
 #: Changes that count as a lead's update (imports and admin edits do not).
 UPDATE_CHANNELS = (Channel.FORM, Channel.EMAIL, Channel.TEAMS)
@@ -27,7 +28,7 @@ def load_chase_state(session: Session, plan_code: str) -> ChaseState:
             f"plan {plan_code!r} is not in the store (plans: {known}); import it with "
             "`chaser plan import`, or fix `plan:` in chasing.yaml"
         )
-    people_rows = list(session.exec(select(Person)))
+    people_rows = plan_people(session, plan)
     codes = {p.id: p.code for p in people_rows}
     people = {
         p.code: PersonInfo(

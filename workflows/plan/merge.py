@@ -27,6 +27,7 @@ from sqlmodel import Session, SQLModel, col, select
 
 from workflows.plan.dates import FuzzyDate
 from workflows.plan.mapping import Mapping, normalise_header
+from workflows.plan.people import plan_people
 from workflows.plan.reading import ActionRow, ParsedPlan, Problem
 from workflows.store.models import (
     Action,
@@ -37,7 +38,6 @@ from workflows.store.models import (
     ImportedRow,
     ImportRun,
     Milestone,
-    Person,
     Plan,
     StatusChange,
 )
@@ -91,12 +91,15 @@ def merge_plan(
     now: datetime,
     source_name: str,
     source_sha256: str,
+    partnership: str = "",
 ) -> MergeResult:
-    """Merge ``parsed`` into plan ``plan_code`` (created if new). Does not commit."""
+    """Merge ``parsed`` into plan ``plan_code`` (created if new, its leads from
+    ``partnership``'s directory). Does not commit."""
     plan = session.exec(select(Plan).where(Plan.code == plan_code)).first()
     if plan is None:
         plan = Plan(
             code=plan_code,
+            partnership=partnership,
             title=mapping.plan.title,
             mapping_name=mapping.name,
             status_scale=[v.model_dump(mode="json") for v in mapping.status_scale.values],
@@ -106,6 +109,7 @@ def merge_plan(
         session.flush()
     else:
         plan.mapping_name = mapping.name
+        plan.partnership = partnership
         plan.status_scale = [v.model_dump(mode="json") for v in mapping.status_scale.values]
     assert plan.id is not None
     run = ImportRun(
@@ -149,7 +153,7 @@ class _Merger:
         self.parsed = parsed
         self.now = now
         self.result = result
-        self.people = {p.code: p.id for p in session.exec(select(Person))}
+        self.people = {p.code: p.id for p in plan_people(session, plan)}
         self.due_header = self._header("due")
         self.status_header = self._header("status")
         self.forecast_header = self._header("forecast")

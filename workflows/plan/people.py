@@ -20,7 +20,7 @@ from sqlmodel import Session, select
 from workflows.plan.leads import DirectoryEntry
 from workflows.plan.reading import Problem
 from workflows.plan.sheet import column_letter
-from workflows.store.models import Person
+from workflows.store.models import Person, Plan
 
 REQUIRED = ("code", "name")
 KNOWN = ("code", "name", "role", "email", "teams_upn", "delegate_code", "sro", "away_until")
@@ -187,9 +187,13 @@ class PeopleMerge:
     unchanged: int
 
 
-def upsert_people(session: Session, records: list[PersonRecord], *, now: datetime) -> PeopleMerge:
-    """Add or update people by code. People missing from the file are kept (plans refer to them)."""
-    existing = {p.code: p for p in session.exec(select(Person))}
+def upsert_people(
+    session: Session, records: list[PersonRecord], *, now: datetime, partnership: str = ""
+) -> PeopleMerge:
+    """Add or update people by code, in ``partnership``'s directory (another partnership's
+    person with the same code is someone else). People missing from the file are kept: plans
+    refer to them."""
+    existing = {p.code: p for p in people_of(session, partnership)}
     created = updated = unchanged = 0
     for rec in records:
         person = existing.get(rec.code)
@@ -203,7 +207,7 @@ def upsert_people(session: Session, records: list[PersonRecord], *, now: datetim
             "away_until": rec.away_until,
         }
         if person is None:
-            session.add(Person(code=rec.code, updated_at=now, **values))
+            session.add(Person(partnership=partnership, code=rec.code, updated_at=now, **values))
             created += 1
             continue
         if all(getattr(person, k) == v for k, v in values.items()):
@@ -217,9 +221,21 @@ def upsert_people(session: Session, records: list[PersonRecord], *, now: datetim
     return PeopleMerge(created=created, updated=updated, unchanged=unchanged)
 
 
-def directory(session: Session) -> list[DirectoryEntry]:
-    """The people directory as the lead resolver wants it."""
+def directory(session: Session, partnership: str = "") -> list[DirectoryEntry]:
+    """A partnership's people directory as the lead resolver wants it."""
     return [
         DirectoryEntry(code=p.code, name=p.name, role=p.role)
-        for p in session.exec(select(Person).order_by(Person.code))
+        for p in people_of(session, partnership)
     ]
+
+
+def people_of(session: Session, partnership: str) -> list[Person]:
+    """Everyone in a partnership's directory, by code."""
+    return list(
+        session.exec(select(Person).where(Person.partnership == partnership).order_by(Person.code))
+    )
+
+
+def plan_people(session: Session, plan: Plan) -> list[Person]:
+    """The people a plan's actions can name: its partnership's directory."""
+    return people_of(session, plan.partnership)

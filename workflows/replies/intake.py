@@ -24,6 +24,7 @@ from sqlalchemy import Engine, func
 from sqlmodel import Session, col, or_, select
 
 from workflows.plan.mapping import plan_scale
+from workflows.plan.people import plan_people
 from workflows.replies.apply import (
     ActionUpdate,
     Answer,
@@ -112,26 +113,45 @@ def _find_request(session: Session, parsed: ParsedReply) -> Delivery | None:
     return next((d for d in candidates if _bare(d.provider_id) in ids), None)
 
 
-def _plan_for(session: Session, request: Delivery | None, plan_code: str | None) -> Plan | None:
+def _plan_for(
+    session: Session, request: Delivery | None, plan_code: str | None, sender_email: str
+) -> tuple[Plan | None, list[Plan]]:
+    """The plan a reply is about: the one its request was for; else the one named; else the one
+    plan its sender has a place in. With no plan found, the plans it could be for (the sender's
+    when they are in several, for the review queue to name)."""
     if request is not None and request.plan_id is not None:
-        return session.get(Plan, request.plan_id)
+        return session.get(Plan, request.plan_id), []
     if plan_code:
-        return session.exec(select(Plan).where(Plan.code == plan_code)).first()
-    plans = session.exec(select(Plan)).all()
-    return plans[0] if len(plans) == 1 else None
+        return session.exec(select(Plan).where(Plan.code == plan_code)).first(), []
+    plans = list(session.exec(select(Plan).order_by(col(Plan.code))))
+    if len(plans) == 1:
+        return plans[0], []
+    partnerships = {
+        p.partnership
+        for p in session.exec(select(Person).where(func.lower(Person.email) == sender_email))
+    }
+    theirs = [p for p in plans if p.partnership in partnerships]
+    if len(theirs) == 1:
+        return theirs[0], []
+    return None, theirs
 
 
-def _who_may_report(session: Session, plan_id: int) -> dict[str, ActionPeople]:
-    codes = {p.id: p.code for p in session.exec(select(Person))}
+def _who_may_report(session: Session, plan: Plan) -> dict[str, ActionPeople]:
+    codes = {p.id: p.code for p in plan_people(session, plan)}
     contributors: dict[int, set[str]] = {}
-    for link in session.exec(select(ActionContributor)):
-        contributors.setdefault(link.action_id, set()).add(codes[link.person_id])
+    actions = list(session.exec(select(Action).where(Action.plan_id == plan.id)))
+    ids = [a.id for a in actions]
+    for link in session.exec(
+        select(ActionContributor).where(col(ActionContributor.action_id).in_(ids))
+    ):
+        if link.person_id in codes:
+            contributors.setdefault(link.action_id, set()).add(codes[link.person_id])
     return {
         a.ref: ActionPeople(
             lead=codes.get(a.accountable_id) if a.accountable_id else None,
             contributors=frozenset(contributors.get(a.id or 0, set())),
         )
-        for a in session.exec(select(Action).where(Action.plan_id == plan_id))
+        for a in actions
     }
 
 
@@ -142,7 +162,9 @@ def ingest_email(
     with Session(engine) as session:
         request_probe = parse_reply(raw)
         request = _find_request(session, request_probe)
-        plan = _plan_for(session, request, plan_code)
+        plan, could_be = _plan_for(
+            session, request, plan_code, request_probe.sender_email.strip().lower()
+        )
         refs = (
             [a.ref for a in session.exec(select(Action).where(Action.plan_id == plan.id))]
             if plan is not None
@@ -161,7 +183,7 @@ def ingest_email(
                     reason=f"already taken in as reply {earlier.id}",
                     sender=parsed.sender_email,
                 )
-        people = list(session.exec(select(Person)))
+        people = plan_people(session, plan) if plan is not None else []
         by_email = {p.email.lower(): p for p in people if p.email}
         person = by_email.get(parsed.sender_email.lower()) if parsed.sender_email else None
         verdict = judge_reply(
@@ -169,10 +191,17 @@ def ingest_email(
             request=request_info(request),
             sender=Sender(person.code, person.delegate_code) if person else None,
             people={p.code: Sender(p.code, p.delegate_code) for p in people},
-            actions=_who_may_report(session, plan.id) if plan and plan.id else {},
+            actions=_who_may_report(session, plan) if plan is not None else {},
             scale=scale,
             now=now,
         )
+        if plan is None and len(could_be) > 1:
+            names = " and ".join(f"{p.title or p.code} ({p.code})" for p in could_be)
+            verdict = Verdict(
+                kind=ReplyVerdict.REVIEW,
+                reason=f"the sender leads actions in {len(could_be)} plans, {names}, and the "
+                "reply answers no request Chaser sent: apply it from the plan it is about",
+            )
         reply = Reply(
             plan_id=plan.id if plan else None,
             channel=str(Channel.EMAIL),

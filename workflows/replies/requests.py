@@ -81,7 +81,9 @@ def find_request(session: Session, claims: LinkClaims) -> RequestView | None:
     plan = session.get(Plan, delivery.plan_id)
     if plan is None:
         return None
-    person = session.exec(select(Person).where(Person.code == claims.person)).first()
+    person = session.exec(
+        select(Person).where(Person.partnership == plan.partnership, Person.code == claims.person)
+    ).first()
     scale = plan_scale(plan)
     colours = {v.value: v.colour for v in scale.values} if scale else {}
     refs = list(delivery.action_refs or ())

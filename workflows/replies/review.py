@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, func
 from sqlmodel import Session, col, or_, select
 
 from workflows.plan.mapping import StatusScale, plan_scale
@@ -49,11 +49,16 @@ def request_info(request: Delivery | None) -> RequestInfo | None:
     )
 
 
-def pending_reviews(session: Session) -> Sequence[Reply]:
-    """Every reply waiting for review, oldest first."""
-    return session.exec(
-        select(Reply).where(Reply.verdict == ReplyVerdict.REVIEW).order_by(col(Reply.id))
-    ).all()
+def pending_reviews(session: Session, plan_code: str | None = None) -> Sequence[Reply]:
+    """Every reply waiting for review, oldest first (only ``plan_code``'s, and those tied to no
+    plan, when given)."""
+    query = select(Reply).where(Reply.verdict == ReplyVerdict.REVIEW)
+    if plan_code is not None:
+        plan = session.exec(select(Plan).where(Plan.code == plan_code)).first()
+        query = query.where(
+            or_(col(Reply.plan_id) == (plan.id if plan else -1), col(Reply.plan_id).is_(None))
+        )
+    return session.exec(query.order_by(col(Reply.id))).all()
 
 
 def as_read(
@@ -95,9 +100,12 @@ def decide(
         if reply.verdict != ReplyVerdict.REVIEW:
             raise ReviewError(f"reply {reply_id} is {reply.verdict}, not waiting for review")
         if apply:
+            if reply.plan_id is None and plan_code is not None:
+                _tie_to_plan(session, reply, plan_code)  # applied from this plan's queue
             if reply.plan_id is None:
                 raise ReviewError(
-                    f"reply {reply_id} could not be tied to a plan; enter the update by hand"
+                    f"reply {reply_id} could not be tied to a plan; apply it from the plan it is "
+                    "about (`--plan CODE`), or enter the update by hand"
                 )
             plan = session.get(Plan, reply.plan_id)
             request = session.get(Delivery, reply.delivery_id) if reply.delivery_id else None
@@ -117,6 +125,23 @@ def decide(
         session.commit()
         session.refresh(reply)
         return reply
+
+
+def _tie_to_plan(session: Session, reply: Reply, plan_code: str) -> None:
+    """A reply that named no request, from someone in several plans, is for the plan whose
+    queue the secretary applied it from; its sender is that plan's person with the address."""
+    plan = session.exec(select(Plan).where(Plan.code == plan_code)).first()
+    if plan is None:
+        return
+    reply.plan_id = plan.id
+    if reply.sender:
+        person = session.exec(
+            select(Person).where(
+                Person.partnership == plan.partnership,
+                func.lower(Person.email) == reply.sender.lower(),
+            )
+        ).first()
+        reply.person_id = person.id if person else None
 
 
 def decision_of(session: Session, reply_id: int) -> str:
@@ -172,14 +197,19 @@ def review_items(session: Session, plan_code: str, *, now: datetime) -> list[Rev
     }
     people = list(session.exec(select(Person)))
     by_id = {p.id: p for p in people}
-    by_code = {p.code: p for p in people}
+    by_code = {(p.partnership, p.code): p for p in people}
+    partnerships = {p.id: p.partnership for p in session.exec(select(Plan))}
     items = []
     for reply in replies:
         assert reply.id is not None
         request = requests.get(reply.delivery_id) if reply.delivery_id is not None else None
         reply_plan = plan if plan is not None and reply.plan_id == plan.id else None
         person = by_id.get(reply.person_id) if reply.person_id is not None else None
-        lead = by_code.get(request.person_code) if request is not None else None
+        lead = (
+            by_code.get((partnerships.get(request.plan_id, ""), request.person_code))
+            if request is not None
+            else None
+        )
         updates = as_read(reply, reply_plan, request, today=now.date())
         items.append(
             ReviewItem(

@@ -61,10 +61,13 @@ def _utc_column(nullable: bool = False) -> Any:
 
 
 class Plan(SQLModel, table=True):
-    """One improvement plan. A deployment may hold several; nothing is shared between them."""
+    """One improvement plan. A deployment may hold several; plans of one partnership share its
+    people directory, and nothing else is shared between plans."""
 
     id: int | None = Field(default=None, primary_key=True)
     code: str = Field(unique=True, index=True, max_length=64)
+    #: Whose people directory the plan's leads come from ("" for the deployment's default one).
+    partnership: str = Field(default="", max_length=64)
     title: str = ""
     mapping_name: str = ""
     #: The plan's own status scale as configured in its mapping (list of value/meaning/colour).
@@ -90,10 +93,15 @@ class Area(SQLModel, table=True):
 
 
 class Person(SQLModel, table=True):
-    """Someone Chaser can chase or report to. ``code`` is the initials the plan uses."""
+    """Someone Chaser can chase or report to, in one partnership's directory. ``code`` is the
+    initials the plans use, unique within the partnership; the same person (the same email) may
+    be in two partnerships' directories, as two rows."""
+
+    __table_args__ = (UniqueConstraint("partnership", "code", name="uq_person_partnership_code"),)
 
     id: int | None = Field(default=None, primary_key=True)
-    code: str = Field(unique=True, index=True, max_length=32)
+    partnership: str = Field(default="", max_length=64)
+    code: str = Field(index=True, max_length=32)
     name: str = ""
     role: str = ""
     email: str = ""

@@ -208,7 +208,7 @@ def action_history(
         return None
     scale = scale_options(plan)
     people = {p.id: p for p in session.exec(select(Person))}
-    by_code = {p.code: p for p in people.values()}
+    by_code = {p.code: p for p in people.values() if p.partnership == plan.partnership}
     area = session.get(Area, action.area_id) if action.area_id is not None else None
     contributors = [
         people[link.person_id]
@@ -240,7 +240,7 @@ def action_history(
         area_title=area.title if area else "",
         lead=f"{lead.name} ({lead.code})" if lead else action.lead_raw,
         contributors=tuple(f"{p.name} ({p.code})" for p in contributors),
-        sros=(sro.name,) if sro else (sro_names(area, people) if area else ()),
+        sros=(sro.name,) if sro else (sro_names(area, people, plan.partnership) if area else ()),
         reporting_group=action.reporting_group,
         start=show_date(action.start_date, action.start_precision, end=False),
         due=due,

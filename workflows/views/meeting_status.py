@@ -18,6 +18,7 @@ from sqlmodel import Session, col, select
 
 from workflows.calendar.cycles import LONDON
 from workflows.calendar.meetings import Meeting, meeting_date, meeting_label
+from workflows.plan.people import plan_people
 from workflows.store.models import (
     Action,
     Channel,
@@ -199,7 +200,8 @@ def _assemble(
     for d in deliveries:
         if d.meeting_key in wanted:
             by_meeting[d.meeting_key].append(d)
-    people = {p.code: p for p in session.exec(select(Person))}
+    plan = session.get(Plan, plan_id)
+    people = {p.code: p for p in (plan_people(session, plan) if plan is not None else [])}
     requests = [
         d for key in keys for d in by_meeting.get(key, ()) if d.kind == "request" and d.action_refs
     ]

@@ -307,7 +307,7 @@ def plan_status(
                 number=area.number if area else None,
                 heading=area_heading(area) if area else "Actions with no area",
                 title=area.title if area else "",
-                sros=sro_names(area, people) if area else (),
+                sros=sro_names(area, people, plan.partnership) if area else (),
                 actions=tuple(rows.get(area_id, ())),
                 total=in_area.get(area_id, 0),
             )
@@ -332,9 +332,10 @@ def plan_status(
     )
 
 
-def sro_names(area: Area, people: Mapping[Any, Person]) -> tuple[str, ...]:
-    """The names of an area's senior responsible officers (``people`` by id)."""
-    by_code = {p.code: p for p in people.values()}
+def sro_names(area: Area, people: Mapping[Any, Person], partnership: str = "") -> tuple[str, ...]:
+    """The names of an area's senior responsible officers (``people`` by id; codes are read in
+    the plan's ``partnership``)."""
+    by_code = {p.code: p for p in people.values() if p.partnership == partnership}
     names = [by_code[c].name or c if c in by_code else c for c in area.sro_codes or ()]
     if not names and area.sro_id is not None and area.sro_id in people:
         names = [people[area.sro_id].name]
