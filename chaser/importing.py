@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import structlog
+import yaml
 from sqlalchemy import Engine
 from sqlmodel import Session
 
@@ -54,8 +55,14 @@ class ImportOutcome:
         }
 
 
-def choose_mapping(config_dir: Path, explicit: Path | None) -> Mapping:
-    """The mapping named on the command line, else the only one under config/mappings/."""
+def choose_mapping(
+    config_dir: Path, explicit: Path | None, *, plan_code: str | None = None
+) -> Mapping:
+    """The mapping named on the command line, else the only one under config/mappings/.
+
+    Of several, the one whose ``plan.code`` is ``plan_code`` (``--plan``) or, without it, is the
+    plan ``chasing.yaml`` chases; if that is not exactly one, a :class:`MappingError` lists them.
+    """
     if explicit is not None:
         return load_mapping(explicit)
     folder = config_dir / "mappings"
@@ -64,10 +71,37 @@ def choose_mapping(config_dir: Path, explicit: Path | None) -> Mapping:
         raise MappingError(
             f"{folder}: no mapping files; write one (see docs/mappings.md) or pass --mapping FILE"
         )
-    if len(files) > 1:
-        names = ", ".join(f.name for f in files)
-        raise MappingError(f"{folder}: several mappings ({names}); choose one with --mapping FILE")
-    return load_mapping(files[0])
+    if len(files) == 1:
+        return load_mapping(files[0])
+    wanted = {plan_code} if plan_code else _chased_plans(config_dir)
+    loaded: dict[Path, Mapping] = {}
+    for path in files:
+        try:
+            loaded[path] = load_mapping(path)
+        except MappingError:
+            continue  # a broken mapping cannot be the one meant; naming it gives its problems
+    matching = [m for m in loaded.values() if m.plan.code in wanted]
+    if len(matching) == 1:
+        return matching[0]
+    names = ", ".join(f.name for f in files)
+    choices = "; ".join(f"--mapping {f} for plan {m.plan.code}" for f, m in loaded.items())
+    raise MappingError(
+        f"{folder}: several mappings ({names}); choose one with --mapping FILE"
+        + (f" ({choices})" if choices else "")
+    )
+
+
+def _chased_plans(config_dir: Path) -> set[str]:
+    """The plan codes the configuration chases (``plan:`` of each chasing.yaml), best effort."""
+    found: set[str] = set()
+    for path in [config_dir / "chasing.yaml", *sorted(config_dir.glob("plans/*/chasing.yaml"))]:
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, yaml.YAMLError):
+            continue
+        if isinstance(data, dict) and isinstance(data.get("plan"), str):
+            found.add(data["plan"])
+    return found
 
 
 def import_plan(
@@ -79,7 +113,10 @@ def import_plan(
     plan_code: str | None = None,
     sheet: str | None = None,
     dry_run: bool = False,
+    partnership: str = "",
 ) -> ImportOutcome:
+    """Read ``path`` through ``mapping`` into plan ``plan_code`` (the mapping's by default), its
+    leads resolved in ``partnership``'s people directory; all or nothing."""
     code = plan_code or mapping.plan.code
     outcome = ImportOutcome(plan_code=code, dry_run=dry_run)
     try:
@@ -90,7 +127,7 @@ def import_plan(
     if path.suffix.lower() == ".csv":
         grid.sheet = path.name
     with Session(engine) as session:
-        people = directory(session)
+        people = directory(session, partnership)
         try:
             parsed = read_plan(grid, mapping, people)
         except PlanReadError as exc:
@@ -116,6 +153,7 @@ def import_plan(
             now=now,
             source_name=path.name,
             source_sha256=_sha256(path),
+            partnership=partnership,
         )
         outcome.merge = result
         outcome.warnings.extend(result.matches_by_wording)
@@ -133,7 +171,7 @@ def import_plan(
 
 
 def import_people(
-    engine: Engine, path: Path, *, now: datetime, dry_run: bool = False
+    engine: Engine, path: Path, *, now: datetime, dry_run: bool = False, partnership: str = ""
 ) -> PeopleMerge:
     """Add or update the people in ``path``; raises PeopleFileError listing every bad cell."""
     if not path.is_file():
@@ -147,7 +185,7 @@ def import_people(
         text = raw.decode("cp1252", errors="replace")
     records = read_people_csv(text, source=path.name)
     with Session(engine) as session:
-        result = upsert_people(session, records, now=now)
+        result = upsert_people(session, records, now=now, partnership=partnership)
         if dry_run:
             session.rollback()
         else:

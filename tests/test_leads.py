@@ -357,3 +357,64 @@ def test_it_builds_a_directory_from_rows_with_aliases_and_skips_rows_without_a_c
     )
     assert entries == (DirectoryEntry("AB", "Abel Bray", "Head of SEND", ("SEND lead", "HoS")),)
     assert parse_leads("SEND lead", entries).people == ("AB",)
+
+
+# --------------------------------------------------------------------------------------------
+# Role titles however they are written, and role titles several people hold
+
+
+@pytest.mark.parametrize(
+    "cell",
+    [
+        "Head of Skills and Post 16.",
+        "Head Of Skills And Post 16",
+        "HEAD OF SKILLS AND POST 16",
+        "Head  of Skills   and Post 16",
+        "Head of Skills & Post-16",
+        "Head of Skills and Post 16 (interim)",
+    ],
+)
+def test_it_matches_a_role_title_however_it_is_capitalised_or_punctuated(cell: str) -> None:
+    parsed = parse_leads(cell, PLYMOUTH)
+    assert parsed.people == ("TB",) and parsed.unresolved == ()
+    assert parsed.mentions[0].score == 100.0  # an exact match, not a near one
+
+
+@pytest.mark.parametrize("apostrophe", ["'", "’", "‘", "ʼ", "`"])
+def test_it_matches_a_role_title_with_any_apostrophe(apostrophe: str) -> None:
+    parsed = parse_leads(f"Director of Children{apostrophe}s Services", PLYMOUTH)
+    assert parsed.people == ("DH",)
+    assert parsed.mentions[0].score == 100.0
+
+
+SHARED = (
+    DirectoryEntry("EH", "Elsa Hatherleigh", "Head of Service – Early Help"),
+    DirectoryEntry("SH", "Saul Hembury", "Head of Service – Children with Disabilities"),
+    DirectoryEntry("JB", "Jonah Brimblecombe", "Head of Education"),
+)
+
+
+def test_it_names_the_people_a_shared_role_title_could_mean() -> None:
+    parsed = parse_leads("Head Of Service. Head of Education", SHARED)
+    assert parsed.people == ("JB",)
+    assert parsed.unresolved == ("Head Of Service",)
+    assert parsed.ambiguous == (("Head Of Service", ("EH", "SH")),)
+    assert parse_leads("Head of Service – Early Help", SHARED).people == ("EH",)
+
+
+def test_it_names_everyone_holding_a_plymouth_role_title() -> None:
+    parsed = parse_leads("Head teacher Chair of Phase", PLYMOUTH)
+    assert parsed.ambiguous == (("Head teacher Chair of Phase", ("CW", "LS", "SN")),)
+
+
+def test_an_unknown_code_is_not_called_ambiguous() -> None:
+    parsed = parse_leads("Head of Service (ZZ)", SHARED)
+    assert parsed.unresolved == ("Head of Service (ZZ)",) and parsed.ambiguous == ()
+
+
+def test_a_group_named_beside_a_person_does_not_hide_the_person() -> None:
+    resolver = LeadResolver(PLYMOUTH, non_person_patterns=("family voice",))
+    parsed = resolver.parse("Director of Children’s Services with SEND Family Voice Torbay")
+    assert parsed.people == ("DH",)
+    assert parsed.non_people == ("SEND Family Voice Torbay",)
+    assert resolver.parse("SEND Family Voice Torbay").non_people == ("SEND Family Voice Torbay",)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date, datetime
 from pathlib import Path
 
@@ -11,7 +12,7 @@ from sqlmodel import Session, select
 
 from chaser.importing import ImportOutcome, import_people, import_plan
 from tests.conftest import MAPPING, NOW, PEOPLE_CSV, PLAN_XLSX
-from tests.plan_builders import write_mapping, write_workbook
+from tests.plan_builders import SMALL_MAPPING, write_mapping, write_workbook
 from workflows.plan.mapping import MappingError, load_mapping
 from workflows.store.models import Action, Milestone, Plan
 
@@ -285,3 +286,121 @@ def test_it_names_the_key_and_fix_for_a_bad_mapping(tmp_path: Path, text: str, f
     with pytest.raises(MappingError) as err:
         load_mapping(path)
     assert fix in str(err.value) and str(path) in str(err.value)
+
+
+# -- once per cause, not once per row ---------------------------------------------------------
+
+
+def test_it_reports_a_cause_shared_by_many_rows_once_listing_the_rows(
+    engine: Engine, tmp_path: Path
+) -> None:
+    rows: list[list[object]] = [
+        ["Priority 1", f"1.{i}", f"Action {i}", "Virtual School lead", "TBC", "Purple"]
+        for i in range(1, 41)
+    ]
+    rows[5][3] = "Head of SEND (AP)"  # one action with a known lead among them
+    outcome = _run(engine, tmp_path, rows)
+    assert outcome.actions == 40
+    assert [(w.kind, w.row, w.column) for w in outcome.warnings] == [
+        ("unresolved_lead", 3, "D"),
+        ("unknown_status", 3, "F"),
+        ("no_due_date", 3, "E"),
+    ]
+    lead, status, due = outcome.warnings
+    assert lead.rows == (*range(3, 8), *range(9, 43)) and len(lead.refs) == 39
+    assert lead.message == (
+        "lead 'Virtual School lead' is not in the people directory (39 actions: rows 3–7, 9–42; "
+        "refs 1.1, 1.2, 1.3, 1.4, 1.5 and 34 more); add them to the people CSV (code in "
+        "brackets) or write their initials in the plan"
+    )
+    assert lead.ref == "" and lead.value == "Virtual School lead"
+    assert str(lead).startswith("Plan, column D: lead 'Virtual School lead'")
+    assert status.message.startswith("status 'Purple' is not on the plan's RAG scale")
+    assert "40 actions: rows 3–42" in status.message
+    assert due.message.startswith("40 actions have no due date ('TBC'): rows 3–42")
+    assert json.loads(json.dumps(outcome.as_json()))["warnings"][0]["rows"][:3] == [3, 4, 5]
+
+
+def test_it_groups_refs_stored_as_numbers_and_unreadable_dates_by_value(
+    engine: Engine, tmp_path: Path
+) -> None:
+    outcome = _run(
+        engine,
+        tmp_path,
+        [
+            ["Priority 1", 1.1, "One", "Head of SEND (AP)", "next year-ish"],
+            ["Priority 1", 1.2, "Two", "Head of SEND (AP)", "Next year-ish"],
+            ["Priority 1", 1.3, "Three", "Head of SEND (AP)", "soonish"],
+        ],
+    )
+    kinds = [(w.kind, w.rows) for w in outcome.warnings]
+    assert kinds == [
+        ("numeric_ref", (3, 4, 5)),
+        ("unreadable_date", (3, 4)),
+        ("unreadable_date", (5,)),
+    ]
+    assert outcome.warnings[0].message.startswith(
+        "3 refs are stored as numbers, so 1.10 and 1.1 cannot be told apart (rows 3–5; refs "
+        "1.1, 1.2, 1.3); format the Ref column as Text in Excel"
+    )
+    assert outcome.warnings[1].message.startswith(
+        "'Due' 'next year-ish' could not be read as a date (2 actions: rows 3–4; refs 1.1, 1.2)"
+    )
+
+
+DATED_MAPPING = SMALL_MAPPING.replace("  due: Due\n", "  start: Start\n  due: Due\n")
+
+
+def test_it_reports_each_action_due_before_it_starts_with_both_dates(
+    engine: Engine, tmp_path: Path
+) -> None:
+    import_people(engine, PEOPLE_CSV, now=NOW)
+    book = write_workbook(
+        tmp_path / "plan.xlsx",
+        [
+            ["Priority 1", "1.1", "Backwards", "Head of SEND (AP)", "September 2024", "July 2024"],
+            ["Priority 1", "1.2", "Same month", "Head of SEND (AP)", "July 2024", "July 2024"],
+            [
+                "Priority 1",
+                "1.3",
+                "Also backwards",
+                "Head of SEND (AP)",
+                "01/05/2025",
+                "Q4 2024/25",
+            ],
+        ],
+        header=["Priority", "Ref", "Action", "Lead", "Start", "Due", "RAG", "Progress"],
+    )
+    mapping = load_mapping(write_mapping(tmp_path, DATED_MAPPING))
+    outcome = import_plan(engine, book, mapping=mapping, now=NOW)
+    late = [w for w in outcome.warnings if w.kind == "due_before_start"]
+    assert [(w.row, w.column, w.ref) for w in late] == [(3, "F", "1.1"), (5, "F", "1.3")]
+    assert late[0].message == (
+        "action 1.1 is due ('Due' 'July 2024', Jul 2024) before it starts ('Start' "
+        "'September 2024', Sep 2024); correct one of the two dates"
+    )
+    assert late[0].value == "start 'September 2024', due 'July 2024'"
+    assert "'Q4 2024/25', Mar 2025" in late[1].message and "1 May 2025" in late[1].message
+
+
+def test_it_names_both_people_who_hold_a_role_title_once(engine: Engine, tmp_path: Path) -> None:
+    people = tmp_path / "people.csv"
+    people.write_text(
+        "code,role,name,email\n"
+        "EH,Head of Service – Early Help,Elsa Hatherleigh,elsa@example.org\n"
+        "SH,Head of Service – Children with Disabilities,Saul Hembury,saul@example.org\n",
+        encoding="utf-8",
+    )
+    import_people(engine, people, now=NOW)
+    book = write_workbook(
+        tmp_path / "plan.xlsx",
+        [["Priority 1", f"1.{i}", f"Action {i}", "Head Of Service.", "May 2024"] for i in range(5)],
+    )
+    outcome = import_plan(engine, book, mapping=load_mapping(write_mapping(tmp_path)), now=NOW)
+    (warning,) = outcome.warnings
+    assert warning.kind == "ambiguous_lead" and warning.rows == (3, 4, 5, 6, 7)
+    assert warning.message.startswith(
+        "role title 'Head Of Service' is held by 2 people in the directory: EH (Elsa "
+        "Hatherleigh, Head of Service – Early Help) and SH (Saul Hembury, Head of Service – "
+        "Children with Disabilities); write the initials in brackets, e.g. 'Head Of Service (EH)'"
+    )

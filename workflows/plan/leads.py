@@ -45,7 +45,14 @@ How a cell is read
    before a colon (``SEND Sufficiency group: PCC Director of Education (AG)``) is its own
    description. A code always wins over these patterns.
 7. Anything else that is left (``Virtual School lead``, ``TBC``) is unresolved: the importer
-   reports it so that someone adds the person to the directory or corrects the plan.
+   reports it so that someone adds the person to the directory or corrects the plan. A wording
+   that several people in the directory share (two people whose role is ``Head of SEND``) is
+   unresolved too, and its mention lists their codes in ``candidates`` (``ParsedLeads.ambiguous``),
+   so that the importer can name them.
+
+Wordings are compared the way a person reads them: capitals, punctuation (a trailing full stop,
+commas, dashes), straight or curly apostrophes and repeated spaces do not matter, and words in
+brackets that are not a code (``Head of Service (interim)``) may be left out.
 
 ``people`` lists the resolved codes in the order they are first mentioned; a code named twice
 appears once. Choosing the accountable lead among them is the importer's job.
@@ -121,6 +128,8 @@ class LeadMention:
     person_code: str | None
     how: MentionHow
     score: float | None = None
+    #: For an unresolved wording several people share: their codes (the wording is ambiguous).
+    candidates: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -132,6 +141,8 @@ class ParsedLeads:
     people: tuple[str, ...]
     unresolved: tuple[str, ...]
     non_people: tuple[str, ...]
+    #: The unresolved wordings that several people in the directory share, with their codes.
+    ambiguous: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
 
 # --------------------------------------------------------------------------------------------
@@ -165,8 +176,11 @@ _NORM_DROP = re.compile(r"[^a-z0-9 ]+")
 _MINOR_WORDS = frozenset({"and", "of", "for", "the", "&", "in", "to", "at", "on", "with"})
 
 
+_APOSTROPHES = re.compile("['’‘‛ʼ`´′]")
+
+
 def _norm(text: str) -> str:
-    text = text.lower().replace("’", "").replace("'", "").replace("&", " and ")
+    text = _APOSTROPHES.sub("", text.lower()).replace("&", " and ")
     return " ".join(_NORM_DROP.sub(" ", text).split())
 
 
@@ -192,9 +206,15 @@ class _Builder:
     mentions: list[LeadMention]
 
     def add(
-        self, a: int, b: int, code: str | None, how: MentionHow, score: float | None = None
+        self,
+        a: int,
+        b: int,
+        code: str | None,
+        how: MentionHow,
+        score: float | None = None,
+        candidates: tuple[str, ...] = (),
     ) -> None:
-        self.mentions.append(LeadMention(self.raw[a:b].strip(), code, how, score))
+        self.mentions.append(LeadMention(self.raw[a:b].strip(), code, how, score, candidates))
 
 
 def _trim(text: str, a: int, b: int) -> tuple[int, int]:
@@ -276,6 +296,11 @@ class LeadResolver:
         """Read one lead cell. The same text is only worked out once (an LRU cache)."""
         return self._cached(cell)
 
+    def entry(self, code: str) -> DirectoryEntry | None:
+        """The directory entry with this code, if any."""
+        wanted = code.strip().upper()
+        return next((e for e in self.directory if e.code.strip().upper() == wanted), None)
+
     @staticmethod
     def _role_wordings(role: str) -> list[str]:
         """The wordings a role can be written in.
@@ -297,19 +322,48 @@ class LeadResolver:
     # ------------------------------------------------------------------ matching
 
     def match_wording(self, text: str) -> LeadMention | None:
-        """Resolve a description that has no code by its wording; None if nothing is close."""
+        """Resolve a description that has no code by its wording; None if nothing is close.
+
+        Words in brackets that are not a code (``(interim)``) may be left out: the wording with
+        and without them is tried exactly first, then fuzzily."""
+        for fuzzy in (False, True):
+            for wording in self._wordings(text):
+                found, codes = self._lookup(wording, fuzzy=fuzzy)
+                if found is not None:
+                    return LeadMention(text, found.person_code, found.how, found.score)
+                if codes:
+                    return None
+        return None
+
+    def candidates(self, text: str) -> tuple[str, ...]:
+        """The codes of the people a wording fits equally well (empty unless it is ambiguous)."""
+        for fuzzy in (False, True):
+            for wording in self._wordings(text):
+                found, codes = self._lookup(wording, fuzzy=fuzzy)
+                if found is not None:
+                    return ()
+                if codes:
+                    return codes
+        return ()
+
+    @staticmethod
+    def _wordings(text: str) -> list[str]:
+        return [text, _BRACKET.sub(" ", text)] if "(" in text else [text]
+
+    def _lookup(self, text: str, *, fuzzy: bool) -> tuple[LeadMention | None, tuple[str, ...]]:
+        """The one person a wording names, or the several it fits equally well."""
         key = _norm(text)
         if not key:
-            return None
+            return None, ()
         exact = self._exact.get(key)
         if exact:
             codes = {code for code, _ in exact}
             if len(codes) == 1:
                 code, how = sorted(exact, key=lambda x: x[1] != "name")[0]
-                return LeadMention(text, code, how, 100.0)
-            return None  # the same wording for several people: ambiguous
-        if " " not in key or not self._choices:
-            return None
+                return LeadMention(text, code, how, 100.0), ()
+            return None, tuple(sorted(codes))  # the same wording for several people
+        if not fuzzy or " " not in key or not self._choices:
+            return None, ()
         found = process.extract(
             key,
             self._choices,
@@ -318,14 +372,15 @@ class LeadResolver:
             limit=8,
         )
         if not found:
-            return None
+            return None, ()
         best_score = found[0][1]
         best = self._choice_owner[found[0][2]]
-        for _, score, index in found[1:]:
-            code, _how = self._choice_owner[index]
-            if code != best[0] and score >= best_score - 2.0:
-                return None  # ties with someone else
-        return LeadMention(text, best[0], best[1], round(float(best_score), 1))
+        tied = {
+            self._choice_owner[index][0] for _, score, index in found if score >= best_score - 2.0
+        }
+        if len(tied) > 1:
+            return None, tuple(sorted(tied))  # ties with someone else
+        return LeadMention(text, best[0], best[1], round(float(best_score), 1)), ()
 
     def is_non_person(self, text: str) -> bool:
         """True when a description without a code names a group, not a person."""
@@ -462,10 +517,20 @@ class LeadResolver:
         if matched is not None:
             out.add(a, b, matched.person_code, matched.how, matched.score)
             return
-        if self.is_non_person(text):
+        if self.is_non_person(text) and not self._names_someone(out.text, a, b):
             out.add(a, b, None, "not_a_person")
             return
         self._split_and_match(out, a, b)
+
+    def _names_someone(self, text: str, a: int, b: int) -> bool:
+        """Whether a part of text[a:b] between commas, "and", "with"… names a person, as in
+        "Director of Children's Services with SEND Family Voice": then it is not only a group."""
+        cuts = [a]
+        for sep in _WEAK_SEP.finditer(text, a, b):
+            cuts += [sep.start(), sep.end()]
+        cuts.append(b)
+        parts = [text[cuts[k] : cuts[k + 1]] for k in range(0, len(cuts), 2)]
+        return len(parts) > 1 and any(self.match_wording(p) for p in parts if p.strip())
 
     def _split_and_match(self, out: _Builder, a: int, b: int) -> None:
         """Try "Head of SEND and Head of Education": the longest runs of atoms that match."""
@@ -476,7 +541,7 @@ class LeadResolver:
         atoms = [(cuts[k], cuts[k + 1]) for k in range(0, len(cuts), 2)]
         atoms = [(x, y) for x, y in atoms if out.text[x:y].strip()]
         if len(atoms) < 2:
-            out.add(a, b, None, "unresolved")
+            out.add(a, b, None, "unresolved", candidates=self.candidates(out.text[a:b]))
             return
         results: list[tuple[int, int, LeadMention | None]] = []
         k = 0
@@ -494,9 +559,10 @@ class LeadResolver:
                 results.append((atoms[k][0], atoms[k][1], None))
                 k += 1
         if all(found is None for _, _, found in results):
-            out.add(
-                a, b, None, "not_a_person" if self.is_non_person(out.text[a:b]) else "unresolved"
-            )
+            if self.is_non_person(out.text[a:b]):
+                out.add(a, b, None, "not_a_person")
+            else:
+                out.add(a, b, None, "unresolved", candidates=self.candidates(out.text[a:b]))
             return
         pending: tuple[int, int] | None = None
         for x, y, found in [*results, (b, b, LeadMention("", None, "unresolved"))]:
@@ -505,8 +571,11 @@ class LeadResolver:
                 continue
             if pending is not None:
                 rest = out.text[pending[0] : pending[1]]
-                how: MentionHow = "not_a_person" if self.is_non_person(rest) else "unresolved"
-                out.add(pending[0], pending[1], None, how)
+                if self.is_non_person(rest):
+                    out.add(pending[0], pending[1], None, "not_a_person")
+                else:
+                    codes = self.candidates(rest)
+                    out.add(pending[0], pending[1], None, "unresolved", candidates=codes)
                 pending = None
             if found.person_code is not None:
                 out.add(x, y, found.person_code, found.how, found.score)
@@ -521,6 +590,9 @@ def _finish(raw: str, mentions: list[LeadMention]) -> ParsedLeads:
         people=people,
         unresolved=tuple(m.text for m in kept if m.how == "unresolved"),
         non_people=tuple(m.text.strip(" .,;:") for m in kept if m.how == "not_a_person"),
+        ambiguous=tuple(
+            (m.text, m.candidates) for m in kept if m.how == "unresolved" and m.candidates
+        ),
     )
 
 

@@ -20,7 +20,10 @@ from workflows.yaml_files import ConfigFileError, load_model
 
 #: Every field a mapping can point at a column.
 FIELDS: dict[str, str] = {
-    "area": "the area heading, e.g. 'PRIORITY ACTION AREA 2' (fills down when blank)",
+    "area": (
+        "the area: a heading such as 'PRIORITY ACTION AREA 2', 'Priority 3: …' or '3. To …', "
+        "or its number alone"
+    ),
     "area_title": "the area's objective text",
     "sro": "the area's senior responsible officer(s)",
     "reporting_group": "the task-and-finish group or board the action reports through",
@@ -150,6 +153,10 @@ class Mapping(BaseModel):
     fill_down: tuple[str, ...] = ()
     leads: LeadRule = LeadRule()
     generated_ref: str = "P{area}-{n:02d}"
+    #: Where the areas are written: ``auto`` (the ``area`` column when mapped; otherwise rows
+    #: that hold only a numbered heading, such as "1. To identify need early…") or ``rows``
+    #: (every row with only its first cell filled is an area heading, numbered or not).
+    area_headings: Literal["auto", "rows"] = "auto"
     status_scale: StatusScale
 
     @field_validator("columns", mode="before")
@@ -172,6 +179,11 @@ class Mapping(BaseModel):
             for name in names:
                 if name not in self.columns:
                     raise ValueError(f"{group} names {name!r}, which is not under `columns:`")
+        if self.area_headings == "rows" and "area" in self.columns:
+            raise ValueError(
+                "area_headings: rows reads each area from a heading row above its actions, but "
+                "columns.area maps an Area column too: remove one of them"
+            )
         try:
             self.generated_ref.format(area=1, n=1)
         except (KeyError, IndexError, ValueError) as exc:

@@ -5,12 +5,19 @@ actions with resolved leads, dates kept at their precision, milestones for multi
 a validation report. Problems that make the file unusable as a plan (no header row, a mapped column
 missing, no actions) raise :class:`PlanReadError`; everything else is a warning naming the sheet,
 row, column, value and what was expected, and the action is still imported with what could be read.
+
+Warnings come once per cause, not once per row: forty actions whose lead is the same unknown
+``Virtual School lead`` make one warning listing their rows. Areas are read from the mapping's
+``area`` column, from heading rows above their actions (``1. To identify need early…``), or from
+the number the refs start with; a plan none of whose actions has an area says so once, with the
+fix, because an action in no area is in no meeting's scope and nobody would be chased.
 """
 
 from __future__ import annotations
 
 import html
 import re
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -24,7 +31,12 @@ from workflows.store.models import StatusMeaning
 
 @dataclass(frozen=True)
 class Problem:
-    """One thing the import could not understand, located precisely."""
+    """One thing the import could not understand, located precisely.
+
+    A warning that several rows share (the same unknown lead, the same unreadable date) is one
+    problem: ``rows`` and ``refs`` list them all, ``row`` is the first, and ``ref`` is set only
+    when one action is concerned.
+    """
 
     kind: str
     message: str
@@ -35,12 +47,17 @@ class Problem:
     value: str = ""
     expected: str = ""
     ref: str = ""
+    rows: tuple[int, ...] = ()
+    refs: tuple[str, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     def __str__(self) -> str:
-        where = f"{self.sheet}!{self.column}{self.row}" if self.row else self.sheet
+        if self.row and len(self.rows) > 1:
+            where = f"{self.sheet}, column {self.column}" if self.column else self.sheet
+        else:
+            where = f"{self.sheet}!{self.column}{self.row}" if self.row else self.sheet
         return f"{where}: {self.message}" if where else self.message
 
 
@@ -109,17 +126,44 @@ class ParsedPlan:
     warnings: list[Problem]
 
 
+@dataclass(frozen=True)
+class AreaHeading:
+    """What an area heading says: ``3. To identify need early`` is number 3 with that title."""
+
+    number: int | None
+    kind: str
+    title: str
+    label: str
+
+
 _TAG_BREAK = re.compile(r"(?i)<\s*(?:br|/p|p|/li|li|ul|/ul|ol|/ol|div|/div)\b[^>]*>")
 _TAG_ANY = re.compile(r"<\s*/?\s*[a-zA-Z][^<>]*>")
 _NEEDS_CLEANING = re.compile(r"[<&\r\n\t\u00a0\u2007\u202f]|  ")
 _SPACES = re.compile(r"[ \t\u00a0\u2007\u202f]+")
 _MANY_BREAKS = re.compile(r"\n{3,}")
-_AREA = re.compile(
-    r"(?i)\b(?P<kind>priority\s+action\s+area|improvement\s+area|strategic\s+priority|priority"
-    r"|area|objective|theme)\s*(?P<number>\d+|[IVXLC]+)\b"
+_WORDS = "one two three four five six seven eight nine ten eleven twelve thirteen fourteen"
+_MORE_WORDS = "fifteen sixteen seventeen eighteen nineteen twenty"
+_NUMBER_WORDS = {word: i for i, word in enumerate(f"{_WORDS} {_MORE_WORDS}".split(), 1)}
+_AREA_KINDS = (
+    r"priority\s+action\s+area|improvement\s+area|strategic\s+priority|priority\s+area"
+    r"|key\s+priority|improvement\s+pillar|priority|area\s+for\s+improvement|area|objective"
+    r"|theme|work\s*stream|pillar|strand"
 )
+_AREA = re.compile(
+    rf"(?i)\b(?P<kind>{_AREA_KINDS})\s*(?:no\.?\s*)?"
+    rf"(?P<number>\d{{1,3}}|[IVXLC]{{1,7}}|{'|'.join(_NUMBER_WORDS)})\b"
+)
+#: "3. To identify…", "3) …", "3: …", "3 – …", "IV. …" (not "1.1 …", which is a ref).
+_LEADING_NUMBER = re.compile(
+    r"^(?P<number>\d{1,3}|[IVX]{1,5})\s*(?:[.):](?!\d)|\s[-–—](?=\s))\s*(?P<title>.*)$", re.S
+)
+_BARE_NUMBER = re.compile(r"^(?:no\.?\s*)?(\d{1,3})\.?$", re.I)
+_ROMAN_NUMERAL = re.compile(
+    r"(?=[MDCLXVI])M{0,3}(?:C[MD]|D?C{0,3})(?:X[CL]|L?X{0,3})(?:I[XV]|V?I{0,3})"
+)
+_TITLE_TRIM = " \t\n:;.,-–—"
 _REF_AREA = re.compile(r"^\s*(\d+)\s*[.)]")
-_ROMAN = {"I": 1, "V": 5, "X": 10, "L": 50, "C": 100}
+_ROMAN = {"I": 1, "V": 5, "X": 10, "L": 50, "C": 100, "D": 500, "M": 1000}
 
 
 def clean_text(value: object) -> str:
@@ -157,15 +201,91 @@ def roman_to_int(text: str) -> int:
     return total
 
 
+def _area_number(token: str) -> int | None:
+    """3, "three" or (written in capitals) "III"; None for anything else."""
+    if token.isdigit():
+        return int(token) or None
+    if token.lower() in _NUMBER_WORDS:
+        return _NUMBER_WORDS[token.lower()]
+    if token.isupper() and _ROMAN_NUMERAL.fullmatch(token):
+        return roman_to_int(token)
+    return None
+
+
+def read_area_heading(value: object) -> AreaHeading | None:
+    """An area heading as councils write it, or None when the text has no area number.
+
+    ``PRIORITY ACTION AREA I``, ``Improvement Area 6``, ``Priority 3: Understand the needs…``,
+    ``3. To identify need early…``, ``Area three``, ``Working together - priority 1`` and a number
+    alone (``3``, as in a column of its own) all give their number; the words after (or before)
+    the number are the title.
+    """
+    if isinstance(value, bool):
+        return None
+    label = clean_text(value)
+    if not label:
+        return None
+    bare = _BARE_NUMBER.fullmatch(label)
+    if bare:
+        return AreaHeading(int(bare.group(1)), "Area", "", label) if int(bare.group(1)) else None
+    number: int | None
+    leading = _LEADING_NUMBER.match(label)
+    if leading:
+        number = _area_number(leading["number"])
+        if number is not None:
+            return AreaHeading(number, "Area", leading["title"].strip(_TITLE_TRIM), label)
+    for m in _AREA.finditer(label):
+        number = _area_number(m["number"])
+        if number is None:
+            continue
+        kind = re.sub(r"\s+", " ", m["kind"]).capitalize()
+        after = label[m.end() :].strip(_TITLE_TRIM)
+        before = label[: m.start()].strip(_TITLE_TRIM)
+        return AreaHeading(number, kind, after or before, label)
+    return None
+
+
 def parse_area(label: str) -> tuple[str, int] | None:
     """("PRIORITY ACTION AREA I") -> ("Priority action area", 1)."""
-    m = _AREA.search(label)
-    if not m:
+    heading = read_area_heading(label)
+    if heading is None or heading.number is None:
         return None
-    raw = m["number"]
-    number = int(raw) if raw.isdigit() else roman_to_int(raw)
-    kind = re.sub(r"\s+", " ", m["kind"]).capitalize()
-    return kind, number
+    return heading.kind, heading.number
+
+
+def _area_title(value: str, number: int | None) -> str:
+    """An ``area_title`` cell without a heading prefix that repeats the area's number."""
+    heading = read_area_heading(value)
+    if heading is not None and heading.number == number and heading.title:
+        return heading.title
+    return value
+
+
+def rows_text(rows: Iterable[int]) -> str:
+    """``row 5`` or ``rows 31–37, 40``: sheet rows as a person reads them."""
+    ordered = sorted(set(rows))
+    if not ordered:
+        return ""
+    runs: list[tuple[int, int]] = []
+    for row in ordered:
+        if runs and row == runs[-1][1] + 1:
+            runs[-1] = (runs[-1][0], row)
+        else:
+            runs.append((row, row))
+    shown = ", ".join(f"{a}" if a == b else f"{a}–{b}" for a, b in runs)
+    return f"row {shown}" if len(ordered) == 1 else f"rows {shown}"
+
+
+def _listed(items: Iterable[str], limit: int = 5) -> str:
+    """``1.2, 1.5, P0-01 and 4 more``."""
+    unique = list(dict.fromkeys(i for i in items if i))
+    shown = ", ".join(unique[:limit])
+    return f"{shown} and {len(unique) - limit} more" if len(unique) > limit else shown
+
+
+def _short(text: str, limit: int = 60) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…"
 
 
 def _ref_text(value: object) -> tuple[str, bool]:
@@ -274,6 +394,16 @@ def read_plan(
     all_headers = [
         (i, clean_text(v) or column_letter(i)) for i, v in enumerate(grid.rows[header_row])
     ]
+    first_column = next((i for i, v in enumerate(grid.rows[header_row]) if not _blank(v)), 0)
+    heading_rows = mapping.area_headings == "rows" or "area" not in cols
+    # A lone cell in a column that continues the action above (a second line of its lead,
+    # evidence or progress: "2) with the Head of Education") is a heading found by itself only
+    # if it names its kind ("Priority 2", "Area two").
+    continuing = (
+        {i for name, i in cols.items() if name not in ("title", "ref", "area_title")}
+        if mapping.area_headings == "auto"
+        else set()
+    )
     reader = _RowReader(
         grid,
         mapping,
@@ -289,6 +419,11 @@ def read_plan(
         cells = grid.rows[r]
         if all(v is None or (isinstance(v, str) and not v.strip()) for v in cells):
             continue
+        if heading_rows:
+            found = _heading_text(cells, first_column)
+            lone = found is not None and found[1] == 1 and found[0] in continuing
+            if found is not None and reader.heading(r, found[2], named_only=lone):
+                continue
         values = {name: cells[i] if i < len(cells) else None for name, i in cols.items()}
         raw = {
             h: raw_value(cells[i])
@@ -306,6 +441,34 @@ def read_plan(
 
 def _blank(value: object) -> bool:
     return value is None or (isinstance(value, str) and not value.strip())
+
+
+def _heading_text(cells: list[object], first_column: int) -> tuple[int, int, str] | None:
+    """A row holding one thing only, starting in the table's first column: one cell, or one
+    value merged across the row (as area headings are written above their actions). Returns its
+    column, how many cells hold it, and its text."""
+    filled = [(i, v) for i, v in enumerate(cells) if not _blank(v)]
+    if not filled or filled[0][0] > first_column:
+        return None
+    texts = {clean_text(v) for _, v in filled}
+    return (filled[0][0], len(filled), texts.pop()) if len(texts) == 1 else None
+
+
+@dataclass
+class _Heading:
+    """The area heading row the actions below it belong to."""
+
+    row: int  # 0-based
+    heading: AreaHeading
+
+
+@dataclass
+class _Warning:
+    """One warning as a row raised it; rows sharing a ``cause`` become one :class:`Problem`."""
+
+    problem: Problem
+    cause: str | None
+    summary: str
 
 
 class _RowReader:
@@ -326,9 +489,13 @@ class _RowReader:
         self.leads = leads
         self.areas: dict[int, AreaRow] = {}
         self.actions: list[ActionRow] = []
-        self.warnings: list[Problem] = []
+        self.entries: list[_Warning] = []
         self.per_area: dict[int | None, int] = {}
         self.refs: set[str] = set()
+        self.current: _Heading | None = None
+        self.headings: list[_Heading] = []
+        #: Rows holding a single cell that were not read as area headings (hints for the fix).
+        self.single_cells: list[tuple[int, str]] = []
         self.complete_value = next(
             (
                 v
@@ -359,15 +526,26 @@ class _RowReader:
         message: str,
         expected: str = "",
         ref: str = "",
+        *,
+        cause: str | None = None,
+        summary: str = "",
     ) -> None:
-        self.warnings.append(
-            Problem(
-                kind=kind,
-                message=message,
-                value="" if value is None else str(raw_value(value)),
-                expected=expected,
-                ref=ref,
-                **self._where(r, name),
+        """Record a warning. Warnings of one ``kind`` with the same ``cause`` are reported once,
+        with ``summary`` as the message: ``{n}`` is the number of rows, ``{rows}`` the rows and
+        their refs (``{only_rows}`` and ``{refs}`` each alone), ``{values}`` the distinct
+        values."""
+        self.entries.append(
+            _Warning(
+                Problem(
+                    kind=kind,
+                    message=message,
+                    value="" if value is None else str(raw_value(value)),
+                    expected=expected,
+                    ref=ref,
+                    **self._where(r, name),
+                ),
+                cause,
+                summary,
             )
         )
 
@@ -375,6 +553,74 @@ class _RowReader:
         col = self.cols.get(name)
         fmt = self.grid.date_formats.get((r, col)) if col is not None else None
         return parse_date_cell(value, number_format=fmt)
+
+    def _people(self, codes: Iterable[str]) -> str:
+        shown = []
+        for code in codes:
+            entry = self.leads.entry(code)
+            detail = ", ".join(x for x in (entry.name, entry.role) if x) if entry else ""
+            shown.append(f"{code} ({detail})" if detail else code)
+        return " and ".join([", ".join(shown[:-1]), shown[-1]] if len(shown) > 1 else shown)
+
+    # -- area headings -------------------------------------------------------------------------
+    def heading(self, r: int, text: str, *, named_only: bool = False) -> bool:
+        """Take row ``r`` (one cell, ``text``) as an area heading if it is one; True if taken.
+
+        ``named_only``: only a heading that names its kind ("Priority 2", not "2) …")."""
+        found = read_area_heading(text)
+        if named_only and not _AREA.search(text):
+            found = None
+        rows_layout = self.mapping.area_headings == "rows"
+        if found is None or found.number is None:
+            if not rows_layout:
+                self.single_cells.append((r, text))
+                return False
+            found = AreaHeading(None, "Area", text, text)
+        current = _Heading(r, found)
+        number = found.number
+        earlier = next((h for h in self.headings if h.heading.number == number), None)
+        if number is not None and earlier is not None:
+            self.warn(
+                "repeated_area",
+                r,
+                "",
+                text,
+                f"area heading {_short(text)!r} (row {r + 1}) has the number {number} of the "
+                f"area heading {_short(earlier.heading.label)!r} (row {earlier.row + 1}); the "
+                f"actions below both are counted in area {number}: renumber one of them if they "
+                "are different areas",
+                expected="one heading per area number",
+            )
+        self.headings.append(current)
+        self.current = current
+        if number is not None:
+            self._register_area(number, found.kind, found.label, found.title, r, {})
+        return True
+
+    def _register_area(
+        self, number: int, kind: str, label: str, title: str, r: int, text: dict[str, str]
+    ) -> None:
+        area = self.areas.get(number)
+        sro_raw = text.get("sro", "")
+        if area is not None:
+            if not area.title and title:
+                area.title = title
+            if area.sro_raw or not sro_raw:
+                return
+        sro = self.leads.parse(sro_raw) if sro_raw else None
+        if sro is not None:
+            self._report_unresolved(r, "sro", sro_raw, sro.unresolved, dict(sro.ambiguous), "")
+        if area is None:
+            self.areas[number] = AreaRow(
+                number=number,
+                kind=kind,
+                label=label or f"Area {number}",
+                title=title,
+                sro_raw=sro_raw,
+                sro_codes=sro.people if sro is not None else (),
+            )
+        else:
+            area.sro_raw, area.sro_codes = sro_raw, sro.people if sro is not None else ()
 
     # -- rows ----------------------------------------------------------------------------------
     def add_row(self, r: int, values: dict[str, object], raw: dict[str, Any]) -> None:
@@ -388,13 +634,19 @@ class _RowReader:
                 self._continue(self.actions[-1], text, raw)
             return
         if not ref_text and own == ["title"]:
+            header = self.headers["title"]
             self.warn(
                 "sub_heading",
                 r,
                 "title",
                 values.get("title"),
-                f"row {r + 1} has only text in {self.headers['title']!r} (no ref, lead or dates): "
+                f"row {r + 1} has only text in {header!r} (no ref, lead or dates): "
                 "read as a sub-heading, not an action",
+                cause="",
+                summary=(
+                    f"{{n}} rows have only text in {header!r} (no ref, lead or dates) and were "
+                    "read as sub-headings, not actions: {rows} ({values})"
+                ),
             )
             return
         area = self._area(r, values, text, ref_text)
@@ -419,47 +671,107 @@ class _RowReader:
     def _area(
         self, r: int, values: dict[str, object], text: dict[str, str], ref_text: str
     ) -> int | None:
-        label = text.get("area", "")
-        parsed = parse_area(label) if label else None
-        number: int | None
-        if parsed:
-            kind, number = parsed
-        else:
-            m = _REF_AREA.match(ref_text)
-            number = int(m.group(1)) if m else None
-            kind = "Area"
-            if label and "area" in self.cols:
+        """The action's area number: from the Area column, the heading row above, or the ref."""
+        m = _REF_AREA.match(ref_text)
+        from_ref = int(m.group(1)) if m else None
+        if "area" in self.cols:
+            label = text.get("area", "")
+            found = read_area_heading(values.get("area")) if label else None
+            if found is not None and found.number is not None:
+                title = _area_title(text.get("area_title", ""), found.number) or found.title
+                self._register_area(found.number, found.kind, label, title, r, text)
+                return found.number
+            if label:
+                self._unnumbered(r, "area", values.get("area"), label, from_ref)
+            elif from_ref is None:
+                header = self.headers["area"]
                 self.warn(
-                    "unreadable_area",
+                    "no_area",
                     r,
                     "area",
-                    values.get("area"),
-                    f"area heading {label!r} has no area number"
-                    + (f"; used {number} from the ref" if number is not None else ""),
-                    expected="a heading such as 'PRIORITY ACTION AREA 2' or 'Improvement area 6'",
+                    None,
+                    f"row {r + 1} has no {header!r} and its ref has no area number, so the "
+                    "action is in no area and no meeting's scope covers it; fill in the area "
+                    f"(add `area` to fill_down if {header!r} is written once per area)",
+                    expected="an area heading such as 'Priority 2' or its number",
+                    cause="blank",
+                    summary=(
+                        f"{{n}} actions have no {header!r} and no ref starting with a number "
+                        "({rows}), so they are in no area and no meeting's scope covers them; "
+                        f"fill in the area (add `area` to fill_down if {header!r} is written "
+                        "once per area)"
+                    ),
                 )
-        if number is not None and number not in self.areas:
-            sro_raw = text.get("sro", "")
-            sro = self.leads.parse(sro_raw) if sro_raw else None
-            if sro is not None:
-                for fragment in sro.unresolved:
-                    self.warn(
-                        "unresolved_lead",
-                        r,
-                        "sro",
-                        sro_raw,
-                        f"senior responsible officer {fragment!r} is not in the people directory",
-                        expected="initials in brackets or a role title in the people directory",
-                    )
-            self.areas[number] = AreaRow(
-                number=number,
-                kind=kind,
-                label=label or f"Area {number}",
-                title=text.get("area_title", ""),
-                sro_raw=sro_raw,
-                sro_codes=sro.people if sro is not None else (),
+        elif self.current is not None:
+            heading = self.current.heading
+            if heading.number is not None:
+                number = heading.number
+                title = _area_title(text.get("area_title", ""), number) or heading.title
+                self._register_area(number, heading.kind, heading.label, title, r, text)
+                return number
+            self._unnumbered(r, "", heading.label, heading.label, from_ref)
+        elif from_ref is None:
+            self.warn(
+                "no_area",
+                r,
+                "",
+                None,
+                f"row {r + 1} has no area (no area heading above it, and its ref has no area "
+                "number), so the action is in no area and no meeting's scope covers it",
+                expected="an area heading above it, e.g. '1. To identify need early…'",
+                cause="unplaced",
+                summary=(
+                    "{n} actions have no area heading above them and no ref starting with a "
+                    "number ({rows}), so they are in no area and no meeting's scope covers them; "
+                    "put them under their area's heading"
+                ),
             )
-        return number
+        if from_ref is not None:
+            above = self.current.heading if self.current and "area" not in self.cols else None
+            label = text.get("area", "") or (above.label if above else "")
+            title = _area_title(text.get("area_title", ""), from_ref) or (
+                above.title if above else ""
+            )
+            self._register_area(from_ref, "Area", label, title, r, text)
+        return from_ref
+
+    def _unnumbered(
+        self, r: int, name: str, value: object, label: str, from_ref: int | None
+    ) -> None:
+        """An action under an area heading that has no number."""
+        shown = _short(label)
+        numbers = [h.heading.number for h in self.headings if h.heading.number is not None]
+        example = f"'{max(numbers or self.areas or [0]) + 1}. {_short(label, 60)}'"
+        if from_ref is not None:
+            self.warn(
+                "unreadable_area",
+                r,
+                name,
+                value,
+                f"area heading {shown!r} has no area number; used {from_ref} from the ref",
+                expected="a heading such as 'PRIORITY ACTION AREA 2', 'Priority 2: …' or '2. To …'",
+                cause=f"{label}\n{from_ref is not None}",
+                summary=(
+                    f"area heading {shown!r} has no number; its actions took their area from "
+                    "their refs: {rows}"
+                ),
+            )
+            return
+        self.warn(
+            "unreadable_area",
+            r,
+            name,
+            value,
+            f"area heading {shown!r} has no area number, so the action is in no area and no "
+            f"meeting's scope covers it; write the number at the start, e.g. {example}",
+            expected="a heading such as 'PRIORITY ACTION AREA 2', 'Priority 2: …' or '2. To …'",
+            cause=f"{label}\n{from_ref is not None}",
+            summary=(
+                f"area heading has no number: {{only_rows}}, {shown!r} ({{refs}}); write the "
+                f"number at the start, e.g. {example}: until then these actions are in no area "
+                "and no meeting's scope covers them"
+            ),
+        )
 
     def _ref(
         self, r: int, values: dict[str, object], ref_text: str, numeric: bool, area: int | None
@@ -474,6 +786,11 @@ class _RowReader:
                 "format the Ref column as Text in Excel",
                 expected="text",
                 ref=ref_text,
+                cause="",
+                summary=(
+                    "{n} refs are stored as numbers, so 1.10 and 1.1 cannot be told apart "
+                    "({rows}); format the Ref column as Text in Excel"
+                ),
             )
         generated = not ref_text
         ref = ref_text or self.mapping.generated_ref.format(
@@ -492,10 +809,78 @@ class _RowReader:
                 f"ref {ref!r} is used by an earlier row too; this action was given {new!r}",
                 expected="a ref used once",
                 ref=new,
+                cause=ref,
+                summary=(
+                    f"ref {ref!r} is used by an earlier row too; {{n}} more rows were given new "
+                    "refs ({rows})"
+                ),
             )
             ref, generated = new, True
         self.refs.add(ref)
         return ref, generated
+
+    def _report_unresolved(
+        self,
+        r: int,
+        name: str,
+        cell: str,
+        unresolved: Iterable[str],
+        ambiguous: dict[str, tuple[str, ...]],
+        ref: str,
+    ) -> None:
+        """Who a lead (``name="lead"``) or SRO cell names that the directory cannot resolve."""
+        what = "lead" if name == "lead" else "senior responsible officer"
+        of = f" of action {ref}" if ref else ""
+        for fragment in unresolved:
+            key = " ".join(fragment.casefold().replace("’", "'").split()).strip(" .,;:")
+            codes = ambiguous.get(fragment)
+            if codes:
+                people = self._people(codes)
+                example = f"'{_short(fragment, 40)} ({codes[0]})'"
+                self.warn(
+                    "ambiguous_lead",
+                    r,
+                    name,
+                    cell,
+                    f"{what} {fragment!r}{of} is the role of {len(codes)} people in the "
+                    f"directory: {people}; write the initials in brackets, e.g. {example}",
+                    expected="initials in brackets after a role several people hold",
+                    ref=ref,
+                    cause=key,
+                    summary=(
+                        f"role title {fragment!r} is held by {len(codes)} people in the "
+                        f"directory: {people}; write the initials in brackets, e.g. {example} "
+                        "({rows})"
+                    ),
+                )
+                continue
+            if name == "lead":
+                message = (
+                    f"lead {fragment!r} of action {ref} is not in the people directory; add them "
+                    "to the people CSV (code in brackets) or write their initials in the plan"
+                )
+                summary = (
+                    f"lead {fragment!r} is not in the people directory ({{n}} actions: {{rows}}); "
+                    "add them to the people CSV (code in brackets) or write their initials in "
+                    "the plan"
+                )
+            else:
+                message = f"senior responsible officer {fragment!r} is not in the people directory"
+                summary = (
+                    f"senior responsible officer {fragment!r} is not in the people directory "
+                    "({rows})"
+                )
+            self.warn(
+                "unresolved_lead",
+                r,
+                name,
+                cell,
+                message,
+                expected="initials in brackets, e.g. 'Head of SEND (AP)', or a known role title",
+                ref=ref,
+                cause=f"{name}\n{key}",
+                summary=summary,
+            )
 
     def _action(
         self,
@@ -509,27 +894,22 @@ class _RowReader:
     ) -> ActionRow:
         for name in self.mapping.required:
             if not text.get(name) and name != "due":
+                header = self.headers.get(name, name)
                 self.warn(
                     "missing_value",
                     r,
                     name,
                     None,
-                    f"action {ref} has no {self.headers.get(name, name)!r}",
+                    f"action {ref} has no {header!r}",
                     expected=f"a value for {name}",
                     ref=ref,
+                    cause=name,
+                    summary=f"{{n}} actions have no {header!r}: {{rows}}",
                 )
         leads = self.leads.parse(text.get("lead", ""))
-        for fragment in leads.unresolved:
-            self.warn(
-                "unresolved_lead",
-                r,
-                "lead",
-                values.get("lead"),
-                f"lead {fragment!r} of action {ref} is not in the people directory; add them "
-                "to the people CSV (code in brackets) or write their initials in the plan",
-                expected="initials in brackets, e.g. 'Head of SEND (AP)', or a known role title",
-                ref=ref,
-            )
+        self._report_unresolved(
+            r, "lead", str(values.get("lead")), leads.unresolved, dict(leads.ambiguous), ref
+        )
         people = leads.people
         if people and self.mapping.leads.accountable == "last":
             accountable: str | None = people[-1]
@@ -538,14 +918,17 @@ class _RowReader:
             accountable = people[0] if people else None
             contributors = people[1:]
         if accountable is None and text.get("lead") and not leads.unresolved:
+            lead = text["lead"]
             self.warn(
                 "unresolved_lead",
                 r,
                 "lead",
                 values.get("lead"),
-                f"action {ref} names no person as lead ({text['lead']!r})",
+                f"action {ref} names no person as lead ({lead!r})",
                 expected="at least one person, e.g. 'Head of SEND (AP)'",
                 ref=ref,
+                cause=f"nobody\n{' '.join(lead.casefold().split())}",
+                summary=f"{{n}} actions name no person as lead ({_short(lead)!r}): {{rows}}",
             )
 
         start = self._date(r, "start", values.get("start")) if "start" in self.cols else None
@@ -558,20 +941,34 @@ class _RowReader:
         for name, parsed in (("start", start), ("due", due), ("forecast", forecast)):
             if parsed is None:
                 continue
+            header = self.headers.get(name, name)
             if parsed.kind == "unreadable":
+                shown = _short(text.get(name, ""))
                 self.warn(
                     "unreadable_date",
                     r,
                     name,
                     values.get(name),
-                    f"{self.headers[name]!r} of action {ref} could not be read as a date"
+                    f"{header!r} of action {ref} could not be read as a date"
                     + (f": {parsed.problem}" if parsed.problem else ""),
                     expected=parsed.problem or "a date such as 'March 2024' or '31/03/2024'",
                     ref=ref,
+                    cause=f"{name}\n{' '.join(text.get(name, '').casefold().split())}",
+                    summary=(
+                        f"{header!r} {shown!r} could not be read as a date ({{n}} actions: "
+                        "{rows})" + (f": {parsed.problem}" if parsed.problem else "")
+                    ),
                 )
             for note in parsed.warnings:
                 self.warn(
-                    "date_read_as", r, name, values.get(name), f"action {ref}: {note}", ref=ref
+                    "date_read_as",
+                    r,
+                    name,
+                    values.get(name),
+                    f"action {ref}: {note}",
+                    ref=ref,
+                    cause=f"{name}\n{note}",
+                    summary=f"{header!r}: {note} ({{n}} actions: {{rows}})",
                 )
 
         status = self._status(r, values, text, ref)
@@ -580,15 +977,21 @@ class _RowReader:
         if due.kind in ("tbc", "empty") and not (
             status and status.meaning == StatusMeaning.COMPLETE
         ):
+            said = text.get("due", "")
             self.warn(
                 "no_due_date",
                 r,
                 "due",
                 values.get("due"),
-                f"action {ref} has no due date"
-                + (f" ({text.get('due')!r})" if text.get("due") else ""),
+                f"action {ref} has no due date" + (f" ({said!r})" if said else ""),
                 expected="a completion date, e.g. 'March 2024'",
                 ref=ref,
+                cause=" ".join(said.casefold().split()),
+                summary=(
+                    "{n} actions have no due date"
+                    + (f" ({_short(said)!r})" if said else "")
+                    + ": {rows}"
+                ),
             )
         milestones = _milestones(due, start)
         start_date = start.date if start is not None and start.kind in ("date", "parts") else None
@@ -597,6 +1000,25 @@ class _RowReader:
             start_date = min(firsts, key=lambda d: d.first_day)
         if start_date is None and due.start is not None:
             start_date = due.start
+        if (
+            start is not None
+            and start.date is not None
+            and start_date is not None
+            and due.date is not None
+            and due.date.last_day < start_date.first_day
+        ):
+            said_start, said_due = text.get("start", ""), text.get("due", "")
+            self.warn(
+                "due_before_start",
+                r,
+                "due",
+                f"start {said_start!r}, due {said_due!r}",
+                f"action {ref} is due ({self.headers.get('due', 'due')!r} {_short(said_due)!r}, "
+                f"{due.date.display}) before it starts ({self.headers.get('start', 'start')!r} "
+                f"{_short(said_start)!r}, {start_date.display}); correct one of the two dates",
+                expected="a due date on or after the start date",
+                ref=ref,
+            )
         return ActionRow(
             row=r + 1,
             position=len(self.actions) + 1,
@@ -629,15 +1051,21 @@ class _RowReader:
         found = self.mapping.status_scale.lookup(label)
         if found is None:
             scale = ", ".join(v.value for v in self.mapping.status_scale.values)
+            name = self.mapping.status_scale.name
             self.warn(
                 "unknown_status",
                 r,
                 "status",
                 values.get("status"),
-                f"status {label!r} of action {ref} is not on the plan's "
-                f"{self.mapping.status_scale.name} scale ({scale})",
+                f"status {label!r} of action {ref} is not on the plan's {name} scale ({scale})",
                 expected=f"one of {scale}",
                 ref=ref,
+                cause=normalise_header(label),
+                summary=(
+                    f"status {_short(label)!r} is not on the plan's {name} scale ({scale}); "
+                    "{n} actions: {rows}; add it to status_scale (as an alias) in the mapping "
+                    "or correct the cells"
+                ),
             )
         return found
 
@@ -656,14 +1084,146 @@ class _RowReader:
                     )
                 ]
             )
+        entries = self.entries
+        summary: list[Problem] = []
+        if all(a.area_number is None for a in self.actions):
+            summary.append(self._no_areas())
+            hinted = {r + 1 for r, _ in self.single_cells} if not self.headings else set()
+            entries = [
+                e
+                for e in entries
+                if e.problem.kind not in ("unreadable_area", "no_area")
+                and not (e.problem.kind == "sub_heading" and e.problem.row in hinted)
+            ]
+        warnings = summary + _grouped(entries, {a.row: a.ref for a in self.actions})
         return ParsedPlan(
             source=self.grid.source,
             sheet=self.grid.sheet,
             header_row=header_row + 1,
             areas=self.areas,
             actions=self.actions,
-            warnings=self.warnings,
+            warnings=warnings,
         )
+
+    def _no_areas(self) -> Problem:
+        """The one warning for a plan none of whose actions could be given an area."""
+        n = len(self.actions)
+        lead = (
+            f"none of the {n} actions has an area number, so every one is in area 0 (refs such "
+            "as P0-01) and no meeting's scope covers any of them: nobody would be chased. "
+        )
+        fix_heading = (
+            "Write each area's number at the start of its heading ('1. To identify need early…', "
+            "'Priority 2: …', 'Area three')"
+        )
+        examples: list[tuple[int, str]]
+        if "area" in self.cols:
+            header = self.headers["area"]
+            column = column_letter(self.cols["area"])
+            labels = [
+                (e.problem.row or 0, e.problem.value)
+                for e in self.entries
+                if e.problem.kind == "unreadable_area"
+            ]
+            examples = list({label: (row, label) for row, label in reversed(labels)}.values())
+            if examples:
+                body = (
+                    f"The {header!r} column ({column}) holds headings without a number "
+                    f"({_examples(sorted(examples))}). {fix_heading}, or put the number in a "
+                    "column of its own and map that as `columns.area`."
+                )
+            else:
+                body = (
+                    f"The {header!r} column ({column}) is empty and no ref starts with a number. "
+                    f"Fill it in (add `area` to fill_down if it is written once per area), or map "
+                    "the column that holds the areas as `columns.area`."
+                )
+            where: dict[str, str] = {"column": column, "header": header}
+        elif self.headings:
+            examples = [(h.row + 1, h.heading.label) for h in self.headings]
+            body = f"The area headings have no number ({_examples(examples)}). {fix_heading}."
+            where = {}
+        else:
+            examples = [(r + 1, t) for r, t in self.single_cells]
+            hint = (
+                f"{rows_text(r for r, _ in examples).capitalize()} hold a single cell each "
+                f"({_examples(examples)}): if these are the area headings, number them "
+                "('1. To …') or set `area_headings: rows` in the mapping. Otherwise map"
+                if examples
+                else "Map"
+            )
+            body = (
+                "The mapping maps no `area` column, no row reads as a numbered area heading and "
+                f"no ref starts with a number. {hint} the column holding the areas as "
+                "`columns.area` (see docs/mappings.md)."
+            )
+            where = {}
+        return Problem(
+            kind="no_areas",
+            message=lead + body,
+            sheet=self.grid.sheet,
+            expected="area numbers: in an Area column, in heading rows, or at the start of refs",
+            rows=tuple(a.row for a in self.actions),
+            column=where.get("column", ""),
+            header=where.get("header", ""),
+        )
+
+
+def _examples(found: list[tuple[int, str]], limit: int = 3) -> str:
+    shown = [f"row {row} {_short(text, 50)!r}" for row, text in found[:limit]]
+    more = f" and {len(found) - limit} more" if len(found) > limit else ""
+    return ", ".join(shown) + more
+
+
+def _grouped(entries: list[_Warning], refs_by_row: dict[int, str]) -> list[Problem]:
+    """One problem per cause, in the order of the rows; a cause seen once keeps its message."""
+    groups: dict[tuple[str, str], list[_Warning]] = {}
+    singles: list[list[_Warning]] = []
+    for entry in entries:
+        if entry.cause is None:
+            singles.append([entry])
+            continue
+        groups.setdefault((entry.problem.kind, entry.cause), []).append(entry)
+    out: list[Problem] = []
+    for members in [*groups.values(), *singles]:
+        first = members[0].problem
+        rows = tuple(dict.fromkeys(m.problem.row for m in members if m.problem.row is not None))
+        refs = tuple(
+            dict.fromkeys(
+                m.problem.ref or refs_by_row.get(m.problem.row or 0, "")
+                for m in members
+                if m.problem.ref or refs_by_row.get(m.problem.row or 0)
+            )
+        )
+        if len(members) == 1:
+            out.append(Problem(**{**first.as_dict(), "rows": rows, "refs": refs}))
+            continue
+        values = tuple(dict.fromkeys(m.problem.value for m in members if m.problem.value))
+        where = rows_text(rows) + (f"; refs {_listed(refs)}" if refs else "")
+        message = (
+            members[0]
+            .summary.replace("{n}", str(len(rows)))
+            .replace("{rows}", where)
+            .replace("{only_rows}", rows_text(rows))
+            .replace("{refs}", f"refs {_listed(refs)}")
+            .replace("{values}", _listed(repr(_short(v, 40)) for v in values))
+        )
+        out.append(
+            Problem(
+                kind=first.kind,
+                message=message,
+                sheet=first.sheet,
+                row=first.row,
+                column=first.column,
+                header=first.header,
+                value=values[0] if len(values) == 1 else "",
+                expected=first.expected,
+                ref="",
+                rows=rows,
+                refs=refs,
+            )
+        )
+    return sorted(out, key=lambda p: p.row or 0)
 
 
 def _milestones(due: ParsedDate, start: ParsedDate | None) -> list[MilestoneRow]:
