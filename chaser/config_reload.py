@@ -47,9 +47,11 @@ __all__ = ["CyclesReloader", "ReloadStatus", "default_status_path", "read_status
 STATUS_SCHEMA = "chaser.cycles.reload-status/1"
 
 
-def default_status_path(data_dir: Path) -> Path:
-    """Where the service records the reload state of ``cycles.yaml``."""
-    return data_dir / "status" / "cycles-reload.json"
+def default_status_path(data_dir: Path, plan_code: str = "") -> Path:
+    """Where the service records the reload state of ``cycles.yaml`` (of one plan's, when the
+    deployment runs several)."""
+    name = f"cycles-reload-{plan_code}.json" if plan_code else "cycles-reload.json"
+    return data_dir / "status" / name
 
 
 @dataclass(frozen=True)

@@ -42,6 +42,7 @@ from workflows.access.users import add_user
 from workflows.calendar.cycles import LONDON
 from workflows.calendar.meetings import meetings
 from workflows.calendar.working_days import bank_holiday_name, is_working_day
+from workflows.chasing.chases import plan_of_key
 from workflows.chasing.config import Channels
 from workflows.store.db import make_engine, upgrade
 from workflows.store.models import (
@@ -337,7 +338,7 @@ class Demo:
             if captured.number in self.digests_seen:
                 continue
             message = captured.parsed()
-            key = str(message.get(KEY_HEADER, ""))
+            key = plan_of_key(str(message.get(KEY_HEADER, "")))[1]
             if not key.startswith("digest:"):
                 continue
             self.digests_seen.add(captured.number)

@@ -30,6 +30,7 @@ from integrations.web.outbox_pages import CapturedMessage
 from notifications.channel import KEY_HEADER
 from workflows.calendar.cycles import LONDON
 from workflows.calendar.working_days import add_working_days
+from workflows.chasing.chases import plan_of_key
 from workflows.store.models import Action, Delivery, Person, Plan
 
 Way = Literal["form", "no_change", "email", "email_all", "stranger", "never"]
@@ -106,7 +107,7 @@ _LINK = re.compile(r"(https?://\S+/r/[A-Za-z0-9_.~-]+)")
 class Request:
     """An update request (or its reminder) as it reached a lead's mailbox."""
 
-    key: str  # "request:AP:SIB:2025-09-30"
+    key: str  # "plymouth-send-2023/request:AP:SIB:2025-09-30"
     step: str  # request, reminder, final_reminder
     lead: str
     group: str
@@ -190,7 +191,7 @@ class SimulatedLeads:
     def _request_in(self, captured: CapturedMessage) -> Request | None:
         message = captured.parsed()
         key = str(message.get(KEY_HEADER, ""))
-        step, _, rest = key.partition(":")
+        step, _, rest = plan_of_key(key)[1].partition(":")
         if step not in ("request", "reminder", "final_reminder") or rest.endswith(":teams"):
             return None
         lead, _, meeting = rest.partition(":")

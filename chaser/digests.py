@@ -15,10 +15,11 @@ from pathlib import Path
 import structlog
 from sqlmodel import Session, select
 
-from chaser.runtime import Runtime
+from chaser.runtime import PlanRuntime, Runtime
 from notifications.channel import Address, Attachment, OutgoingMessage
 from notifications.outbox import NewDelivery, enqueue
 from workflows.calendar.meetings import Meeting, meetings
+from workflows.chasing.chases import outbox_key
 from workflows.digest.build import build_digest
 from workflows.digest.config import DigestConfig, due_digests
 from workflows.digest.contents import Digest
@@ -40,9 +41,9 @@ class BuiltDigest:
     files: list[Path]
 
 
-def find_meeting(runtime: Runtime, group: str, on: date | None, now: datetime) -> Meeting:
+def find_meeting(plan: PlanRuntime, group: str, on: date | None, now: datetime) -> Meeting:
     """The group's meeting on ``on``, else its next one from ``now``."""
-    cycles = runtime.cycles(now)
+    cycles = plan.cycles(now)
     try:
         cycles.group(group)
     except KeyError as exc:
@@ -60,14 +61,16 @@ def find_meeting(runtime: Runtime, group: str, on: date | None, now: datetime) -
 
 
 def build(
-    runtime: Runtime, config: DigestConfig, group: str, meeting: Meeting, now: datetime
+    runtime: Runtime, plan: PlanRuntime, group: str, meeting: Meeting, now: datetime
 ) -> Digest:
-    cycles = runtime.cycles(now)
+    """The digest of ``plan`` for ``meeting`` of ``group``, as of ``now``."""
+    config = plan.digests or DigestConfig(groups=(group,))
+    cycles = plan.cycles(now)
     invitees = cycles.group(group).mandatory_invitees
     with Session(runtime.engine) as session:
         return build_digest(
             session,
-            plan_code=runtime.chasing.plan,
+            plan_code=plan.code,
             cycles=cycles,
             group_code=group,
             meeting=meeting,
@@ -94,21 +97,30 @@ def write_files(digest: Digest, folder: Path) -> list[Path]:
     return [xlsx, docx]
 
 
-def digest_key(meeting: Meeting) -> str:
-    return f"digest:{meeting.key}"
+def digest_key(plan: PlanRuntime, meeting: Meeting) -> str:
+    return outbox_key(plan.code, f"digest:{meeting.key}")
+
+
+def digest_folder(runtime: Runtime, plan: PlanRuntime, meeting: Meeting) -> Path:
+    """Where a digest's files are kept: ``digests/{group}/{date}/`` (under the plan's code,
+    when the deployment runs several)."""
+    base = runtime.data_dir / "digests"
+    if len(runtime.plans) > 1:
+        base = base / plan.code
+    return base / meeting.group / meeting.date.isoformat()
 
 
 def prepare(
     runtime: Runtime,
-    config: DigestConfig,
+    plan: PlanRuntime,
     group: str,
     meeting: Meeting,
     now: datetime,
     folder: Path,
 ) -> BuiltDigest:
-    digest = build(runtime, config, group, meeting, now)
+    digest = build(runtime, plan, group, meeting, now)
     files = write_files(digest, folder)
-    secretary = runtime.cycles(now).group(group).secretary
+    secretary = plan.cycles(now).group(group).secretary
     message = None
     if secretary is not None and secretary.email:
         from notifications.digest_render import render_digest_email
@@ -116,10 +128,11 @@ def prepare(
         xlsx, docx = files
         message = render_digest_email(
             digest,
-            templates=runtime.templates,
-            sender=runtime.chasing.sender.mailbox,
+            templates=plan.templates,
+            sender=plan.chasing.sender.mailbox,
+            sender_name=plan.chasing.sender.name,
             to=(Address(secretary.name, secretary.email),),
-            key=digest_key(meeting),
+            key=digest_key(plan, meeting),
             attachments=(
                 Attachment(xlsx.name, XLSX_TYPE, xlsx.read_bytes()),
                 Attachment(docx.name, DOCX_TYPE, docx.read_bytes()),
@@ -128,9 +141,11 @@ def prepare(
     return BuiltDigest(digest, message, files)
 
 
-def enqueue_one(runtime: Runtime, message: OutgoingMessage, meeting: Meeting, now: datetime) -> int:
+def enqueue_one(
+    runtime: Runtime, plan: PlanRuntime, message: OutgoingMessage, meeting: Meeting, now: datetime
+) -> int:
     with Session(runtime.engine) as session:
-        plan = session.exec(select(Plan).where(Plan.code == runtime.chasing.plan)).first()
+        row = session.exec(select(Plan).where(Plan.code == plan.code)).first()
     with runtime.engine.begin() as conn:
         return enqueue(
             conn,
@@ -140,7 +155,7 @@ def enqueue_one(runtime: Runtime, message: OutgoingMessage, meeting: Meeting, no
                     reference=reference_for(runtime.secret, message.key),
                     kind="digest",
                     not_before=min(now, runtime.clock()),
-                    plan_id=plan.id if plan else None,
+                    plan_id=row.id if row else None,
                     meeting_key=meeting.key,
                 )
             ],
@@ -148,31 +163,37 @@ def enqueue_one(runtime: Runtime, message: OutgoingMessage, meeting: Meeting, no
         )
 
 
-def enqueue_due_digests(
-    runtime: Runtime, config: DigestConfig, now: datetime, data_dir: Path
-) -> int:
-    """Build and enqueue every digest that is due and not yet in the outbox."""
-    cycles = runtime.cycles(now)
-    due = due_digests(cycles, config, runtime.chasing.send_window, now)
+def enqueue_due_digests(runtime: Runtime, plan: PlanRuntime, now: datetime) -> int:
+    """Build and enqueue every digest of ``plan`` that is due and not yet in the outbox."""
+    if plan.digests is None:
+        return 0
+    cycles = plan.cycles(now)
+    due = due_digests(cycles, plan.digests, plan.chasing.send_window, now)
     if not due:
         return 0
     with Session(runtime.engine) as session:
         known = set(
             session.exec(
                 select(Delivery.key).where(
-                    Delivery.key.in_([digest_key(m) for m in due])  # type: ignore[attr-defined]
+                    Delivery.key.in_([digest_key(plan, m) for m in due])  # type: ignore[attr-defined]
                 )
             )
         )
     added = 0
     for meeting in due:
-        if digest_key(meeting) in known:
+        if digest_key(plan, meeting) in known:
             continue
-        folder = data_dir / "digests" / meeting.group / meeting.date.isoformat()
-        built = prepare(runtime, config, meeting.group, meeting, now, folder)
+        built = prepare(
+            runtime, plan, meeting.group, meeting, now, digest_folder(runtime, plan, meeting)
+        )
         if built.message is None:
-            log.warning("digest_without_secretary", group=meeting.group)
+            log.warning("digest_without_secretary", plan=plan.code, group=meeting.group)
             continue
-        added += enqueue_one(runtime, built.message, meeting, now)
-        log.info("digest_enqueued", group=meeting.group, meeting=meeting.date.isoformat())
+        added += enqueue_one(runtime, plan, built.message, meeting, now)
+        log.info(
+            "digest_enqueued",
+            plan=plan.code,
+            group=meeting.group,
+            meeting=meeting.date.isoformat(),
+        )
     return added

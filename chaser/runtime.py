@@ -48,30 +48,81 @@ def utc_now() -> datetime:
 
 
 @dataclass
-class Runtime:
-    """Everything a tick needs, wired once by the composition root."""
+class PlanRuntime:
+    """One plan's part of the service: its configuration, as loaded (the calendar reloaded as
+    admins edit it)."""
 
-    engine: Engine
+    code: str
     chasing: ChasingConfig
     cycles: Callable[[datetime], CyclesConfig]  # the current (reloaded) calendar config
     templates: Templates
+    digests: DigestConfig | None = None
+
+    @property
+    def partnership(self) -> str:
+        return self.chasing.partnership
+
+
+@dataclass
+class Runtime:
+    """Everything a tick needs, wired once by the composition root: the plans, and what they
+    share (the store, the channels and the mailbox they send from, the signing key, the clock).
+    """
+
+    engine: Engine
+    plans: dict[str, PlanRuntime]
     secret: bytes
     channels: dict[str, Channel]
     data_dir: Path
     clock: Callable[[], datetime] = utc_now
     sleep: Callable[[float], None] | None = None
     inbox: Inbox | None = None
-    digests: DigestConfig | None = None
     dispatcher: Dispatcher | None = field(default=None, init=False)
+
+    @property
+    def plan(self) -> PlanRuntime:
+        """The only plan (for what runs one plan at a time: the demo, a verb given --plan)."""
+        if len(self.plans) != 1:
+            raise ValueError(f"{len(self.plans)} plans are running: name one")
+        return next(iter(self.plans.values()))
+
+    # The only plan's parts, for code that runs one plan (the demo, and tests of one plan).
+    @property
+    def chasing(self) -> ChasingConfig:
+        return self.plan.chasing
+
+    @chasing.setter
+    def chasing(self, value: ChasingConfig) -> None:
+        self.plan.chasing = value
+
+    @property
+    def cycles(self) -> Callable[[datetime], CyclesConfig]:
+        return self.plan.cycles
+
+    @property
+    def templates(self) -> Templates:
+        return self.plan.templates
+
+    @property
+    def digests(self) -> DigestConfig | None:
+        return self.plan.digests
+
+    @property
+    def first(self) -> PlanRuntime:
+        """The first plan: whose sender, retry policy and form address the deployment uses."""
+        return next(iter(self.plans.values()))
 
     def get_dispatcher(self) -> Dispatcher:
         if self.dispatcher is None:
-            retry = self.chasing.retry
+            retry = self.first.chasing.retry
             kwargs = {"sleep": self.sleep} if self.sleep is not None else {}
             self.dispatcher = Dispatcher(
                 self.engine,
                 self.channels,
-                rate_per_minute={self.chasing.sender.mailbox: self.chasing.sender.rate_per_minute},
+                rate_per_minute={
+                    plan.chasing.sender.mailbox: plan.chasing.sender.rate_per_minute
+                    for plan in self.plans.values()
+                },
                 policy=RetryPolicy(
                     max_attempts=retry.max_attempts,
                     first_delay=retry.first_delay_seconds,

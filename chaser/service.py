@@ -10,8 +10,8 @@ from two processes, sends nothing twice. It lives in the composition root, not i
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from time import monotonic
 
@@ -20,7 +20,7 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from chaser.digests import enqueue_due_digests
-from chaser.runtime import Runtime
+from chaser.runtime import PlanRuntime, Runtime
 from integrations.graph.inbox import StaleCursorError
 from notifications.channel import Address, DeliveryError, OutgoingMessage
 from notifications.outbox import DispatchReport, NewDelivery, enqueue
@@ -28,7 +28,7 @@ from notifications.render import render_chase, render_teams
 from workflows.calendar.cycles import LONDON
 from workflows.chasing.chases import Chase
 from workflows.chasing.rules import due_chases
-from workflows.chasing.state import load_chase_state
+from workflows.chasing.state import UnknownPlan, load_chase_state
 from workflows.replies.intake import ingest_email
 from workflows.replies.links import LinkClaims, reference_for, sign_link
 from workflows.store.models import Delivery, MailboxCursor, Plan
@@ -54,9 +54,19 @@ class TickReport:
     enqueued: int
     dispatch: DispatchReport | None
     ingested: int = 0
+    #: Plans configured but not yet imported into the store (nobody can be chased for them).
+    missing: list[str] = field(default_factory=list)
 
 
-def link_for(runtime: Runtime, chase: Chase) -> str:
+def _plan(runtime: Runtime, plan: PlanRuntime | None, code: str = "") -> PlanRuntime:
+    if plan is not None:
+        return plan
+    # (not plans.get(code, runtime.plan): with several plans, runtime.plan raises)
+    return runtime.plans[code] if code in runtime.plans else runtime.plan  # noqa: SIM401
+
+
+def link_for(runtime: Runtime, chase: Chase, plan: PlanRuntime | None = None) -> str:
+    plan = _plan(runtime, plan, chase.plan_code)
     if chase.meeting_date is not None:
         until = datetime.combine(chase.meeting_date, time(23, 59), tzinfo=LONDON) + LINK_GRACE
     else:
@@ -71,14 +81,17 @@ def link_for(runtime: Runtime, chase: Chase) -> str:
             expires_at=until.astimezone(UTC),
         ),
     )
-    return f"{runtime.chasing.form_url.rstrip('/')}/r/{token}"
+    return f"{plan.chasing.form_url.rstrip('/')}/r/{token}"
 
 
-def messages_for(runtime: Runtime, chase: Chase) -> list[tuple[OutgoingMessage, str]]:
+def messages_for(
+    runtime: Runtime, chase: Chase, plan: PlanRuntime | None = None
+) -> list[tuple[OutgoingMessage, str]]:
     """The rendered message for each of the chase's channels, with its reference."""
-    link = link_for(runtime, chase)
+    plan = _plan(runtime, plan, chase.plan_code)
+    link = link_for(runtime, chase, plan)
     reference = reference_for(runtime.secret, chase.key)
-    sender = runtime.chasing.sender
+    sender = plan.chasing.sender
     out: list[tuple[OutgoingMessage, str]] = []
     for channel in chase.channels:
         if channel == "email":
@@ -87,7 +100,8 @@ def messages_for(runtime: Runtime, chase: Chase) -> list[tuple[OutgoingMessage, 
                 link=link,
                 reference=reference,
                 sender=sender.mailbox,
-                templates=runtime.templates,
+                sender_name=sender.name,
+                templates=plan.templates,
                 reply_to=Address(sender.name, sender.mailbox),
             )
             out.append((message, reference))
@@ -97,21 +111,31 @@ def messages_for(runtime: Runtime, chase: Chase) -> list[tuple[OutgoingMessage, 
                 link=link,
                 reference=reference,
                 webhook=chase.group_code,
-                templates=runtime.templates,
+                templates=plan.templates,
             )
             key = f"{chase.key}:teams"
             out.append((dataclasses.replace(message, key=key), reference_for(runtime.secret, key)))
     return out
 
 
-def plan_tick(runtime: Runtime, now: datetime) -> list[Planned]:
-    """What the rules say is due at ``now``, rendered, and whether the outbox lacks it yet."""
+def plan_tick(
+    runtime: Runtime, now: datetime, *, plans: Sequence[str] | None = None
+) -> list[Planned]:
+    """What the rules say is due at ``now`` for each plan (or those named), rendered, and
+    whether the outbox lacks it yet. A plan not yet in the store raises UnknownPlan."""
+    planned: list[Planned] = []
+    for code in plans if plans is not None else list(runtime.plans):
+        planned += _plan_tick(runtime, runtime.plans[code], now)
+    return planned
+
+
+def _plan_tick(runtime: Runtime, plan: PlanRuntime, now: datetime) -> list[Planned]:
     with Session(runtime.engine) as session:
-        state = load_chase_state(session, runtime.chasing.plan)
+        state = load_chase_state(session, plan.code)
         plan_id = session.execute(
-            select(Plan.id).where(Plan.code == runtime.chasing.plan)  # type: ignore[call-overload]
+            select(Plan.id).where(Plan.code == plan.code)  # type: ignore[call-overload]
         ).scalar_one()
-        chases = due_chases(state, runtime.cycles(now), runtime.chasing, now)
+        chases = due_chases(state, plan.cycles(now), plan.chasing, now)
         known = set(
             session.execute(
                 select(Delivery.key).where(Delivery.plan_id == plan_id)  # type: ignore[call-overload]
@@ -119,7 +143,7 @@ def plan_tick(runtime: Runtime, now: datetime) -> list[Planned]:
         )
     planned = []
     for chase in chases:
-        for message, reference in messages_for(runtime, chase):
+        for message, reference in messages_for(runtime, chase, plan):
             delivery = NewDelivery(
                 message=message,
                 reference=reference,
@@ -144,18 +168,36 @@ def _end_of(day: date | None) -> datetime | None:
     return datetime.combine(day, time(23, 59, 59), tzinfo=LONDON).astimezone(UTC)
 
 
-def tick(runtime: Runtime, now: datetime | None = None, *, dispatch: bool = True) -> TickReport:
-    """One turn of the service: enqueue what is due at ``now``, then send what is claimable."""
+def tick(
+    runtime: Runtime,
+    now: datetime | None = None,
+    *,
+    dispatch: bool = True,
+    plans: Sequence[str] | None = None,
+) -> TickReport:
+    """One turn of the service: enqueue what is due at ``now`` for every plan (or those
+    named), then send what is claimable and take in what has arrived."""
     now = now or runtime.clock()
-    planned = plan_tick(runtime, now)
-    with runtime.engine.begin() as conn:
-        enqueued = enqueue(conn, [p.delivery for p in planned if p.new], now=now)
-    if runtime.digests is not None:
-        enqueued += enqueue_due_digests(runtime, runtime.digests, now, runtime.data_dir)
+    planned: list[Planned] = []
+    missing: list[str] = []
+    enqueued = 0
+    for code in plans if plans is not None else list(runtime.plans):
+        plan = runtime.plans[code]
+        try:
+            due = _plan_tick(runtime, plan, now)
+        except UnknownPlan:
+            missing.append(code)  # not imported yet: the other plans are still chased
+            continue
+        planned += due
+        with runtime.engine.begin() as conn:
+            enqueued += enqueue(conn, [p.delivery for p in due if p.new], now=now)
+        if plan.digests is not None:
+            enqueued += enqueue_due_digests(runtime, plan, now)
     report = runtime.get_dispatcher().dispatch() if dispatch else None
     ingested = ingest_inbox(runtime, now)
     log.info(
         "tick",
+        plans=len(runtime.plans) - len(missing),
         due=len(planned),
         enqueued=enqueued,
         sent=report.sent if report else 0,
@@ -164,7 +206,12 @@ def tick(runtime: Runtime, now: datetime | None = None, *, dispatch: bool = True
         ingested=ingested,
     )
     return TickReport(
-        now=now, planned=planned, enqueued=enqueued, dispatch=report, ingested=ingested
+        now=now,
+        planned=planned,
+        enqueued=enqueued,
+        dispatch=report,
+        ingested=ingested,
+        missing=missing,
     )
 
 
@@ -173,7 +220,8 @@ def ingest_inbox(runtime: Runtime, now: datetime) -> int:
     message is stored, so a crash re-reads a few (recognised by Message-ID, not re-applied)."""
     if runtime.inbox is None:
         return 0
-    mailbox = runtime.chasing.sender.mailbox
+    mailbox = runtime.first.chasing.sender.mailbox
+    only = next(iter(runtime.plans)) if len(runtime.plans) == 1 else None
     with Session(runtime.engine) as session:
         saved = session.get(MailboxCursor, mailbox)
         cursor = saved.cursor if saved is not None and saved.cursor else None
@@ -187,7 +235,7 @@ def ingest_inbox(runtime: Runtime, now: datetime) -> int:
             log.warning("inbox_cursor_reset")
             messages, new_cursor = runtime.inbox.fetch(None, initial=since)
         for message in messages:
-            ingest_email(runtime.engine, message.raw, now=now, plan_code=runtime.chasing.plan)
+            ingest_email(runtime.engine, message.raw, now=now, plan_code=only)
             runtime.inbox.mark_processed(message.id)
     except DeliveryError as exc:  # the mailbox is unreachable or throttled: next tick retries
         log.warning("inbox_unavailable", error=str(exc)[:200])

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 import structlog
 
 from chaser.digests import build
-from chaser.runtime import Runtime
+from chaser.runtime import PlanRuntime, Runtime
 from integrations.web.secretary import FlagsNow, MeetingsNear
 from workflows.calendar.meetings import Meeting, MeetingStatus, meetings
 from workflows.digest.contents import Flag
@@ -22,20 +22,21 @@ log = structlog.get_logger(__name__)
 PAST, AHEAD = timedelta(days=91), timedelta(days=63)
 
 
-def meetings_near(runtime: Runtime) -> MeetingsNear:
+def meetings_near(plan: PlanRuntime) -> MeetingsNear:
     def near(now: datetime) -> Sequence[Meeting]:
         today = now.date()
         found = meetings(
-            runtime.cycles(now), today - PAST, today + AHEAD, groups=list(runtime.chasing.meetings)
+            plan.cycles(now), today - PAST, today + AHEAD, groups=list(plan.chasing.meetings)
         )
         return [m for m in found if m.status != MeetingStatus.CANCELLED]
 
     return near
 
 
-def flags_now(runtime: Runtime) -> FlagsNow | None:
-    """The flags of the digest for the next meeting that gets one (None without digest.yaml)."""
-    config = runtime.digests
+def flags_now(runtime: Runtime, plan: PlanRuntime) -> FlagsNow | None:
+    """The flags of the plan's digest for the next meeting that gets one (None without its
+    digest.yaml)."""
+    config = plan.digests
     if config is None:
         return None
 
@@ -43,13 +44,13 @@ def flags_now(runtime: Runtime) -> FlagsNow | None:
         today = now.date()
         upcoming = [
             m
-            for m in meetings(runtime.cycles(now), today, today + AHEAD, groups=list(config.groups))
+            for m in meetings(plan.cycles(now), today, today + AHEAD, groups=list(config.groups))
             if m.status != MeetingStatus.CANCELLED
         ]
         if not upcoming:
             return {}
         meeting = upcoming[0]
-        digest = build(runtime, config, meeting.group, meeting, now)
+        digest = build(runtime, plan, meeting.group, meeting, now)
         return {row.ref: row.flags for row in digest.log if row.flags}
 
     return flags

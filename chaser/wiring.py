@@ -20,7 +20,8 @@ import structlog
 from sqlalchemy import Engine
 
 from chaser.config_reload import CyclesReloader, default_status_path
-from chaser.runtime import Runtime, utc_now
+from chaser.plans import PlanFiles, choose_plan, configured_plans
+from chaser.runtime import PlanRuntime, Runtime, utc_now
 from chaser.settings import Settings, SettingsError
 from integrations.channels.base import ChannelConfigError
 from integrations.channels.registry import build_channels
@@ -73,8 +74,30 @@ def graph_client(settings: Settings) -> GraphClient | None:
 
 
 def public_url(settings: Settings) -> str:
-    """The address people reach Chaser at: ``form_url`` in chasing.yaml."""
-    return load_chasing(settings.config_dir / "chasing.yaml").form_url.rstrip("/")
+    """The address people reach Chaser at: ``form_url`` in (the first plan's) chasing.yaml."""
+    first = next(iter(configured_plans(settings.config_dir).values()))
+    return load_chasing(first.chasing).form_url.rstrip("/")
+
+
+def plan_runtime(
+    settings: Settings, files: PlanFiles, *, now: datetime, several: bool
+) -> PlanRuntime:
+    """One plan's configuration, checked: its calendar (reloaded as admins edit it), its
+    chasing.yaml and digest.yaml against that calendar, its templates."""
+    reloader = CyclesReloader(
+        files.cycles,
+        status_path=default_status_path(settings.data_dir, files.code if several else ""),
+    )
+    groups = reloader.poll(now).codes
+    chasing = load_chasing(files.chasing, groups=groups)
+    digests = load_digest_config(files.digest, groups=groups) if files.digest else None
+    return PlanRuntime(
+        code=chasing.plan,
+        chasing=chasing,
+        cycles=reloader.poll,
+        templates=load_templates(files.templates),
+        digests=digests,
+    )
 
 
 def build_runtime(
@@ -84,41 +107,48 @@ def build_runtime(
     channels: dict[str, Channel] | None = None,
     clock: Callable[[], datetime] | None = None,
     sleep: Callable[[float], None] | None = None,
+    only: str | None = None,
 ) -> Runtime:
-    """The service as configured. ``channels`` replaces the configured ones (tests, the demo),
-    and then no mailbox is read either."""
-    config_dir = settings.config_dir
-    reloader = CyclesReloader(
-        config_dir / "cycles.yaml", status_path=default_status_path(settings.data_dir)
-    )
-    groups = reloader.poll((clock or utc_now)()).codes
-    chasing = load_chasing(config_dir / "chasing.yaml", groups=groups)
-    digest_file = config_dir / "digest.yaml"
-    digests = load_digest_config(digest_file, groups=groups) if digest_file.is_file() else None
+    """The service as configured: every plan (or ``only`` that one). ``channels`` replaces the
+    configured ones (tests, the demo), and then no mailbox is read either."""
+    found = configured_plans(settings.config_dir)
+    several = len(found) > 1
+    if only is not None:
+        found = {only: choose_plan(settings.config_dir, only)}
+    now = (clock or utc_now)()
+    plans = {code: plan_runtime(settings, f, now=now, several=several) for code, f in found.items()}
+    first = next(iter(plans.values()))
     inbox = None
     if channels is None:
         graph = graph_client(settings)
+        mailboxes = {p.chasing.sender.mailbox.lower() for p in plans.values()}
+        if graph is not None and len(mailboxes) > 1:
+            raise SettingsError(
+                [
+                    "the plans send from different mailboxes ("
+                    + ", ".join(sorted(mailboxes))
+                    + "), but Microsoft Graph sends from one (CHASER_GRAPH_MAILBOX): give every "
+                    "plan's chasing.yaml the same sender.mailbox"
+                ]
+            )
         try:
-            channels = build_channels(settings, sender=chasing.sender, graph=graph)
+            channels = build_channels(settings, sender=first.chasing.sender, graph=graph)
         except ChannelConfigError as exc:
             raise SettingsError([str(exc)]) from None
         if graph is not None and settings.graph_poll:
             # Replies are read from the shared mailbox when Graph is configured (unless
             # CHASER_GRAPH_POLL=no, e.g. while another system reads that mailbox).
-            inbox = GraphInbox(graph, mailbox=settings.graph_mailbox or chasing.sender.mailbox)
-    template_dir = config_dir / "templates"
+            mailbox = settings.graph_mailbox or first.chasing.sender.mailbox
+            inbox = GraphInbox(graph, mailbox=mailbox)
     kwargs = {"clock": clock} if clock is not None else {}
     return Runtime(
         engine=engine,
-        chasing=chasing,
-        cycles=reloader.poll,
-        templates=load_templates(template_dir if template_dir.is_dir() else None),
+        plans=plans,
         secret=secret_key(settings),
         channels=channels,
         data_dir=settings.data_dir,
         sleep=sleep,
         inbox=inbox,
-        digests=digests,
         **kwargs,
     )
 
@@ -129,8 +159,11 @@ def inbound_listener(settings: Settings, runtime: Runtime) -> InboundSmtp | None
         return None
     host, port = settings.inbound_smtp
 
+    # With one plan, a reply naming no request is that plan's; with several, intake finds it.
+    only = next(iter(runtime.plans)) if len(runtime.plans) == 1 else None
+
     def take_in(raw: bytes) -> None:
-        ingest_email(runtime.engine, raw, now=runtime.clock(), plan_code=runtime.chasing.plan)
+        ingest_email(runtime.engine, raw, now=runtime.clock(), plan_code=only)
 
     return InboundSmtp(host, port, take_in)
 
@@ -169,14 +202,15 @@ def link_sender(runtime: Runtime) -> Callable[[UserAccount, str], None]:
     def send(user: UserAccount, link: str) -> None:
         now = runtime.clock()
         key = f"signin:{hashlib.sha256(link.encode()).hexdigest()[:24]}"
+        plan = _signin_plan(runtime, user)
         message = render_signin(
             key=key,
             to=Address(user.name, user.email),
             link=link,
             minutes=int(LIFETIME.total_seconds() // 60),
-            service=runtime.chasing.sender.name,
-            sender=runtime.chasing.sender.mailbox,
-            templates=runtime.templates,
+            service=plan.chasing.sender.name,
+            sender=plan.chasing.sender.mailbox,
+            templates=plan.templates,
         )
         with runtime.engine.begin() as conn:
             delivery = NewDelivery(message, reference_for(runtime.secret, key), "signin", now)
@@ -186,6 +220,20 @@ def link_sender(runtime: Runtime) -> Callable[[UserAccount, str], None]:
         ).start()
 
     return send
+
+
+def _signin_plan(runtime: Runtime, user: UserAccount) -> PlanRuntime:
+    """The plan whose name and mailbox a sign-in link is sent under: the first the user has a
+    role on (the first plan for a user with a role on every plan)."""
+    from sqlmodel import Session, select
+
+    from workflows.store.models import UserRole
+
+    with Session(runtime.engine) as session:
+        codes = [
+            r.plan_code for r in session.exec(select(UserRole).where(UserRole.user_id == user.id))
+        ]
+    return next((p for code, p in runtime.plans.items() if code in codes), runtime.first)
 
 
 def web_app(
@@ -202,18 +250,21 @@ def web_app(
     stalled loop."""
     from chaser.web_feeds import flags_now, meetings_near
     from integrations.web import create_app
+    from integrations.web.secretary import PlanSite
 
+    first = runtime.first.chasing
     return create_app(
         engine=runtime.engine,
         secret=runtime.secret,
         clock=runtime.clock,
-        form_url=runtime.chasing.form_url,
-        contact_email=runtime.chasing.sender.mailbox,
-        plan_code=runtime.chasing.plan,
+        form_url=first.form_url,
+        contact_email=first.sender.mailbox,
+        plans=[
+            PlanSite(code, flags=flags_now(runtime, plan), meetings=meetings_near(plan))
+            for code, plan in runtime.plans.items()
+        ],
         bind_host=bind_host,
         mailbox=mailbox,
-        flags=flags_now(runtime),
-        meetings=meetings_near(runtime),
         liveness=liveness,
         signin=signin_options(settings, runtime),
         trusted_proxies=settings.trusted_proxies,
@@ -236,7 +287,7 @@ def form_server(
 
     host, port = settings.web_listen or (
         "127.0.0.1",
-        urlsplit(runtime.chasing.form_url).port or 8080,
+        urlsplit(runtime.first.chasing.form_url).port or 8080,
     )
     app = web_app(runtime, settings, bind_host=host, liveness=liveness)
     return FormServer(app, host=host, port=port)

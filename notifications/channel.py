@@ -66,12 +66,16 @@ class OutgoingMessage:
     #: The one-click link to the reply form, for buttons (Teams) and plain-text fallbacks.
     link: str = ""
     attachments: tuple[Attachment, ...] = ()
+    #: The name it is sent under (the plan's ``sender.name``: plans sharing a mailbox keep
+    #: their own); empty for the channel's own.
+    sender_name: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return {
             "key": self.key,
             "channel": self.channel,
             "sender": self.sender,
+            "sender_name": self.sender_name,
             "to": [[a.name, a.email] for a in self.to],
             "cc": [[a.name, a.email] for a in self.cc],
             "reply_to": [self.reply_to.name, self.reply_to.email] if self.reply_to else None,
@@ -95,6 +99,7 @@ class OutgoingMessage:
             key=data["key"],
             channel=data["channel"],
             sender=data["sender"],
+            sender_name=data.get("sender_name", ""),
             to=tuple(Address(n, e) for n, e in data.get("to", [])),
             cc=tuple(Address(n, e) for n, e in data.get("cc", [])),
             reply_to=Address(reply_to[0], reply_to[1]) if reply_to else None,

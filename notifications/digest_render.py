@@ -368,6 +368,7 @@ def render_digest_email(
     to: tuple[Address, ...],
     key: str,
     attachments: tuple[Attachment, ...] = (),
+    sender_name: str = "",
 ) -> OutgoingMessage:
     """The digest email to the secretary: a one-line subject, a text body and inlined HTML,
     with ``attachments`` (the XLSX log and the DOCX paper) named in the text and attached."""
@@ -383,6 +384,7 @@ def render_digest_email(
         key=key,
         channel="email",
         sender=sender,
+        sender_name=sender_name,
         to=to,
         subject=subject,
         text=text,

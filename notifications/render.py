@@ -161,6 +161,7 @@ def render_chase(
     sender: str,
     templates: Templates,
     reply_to: Address | None = None,
+    sender_name: str = "",
 ) -> OutgoingMessage:
     """The email for ``chase``: plain-English subject with ``[ref …]``, text and inlined HTML."""
     context = chase_context(chase, link=link, reference=reference)
@@ -173,6 +174,7 @@ def render_chase(
         key=chase.key,
         channel="email",
         sender=sender,
+        sender_name=sender_name,
         to=(_address(chase.to),),
         cc=tuple(_address(w) for w in chase.cc if w.email),
         reply_to=reply_to,
@@ -299,6 +301,7 @@ def render_signin(
         key=key,
         channel="email",
         sender=sender,
+        sender_name=service,
         to=(to,),
         subject=subject,
         text=text,

@@ -30,6 +30,9 @@ from workflows.plan.mapping import load_mapping
 from workflows.replies.links import verify_link
 from workflows.store.models import Action, Delivery, Person, StatusChange
 
+#: The demo plan's code, which begins every outbox key.
+PLAN = "plymouth-send-2023"
+
 LONDON = ZoneInfo("Europe/London")
 SECRET = "s" * 40
 
@@ -103,7 +106,7 @@ def test_six_weeks_of_ticks_send_exactly_the_ladder_through_smtp_and_teams(
     # HP is chased on Teams too (chasing.yaml): in the meeting group's channel, @mentioned
     teams = sorted(r.key for r in rows if r.channel == "teams")
     assert teams == sorted(
-        f"{step}:HP:{meeting}:teams"
+        f"{PLAN}/{step}:HP:{meeting}:teams"
         for step in ("request", "reminder", "final_reminder")
         for meeting in ("SIB:2025-09-30", "SSDG:2025-10-21")
     )
@@ -117,9 +120,9 @@ def test_six_weeks_of_ticks_send_exactly_the_ladder_through_smtp_and_teams(
     assert button["type"] == "Action.OpenUrl"
     token = button["url"].removeprefix("http://127.0.0.1:8080/r/")
     claims = verify_link(SECRET.encode(), token, now=datetime(2025, 9, 16, tzinfo=UTC))
-    assert (claims.lead, claims.key) == ("HP", "request:HP:SIB:2025-09-30")
+    assert (claims.lead, claims.key) == ("HP", f"{PLAN}/request:HP:SIB:2025-09-30")
 
-    request = next(m for m in messages if m["X-Chaser-Key"] == "request:AP:SIB:2025-09-30")
+    request = next(m for m in messages if m["X-Chaser-Key"] == f"{PLAN}/request:AP:SIB:2025-09-30")
     assert request["To"] == "Aisha Pendleford <aisha.pendleford@example.org>"
     reference = re.search(r"\[ref (CHS-[A-Z2-7]{10})\]", request["Subject"])
     assert reference is not None
@@ -132,7 +135,9 @@ def test_six_weeks_of_ticks_send_exactly_the_ladder_through_smtp_and_teams(
     for ref in ("2.2", "2.5", "6.6"):
         assert ref in text
 
-    escalation = next(m for m in messages if m["X-Chaser-Key"] == "escalation:TC:SIB:2025-09-30:SS")
+    escalation = next(
+        m for m in messages if m["X-Chaser-Key"] == f"{PLAN}/escalation:TC:SIB:2025-09-30:SS"
+    )
     assert "saoirse.stannard@example.nhs.uk" in escalation["To"]
     assert escalation["Cc"] is not None and "@example.org" in escalation["Cc"]
 
@@ -162,7 +167,7 @@ def test_a_lead_who_replies_is_not_reminded(engine: Engine, tmp_path: Path, sink
         for m in sink.messages
         if "freya.odgers@example.nhs.uk" in m.rcpt_tos
     ]
-    assert to_fo == ["request:FO:SIB:2025-09-30"]
+    assert to_fo == [f"{PLAN}/request:FO:SIB:2025-09-30"]
     assert len(sink.messages) == 13 + 12 + 12 + 25  # FO (one area, one SRO) left out
 
 

@@ -22,6 +22,9 @@ from workflows.chasing.state import load_chase_state
 from workflows.plan.mapping import load_mapping
 from workflows.store.db import make_engine, upgrade
 
+#: The demo plan's code, which begins every outbox key.
+PLAN = "plymouth-send-2023"
+
 LONDON = ZoneInfo("Europe/London")
 CYCLES = load_cycles(ROOT / "config" / "cycles.yaml")
 CHASING = load_chasing(ROOT / "config" / "chasing.yaml")
@@ -35,7 +38,7 @@ def state(tmp_path_factory: pytest.TempPathFactory) -> ChaseState:
     import_people(engine, PEOPLE_CSV, now=NOW)
     import_plan(engine, PLAN_XLSX, mapping=load_mapping(MAPPING), now=NOW)
     with Session(engine) as session:
-        return load_chase_state(session, "plymouth-send-2023")
+        return load_chase_state(session, PLAN)
 
 
 def at(day: date, clock: time = time(9, 30)) -> datetime:
@@ -166,7 +169,9 @@ def test_someone_away_is_chased_through_their_delegate(state: ChaseState) -> Non
     sent = simulate(dataclasses.replace(state, people=people), date(2025, 9, 16), date(2025, 9, 17))
     hp = next(c for _, c in sent.values() if c.lead.code == "HP")
     assert (hp.to.code, hp.to.name, hp.delegated) == ("KR", "Kit Rundle", True)
-    assert hp.key == "request:HP:SIB:2025-09-30"  # keyed by the lead: no second message later
+    assert (
+        hp.key == f"{PLAN}/request:HP:SIB:2025-09-30"
+    )  # keyed by the lead: no second message later
 
 
 def test_withdrawn_and_embedded_actions_are_never_chased(state: ChaseState) -> None:
@@ -221,9 +226,9 @@ def test_due_dates_get_their_own_nudges_grouped_per_lead(state: ChaseState) -> N
     )
     nudges = sorted((day, c.key, len(c.actions)) for day, c in sent.values() if c.step.is_nudge)
     assert nudges == [
-        (date(2025, 11, 14), "nudge_before:FO:2025-11-14", 3),
-        (date(2025, 11, 28), "nudge_due:FO:2025-11-28", 3),
-        (date(2025, 12, 1), "nudge_overdue:FO:2025-12-01", 3),
+        (date(2025, 11, 14), f"{PLAN}/nudge_before:FO:2025-11-14", 3),
+        (date(2025, 11, 28), f"{PLAN}/nudge_due:FO:2025-11-28", 3),
+        (date(2025, 12, 1), f"{PLAN}/nudge_overdue:FO:2025-12-01", 3),
     ]
 
 

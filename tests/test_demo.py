@@ -28,6 +28,9 @@ import pytest
 from tests.browser import axe_violations, chromium_page, require_browser
 from tests.mail_servers import free_port
 
+#: The demo plan's code, which begins every outbox key.
+PLAN = "plymouth-send-2023"
+
 DEADLINE = 300  # seconds for the simulated six weeks (it takes about 25 on a laptop)
 _DIGEST = re.compile(r"DIGEST for (\S+) (\S+) sent to (.+?): .*?(http://\S+/outbox/(\d+))$")
 
@@ -188,13 +191,13 @@ def test_the_secretarys_digest_arrives_once_two_working_days_before_each_meeting
     message = demo.message(sib)
     assert message["To"] == "Morwenna Tregear <morwenna.tregear@example.org>"
     assert "Local Area SEND Improvement Board, Tue 30 Sep 2025" in message["Subject"]
-    assert message["X-Chaser-Key"] == "digest:SIB:2025-09-30"
+    assert message["X-Chaser-Key"] == f"{PLAN}/digest:SIB:2025-09-30"
     names = [a.get_filename() for a in message.iter_attachments()]
     assert names == [
         "SIB-2025-09-30-action-and-impact-log.xlsx",
         "SIB-2025-09-30-board-paper.docx",
     ]
-    assert demo.message(ssdg)["X-Chaser-Key"] == "digest:SSDG:2025-09-09"
+    assert demo.message(ssdg)["X-Chaser-Key"] == f"{PLAN}/digest:SSDG:2025-09-09"
     day_of = {n: line[:15] for line in demo.lines for n in (ssdg, sib)}
     sent_on = [
         line[:15] for line in demo.lines if re.match(r"\w{3} \d\d", line) and "1 digest" in line

@@ -26,6 +26,9 @@ from tests.test_replies import AISHA, reply_to
 from workflows.plan.mapping import load_mapping
 from workflows.replies.intake import ingest_email
 
+#: The demo plan's code, which begins every outbox key.
+PLAN = "plymouth-send-2023"
+
 SECRETARY = "morwenna.tregear@example.org"
 
 
@@ -60,10 +63,10 @@ def test_the_secretary_gets_the_digest_two_working_days_before_the_meeting(
     ingest_email(engine, reply_to(request, sender=AISHA, body=body, when=when), now=when)
     for day in (25, 26, 29):  # Thu: nothing yet; Fri 26th: the digest; Mon: not again
         tick(runtime, datetime(2025, 9, day, 8, 30, tzinfo=UTC))
-    digests = [m for m in sink.messages if m.message["X-Chaser-Key"].startswith("digest:")]
+    digests = [m for m in sink.messages if m.message["X-Chaser-Key"].startswith(f"{PLAN}/digest:")]
     assert len(digests) == 1 and digests[0].rcpt_tos == [SECRETARY]
     mail = digests[0].message
-    assert mail["X-Chaser-Key"] == "digest:SIB:2025-09-30"
+    assert mail["X-Chaser-Key"] == f"{PLAN}/digest:SIB:2025-09-30"
     assert "Local Area SEND Improvement Board" in mail["Subject"]
     attached = {p.get_filename(): p.get_content() for p in mail.iter_attachments()}
     assert sorted(attached) == [

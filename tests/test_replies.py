@@ -37,6 +37,9 @@ from workflows.replies.requests import load_request
 from workflows.replies.review import ReviewError, decide
 from workflows.store.models import Action, Person, Reply, StatusChange
 
+#: The demo plan's code, which begins every outbox key.
+PLAN = "plymouth-send-2023"
+
 REQUEST_DAY = datetime(2025, 9, 16, 8, 30, tzinfo=UTC)  # 09:30 in London
 
 
@@ -126,7 +129,7 @@ def test_a_leads_reply_updates_each_action_it_names_with_the_history(
     )
     outcome = ingest_email(engine, raw, now=when)
     assert outcome.verdict == "applied", outcome.reason
-    assert outcome.request == "request:AP:SIB:2025-09-30" and outcome.person == "AP"
+    assert outcome.request == f"{PLAN}/request:AP:SIB:2025-09-30" and outcome.person == "AP"
     a25, a66 = _action(engine, "2.5"), _action(engine, "6.6")
     assert (a25.status, a25.status_label) == ("on_track", "Amber")  # Plymouth: amber = on track
     assert (a25.forecast_due, a25.forecast_due_precision) == (date(2025, 10, 31), "month")

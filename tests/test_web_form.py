@@ -45,7 +45,7 @@ SECRET = "s" * 40
 REQUEST_TIME = datetime(2025, 9, 16, 8, 30, tzinfo=UTC)
 AFTER_DEADLINE = datetime(2025, 9, 24, 9, 0, tzinfo=UTC)
 AFTER_EXPIRY = datetime(2025, 10, 16, 9, 0, tzinfo=UTC)
-AP_KEY = "request:AP:SIB:2025-09-30"
+AP_KEY = "plymouth-send-2023/request:AP:SIB:2025-09-30"
 BASE = "http://testserver"
 
 
@@ -380,7 +380,7 @@ def test_an_expired_link_gets_a_clear_page_and_changes_nothing(world: World) -> 
 
 def test_unknown_requests_and_other_peoples_actions_are_refused(world: World) -> None:
     before = _counts(world.engine)
-    unknown = _token(_claims(key="request:AP:SIB:2031-01-01"))
+    unknown = _token(_claims(key="plymouth-send-2023/request:AP:SIB:2031-01-01"))
     assert world.client.get(f"/r/{unknown}").status_code == 404
     # a genuine key, but signed for someone it was not sent to
     stranger = _token(_claims(person="TC"))

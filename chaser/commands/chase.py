@@ -14,6 +14,13 @@ from workflows.calendar.cycles import LONDON
 from workflows.chasing.state import UnknownPlan
 
 
+def _not_imported(codes: list[str]) -> str:
+    return (
+        f"plan {', '.join(codes)} is not in the store yet; import it with `chaser plan import`, "
+        "or fix `plan:` in chasing.yaml"
+    )
+
+
 def _describe(p: Planned) -> dict[str, Any]:
     chase, message = p.chase, p.delivery.message
     return {
@@ -40,16 +47,23 @@ def _describe(p: Planned) -> dict[str, Any]:
 )
 @click.option("--dry-run", is_flag=True, help="Show what would be sent; enqueue and send nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (see docs/chasing.md).")
+@click.option(
+    "--plan", "plan_code", metavar="CODE", help="Only this plan (default: every plan configured)."
+)
 @click.pass_obj
-def chase(settings: Settings, now_text: str | None, dry_run: bool, as_json: bool) -> None:
+def chase(
+    settings: Settings, now_text: str | None, dry_run: bool, as_json: bool, plan_code: str | None
+) -> None:
     """Run one chasing tick by hand: enqueue what is due, then send it."""
-    runtime = runtime_from(settings)
+    runtime = runtime_from(settings, only=plan_code)
     now = parse_now(now_text)
     try:
         if dry_run:
             planned, enqueued, dispatch = plan_tick(runtime, now), 0, None
         else:
             report = tick(runtime, now)
+            if report.missing and len(report.missing) == len(runtime.plans):
+                raise UnknownPlan(_not_imported(report.missing))
             planned, enqueued, dispatch = report.planned, report.enqueued, report.dispatch
     except UnknownPlan as exc:
         fail(str(exc))

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from chaser.commands.common import report_problems, settings_of
+from chaser.commands.common import plan_file, plan_option, report_problems, settings_of
 from workflows.calendar.cycles import CyclesConfigError, load_cycles
 from workflows.chasing.config import ChasingConfigError, load_chasing
 
@@ -18,15 +18,22 @@ def chasing() -> None:
 
 @chasing.command()
 @click.argument("file", required=False, type=click.Path(dir_okay=False, path_type=Path))
-def validate(file: Path | None) -> None:
-    """Check FILE (default: chasing.yaml in the config directory) against cycles.yaml beside it.
+@plan_option
+def validate(file: Path | None, plan_code: str | None) -> None:
+    """Check FILE (default: the plan's chasing.yaml) against the plan's cycles.yaml.
 
     Prints each problem as FILE:LINE: KEY: what is wrong and how to fix it, and exits 1 if
     there are any; otherwise what the ladder means in working days.
     """
-    path = file or settings_of().config_dir / "chasing.yaml"
+    if file is not None:
+        path, cycles_path = file, file.parent / "cycles.yaml"
+        if not cycles_path.exists():
+            cycles_path = settings_of().config_dir / "cycles.yaml"
+    else:
+        path = plan_file(settings_of(), plan_code, "chasing.yaml")
+        cycles_path = plan_file(settings_of(), plan_code, "cycles.yaml")
     try:
-        groups = load_cycles(path.parent / "cycles.yaml").codes
+        groups = load_cycles(cycles_path).codes
         config = load_chasing(path, groups=groups)
     except (ChasingConfigError, CyclesConfigError) as exc:
         report_problems(path, exc.problems, fallback=str(exc))

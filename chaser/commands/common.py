@@ -16,6 +16,7 @@ from workflows.calendar.cycles import LONDON
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
+    from chaser.plans import PlanFiles
     from chaser.runtime import Runtime
 
 
@@ -53,8 +54,10 @@ def engine_from(settings: Settings) -> Engine:
         fail(str(exc))
 
 
-def runtime_from(settings: Settings) -> Runtime:
-    """The service as configured, or exit 1 naming the file, variable or key to fix."""
+def runtime_from(settings: Settings, *, only: str | None = None) -> Runtime:
+    """The service as configured (every plan, or ``only`` that one), or exit 1 naming the
+    file, variable or key to fix."""
+    from chaser.plans import PlanChoiceError
     from chaser.wiring import build_runtime
     from workflows.calendar.cycles import CyclesConfigError
     from workflows.chasing.config import ChasingConfigError
@@ -62,9 +65,68 @@ def runtime_from(settings: Settings) -> Runtime:
 
     engine = engine_from(settings)
     try:
-        return build_runtime(settings, engine)
-    except (ChasingConfigError, CyclesConfigError, DigestConfigError, SettingsError) as exc:
+        return build_runtime(settings, engine, only=only)
+    except (
+        ChasingConfigError,
+        CyclesConfigError,
+        DigestConfigError,
+        SettingsError,
+        PlanChoiceError,
+    ) as exc:
         fail(str(exc))
+
+
+def plan_files(settings: Settings, code: str | None) -> PlanFiles:
+    """The plan ``--plan`` names (optional when one is configured), or exit 1 saying which
+    plans there are."""
+    from chaser.plans import PlanChoiceError, choose_plan
+    from workflows.chasing.config import ChasingConfigError
+
+    try:
+        return choose_plan(settings.config_dir, code)
+    except (PlanChoiceError, ChasingConfigError) as exc:
+        fail(str(exc))
+
+
+def plan_file(settings: Settings, code: str | None, name: str) -> Path:
+    """The ``cycles.yaml`` or ``chasing.yaml`` of the plan ``--plan`` names. With one plan
+    and no ``--plan`` it is the configuration directory's own, even before ``chasing.yaml``
+    exists (so ``cycles validate`` works on a first ``cycles.yaml``)."""
+    from chaser.plans import plan_folders
+
+    if code is None and plan_folders(settings.config_dir) == [settings.config_dir]:
+        return settings.config_dir / name
+    files = plan_files(settings, code)
+    return {"cycles.yaml": files.cycles, "chasing.yaml": files.chasing}[name]
+
+
+def partnership_of(settings: Settings, code: str | None) -> str:
+    """The partnership whose people directory plan ``code`` uses: the configured plan's
+    (without ``--plan``, the only one's). A plan not configured (yet), or a deployment with no
+    ``chasing.yaml`` at all, uses the shared directory ('')."""
+    from chaser.plans import PlanChoiceError, choose_plan, plan_folders
+    from workflows.chasing.config import ChasingConfigError
+
+    config_dir = settings.config_dir
+    if plan_folders(config_dir) == [config_dir] and not (config_dir / "chasing.yaml").is_file():
+        return ""
+    try:
+        return choose_plan(config_dir, code).partnership
+    except PlanChoiceError as exc:
+        if code is None:
+            fail(str(exc))
+        return ""
+    except ChasingConfigError as exc:
+        fail(str(exc))
+
+
+#: The option every verb that works on one plan takes.
+plan_option = click.option(
+    "--plan",
+    "plan_code",
+    metavar="CODE",
+    help="The plan (needed only when several are configured, in config/plans/).",
+)
 
 
 def parse_now(value: str | None) -> datetime:

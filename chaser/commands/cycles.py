@@ -15,16 +15,26 @@ from typing import Any
 
 import click
 
-from chaser.commands.common import settings_of
-from chaser.config_reload import default_status_path, read_status
+from chaser.commands.common import plan_file, plan_option, settings_of
+from chaser.config_reload import ReloadStatus, read_status
 from workflows.calendar.cycles import LONDON, CyclesConfig, CyclesConfigError, load_cycles
 from workflows.calendar.meetings import Meeting, MeetingStatus, meetings
 
 PREVIEW_SCHEMA = "chaser.cycles.preview/1"
 
 
-def _default_file() -> Path:
-    return settings_of().config_dir / "cycles.yaml"
+def _default_file(plan_code: str | None) -> Path:
+    return plan_file(settings_of(), plan_code, "cycles.yaml")
+
+
+def _service_status(path: Path) -> ReloadStatus | None:
+    """What the running service last did with this file (each plan's reload is recorded
+    apart), or None if it has not looked at it."""
+    for status_file in sorted((settings_of().data_dir / "status").glob("cycles-reload*.json")):
+        status = read_status(status_file)
+        if status is not None and Path(status.path) == path.resolve():
+            return status
+    return None
 
 
 def _today() -> dt.date:
@@ -57,17 +67,16 @@ def cycles() -> None:
 
 @cycles.command()
 @click.argument("file", required=False, type=click.Path(dir_okay=False, path_type=Path))
-def validate(file: Path | None) -> None:
-    """Check FILE (default: cycles.yaml in the config directory).
+@plan_option
+def validate(file: Path | None, plan_code: str | None) -> None:
+    """Check FILE (default: the plan's cycles.yaml, in the config directory).
 
     Prints each problem as FILE:LINE: KEY: what is wrong and how to fix it, and exits 1 if
     there are any. Otherwise prints how each cadence was read (e.g. 'Six weekly' as every 6
     weeks on Tuesday) and what the running service is using.
     """
-    path = file or _default_file()
-    status = read_status(default_status_path(settings_of().data_dir))
-    if status is not None and Path(status.path) != path.resolve():
-        status = None
+    path = file or _default_file(plan_code)
+    status = _service_status(path)
     try:
         config = load_cycles(path)
     except CyclesConfigError as exc:
@@ -134,7 +143,9 @@ def _meeting_json(meeting: Meeting, config: CyclesConfig) -> dict[str, Any]:
 @click.option(
     "--file", type=click.Path(dir_okay=False, path_type=Path), help="Another cycles.yaml."
 )
+@plan_option
 def preview(
+    plan_code: str | None,
     start: dt.datetime | None,
     weeks: int,
     groups: tuple[str, ...],
@@ -145,7 +156,7 @@ def preview(
 
     Cancelled meetings (and meetings skipped for a recess) are listed too, marked cancelled.
     """
-    path = file or _default_file()
+    path = file or _default_file(plan_code)
     config = _load(path)
     first = start.date() if start else _today()
     last = first + dt.timedelta(weeks=weeks) - dt.timedelta(days=1)
@@ -203,8 +214,14 @@ def preview(
 @click.option(
     "--file", type=click.Path(dir_okay=False, path_type=Path), help="Another cycles.yaml."
 )
+@plan_option
 def ics(
-    group: str | None, start: dt.datetime | None, weeks: int, out: Path | None, file: Path | None
+    plan_code: str | None,
+    group: str | None,
+    start: dt.datetime | None,
+    weeks: int,
+    out: Path | None,
+    file: Path | None,
 ) -> None:
     """An iCalendar feed (.ics) of meetings and papers deadlines to subscribe to in Outlook.
 
@@ -213,7 +230,7 @@ def ics(
     """
     from integrations.ics import build_ics
 
-    path = file or _default_file()
+    path = file or _default_file(plan_code)
     config = _load(path)
     if group is not None and group not in config.codes:
         raise click.BadParameter(

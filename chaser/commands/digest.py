@@ -9,8 +9,23 @@ from typing import Any
 
 import click
 
-from chaser.commands.common import fail, parse_now, report_problems, runtime_from, settings_of
-from chaser.digests import DigestError, digest_key, enqueue_one, find_meeting, prepare
+from chaser.commands.common import (
+    fail,
+    parse_now,
+    plan_files,
+    plan_option,
+    report_problems,
+    runtime_from,
+    settings_of,
+)
+from chaser.digests import (
+    DigestError,
+    digest_folder,
+    digest_key,
+    enqueue_one,
+    find_meeting,
+    prepare,
+)
 from chaser.service import tick
 from chaser.settings import Settings
 from workflows.calendar.cycles import CyclesConfigError, load_cycles
@@ -45,6 +60,7 @@ def _summary(digest: Digest, files: list[Path], sent: bool) -> dict[str, Any]:
 
 
 @click.group(invoke_without_command=True)
+@plan_option
 @click.option("--group", metavar="CODE", help="The group, e.g. SIB (required to build one).")
 @click.option(
     "--meeting",
@@ -67,6 +83,7 @@ def _summary(digest: Digest, files: list[Path], sent: bool) -> dict[str, Any]:
 @click.pass_context
 def digest(
     ctx: click.Context,
+    plan_code: str | None,
     group: str | None,
     meeting_day: Any,
     out_dir: Path | None,
@@ -83,17 +100,19 @@ def digest(
     if group is None:
         raise click.UsageError("Missing option '--group' (e.g. --group SIB).")
     settings: Settings = ctx.obj
-    runtime = runtime_from(settings)
-    if runtime.digests is None:
-        fail(f"{settings.config_dir / 'digest.yaml'} is missing; copy the shipped one and edit it")
+    files_ = plan_files(settings, plan_code)
+    runtime = runtime_from(settings, only=files_.code)
+    plan = runtime.plan
+    if plan.digests is None:
+        fail(f"{files_.folder / 'digest.yaml'} is missing; copy the shipped one and edit it")
     now = parse_now(now_text)
     on: date | None = meeting_day.date() if meeting_day else None
     try:
-        meeting = find_meeting(runtime, group, on, now)
+        meeting = find_meeting(plan, group, on, now)
     except DigestError as exc:
         fail(str(exc))
-    folder = out_dir or settings.data_dir / "digests" / group / meeting.date.isoformat()
-    built = prepare(runtime, runtime.digests, group, meeting, now, folder)
+    folder = out_dir or digest_folder(runtime, plan, meeting)
+    built = prepare(runtime, plan, group, meeting, now, folder)
     files = list(built.files)
     if built.message is not None:
         (folder / "digest.html").write_text(built.message.html, encoding="utf-8")
@@ -103,9 +122,10 @@ def digest(
     if send:
         if built.message is None:
             fail(f"{group} has no secretary with an email address in cycles.yaml")
-        enqueue_one(runtime, built.message, meeting, now)
+        enqueue_one(runtime, plan, built.message, meeting, now)
         report = tick(runtime, now)
-        sent = (digest_key(meeting), "sent") in (report.dispatch.by_key if report.dispatch else [])
+        key = digest_key(plan, meeting)
+        sent = (key, "sent") in (report.dispatch.by_key if report.dispatch else [])
     if as_json:
         click.echo(json.dumps(_summary(built.digest, files, sent), indent=2, ensure_ascii=False))
         return
@@ -122,15 +142,20 @@ def digest(
 
 @digest.command()
 @click.argument("file", required=False, type=click.Path(dir_okay=False, path_type=Path))
-def validate(file: Path | None) -> None:
+@plan_option
+def validate(file: Path | None, plan_code: str | None) -> None:
     """Check FILE (default: digest.yaml in the config directory) against cycles.yaml beside it.
 
     Prints each problem as FILE:LINE: KEY: what is wrong and how to fix it, and exits 1 if
     there are any; otherwise which meetings get a digest, and when.
     """
-    path = file or settings_of().config_dir / "digest.yaml"
+    files_ = None if file else plan_files(settings_of(), plan_code)
+    path = file or (
+        files_.digest if files_ and files_.digest else settings_of().config_dir / "digest.yaml"
+    )
+    cycles_file = files_.cycles if files_ else path.parent / "cycles.yaml"
     try:
-        groups = load_cycles(path.parent / "cycles.yaml").codes
+        groups = load_cycles(cycles_file).codes
         config = load_digest_config(path, groups=groups)
     except (DigestConfigError, CyclesConfigError) as exc:
         report_problems(path, exc.problems, fallback=str(exc))

@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 from sqlmodel import Session
 
-from chaser.commands.common import engine_from, fail
+from chaser.commands.common import engine_from, fail, plan_option
 from chaser.settings import Settings
 from workflows.replies.intake import ingest_email
 from workflows.replies.review import ReviewError, decide, pending_reviews
@@ -51,8 +51,11 @@ def ingest(
 
 @replies.command("review")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option(
+    "--plan", "plan_code", metavar="CODE", help="Only this plan's (and planless) replies."
+)
 @click.pass_obj
-def review(settings: Settings, as_json: bool) -> None:
+def review(settings: Settings, as_json: bool, plan_code: str | None) -> None:
     """Replies waiting for the secretary to apply or reject, with the reason."""
     engine = engine_from(settings)
     with Session(engine) as session:
@@ -65,7 +68,7 @@ def review(settings: Settings, as_json: bool) -> None:
                 "reason": r.reason,
                 "text": str(r.parsed.get("body", ""))[:2000],
             }
-            for r in pending_reviews(session)
+            for r in pending_reviews(session, plan_code)
         ]
     if as_json:
         click.echo(json.dumps(waiting, indent=2, ensure_ascii=False))
@@ -80,26 +83,47 @@ def review(settings: Settings, as_json: bool) -> None:
 @replies.command("apply")
 @click.argument("reply_id", type=int)
 @click.option("--by", required=True, metavar="NAME", help="Who decided (kept in the history).")
+@plan_option
 @click.pass_obj
-def apply_reply(settings: Settings, reply_id: int, by: str) -> None:
-    """Apply a reply from the review queue as it was read."""
-    _decide(settings, reply_id, apply=True, by=by, reason="")
+def apply_reply(settings: Settings, reply_id: int, by: str, plan_code: str | None) -> None:
+    """Apply a reply from the review queue as it was read (to --plan's plan, when it names
+    none)."""
+    _decide(settings, reply_id, apply=True, by=by, reason="", plan_code=plan_code)
 
 
 @replies.command("reject")
 @click.argument("reply_id", type=int)
 @click.option("--by", required=True, metavar="NAME", help="Who decided (kept in the history).")
 @click.option("--reason", default="", help="Why (kept with the reply).")
+@plan_option
 @click.pass_obj
-def reject_reply(settings: Settings, reply_id: int, by: str, reason: str) -> None:
+def reject_reply(
+    settings: Settings, reply_id: int, by: str, reason: str, plan_code: str | None
+) -> None:
     """Reject a reply from the review queue: it changes nothing and stays on record."""
-    _decide(settings, reply_id, apply=False, by=by, reason=reason)
+    _decide(settings, reply_id, apply=False, by=by, reason=reason, plan_code=plan_code)
 
 
-def _decide(settings: Settings, reply_id: int, *, apply: bool, by: str, reason: str) -> None:
+def _decide(
+    settings: Settings,
+    reply_id: int,
+    *,
+    apply: bool,
+    by: str,
+    reason: str,
+    plan_code: str | None,
+) -> None:
     engine = engine_from(settings)
     try:
-        reply = decide(engine, reply_id, apply=apply, by=by, now=datetime.now(UTC), reason=reason)
+        reply = decide(
+            engine,
+            reply_id,
+            apply=apply,
+            by=by,
+            now=datetime.now(UTC),
+            reason=reason,
+            plan_code=plan_code,
+        )
     except ReviewError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)

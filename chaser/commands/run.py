@@ -22,7 +22,6 @@ from chaser.settings import Settings, SettingsError
 from chaser.wiring import form_server, inbound_listener
 from integrations.web.access import is_loopback
 from workflows.calendar.cycles import LONDON
-from workflows.chasing.state import UnknownPlan
 
 log = structlog.get_logger(__name__)
 #: How long ``chaser run`` waits, when stopped, for the tick in hand (one message's send).
@@ -60,15 +59,14 @@ def run(settings: Settings, interval: int) -> None:
             if stopping.is_set():
                 return
             try:
-                tick(runtime)
+                report = tick(runtime)
                 heartbeat.beat()
-            except UnknownPlan:
-                heartbeat.beat()  # the loop is alive; the store just has no plan yet
-                log.warning(
-                    "plan_not_imported",
-                    plan=runtime.chasing.plan,
-                    hint="chaser plan import FILE (the plan named in chasing.yaml)",
-                )
+                for code in report.missing:  # the loop is alive; that plan is not imported yet
+                    log.warning(
+                        "plan_not_imported",
+                        plan=code,
+                        hint="chaser plan import FILE (the plan named in its chasing.yaml)",
+                    )
             except Exception:  # one bad tick must not stop the service; the next one retries
                 log.exception("tick_failed")
 
@@ -90,7 +88,7 @@ def run(settings: Settings, interval: int) -> None:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    log.info("service_started", interval_seconds=interval, plan=runtime.chasing.plan)
+    log.info("service_started", interval_seconds=interval, plans=list(runtime.plans))
     web.start()
     log.info("reply_form_listening", url=web.url)
     if settings.signin_configured:

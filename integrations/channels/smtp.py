@@ -96,13 +96,15 @@ def build_mime(
     text/plain, or multipart/alternative with the HTML, inside multipart/mixed when there are
     attachments. Text parts are UTF-8, 7bit when they are ASCII with short lines and
     quoted-printable otherwise, so no server needs 8BITMIME and no line is too long. The
-    Message-ID and the MIME boundaries come from the key. From is ``message.sender``;
+    Message-ID and the MIME boundaries come from the key. From is ``message.sender``, under
+    ``message.sender_name`` (else ``from_name``);
     ``message.headers`` are added unless they would replace one set here or are not valid
     header names; no header value can carry a line break (so none can smuggle in a ``Bcc``).
     """
     digest = hashlib.sha256(message.key.encode("utf-8")).hexdigest()
     mime = EmailMessage(policy=_POLICY)
-    sender = formataddr((_squash(from_name), message.sender)) if from_name else message.sender
+    name = message.sender_name or from_name
+    sender = formataddr((_squash(name), message.sender)) if name else message.sender
     mime["From"] = sender
     mime["To"] = _addresses(message.to)
     if message.cc:

@@ -34,6 +34,7 @@ from integrations.web.secretary import (
     SECRETARY_NAVIGATION,
     FlagsNow,
     MeetingsNear,
+    PlanSite,
     secretary_router,
 )
 from integrations.web.security import (
@@ -109,6 +110,7 @@ def create_app(
     liveness: Callable[[], str | None] | None = None,
     signin: SignInOptions | None = None,
     trusted_proxies: Sequence[str] = (),
+    plans: Sequence[PlanSite] = (),
 ) -> FastAPI:
     """The reply form, and with ``plan_code`` the secretary's pages for that plan.
 
@@ -120,8 +122,11 @@ def create_app(
     ``liveness`` says what is wrong with the service's loop, if anything, for ``/health``.
     ``signin`` says how people sign in to the secretary's pages (see
     :mod:`integrations.web.signin`); ``X-Forwarded-For`` and ``X-Forwarded-Proto`` are believed
-    only from ``trusted_proxies`` (addresses or networks).
+    only from ``trusted_proxies`` (addresses or networks). ``plans`` serves several plans' pages
+    (``plan_code``, ``flags`` and ``meetings`` are the one plan's, when there is one).
     """
+    if plan_code is not None:
+        plans = [PlanSite(plan_code, flags=flags, meetings=meetings), *plans]
     signin = signin or SignInOptions()
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
     form_targets = [origin_of(signin.entra.authority)] if signin.entra is not None else []
@@ -131,7 +136,7 @@ def create_app(
     app.mount("/assets", StaticFiles(directory=HERE / "static" / "govuk"), name="assets")
     local_only = LocalOnly(bind_host)
     navigation: list[NavItem] = []
-    if plan_code is not None:
+    if plans:
         navigation += SECRETARY_NAVIGATION
     if mailbox is not None:
         navigation.append(NavItem("/outbox", "Outbox"))
@@ -146,7 +151,7 @@ def create_app(
         engine=engine,
         clock=clock,
         secret=secret,
-        plan_code=plan_code,
+        plans=[p.code for p in plans],
         bind_host=bind_host,
         options=signin,
         secure=secure_cookie,
@@ -343,7 +348,7 @@ def create_app(
             next_action=found.next_after(one.ref) if one else None,
         )
 
-    if plan_code is not None:
+    if plans:
         # Without sign-in configured, signing in too is for a browser on this computer only.
         app.include_router(
             signin_router(pages=pages, access=access, public_url=form_url),
@@ -354,17 +359,15 @@ def create_app(
                 pages=pages,
                 engine=engine,
                 clock=clock,
-                plan_code=plan_code,
+                plans=plans,
                 access=access,
-                flags=flags,
-                meetings=meetings,
             )
         )
     if mailbox is not None:
         app.include_router(
             outbox_router(pages=pages, mailbox=mailbox), dependencies=[Depends(access.page)]
         )
-    if not signin.network and not is_loopback(bind_host) and plan_code is not None:
+    if not signin.network and not is_loopback(bind_host) and plans:
         log.info("secretary_pages_local_only", hint="configure sign-in (docs/secretary-pages.md)")
     return app
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
@@ -64,6 +65,16 @@ def environment() -> Environment:
     return env
 
 
+def with_plan(url: str, plan_code: str) -> str:
+    """``url`` for plan ``plan_code``: ``/plan?status=x`` -> ``/plan?status=x&plan=CODE``.
+
+    With several plans every link and form says which plan it is about, so a page opened in
+    another tab (where the secretary switched plan) still acts on the plan it shows."""
+    path, hash_, fragment = url.partition("#")
+    joiner = "&" if "?" in path else "?"
+    return f"{path}{joiner}{urlencode({'plan': plan_code})}{hash_}{fragment}"
+
+
 @dataclass
 class Pages:
     """Renders a template into an HTML response with the context every page needs."""
@@ -88,13 +99,23 @@ class Pages:
         if request is not None:
             context.setdefault("signed_in", getattr(request.state, "user", None))
             context.setdefault("csrf", getattr(request.state, "csrf", ""))
+            context.setdefault("plan_choices", getattr(request.state, "plans", []))
+            context.setdefault("current_plan", getattr(request.state, "plan", ""))
         context.setdefault("signed_in", None)
+        context.setdefault("plan_choices", [])
+        context.setdefault("current_plan", "")
         context.setdefault("service_name", self.service_name)
         context.setdefault("contact_email", self.contact_email)
         context.setdefault(
             "navigation",
             [
-                {"href": item.href, "text": item.text, "active": item.href == current}
+                {
+                    "href": with_plan(item.href, context["current_plan"])
+                    if context["plan_choices"]
+                    else item.href,
+                    "text": item.text,
+                    "active": item.href == current,
+                }
                 for item in self.navigation
             ]
             if current

@@ -18,6 +18,7 @@ import colorsys
 import dataclasses
 import re
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -29,9 +30,9 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
-from integrations.web.pages import ErrorPage, NavItem, Pages
+from integrations.web.pages import ErrorPage, NavItem, Pages, with_plan
 from integrations.web.security import CSRF_FIELD
-from integrations.web.signin import Access
+from integrations.web.signin import PLAN_COOKIE, Access
 from workflows.access.users import SignedIn
 from workflows.calendar.cycles import LONDON
 from workflows.calendar.meetings import Meeting
@@ -61,6 +62,17 @@ SECRETARY_NAVIGATION = [
 FlagsNow = Callable[[datetime], Mapping[str, Sequence[Flag]]]
 #: The chased meetings around ``now`` (recent and coming), oldest first.
 MeetingsNear = Callable[[datetime], Sequence[Meeting]]
+
+
+@dataclass(frozen=True)
+class PlanSite:
+    """One plan's pages: its code, and what feeds them (the flags the plan's next digest would
+    raise; its chased meetings around a moment)."""
+
+    code: str
+    flags: FlagsNow | None = None
+    meetings: MeetingsNear | None = None
+
 
 MAX_REASON = 2000
 
@@ -168,62 +180,87 @@ def secretary_router(
     pages: Pages,
     engine: Engine,
     clock: Callable[[], datetime],
-    plan_code: str,
+    plans: Sequence[PlanSite],
     access: Access,
-    flags: FlagsNow | None = None,
-    meetings: MeetingsNear | None = None,
 ) -> APIRouter:
-    """The pages, each behind ``access``: a GET needs a role on the plan, a POST a secretary."""
+    """The pages of every plan, each behind ``access``: a GET needs a role on the plan being
+    shown (the request's current plan), a POST a secretary's."""
     router = APIRouter(dependencies=[Depends(access.page)])
-    no_plan = ErrorPage(
-        404,
-        "There is no plan to show yet",
-        f"The store has no plan called {plan_code}. Import it with `chaser plan import`, or "
-        "check `plan:` in chasing.yaml.",
-    )
+    sites = {site.code: site for site in plans}
+
+    def site_of(request: Request) -> PlanSite:
+        return sites[request.state.plan]
+
+    def no_plan(request: Request) -> ErrorPage:
+        return ErrorPage(
+            404,
+            "There is no plan to show yet",
+            f"The store has no plan called {request.state.plan}. Import it with `chaser plan "
+            "import`, or check `plan:` in chasing.yaml.",
+        )
 
     def render(
         request: Request, template: str, current: str, status: int = 200, **context: Any
     ) -> HTMLResponse:
-        return pages.render(
+        code = request.state.plan
+        several = bool(getattr(request.state, "plans", []))
+
+        def in_plan(url: str) -> str:
+            return with_plan(url, code) if several else url
+
+        response = pages.render(
             f"secretary/{template}",
             status,
             current=current,
             request=request,
-            **HELPERS,
+            **{
+                **HELPERS,
+                "in_plan": in_plan,
+                "action_href": lambda ref: in_plan(action_href(ref)),
+                "meeting_href": lambda key: in_plan(meeting_href(key)),
+            },
             **context,
         )
+        if request.query_params.get("plan") == request.state.plan:  # chosen: remember it
+            response.set_cookie(
+                PLAN_COOKIE, request.state.plan, path="/", httponly=True, samesite="lax"
+            )
+        return response
 
-    def plan_title(session: Session) -> str:
-        plan = find_plan(session, plan_code)
+    def plan_title(request: Request, session: Session) -> str:
+        plan = find_plan(session, request.state.plan)
         return plan.title if plan is not None else ""
 
-    def flags_now() -> Mapping[str, Sequence[Flag]]:
+    def flags_now(request: Request) -> Mapping[str, Sequence[Flag]]:
+        flags = site_of(request).flags
         return flags(clock()) if flags is not None else {}
 
     @router.get("/plan", response_class=HTMLResponse)
     def plan_page(request: Request) -> HTMLResponse:
         filters = read_filters(dict(request.query_params))
-        if flags is None:  # nothing is flagged without the digest's rules
+        has_flags = site_of(request).flags is not None
+        if not has_flags:  # nothing is flagged without the digest's rules
             filters = dataclasses.replace(filters, flagged=False)
         with Session(engine) as session:
-            found = plan_status(session, plan_code, filters=filters, flags=flags_now())
+            found = plan_status(
+                session, request.state.plan, filters=filters, flags=flags_now(request)
+            )
         if found is None:
-            raise no_plan
+            raise no_plan(request)
         return render(
             request,
             "plan.html",
             "/plan",
             plan=found,
             plan_title=found.plan_title,
-            has_flags=flags is not None,
+            has_flags=has_flags,
             clear_needed=filters != PlanFilters(),
         )
 
     @router.get("/actions/{ref:path}", response_class=HTMLResponse)
     def action_page(request: Request, ref: str) -> HTMLResponse:
         with Session(engine) as session:
-            found = action_history(session, plan_code, ref, flags=flags_now())
+            found = action_history(session, request.state.plan, ref, flags=flags_now(request))
         if found is None:
             raise ErrorPage(
                 404,
@@ -233,16 +270,17 @@ def secretary_router(
             )
         return render(request, "action.html", "/plan", action=found, plan_title=found.plan_title)
 
-    def chased_meetings() -> Sequence[Meeting] | None:
+    def chased_meetings(request: Request) -> Sequence[Meeting] | None:
+        meetings = site_of(request).meetings
         return meetings(clock()) if meetings is not None else None
 
     @router.get("/meetings", response_class=HTMLResponse)
     def meetings_page(request: Request) -> HTMLResponse:
         with Session(engine) as session:
-            found = meeting_chases(session, plan_code, chased_meetings())
-            title = plan_title(session)
+            found = meeting_chases(session, request.state.plan, chased_meetings(request))
+            title = plan_title(request, session)
         if found is None:
-            raise no_plan
+            raise no_plan(request)
         return render(
             request,
             "meetings.html",
@@ -255,8 +293,8 @@ def secretary_router(
     @router.get("/meetings/{key}", response_class=HTMLResponse)
     def meeting_page(request: Request, key: str) -> HTMLResponse:
         with Session(engine) as session:
-            found = meeting_chase(session, plan_code, key, chased_meetings())
-            title = plan_title(session)
+            found = meeting_chase(session, request.state.plan, key, chased_meetings(request))
+            title = plan_title(request, session)
         if found is None:
             raise ErrorPage(
                 404,
@@ -276,8 +314,8 @@ def secretary_router(
         banner: str = "",
     ) -> HTMLResponse:
         with Session(engine) as session:
-            items = review_items(session, plan_code, now=clock())
-            title = plan_title(session)
+            items = review_items(session, request.state.plan, now=clock())
+            title = plan_title(request, session)
         return render(
             request,
             "review.html",
@@ -323,7 +361,7 @@ def secretary_router(
                     by=user.label,
                     now=clock(),
                     reason=reason,
-                    plan_code=plan_code,
+                    plan_code=request.state.plan,
                 )
             except ReviewError as exc:
                 log.info("review_decision_refused", reply=number)
@@ -336,7 +374,10 @@ def secretary_router(
                 )
             log.info("review_decided", reply=number, decision=decision)
             query = urlencode({"decided": number})
-            return RedirectResponse(f"/review?{query}", status_code=303)
+            url = f"/review?{query}"
+            if getattr(request.state, "plans", []):
+                url = with_plan(url, request.state.plan)
+            return RedirectResponse(url, status_code=303)
         anchors = {"decision": f"decision-{number}", "reason": f"reason-{number}"}
         return review_page(
             request,

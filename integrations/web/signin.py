@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -30,7 +30,7 @@ import structlog
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import Engine, delete
-from sqlmodel import Session, col
+from sqlmodel import Session, col, select
 from starlette.concurrency import run_in_threadpool
 
 from integrations.entra import EntraSignIn, SignInRefused
@@ -47,11 +47,13 @@ from workflows.access.links import (
 )
 from workflows.access.sessions import end_session, find_session, start_session
 from workflows.access.users import SignedIn, find_user, normalise_email
-from workflows.store.models import Role, SigninFlow, UserAccount
+from workflows.store.models import Plan, Role, SigninFlow, UserAccount
 
 log = structlog.get_logger(__name__)
 
 BROWSER_COOKIE = "chaser_browser"
+#: Which plan's pages a browser is looking at (``?plan=CODE`` chooses it, the cookie keeps it).
+PLAN_COOKIE = "chaser_plan"
 #: Sign-in with Microsoft must come back within this long.
 FLOW_LIFETIME = timedelta(minutes=10)
 
@@ -129,7 +131,7 @@ class Access:
         engine: Engine,
         clock: Callable[[], datetime],
         secret: bytes,
-        plan_code: str | None,
+        plans: Sequence[str],
         bind_host: str,
         options: SignInOptions,
         secure: bool,
@@ -137,7 +139,7 @@ class Access:
         self.engine = engine
         self.clock = clock
         self.secret = secret
-        self.plan_code = plan_code or ""
+        self.plans = list(plans)
         self.options = options
         self.local_only = None if options.network else LocalOnly(bind_host)
         self.secure = secure
@@ -157,15 +159,8 @@ class Access:
             path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
             raise SignInNeeded(path if request.method == "GET" else "/plan")
         user = found[1]
-        if user.role_on(self.plan_code) is None:
-            log.info("page_refused", reason="no role on this plan", plan=self.plan_code)
-            raise ErrorPage(
-                403,
-                "You do not have access to this plan",
-                f"Your account ({user.email}) has no role on this plan, so Chaser cannot show "
-                "it. If you should see it, ask an admin of Chaser to add you to it.",
-            )
-        if not user.may(need, self.plan_code):
+        plan_code = self._plan_for(request, user)
+        if not user.may(need, plan_code):
             log.info("post_refused", reason="role", need=str(need))
             raise (
                 VIEWER_ONLY
@@ -176,10 +171,47 @@ class Access:
                     "Your account cannot change Chaser's settings. Nothing was changed.",
                 )
             )
+        request.state.plan = plan_code
+        theirs = [p for p in self.plans if user.role_on(p) is not None]
+        request.state.plans = self._titles(theirs) if len(theirs) > 1 else []
         request.state.user = user
         request.state.csrf = csrf
         request.state.session_method = method
         return user
+
+    def _titles(self, codes: Sequence[str]) -> list[tuple[str, str]]:
+        """(code, title) of each plan, for the plan switcher."""
+        with Session(self.engine) as session:
+            titles = {
+                p.code: p.title
+                for p in session.exec(select(Plan).where(col(Plan.code).in_(list(codes))))
+            }
+        return [(code, titles.get(code) or code) for code in codes]
+
+    def _plan_for(self, request: Request, user: SignedIn) -> str:
+        """The plan this request is about: the one asked for (``?plan=``, else the browser's
+        last choice), else the first the user has a role on."""
+        if not self.plans:  # pages about no plan (the demo's outbox): a role on every plan
+            if user.role_on("") is None:
+                raise ErrorPage(403, "You do not have access to this page")
+            return ""
+        asked = request.query_params.get("plan") or request.cookies.get(PLAN_COOKIE, "")
+        if request.query_params.get("plan") and asked not in self.plans:
+            raise ErrorPage(404, "Plan not found", f"There is no plan {asked[:64]!r} here.")
+        if asked in self.plans and user.role_on(asked) is not None:
+            return asked
+        theirs = [p for p in self.plans if user.role_on(p) is not None]
+        if request.query_params.get("plan") or not theirs:
+            log.info("page_refused", reason="no role on this plan")
+            raise ErrorPage(
+                403,
+                "You do not have access to this plan",
+                f"Your account ({user.email}) has no role on "
+                + ("this plan" if theirs or not self.plans else "any plan here")
+                + ", so Chaser cannot show it. If you should see it, ask an admin of Chaser to "
+                "add you to it.",
+            )
+        return theirs[0]
 
     async def page(self, request: Request) -> SignedIn:
         """A FastAPI dependency for a page (GET): a signed-in user with a role on the plan."""
