@@ -151,6 +151,24 @@ class Settings(BaseSettings):
         description="Where to listen for emailed replies over SMTP, `HOST:PORT` (e.g. "
         "`127.0.0.1:2525`, behind the council's mail relay). Default: not listening.",
     )
+    inbound_smtp_relays: Annotated[tuple[str, ...], NoDecode] = Field(
+        ("127.0.0.1", "::1"),
+        description="Who may hand the SMTP listener mail: the addresses (or networks) of the "
+        "council's mail relays, comma-separated. Anyone else is refused at connection. "
+        "Default: this computer only.",
+    )
+    inbound_authserv_ids: Annotated[tuple[str, ...], NoDecode] = Field(
+        (),
+        description="The `authserv-id` of the mail server whose `Authentication-Results` header "
+        "Chaser believes (the council's inbound gateway, e.g. `mx.council.gov.uk`), "
+        "comma-separated. A header from anyone else is the sender's own word. Default: none, so "
+        "an emailed update over SMTP goes to review unless Microsoft Graph vouched for it.",
+    )
+    metrics_token: SecretStr | None = Field(
+        None,
+        description="A bearer token Prometheus presents to scrape `/metrics` from another "
+        "computer. Default: none, so `/metrics` answers only on this computer (loopback).",
+    )
     log_format: Literal["auto", "json", "console"] = Field(
         "auto",
         description="`json` lines, `console` text, or `auto`: JSON unless writing to a terminal.",
@@ -294,14 +312,20 @@ class Settings(BaseSettings):
     def _upper(cls, value: Any) -> Any:
         return value.strip().upper() if isinstance(value, str) else value
 
-    @field_validator("entra_allowed_tenants", "trusted_proxies", mode="before")
+    @field_validator(
+        "entra_allowed_tenants",
+        "trusted_proxies",
+        "inbound_smtp_relays",
+        "inbound_authserv_ids",
+        mode="before",
+    )
     @classmethod
     def _comma_list(cls, value: Any) -> Any:
         if isinstance(value, str):
             return tuple(part.strip() for part in value.split(",") if part.strip())
         return value
 
-    @field_validator("trusted_proxies")
+    @field_validator("trusted_proxies", "inbound_smtp_relays")
     @classmethod
     def _networks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         for part in value:
@@ -338,7 +362,7 @@ class Settings(BaseSettings):
             )
         return value
 
-    @field_validator("smtp_password", "graph_client_secret", "entra_client_secret")
+    @field_validator("smtp_password", "graph_client_secret", "entra_client_secret", "metrics_token")
     @classmethod
     def _no_placeholder(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None and any(p in value.get_secret_value().lower() for p in PLACEHOLDERS):
