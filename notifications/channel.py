@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Protocol
 
 #: The header carrying the outbox key on every message Chaser sends (and in Graph, a property).
@@ -69,6 +70,14 @@ class OutgoingMessage:
     #: The name it is sent under (the plan's ``sender.name``: plans sharing a mailbox keep
     #: their own); empty for the channel's own.
     sender_name: str = ""
+    #: The left-hand side of the email's Message-ID, stamped by the outbox when it enqueues the
+    #: message: a digest of the key and its reference (which is keyed with the service's
+    #: secret), so that knowing how keys are made is not enough to forge a reply's In-Reply-To.
+    #: Every copy of one message carries the same id.
+    message_id_token: str = ""
+    #: When the message was written (enqueued): its ``Date``. With the Message-ID and the MIME
+    #: boundaries drawn from the key, a copy sent again is byte for byte the first one.
+    written_at: datetime | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -76,6 +85,8 @@ class OutgoingMessage:
             "channel": self.channel,
             "sender": self.sender,
             "sender_name": self.sender_name,
+            "message_id_token": self.message_id_token,
+            "written_at": self.written_at.isoformat() if self.written_at else None,
             "to": [[a.name, a.email] for a in self.to],
             "cc": [[a.name, a.email] for a in self.cc],
             "reply_to": [self.reply_to.name, self.reply_to.email] if self.reply_to else None,
@@ -100,6 +111,10 @@ class OutgoingMessage:
             channel=data["channel"],
             sender=data["sender"],
             sender_name=data.get("sender_name", ""),
+            message_id_token=data.get("message_id_token", ""),
+            written_at=datetime.fromisoformat(data["written_at"])
+            if data.get("written_at")
+            else None,
             to=tuple(Address(n, e) for n, e in data.get("to", [])),
             cc=tuple(Address(n, e) for n, e in data.get("cc", [])),
             reply_to=Address(reply_to[0], reply_to[1]) if reply_to else None,

@@ -6,9 +6,14 @@ Guarantees (see docs/outbox.md):
   asking again (a second tick, a second worker, a restart) adds nothing.
 - **Never two workers on one row.** A worker claims a row by a conditional UPDATE that must
   change exactly one row (PostgreSQL first locks a candidate with ``FOR UPDATE SKIP LOCKED`` so
-  workers do not queue on the same one). The claim is a lease: a worker that dies leaves a
-  ``sending`` row whose lease expires, and the next worker asks the channel whether the provider
-  already has the message (Graph: its Sent Items) before sending it again.
+  workers do not queue on the same one). The claim is a lease: a worker that dies leaves its
+  rows to be claimed again when the lease expires.
+- **Never twice after a crash, where the provider can tell.** Just before a message is handed to
+  its channel the row becomes ``submitting`` (committed). A row a dead worker left ``sending``
+  was never handed over and is simply sent; one left ``submitting`` may have been accepted, so
+  the channel is asked first (Graph: its Sent Items and Drafts, by the key). SMTP cannot be
+  asked: its second copy carries the first one's Message-ID (docs/outbox.md, the residual
+  window).
 - **Never lost.** A transient failure (timeouts, 5xx, SMTP 4xx) puts the row back with
   exponential backoff and jitter, or exactly the ``Retry-After`` a 429 asked for; a permanent one,
   or too many attempts, moves it to ``dead`` with the reason, for the digest to report.
@@ -18,25 +23,32 @@ Guarantees (see docs/outbox.md):
 
 from __future__ import annotations
 
+import hashlib
 import os
 import random
 import socket
 import time as _time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import structlog
 from sqlalchemy import Engine, and_, bindparam, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from notifications.channel import Channel, OutgoingMessage, PermanentError, Receipt, TransientError
 from workflows.store.models import Delivery, DeliveryState, SenderPace
 
 log = structlog.get_logger(__name__)
+_T = TypeVar("_T")
+
+
+class StoreUnavailable(Exception):
+    """The store could not be reached for longer than the dispatcher waits."""
 
 DELIVERY = Delivery.__table__  # type: ignore[attr-defined]
 PACE = SenderPace.__table__  # type: ignore[attr-defined]
@@ -74,6 +86,12 @@ class NewDelivery:
     due_by: datetime | None = None
 
     def row(self, now: datetime) -> dict[str, Any]:
+        message = self.message
+        if not message.message_id_token:
+            seed = f"{self.reference}\n{message.key}".encode()
+            message = replace(message, message_id_token=hashlib.sha256(seed).hexdigest()[:32])
+        if message.written_at is None:
+            message = replace(message, written_at=now)
         return {
             "key": self.message.key,
             "reference": self.reference,
@@ -86,7 +104,7 @@ class NewDelivery:
             "meeting_key": self.meeting_key,
             "action_refs": list(self.action_refs),
             "due_by": self.due_by,
-            "payload": self.message.to_json(),
+            "payload": message.to_json(),
             "state": DeliveryState.PENDING.value,
             "attempts": 0,
             "not_before": self.not_before,
@@ -136,6 +154,8 @@ class DispatchReport:
     retried: int = 0
     dead: int = 0
     deferred: int = 0  # put back to wait for the mailbox's rate
+    #: Sent again after a crash left its fate unknown and the provider could not say (SMTP).
+    resent_unknown: int = 0
     by_key: list[tuple[str, str]] = field(default_factory=list)  # (key, outcome)
 
 
@@ -158,9 +178,10 @@ class Dispatcher:
         rate_per_minute: Mapping[str, int | None] | None = None,
         policy: RetryPolicy = RetryPolicy(),
         worker_id: str | None = None,
-        lease_seconds: float = 300.0,
+        lease_seconds: float = 900.0,
         max_pace_wait: float = 10.0,
         batch_size: int = 100,
+        store_patience: float = 120.0,
         clock: Callable[[], datetime] = _now,
         sleep: Callable[[float], None] = _time.sleep,
         rng: random.Random | None = None,
@@ -173,6 +194,7 @@ class Dispatcher:
         self.lease = timedelta(seconds=lease_seconds)
         self.max_pace_wait = max_pace_wait
         self.batch_size = batch_size
+        self.store_patience = store_patience
         self.clock = clock
         self.sleep = sleep
         self.rng = rng or random.Random()
@@ -210,6 +232,28 @@ class Dispatcher:
         per_lease = int(min(rates) * self.lease.total_seconds() / 60 / 4)
         return max(1, min(self.batch_size, per_lease))
 
+    def _with_store(self, what: str, work: Callable[[], _T]) -> _T:
+        """``work`` (one transaction), tried again while the store cannot be reached (a
+        database restart, a failover, a locked SQLite file) for up to ``store_patience``
+        seconds; then :class:`StoreUnavailable`. Every transaction here may safely run twice:
+        each is conditional on this worker's lease, or only reads."""
+        delay, waited = 0.2, 0.0
+        while True:
+            try:
+                return work()
+            except (OperationalError, InterfaceError) as exc:
+                if waited >= self.store_patience:
+                    raise StoreUnavailable(
+                        f"the store could not be reached for {waited:.0f} s while {what}; "
+                        "check the database is running (the next tick tries again)"
+                    ) from exc
+                log.warning(
+                    "store_retry", what=what, error=type(exc.orig or exc).__name__, wait=delay
+                )
+                self.sleep(delay)
+                waited += delay
+                delay = min(delay * 2, 5.0)
+
     def claim(self, count: int = 1) -> list[dict[str, Any]]:
         """Claim up to ``count`` due rows (or rows whose lease expired), oldest first.
 
@@ -218,13 +262,14 @@ class Dispatcher:
         PostgreSQL ``SKIP LOCKED`` keeps workers off each other's candidates).
         """
         for _ in range(10):  # rows another worker took in between are skipped; look again
-            rows, candidates = self._claim_once(count)
+            rows, candidates = self._with_store("claiming", lambda: self._claim_once(count))
             if rows or not candidates:
                 break
         claimed = []
         for row in rows:
             item = dict(row._mapping)
-            item["recovering"] = candidates[item["id"]] == DeliveryState.SENDING
+            # handed to the channel by a worker that died: its fate is unknown
+            item["recovering"] = candidates[item["id"]] == DeliveryState.SUBMITTING
             claimed.append(item)
         claimed.sort(key=lambda r: (r["not_before"], r["id"]))
         return claimed
@@ -232,7 +277,10 @@ class Dispatcher:
     def _claim_once(self, count: int) -> tuple[list[Any], dict[int, str]]:
         now = self.clock()
         pending = and_(DELIVERY.c.state == DeliveryState.PENDING, DELIVERY.c.not_before <= now)
-        expired = and_(DELIVERY.c.state == DeliveryState.SENDING, DELIVERY.c.lease_expires_at < now)
+        expired = and_(
+            DELIVERY.c.state.in_([DeliveryState.SENDING, DeliveryState.SUBMITTING]),
+            DELIVERY.c.lease_expires_at < now,
+        )
         with self.engine.begin() as conn:
             # Two index-friendly queries rather than one OR: the outbox keeps every sent row.
             candidates: dict[int, str] = {}
@@ -296,6 +344,16 @@ class Dispatcher:
             report.deferred += 1
             report.by_key.append((row["key"], "deferred"))
             return
+        if not self._submit(row):
+            report.deferred += 1  # the lease ran out and another worker has the row now
+            report.by_key.append((row["key"], "lost_lease"))
+            log.warning("delivery_lease_lost", delivery=row["id"])
+            return
+        if row["recovering"]:
+            # The provider cannot say (SMTP): the copy that follows carries the first one's
+            # Message-ID, so mail clients and stores that de-duplicate drop it.
+            report.resent_unknown += 1
+            log.info("delivery_resent_unknown_fate", delivery=row["id"], kind=row["kind"])
         try:
             receipt = channel.send(message)
         except TransientError as exc:
@@ -316,9 +374,27 @@ class Dispatcher:
         report.by_key.append((row["key"], "sent"))
         log.debug("delivery_sent", delivery=row["id"], kind=row["kind"], channel=row["channel"])
 
+    def _submit(self, row: dict[str, Any]) -> bool:
+        """Record, before the channel gets it, that the message is being handed over: after a
+        crash from here on its fate is unknown. False if this worker no longer holds the row."""
+
+        def work() -> bool:
+            with self.engine.begin() as conn:
+                moved = conn.execute(
+                    update(DELIVERY)
+                    .where(DELIVERY.c.id == row["id"], DELIVERY.c.lease_owner == self.worker_id)
+                    .values(state=DeliveryState.SUBMITTING, updated_at=self.clock())
+                )
+                return bool(moved.rowcount == 1)
+
+        return self._with_store("recording a send", work)
+
     # -- pacing --------------------------------------------------------------------------------
     def _take_turn(self, sender: str) -> float:
         """0 if ``sender`` may send now (and take the turn), else seconds until it may."""
+        return self._with_store("pacing", lambda: self._take_turn_once(sender))
+
+    def _take_turn_once(self, sender: str) -> float:
         rate = self.rates.get(sender, self.rates.get("*"))
         if not rate:
             return 0.0
@@ -353,20 +429,31 @@ class Dispatcher:
 
     def _hold_sender(self, sender: str, until: datetime) -> None:
         """A 429 for one message means the whole mailbox must wait."""
-        with self.engine.begin() as conn:
-            dialect = sqlite if conn.dialect.name == "sqlite" else postgresql
-            statement = dialect.insert(PACE).values(sender=sender, next_at=until)
-            conn.execute(
-                statement.on_conflict_do_update(index_elements=["sender"], set_={"next_at": until})
-            )
+
+        def work() -> None:
+            with self.engine.begin() as conn:
+                dialect = sqlite if conn.dialect.name == "sqlite" else postgresql
+                statement = dialect.insert(PACE).values(sender=sender, next_at=until)
+                conn.execute(
+                    statement.on_conflict_do_update(
+                        index_elements=["sender"], set_={"next_at": until}
+                    )
+                )
+
+        self._with_store("pacing", work)
 
     # -- outcomes ------------------------------------------------------------------------------
     def _finish(self, row: dict[str, Any], values: dict[str, Any]) -> None:
         """Record the outcome and give up the lease: committed before the next send."""
         params = {f"new_{name}": values.get(name, row[name]) for name in _FINISHED}
         params.update(row_id=row["id"], owner=self.worker_id, new_updated_at=self.clock())
-        with self.engine.begin() as conn:
-            conn.execute(_FINISH, params)
+
+        def work() -> None:
+            with self.engine.begin() as conn:
+                conn.execute(_FINISH, params)
+
+        # After a send this must land, or the message would go again: keep trying.
+        self._with_store("recording the outcome", work)
 
     def _sent(self, row: dict[str, Any], receipt: Receipt, *, attempted: bool) -> None:
         self._finish(

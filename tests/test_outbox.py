@@ -233,12 +233,38 @@ def test_a_crash_after_the_provider_accepted_does_not_send_again(engine: Engine)
     crashed = _dispatcher(engine, channel, clock, worker_id="crashed")
     claimed = crashed.claim()
     assert len(claimed) == 1
+    assert crashed._submit(claimed[0])  # as process() records before handing it over
     channel.send(_message("a"))  # the provider accepts it; the process dies before recording
-    clock.advance(301)
+    clock.advance(901)
     report = _dispatcher(engine, channel, clock, worker_id="restarted").dispatch()
     assert (report.sent, report.recovered) == (0, 1)
     assert [k for k, _ in channel.sent] == ["a"]
     assert _states(engine)["a"][0] == "sent"
+
+
+def test_a_crash_mid_send_asks_the_provider_but_one_before_handing_over_does_not(
+    engine: Engine,
+) -> None:
+    clock = Clock(START)
+
+    asked: list[str] = []
+
+    class Asked(RecordingChannel):
+        def find_sent(self, message: OutgoingMessage) -> Receipt | None:
+            asked.append(message.key)
+            return super().find_sent(message)
+
+    channel = Asked(clock)
+    _enqueue(engine, ["claimed", "handed"])
+    crashed = _dispatcher(engine, channel, clock, worker_id="crashed")
+    claimed = {row["key"]: row for row in crashed.claim(2)}
+    assert crashed._submit(claimed["handed"])  # handed over; the process dies mid-send
+    assert _states(engine)["handed"][0] == "submitting"
+    clock.advance(901)
+    report = _dispatcher(engine, channel, clock, worker_id="restarted").dispatch()
+    assert asked == ["handed"]  # only the one whose fate is unknown
+    assert (report.sent, report.resent_unknown) == (2, 1)  # the provider could not say
+    assert {k: v[0] for k, v in _states(engine).items()} == {"claimed": "sent", "handed": "sent"}
 
 
 def test_a_timeout_that_hid_an_accepted_message_does_not_send_it_again(engine: Engine) -> None:

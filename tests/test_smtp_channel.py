@@ -268,6 +268,23 @@ def test_it_reports_a_dropped_connection_during_data_as_transient(
     assert channel.connections_opened == 2
 
 
+def test_it_waits_for_a_slow_server_to_accept_rather_than_sending_again() -> None:
+    """Past the per-command timeout, but within RFC 5321's ten minutes for the final dot: one
+    message, accepted (before, the retry after the timeout sent it again)."""
+    with SmtpSink(data_delay=1.0) as slow:
+        ch = SmtpChannel(
+            slow.host, slow.port, sender_address=SENDER, starttls=False, timeout=0.3, data_timeout=5
+        )
+        receipt = ch.send(message())
+        ch.send(message(key="next"))  # and the connection goes back to the command timeout
+        ch.close()
+    assert [m.message["X-Chaser-Key"] for m in slow.messages] == [
+        "request:HP:SIB-2025-07-08",
+        "next",
+    ]
+    assert receipt.detail.startswith("250")
+
+
 def test_it_reports_a_refused_connection_as_transient() -> None:
     ch = SmtpChannel("127.0.0.1", free_port(), sender_address=SENDER, timeout=2)
     with pytest.raises(TransientError, match="could not reach the mail server"):

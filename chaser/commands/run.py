@@ -15,12 +15,14 @@ from types import FrameType
 
 import click
 import structlog
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from chaser.commands.common import fail, runtime_from
 from chaser.service import Heartbeat, tick
 from chaser.settings import Settings, SettingsError
 from chaser.wiring import form_server, inbound_listener
 from integrations.web.access import is_loopback
+from notifications.outbox import StoreUnavailable
 from workflows.calendar.cycles import LONDON
 
 log = structlog.get_logger(__name__)
@@ -67,6 +69,13 @@ def run(settings: Settings, interval: int) -> None:
                         plan=code,
                         hint="chaser plan import FILE (the plan named in its chasing.yaml)",
                     )
+            except (StoreUnavailable, OperationalError, InterfaceError) as exc:
+                # the database is restarting or away: say so in one line; the next tick retries
+                log.warning(
+                    "store_unavailable",
+                    error=type(exc).__name__,
+                    hint="check the database is running; the service carries on when it is",
+                )
             except Exception:  # one bad tick must not stop the service; the next one retries
                 log.exception("tick_failed")
 

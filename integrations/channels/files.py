@@ -64,7 +64,7 @@ class FileChannel:
 
     def send(self, message: OutgoingMessage) -> Receipt:
         domain = self._domain(message)
-        msgid = message_id(message.key, domain)
+        msgid = message_id(message.key, domain, message.message_id_token)
         if self.folder is None:
             print(_summary(message, msgid), file=sys.stdout, flush=True)
             return Receipt(provider_id=msgid, detail="printed")

@@ -66,10 +66,16 @@ _BOUNDARY_MARK = "=_chaser_"
 _POLICY = email_policy.SMTP
 
 
-def message_id(key: str, domain: str) -> str:
-    """``<32 hex digits of sha256(key)@domain>``: the same key always gives the same id."""
-    digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:32]
-    return f"<{digest}@{domain}>"
+#: RFC 5321 4.5.3.2.6: a client should wait 10 minutes for the reply to the DATA terminator.
+DATA_REPLY_TIMEOUT = 600.0
+
+
+def message_id(key: str, domain: str, token: str = "") -> str:
+    """``<token@domain>``, the token the outbox stamped (``message.message_id_token``, keyed
+    with the service's secret), else 32 hex digits of sha256(key): the same message always
+    gives the same id."""
+    local = token or hashlib.sha256(key.encode("utf-8")).hexdigest()[:32]
+    return f"<{local}@{domain}>"
 
 
 def mime_bytes(
@@ -91,7 +97,7 @@ def build_mime(
     date: datetime | None = None,
 ) -> EmailMessage:
     """The message as an :class:`~email.message.EmailMessage` (pure, and deterministic given
-    ``date``; when None, the current time goes in ``Date``).
+    ``date``; when None, ``message.written_at``, else the current time goes in ``Date``).
 
     text/plain, or multipart/alternative with the HTML, inside multipart/mixed when there are
     attachments. Text parts are UTF-8, 7bit when they are ASCII with short lines and
@@ -112,8 +118,9 @@ def build_mime(
     if message.reply_to is not None:
         mime["Reply-To"] = _addresses((message.reply_to,))
     mime["Subject"] = _squash(message.subject)
+    date = date or message.written_at
     mime["Date"] = format_datetime(date) if date else formatdate(usegmt=True)
-    mime["Message-ID"] = message_id(message.key, domain)
+    mime["Message-ID"] = message_id(message.key, domain, message.message_id_token)
     mime[KEY_HEADER] = _squash(message.key)
     for name, value in message.headers.items():
         if name.lower() not in _RESERVED and _HEADER_NAME.match(name):
@@ -220,6 +227,7 @@ class SmtpChannel:
         starttls: bool | Literal["auto"] = "auto",
         ssl: bool = False,
         timeout: float = 30.0,
+        data_timeout: float = DATA_REPLY_TIMEOUT,
         local_hostname: str | None = None,
         ssl_context: ssl_module.SSLContext | None = None,
         from_name: str = "",
@@ -237,6 +245,7 @@ class SmtpChannel:
         self.starttls = starttls
         self.ssl = ssl
         self.timeout = timeout
+        self.data_timeout = max(timeout, data_timeout)
         self.local_hostname = local_hostname
         self.from_name = from_name
         self._ssl_context = ssl_context
@@ -257,7 +266,9 @@ class SmtpChannel:
             message = replace(message, sender=self.sender_address)
         data = mime_bytes(message, domain=self.domain, from_name=self.from_name)
         with self._lock:
-            return self._send(data, recipients, message_id(message.key, self.domain))
+            return self._send(
+                data, recipients, message_id(message.key, self.domain, message.message_id_token)
+            )
 
     def find_sent(self, message: OutgoingMessage) -> Receipt | None:
         """SMTP cannot say whether a message was accepted before a crash: always None."""
@@ -301,7 +312,7 @@ class SmtpChannel:
                 self._reset(conn)
                 raise _recipients_error(refused, recipients)
             try:
-                code, reply = conn.data(data)
+                code, reply = self._data(conn, data)
             except smtplib.SMTPDataError as exc:  # DATA itself was refused
                 code, reply = exc.smtp_code, _as_bytes(exc.smtp_error)
             if code != 250:
@@ -318,6 +329,21 @@ class SmtpChannel:
                 f"{_role(r, recipients)} ({c} {_text(m)})" for r, (c, m) in refused.items()
             )
         return Receipt(provider_id=msgid, detail=detail[:500])
+
+    def _data(self, conn: smtplib.SMTP, data: bytes) -> tuple[int, bytes]:
+        """DATA, waiting as long as RFC 5321 asks for the answer to the final dot.
+
+        Once the message has gone, giving up early cannot un-send it: a server that is slow to
+        say 250 (its queue on a busy disk, a content scan) would get the message again on the
+        retry. So the wait is ``data_timeout`` (10 minutes), not the per-command timeout."""
+        sock = conn.sock
+        if sock is not None:
+            sock.settimeout(self.data_timeout)
+        try:
+            return conn.data(data)
+        finally:
+            if conn.sock is not None:
+                conn.sock.settimeout(self.timeout)
 
     def _mail_from(self) -> smtplib.SMTP:
         """MAIL FROM on the open connection, or on a new one if the server dropped it."""

@@ -291,7 +291,10 @@ ALL_TABLES = SQLModel.metadata
 
 class DeliveryState(StrEnum):
     PENDING = "pending"
+    #: Claimed by a worker (under its lease), not yet handed to the channel.
     SENDING = "sending"
+    #: Handed to the channel, the outcome not yet recorded: after a crash its fate is unknown.
+    SUBMITTING = "submitting"
     SENT = "sent"
     DEAD = "dead"
 
@@ -299,10 +302,11 @@ class DeliveryState(StrEnum):
 class Delivery(SQLModel, table=True):
     """The outbox: one row per message, unique by its idempotency key.
 
-    pending ─claim─▶ sending ─ok─▶ sent; a transient failure puts it back to pending with
-    ``not_before`` in the future; a permanent one (or too many attempts) makes it dead, with the
-    reason. A ``sending`` row whose lease has expired was claimed by a worker that died: it is
-    claimed again, and its channel is asked whether the provider already has it before resending.
+    pending ─claim─▶ sending ─handed to the channel─▶ submitting ─ok─▶ sent; a transient failure
+    puts it back to pending with ``not_before`` in the future; a permanent one (or too many
+    attempts) makes it dead, with the reason. A ``sending`` row whose lease has expired was
+    claimed by a worker that died before sending it: it is simply sent. A ``submitting`` one died
+    mid-send: its channel is first asked whether the provider already has it (docs/outbox.md).
     """
 
     __table_args__ = (Index("ix_delivery_claim", "state", "not_before", "id"),)
@@ -354,6 +358,9 @@ class ReplyVerdict(StrEnum):
     AUTO_REPLY = "auto_reply"  # an out-of-office: marks the person away, changes nothing else
     DUPLICATE = "duplicate"  # the same message again (same Message-ID): not applied again
     REJECTED = "rejected"  # the secretary rejected it from the review queue
+    #: Could not be read or stored as read (too big, or it broke something): kept as it arrived,
+    #: on the review queue with the reason; nothing reads it again and it changes nothing.
+    QUARANTINED = "quarantined"
 
 
 class Reply(SQLModel, table=True):
@@ -370,7 +377,9 @@ class Reply(SQLModel, table=True):
     sender: str = Field(default="", max_length=320)  # the From address (not trusted by itself)
     person_id: int | None = Field(default=None, foreign_key="person.id")
     delivery_id: int | None = Field(default=None, foreign_key="delivery.id")
-    raw: str = ""  # the message as received (RFC 5322 text) or the form post as JSON
+    #: The message as received: RFC 5322 text when it is UTF-8 without NUL, else "base64:" and
+    #: its bytes (see workflows.replies.intake.raw_text); or the form post as JSON.
+    raw: str = ""
     parsed: dict[str, Any] = Field(default_factory=dict, sa_column=_json_column())
     verdict: str = Field(max_length=16)
     reason: str = ""

@@ -43,6 +43,7 @@ KIND_WORDS = {
 STATE_WORDS = {
     str(DeliveryState.PENDING): "Queued",
     str(DeliveryState.SENDING): "Sending",
+    str(DeliveryState.SUBMITTING): "Sending",
     str(DeliveryState.SENT): "Sent",
     str(DeliveryState.DEAD): "Not delivered",
 }
@@ -246,6 +247,8 @@ def _at(d: Delivery) -> datetime:
 
 def _best_state(copies: Sequence[Delivery]) -> str:
     states = {d.state for d in copies}
+    if DeliveryState.SUBMITTING in states:
+        states.add(DeliveryState.SENDING)
     for state in (DeliveryState.SENT, DeliveryState.SENDING, DeliveryState.PENDING):
         if state in states:
             return str(state)
