@@ -1,6 +1,10 @@
 """Importing plans and people: reads the file (adapter), runs the domain, commits or rolls back.
 
-An import is all or nothing: any error leaves the store as it was.
+An import is all or nothing: any error leaves the store as it was. Whatever the file holds, the
+outcome is an :class:`ImportOutcome` (or, for people, :class:`PeopleFileError`): a file the
+readers cannot take, one over the reading limits (``integrations/spreadsheets.py``) and a value
+longer than the store keeps are errors naming the file, the cell and the fix, the same on SQLite
+and PostgreSQL.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import yaml
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from integrations.spreadsheets import SpreadsheetError, read_grid
+from integrations.spreadsheets import SpreadsheetError, read_grid, read_text_csv
 from workflows.plan.mapping import Mapping, MappingError, load_mapping
 from workflows.plan.merge import MergeResult, merge_plan
 from workflows.plan.people import (
@@ -119,13 +123,14 @@ def import_plan(
     leads resolved in ``partnership``'s people directory; all or nothing."""
     code = plan_code or mapping.plan.code
     outcome = ImportOutcome(plan_code=code, dry_run=dry_run)
+    name = _printable(path.name)
     try:
         grid = read_grid(path, sheet if sheet is not None else mapping.sheet)
     except SpreadsheetError as exc:
-        outcome.errors.append(Problem(kind="bad_file", sheet=path.name, message=str(exc)))
+        outcome.errors.append(_file_problem(exc, name))
         return outcome
     if path.suffix.lower() == ".csv":
-        grid.sheet = path.name
+        grid.sheet = name
     with Session(engine) as session:
         people = directory(session, partnership)
         try:
@@ -145,16 +150,24 @@ def import_plan(
                 )
             )
         outcome.warnings.extend(parsed.warnings)
-        result = merge_plan(
-            session,
-            parsed,
-            mapping,
-            plan_code=code,
-            now=now,
-            source_name=path.name,
-            source_sha256=_sha256(path),
-            partnership=partnership,
-        )
+        try:
+            result = merge_plan(
+                session,
+                parsed,
+                mapping,
+                plan_code=code,
+                now=now,
+                source_name=name,
+                source_sha256=_sha256(path),
+                partnership=partnership,
+            )
+        except PlanReadError as exc:
+            session.rollback()
+            outcome.actions = 0
+            outcome.errors.extend(
+                Problem(**{**p.as_dict(), "message": f"{path}: {p.message}"}) for p in exc.problems
+            )
+            return outcome
         outcome.merge = result
         outcome.warnings.extend(result.matches_by_wording)
         if dry_run:
@@ -178,12 +191,12 @@ def import_people(
         raise PeopleFileError(
             [Problem(kind="bad_file", sheet=str(path), message=f"{path}: no such file")]
         )
-    raw = path.read_bytes()
+    name = _printable(path.name)
     try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        text = raw.decode("cp1252", errors="replace")
-    records = read_people_csv(text, source=path.name)
+        text = read_text_csv(path)
+    except SpreadsheetError as exc:
+        raise PeopleFileError([_file_problem(exc, name)]) from exc
+    records = read_people_csv(text, source=name)
     with Session(engine) as session:
         result = upsert_people(session, records, now=now, partnership=partnership)
         if dry_run:
@@ -192,6 +205,24 @@ def import_people(
             session.commit()
     log.info("people_imported", created=result.created, updated=result.updated, dry_run=dry_run)
     return result
+
+
+def _file_problem(exc: SpreadsheetError, name: str) -> Problem:
+    """A reader's error as the import reports it."""
+    return Problem(
+        kind=exc.kind,
+        sheet=exc.sheet or name,
+        message=str(exc),
+        row=exc.row,
+        column=exc.column,
+        value=exc.value,
+        expected=exc.expected,
+    )
+
+
+def _printable(name: str) -> str:
+    """A file name as text every store keeps (an undecodable byte in it becomes "?")."""
+    return name.encode("utf-8", errors="replace").decode("utf-8")
 
 
 def _sha256(path: Path) -> str:

@@ -88,7 +88,7 @@ def test_it_reads_areas_with_roman_numerals_and_their_senior_responsible_officer
     assert areas[1].title.startswith("Leaders, including Plymouth City Council")
     assert areas[6].sro_codes == ["RH", "AG", "MM"]
     assert areas[8].sro_codes == ["AG", "LS", "SN", "CW"]
-    assert people[areas[4].sro_id] == "SS"  # type: ignore[index]
+    assert people[areas[4].sro_id] == "SS"
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -74,7 +75,9 @@ def test_it_finds_no_area_number_where_there_is_none(cell: object) -> None:
 # -- through a mapping ---------------------------------------------------------------------------
 
 
-def _read(tmp_path: Path, rows: list[list[object]], mapping: str, **kwargs: object) -> ParsedPlan:
+def _read(
+    tmp_path: Path, rows: Sequence[Sequence[object]], mapping: str, **kwargs: object
+) -> ParsedPlan:
     book = write_workbook(tmp_path / "plan.xlsx", rows, **kwargs)  # type: ignore[arg-type]
     path = tmp_path / "m.yaml"
     path.write_text(mapping, encoding="utf-8")
@@ -392,7 +395,7 @@ def test_it_imports_the_torbay_plan_with_numbers_quarters_terms_and_job_titles(
     assert str(actions["1.1"].baseline_due) == "2024-12-31"  # Q3 2024/25
     assert str(actions["1.2"].baseline_due) == "2025-03-31"  # Spring term 2025
     assert [r for r in actions if r.startswith("P5")] == ["P5.1", "P5.2", "P5.3"]
-    assert areas[actions["P5.1"].area_id].number == 5  # type: ignore[index]
+    assert areas[actions["P5.1"].area_id].number == 5
     by_kind = {w.kind: w for w in outcome.warnings}
     # job titles however they are written; the one two people hold is named, once
     ambiguous = by_kind["ambiguous_lead"]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from chaser.importing import ImportOutcome, import_people, import_plan
 from tests.conftest import MAPPING, NOW, PEOPLE_CSV, PLAN_XLSX
@@ -143,8 +143,8 @@ def test_it_generates_refs_for_a_plan_that_numbers_nothing(engine: Engine, tmp_p
     with Session(engine) as s:
         refs = [
             (a.ref, a.ref_generated, a.title)
-            for a in s.exec(select(Action).order_by(Action.position))
-        ]  # type: ignore[arg-type]
+            for a in s.exec(select(Action).order_by(col(Action.position)))
+        ]
     assert refs == [
         ("P3-01", True, "First thing"),
         ("P3-02", True, "Second thing"),

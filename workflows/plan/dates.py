@@ -69,7 +69,9 @@ note ``TBC``. ``Completed``, ``Complete``, ``Done`` and ``Achieved`` read as ``k
 or dots, are ``kind == "empty"``.
 
 **Unreadable** (``kind == "unreadable"``): ``problem`` says what was wrong and what was expected,
-for example ``'Q5 2024' is not a quarter`` or ``'31/02/2024' is not a real date``.
+for example ``'Q5 2024' is not a quarter`` or ``'31/02/2024' is not a real date``. A time of day
+(``10:30``, a cell formatted as a time) and a duration (``[h]:mm``) are not dates: the problem
+says so, with the fix.
 
 Uncertain readings never fail silently: each one adds a sentence to ``warnings``.
 """
@@ -82,7 +84,7 @@ import math
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from enum import StrEnum
 from functools import lru_cache
 from typing import Literal, TypeAlias
@@ -654,13 +656,15 @@ _READERS: tuple[tuple[re.Pattern[str], Callable[[re.Match[str]], _Mention | None
 
 def _find_mentions(text: str) -> list[_Mention]:
     found: list[_Mention] = []
+    taken = bytearray(len(text))  # the characters an earlier mention covers
     for pattern, reader in _READERS:
         for match in pattern.finditer(text):
-            if any(match.start() < f.end and f.start < match.end() for f in found):
+            if 1 in taken[match.start() : match.end()]:
                 continue
             mention = reader(match)
             if mention is not None:
                 found.append(mention)
+                taken[mention.start : mention.end] = b"\x01" * (mention.end - mention.start)
     found.sort(key=lambda f: f.start)
     return found
 
@@ -821,6 +825,8 @@ _SERIAL_MIN, _SERIAL_MAX = 18264, 73050  # 1 January 1950 to 31 December 2099
 def _from_number(raw: str, value: float) -> ParsedDate:
     if math.isnan(value):
         return _result(raw, "empty")
+    if math.isinf(value):
+        return _result(raw, "unreadable", problem=f"the number {raw} is not a date; {EXPECTED}")
     if value == int(value) and 1900 <= value <= 2100:
         return _result(raw, "date", when=FuzzyDate.year_of(int(value)))
     if _SERIAL_MIN <= value <= _SERIAL_MAX:
@@ -1010,7 +1016,16 @@ def parse_date_cell(value: object, *, number_format: str | None = None) -> Parse
     if value is None:
         return _result("", "empty")
     if isinstance(value, str):
-        return _parse_text(value)
+        clock = _TIME_OF_DAY.fullmatch(value.strip())
+        if clock is not None:
+            return _not_a_date(value, f"the time of day {clock.group(0)}")
+        # Only short cells are remembered: a cache of 32,767-character cells would be large.
+        return _parse_text(value) if len(value) <= 500 else _parse_text.__wrapped__(value)
+    if isinstance(value, time):
+        shown = value.strftime("%H:%M:%S" if value.second else "%H:%M")
+        return _not_a_date(str(value), f"the time of day {shown}")
+    if isinstance(value, timedelta):
+        return _not_a_date(str(value), f"the duration {show_duration(value)}")
     raw = str(value)
     if isinstance(value, bool):
         return _result(raw, "unreadable", problem=f"got a true/false value; {EXPECTED}")
@@ -1019,6 +1034,34 @@ def parse_date_cell(value: object, *, number_format: str | None = None) -> Parse
     if isinstance(value, int | float):
         return _from_number(raw, float(value))
     return _parse_text(raw)
+
+
+#: "10:30", "10:30:15", "9:05 pm", "10.30am" (a point only with am or pm: "12.10" may be a ref).
+_TIME_OF_DAY = re.compile(
+    r"(?i)(?:[01]?\d|2[0-3]):[0-5]\d(?::[0-5]\d)?(?:\s*[ap]\.?m\.?)?"
+    r"|(?:0?\d|1[0-2])\.[0-5]\d\s*[ap]\.?m\.?"
+)
+
+
+def _not_a_date(raw: str, what: str) -> ParsedDate:
+    return _result(
+        raw,
+        "unreadable",
+        problem=(
+            f"the cell holds {what}, not a date; type the date instead (such as 'March 2024' "
+            "or '31/03/2024') and, if Excel shows it as a time, format the cell as a date "
+            "(Format Cells > Date)"
+        ),
+    )
+
+
+def show_duration(value: timedelta) -> str:
+    """A duration as Excel's ``[h]:mm`` format shows it: 1 day 2 hours is ``26:00``."""
+    seconds = int(value.total_seconds())
+    sign, seconds = ("-", -seconds) if seconds < 0 else ("", seconds)
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{sign}{hours}:{minutes:02d}" + (f":{secs:02d}" if secs else "")
 
 
 FuzzyDate.month = _FieldOrClassmethod("month", _month_classmethod)  # type: ignore[assignment]

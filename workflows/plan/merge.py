@@ -28,7 +28,7 @@ from sqlmodel import Session, SQLModel, col, select
 from workflows.plan.dates import FuzzyDate
 from workflows.plan.mapping import Mapping, normalise_header
 from workflows.plan.people import plan_people
-from workflows.plan.reading import ActionRow, ParsedPlan, Problem
+from workflows.plan.reading import ActionRow, ParsedPlan, PlanReadError, Problem
 from workflows.store.models import (
     Action,
     ActionContributor,
@@ -82,6 +82,101 @@ def _wording(text: str) -> str:
     return normalise_header(text)
 
 
+def string_limits(model: type[SQLModel]) -> dict[str, int]:
+    """The longest text each length-limited column of ``model``'s table keeps.
+
+    PostgreSQL refuses a longer value and SQLite stores it, so every value is checked against
+    these before it is written, and the import says which value is too long on both."""
+    table = model.__table__  # type: ignore[attr-defined]
+    limits: dict[str, int] = {}
+    for column in table.columns:
+        # sqlmodel's AutoString wraps String and passes its length through.
+        length = getattr(column.type, "length", None)
+        if isinstance(length, int):
+            limits[column.name] = length
+    return limits
+
+
+def check_lengths(
+    parsed: ParsedPlan, *, plan_code: str, partnership: str, source_name: str
+) -> list[Problem]:
+    """Every value the merge would write that is longer than its column keeps."""
+    problems: list[Problem] = []
+    plan_limits = string_limits(Plan)
+    for name, value, fix in (
+        ("code", plan_code, "choose a shorter plan code (--plan, or plan.code in the mapping)"),
+        ("partnership", partnership, "choose a shorter partnership name for the plan"),
+    ):
+        limit = plan_limits.get(name)
+        if limit is not None and len(value) > limit:
+            problems.append(
+                Problem(
+                    kind="too_long",
+                    message=(
+                        f"the plan's {name} {_short(value)!r} is {len(value):,} characters long, "
+                        f"but it may have at most {limit}; {fix}"
+                    ),
+                    value=_short(value),
+                    expected=f"at most {limit} characters",
+                )
+            )
+    run_limits = string_limits(ImportRun)
+    for name, value in (("source_name", source_name), ("sheet", parsed.sheet)):
+        limit = run_limits.get(name)
+        if limit is not None and len(value) > limit:
+            problems.append(
+                Problem(
+                    kind="too_long",
+                    sheet=parsed.sheet,
+                    message=(
+                        f"the {name.replace('_', ' ')} {_short(value)!r} is {len(value):,} "
+                        f"characters long, but it may have at most {limit}; rename it"
+                    ),
+                    value=_short(value),
+                    expected=f"at most {limit} characters",
+                )
+            )
+    ref_limit = string_limits(Action).get("ref")
+    if ref_limit is not None:
+        for row in parsed.actions:
+            if len(row.ref) > ref_limit:
+                problems.append(
+                    Problem(
+                        kind="too_long",
+                        sheet=parsed.sheet,
+                        row=row.row,
+                        value=_short(row.ref),
+                        message=(
+                            f"ref {_short(row.ref)!r} (row {row.row}) is {len(row.ref):,} "
+                            f"characters long, but a ref may have at most {ref_limit}; "
+                            "shorten it in the workbook"
+                        ),
+                        expected=f"a ref of at most {ref_limit} characters",
+                    )
+                )
+    return problems
+
+
+def _short(text: str, limit: int = 60) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…"
+
+
+def _free_ref(ref: str, held: set[str], most: int = 32) -> str:
+    """``ref`` with its trailing number raised (keeping its width: ``P1-01`` -> ``P1-02``), or
+    ``-2``, ``-3``... added when it has none, until no action holds it; at most ``most`` long."""
+    stem = ref.rstrip("0123456789")
+    digits = ref[len(stem) :]
+    n, width = (int(digits), len(digits)) if digits else (1, 0)
+    sep = "" if digits else "-"
+    while True:
+        n += 1
+        tail = f"{sep}{n:0{width}d}"
+        candidate = stem[: most - len(tail)] + tail
+        if candidate not in held:
+            return candidate
+
+
 def merge_plan(
     session: Session,
     parsed: ParsedPlan,
@@ -94,7 +189,13 @@ def merge_plan(
     partnership: str = "",
 ) -> MergeResult:
     """Merge ``parsed`` into plan ``plan_code`` (created if new, its leads from
-    ``partnership``'s directory). Does not commit."""
+    ``partnership``'s directory). Does not commit. A value longer than the store keeps raises
+    :class:`PlanReadError` before anything is written."""
+    too_long = check_lengths(
+        parsed, plan_code=plan_code, partnership=partnership, source_name=source_name
+    )
+    if too_long:
+        raise PlanReadError(too_long)
     plan = session.exec(select(Plan).where(Plan.code == plan_code)).first()
     if plan is None:
         plan = Plan(
@@ -183,11 +284,18 @@ class _Merger:
         matched_ids = {a.id for _, a in pairs if a is not None}
         new_rows: list[ActionRow] = []
         new_values: list[dict[str, Any]] = []
+        # A ref stays with its action for good, withdrawn or not: a new unnumbered action whose
+        # generated ref an existing one holds is numbered after the plan's existing refs.
+        refs_held = {a.ref for a in existing} | {r.ref for r, _ in pairs if not r.ref_generated}
         for row, found in pairs:
             area = areas.get(row.area_number) if row.area_number is not None else None
             if found is None:
                 new_rows.append(row)
-                new_values.append(self._new_action(row, area))
+                values = self._new_action(row, area)
+                if row.ref_generated and values["ref"] in refs_held:
+                    values["ref"] = _free_ref(values["ref"], refs_held)
+                refs_held.add(values["ref"])
+                new_values.append(values)
             else:
                 self._update(row, found, area)
                 self._contributors(found.id, found.accountable_id, row, initial=False)
@@ -253,6 +361,25 @@ class _Merger:
     def _bulk_insert(self, model: type[SQLModel], rows: list[dict[str, Any]]) -> None:
         """One plain executemany (Core, no RETURNING): the fast path for thousands of rows."""
         table = model.__table__  # type: ignore[attr-defined]
+        for name, limit in string_limits(model).items():
+            for values in rows:
+                value = values.get(name)
+                if isinstance(value, str) and len(value) > limit:
+                    raise PlanReadError(
+                        [
+                            Problem(
+                                kind="too_long",
+                                sheet=self.parsed.sheet,
+                                value=_short(value),
+                                message=(
+                                    f"{table.name}.{name} {_short(value)!r} is {len(value):,} "
+                                    f"characters long, but the store keeps at most {limit}; "
+                                    "shorten it in the workbook"
+                                ),
+                                expected=f"at most {limit} characters",
+                            )
+                        ]
+                    )
         self.session.connection().execute(table.insert(), rows)
 
     def _areas(self) -> dict[int, Area]:

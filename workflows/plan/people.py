@@ -4,6 +4,10 @@ The CSV has a header row with these columns (order free, extra columns ignored):
 ``code`` (required: the initials the plan uses, e.g. ``AP``), ``name`` (required), ``role``,
 ``email``, ``teams_upn``, ``delegate_code`` (someone else in the directory who answers while they
 are away), ``sro`` (``yes``/``no``), and optionally ``away_until`` (``2026-12-01``).
+
+A file the csv module cannot read, and a cell longer than a spreadsheet cell may be
+(:data:`~workflows.plan.sheet.MAX_CELL_CHARS`), are reported as problems; characters no store can
+keep (NUL, other control characters) are taken out of the text.
 """
 
 from __future__ import annotations
@@ -19,7 +23,12 @@ from sqlmodel import Session, select
 
 from workflows.plan.leads import DirectoryEntry
 from workflows.plan.reading import Problem
-from workflows.plan.sheet import column_letter
+from workflows.plan.sheet import (
+    MAX_CELL_CHARS,
+    column_letter,
+    has_control_characters,
+    strip_control_characters,
+)
 from workflows.store.models import Person, Plan
 
 REQUIRED = ("code", "name")
@@ -50,8 +59,7 @@ class PeopleFileError(Exception):
 
 def read_people_csv(text: str, *, source: str = "people.csv") -> list[PersonRecord]:
     """Every person in the CSV, or :class:`PeopleFileError` listing every bad cell."""
-    reader = csv.reader(io.StringIO(text.lstrip("\ufeff"), newline=""))
-    rows = list(reader)
+    rows = _csv_rows(text, source)
     if not rows:
         raise PeopleFileError([Problem(kind="empty", sheet=source, message="the file is empty")])
     header = [h.strip().lower() for h in rows[0]]
@@ -169,6 +177,60 @@ def read_people_csv(text: str, *, source: str = "people.csv") -> list[PersonReco
     if problems:
         raise PeopleFileError(problems)
     return records
+
+
+def _csv_rows(text: str, source: str) -> list[list[str]]:
+    """The file's rows, each cell within the length a cell may have and without characters no
+    store can keep; :class:`PeopleFileError` if the csv module cannot read it."""
+    reader = csv.reader(io.StringIO(text.lstrip("\ufeff"), newline=""))
+    rows: list[list[str]] = []
+    problems: list[Problem] = []
+    try:
+        for row in reader:
+            for c, cell in enumerate(row):
+                if len(cell) > MAX_CELL_CHARS:
+                    problems.append(_too_long(source, len(rows) + 1, c, f"{len(cell):,}"))
+                    row[c] = ""
+                elif has_control_characters(cell):
+                    row[c] = strip_control_characters(cell)
+            rows.append(row)
+    except csv.Error as exc:
+        r = len(rows) + 1
+        if "field larger than field limit" in str(exc):
+            problems.append(_too_long(source, r, None, "more than 131,072"))
+        else:
+            problems.append(
+                Problem(
+                    kind="bad_file",
+                    sheet=source,
+                    row=r,
+                    message=(
+                        f"row {r} cannot be read as CSV ({exc}); export the people directory "
+                        "from Excel again as CSV UTF-8"
+                    ),
+                )
+            )
+    if problems:
+        raise PeopleFileError(problems)
+    return rows
+
+
+def _too_long(source: str, r: int, c: int | None, length: str) -> Problem:
+    where = f"cell {column_letter(c)}{r}" if c is not None else f"a cell of row {r}"
+    hint = (
+        "" if c is not None else ' (a quote (") left open joins the rest of the file into one cell)'
+    )
+    return Problem(
+        kind="bad_cell",
+        sheet=source,
+        row=r,
+        column=column_letter(c) if c is not None else "",
+        message=(
+            f"{where} holds {length} characters, but a cell may hold at most "
+            f"{MAX_CELL_CHARS:,}{hint}; shorten it and import again"
+        ),
+        expected=f"at most {MAX_CELL_CHARS:,} characters",
+    )
 
 
 def _parse_day(text: str) -> date | None:

@@ -15,18 +15,29 @@ fix, because an action in no area is in no meeting's scope and nobody would be c
 
 from __future__ import annotations
 
+import dataclasses
 import html
+import math
 import re
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from workflows.plan.dates import FuzzyDate, ParsedDate, parse_date_cell
+from workflows.plan.dates import FuzzyDate, ParsedDate, parse_date_cell, show_duration
 from workflows.plan.leads import DEFAULT_NON_PERSON_PATTERNS, DirectoryEntry, LeadResolver
 from workflows.plan.mapping import ColumnRef, Mapping, ScaleValue, normalise_header
-from workflows.plan.sheet import Grid, column_letter
-from workflows.store.models import StatusMeaning
+from workflows.plan.sheet import (
+    Grid,
+    column_letter,
+    escape_control_characters,
+    has_control_characters,
+    strip_control_characters,
+)
+from workflows.store.models import Action, StatusMeaning
+
+#: The longest ref the store keeps (``Action.ref``); a longer one is an error, on every database.
+MAX_REF_CHARS: int = Action.__table__.columns["ref"].type.length  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)
@@ -138,7 +149,9 @@ class AreaHeading:
 
 _TAG_BREAK = re.compile(r"(?i)<\s*(?:br|/p|p|/li|li|ul|/ul|ol|/ol|div|/div)\b[^>]*>")
 _TAG_ANY = re.compile(r"<\s*/?\s*[a-zA-Z][^<>]*>")
-_NEEDS_CLEANING = re.compile(r"[<&\r\n\t\u00a0\u2007\u202f]|  ")
+_NEEDS_CLEANING = re.compile(
+    r"[<&\r\n\t\u00a0\u2007\u202f\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]|  "
+)
 _SPACES = re.compile(r"[ \t\u00a0\u2007\u202f]+")
 _MANY_BREAKS = re.compile(r"\n{3,}")
 _WORDS = "one two three four five six seven eight nine ten eleven twelve thirteen fourteen"
@@ -162,7 +175,9 @@ _ROMAN_NUMERAL = re.compile(
     r"(?=[MDCLXVI])M{0,3}(?:C[MD]|D?C{0,3})(?:X[CL]|L?X{0,3})(?:I[XV]|V?I{0,3})"
 )
 _TITLE_TRIM = " \t\n:;.,-–—"
-_REF_AREA = re.compile(r"^\s*(\d+)\s*[.)]")
+_REF_AREA = re.compile(
+    r"^\s*(\d{1,3})\s*[.)]"
+)  # an area number has at most 3 digits, as in headings
 _ROMAN = {"I": 1, "V": 5, "X": 10, "L": 50, "C": 100, "D": 500, "M": 1000}
 
 
@@ -170,25 +185,40 @@ def clean_text(value: object) -> str:
     """A cell as readable text: HTML remnants become line breaks, spacing is tidied."""
     if value is None:
         return ""
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    s = str(value)
+    if isinstance(value, str):
+        s = value
+    elif isinstance(value, float) and value.is_integer():
+        s = str(int(value))
+    elif isinstance(value, time):
+        s = value.strftime("%H:%M:%S" if value.second else "%H:%M")
+    elif isinstance(value, timedelta):
+        s = show_duration(value)
+    else:
+        s = str(value)
     if not _NEEDS_CLEANING.search(s):
         return s.strip()
+    s = strip_control_characters(s)
     if "<" in s:
         s = _TAG_BREAK.sub("\n", s)
         s = _TAG_ANY.sub("", s)
     if "&" in s:
-        s = html.unescape(s)
+        s = strip_control_characters(html.unescape(s))
     s = s.replace("\r\n", "\n").replace("\r", "\n")
     lines = [_SPACES.sub(" ", line).strip() for line in s.split("\n")]
     return _MANY_BREAKS.sub("\n\n", "\n".join(lines)).strip()
 
 
 def raw_value(value: object) -> Any:
-    """A cell as JSON can keep it, exactly as read."""
-    if isinstance(value, datetime | date):
+    """A cell as JSON can keep it, exactly as read (characters no store can keep, such as NUL,
+    are written as escapes: ``\\x00``)."""
+    if isinstance(value, str):
+        return escape_control_characters(value) if has_control_characters(value) else value
+    if isinstance(value, datetime | date | time):
         return value.isoformat()
+    if isinstance(value, timedelta):
+        return show_duration(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
     return value
 
 
@@ -376,6 +406,8 @@ def read_plan(
     grid: Grid, mapping: Mapping, directory: list[DirectoryEntry] | tuple[DirectoryEntry, ...]
 ) -> ParsedPlan:
     """Read every action of ``grid`` as ``mapping`` lays it out; leads resolve in ``directory``."""
+    original = grid.rows
+    grid, controls = _without_control_characters(grid)
     if not any(v is not None for row in grid.rows for v in row):
         raise PlanReadError(
             [
@@ -414,9 +446,17 @@ def read_plan(
             non_person_patterns=(*DEFAULT_NON_PERSON_PATTERNS, *(mapping.leads.not_people or ())),
         ),
     )
+    column_headers = dict(all_headers)
+    # Cells the reader could not give a value (an Excel error, a formula never calculated) keep
+    # what they held in the raw cells.
+    shown: dict[int, list[tuple[str, str]]] = {}
+    for (r, c), said in [*grid.errors.items(), *grid.formulas.items()]:
+        if c in column_headers:
+            shown.setdefault(r, []).append((column_headers[c], said))
     previous: dict[str, object] = {}
     for r in range(header_row + 1, len(grid.rows)):
         cells = grid.rows[r]
+        cleaned = cells is not original[r]
         if all(v is None or (isinstance(v, str) and not v.strip()) for v in cells):
             continue
         if heading_rows:
@@ -426,17 +466,47 @@ def read_plan(
                 continue
         values = {name: cells[i] if i < len(cells) else None for name, i in cols.items()}
         raw = {
-            h: raw_value(cells[i])
+            h: v if v.__class__ is str else raw_value(v)
             for i, h in all_headers
-            if i < len(cells) and cells[i] is not None
+            if i < len(cells) and (v := cells[i]) is not None
         }
+        if cleaned:
+            for i, h in all_headers:
+                if (r, i) in controls:
+                    raw[h] = escape_control_characters(controls[(r, i)])
+        for h, said in shown.get(r, ()):
+            raw.setdefault(h, said)
         for name in mapping.fill_down:
             if _blank(values.get(name)):
                 values[name] = previous.get(name)
         for name in mapping.fill_down:
             previous[name] = values.get(name)
         reader.add_row(r, values, raw)
+    reader.report_cells(header_row, column_headers, controls)
     return reader.finish(header_row)
+
+
+def _without_control_characters(grid: Grid) -> tuple[Grid, dict[tuple[int, int], str]]:
+    """``grid`` with the characters no store can keep (NUL, other control characters) taken out
+    of its text, and the cells that held them, as they were."""
+    found: dict[tuple[int, int], str] = {}
+    rows = grid.rows
+    copied = False
+    for r, row in enumerate(grid.rows):
+        if not has_control_characters("".join(v for v in row if isinstance(v, str))):
+            continue
+        for c, v in enumerate(row):
+            if isinstance(v, str) and has_control_characters(v):
+                if not copied:
+                    rows, copied = list(rows), True
+                if rows[r] is grid.rows[r]:
+                    rows[r] = list(row)
+                found[(r, c)] = v
+                rows[r][c] = strip_control_characters(v) or None
+    sheet = strip_control_characters(grid.sheet)
+    if not found and sheet == grid.sheet:
+        return grid, found
+    return dataclasses.replace(grid, rows=rows, sheet=sheet), found
 
 
 def _blank(value: object) -> bool:
@@ -496,6 +566,8 @@ class _RowReader:
         self.headings: list[_Heading] = []
         #: Rows holding a single cell that were not read as area headings (hints for the fix).
         self.single_cells: list[tuple[int, str]] = []
+        #: Refs longer than the store keeps: (row, ref, generated).
+        self.too_long: list[tuple[int, str, bool]] = []
         self.complete_value = next(
             (
                 v
@@ -548,6 +620,120 @@ class _RowReader:
                 summary,
             )
         )
+
+    def warn_cell(
+        self,
+        kind: str,
+        r: int,
+        c: int,
+        header: str,
+        value: object,
+        message: str,
+        expected: str = "",
+        *,
+        cause: str,
+        summary: str,
+    ) -> None:
+        """Record a warning about one cell of any column (``warn`` is for the mapped fields)."""
+        self.entries.append(
+            _Warning(
+                Problem(
+                    kind=kind,
+                    message=message,
+                    sheet=self.grid.sheet,
+                    row=r + 1,
+                    column=column_letter(c),
+                    header=header,
+                    value="" if value is None else str(raw_value(value)),
+                    expected=expected,
+                ),
+                cause,
+                summary,
+            )
+        )
+
+    def report_cells(
+        self,
+        header_row: int,
+        column_headers: dict[int, str],
+        controls: dict[tuple[int, int], str],
+    ) -> None:
+        """Warn, once per cause, about cells whose text lost characters no store can keep, and
+        about cells of the mapped columns that hold an Excel error or a formula never
+        calculated (both read as empty)."""
+        fields = {i: name for name, i in self.cols.items()}
+        for (r, c), text in sorted(controls.items()):
+            if r < header_row:
+                continue
+            header = column_headers.get(c, column_letter(c))
+            nul = "\x00" in text
+            escapes = list(dict.fromkeys(_control_escapes(text)))
+            what = "NUL bytes (\\x00)" if nul else f"control characters ({', '.join(escapes)})"
+            kinds = "NUL bytes (\\x00)" if nul else "control characters"
+            example = "\\x00" if nul else escapes[0]
+            fix = (
+                "they were taken out of the text Chaser keeps (the raw cells show them as "
+                f"escapes such as {example}); remove them in the workbook (Excel's =CLEAN() "
+                "does), as they come from pasting out of another system"
+            )
+            self.warn_cell(
+                "control_characters",
+                r,
+                c,
+                header,
+                text,
+                f"cell {Grid.cell_name(r, c)} ({header!r}) holds {what}, which cannot be stored "
+                f"as text; {fix}",
+                expected="text without control characters",
+                cause="nul" if nul else "control",
+                summary=(
+                    f"{{n}} rows hold {kinds} in their cells ({{rows}}), which cannot be "
+                    f"stored as text; {fix}"
+                ),
+            )
+        for (r, c), error in sorted(self.grid.errors.items()):
+            if r <= header_row or c not in fields:
+                continue
+            header = self.headers.get(fields[c], column_letter(c))
+            fix = "correct the formula in Excel (or type the value instead), save, and import again"
+            self.warn_cell(
+                "cell_error",
+                r,
+                c,
+                header,
+                error,
+                f"{header!r} (cell {Grid.cell_name(r, c)}) holds the error {error}, so it was read "
+                f"as empty; {fix}",
+                expected=f"a value for {fields[c]}",
+                cause=f"{c}\n{error}",
+                summary=(
+                    f"{header!r} holds the error {error} in {{n}} rows ({{rows}}), read as empty; "
+                    f"{fix}"
+                ),
+            )
+        for (r, c), formula in sorted(self.grid.formulas.items()):
+            if r <= header_row or c not in fields:
+                continue
+            header = self.headers.get(fields[c], column_letter(c))
+            fix = (
+                "the file was saved by a program that does not calculate formulas; open it in "
+                "Excel (which calculates them), save, and import again"
+            )
+            self.warn_cell(
+                "formula_not_calculated",
+                r,
+                c,
+                header,
+                formula,
+                f"{header!r} (cell {Grid.cell_name(r, c)}) holds {_short(formula, 40)} but no "
+                f"result, so it was read as empty; {fix}",
+                expected="a formula's result",
+                cause=str(c),
+                summary=(
+                    f"{header!r} holds formulas with no result in {{n}} rows ({{rows}}), read as "
+                    f"empty; {fix}"
+                ),
+            )
 
     def _date(self, r: int, name: str, value: object) -> ParsedDate:
         col = self.cols.get(name)
@@ -607,7 +793,7 @@ class _RowReader:
                 area.title = title
             if area.sro_raw or not sro_raw:
                 return
-        sro = self.leads.parse(sro_raw) if sro_raw else None
+        sro = self.leads.parse(sro_raw) if sro_raw and not _too_long_for_a_lead(sro_raw) else None
         if sro is not None:
             self._report_unresolved(r, "sro", sro_raw, sro.unresolved, dict(sro.ambiguous), "")
         if area is None:
@@ -796,11 +982,14 @@ class _RowReader:
         ref = ref_text or self.mapping.generated_ref.format(
             area=area if area is not None else 0, n=self.per_area[area]
         )
+        if len(ref) > MAX_REF_CHARS:
+            self.too_long.append((r, ref, generated))
         if ref in self.refs:
             n = 2
-            while f"{ref}-{n}" in self.refs:
+            # The new ref fits the store: the workbook's own ref is cut to make room.
+            while f"{ref[: MAX_REF_CHARS - len(str(n)) - 1]}-{n}" in self.refs:
                 n += 1
-            new = f"{ref}-{n}"
+            new = f"{ref[: MAX_REF_CHARS - len(str(n)) - 1]}-{n}"
             self.warn(
                 "duplicate_ref",
                 r,
@@ -906,7 +1095,29 @@ class _RowReader:
                     cause=name,
                     summary=f"{{n}} actions have no {header!r}: {{rows}}",
                 )
-        leads = self.leads.parse(text.get("lead", ""))
+        lead_text = text.get("lead", "")
+        if _too_long_for_a_lead(lead_text):
+            header = self.headers.get("lead", "lead")
+            self.warn(
+                "unresolved_lead",
+                r,
+                "lead",
+                values.get("lead"),
+                f"{header!r} of action {ref} is {len(lead_text):,} characters long, longer than "
+                "a lead naming a few people could be, so nobody was read from it; check that "
+                "columns.lead maps the column of leads, or shorten the cell",
+                expected=f"at most {MAX_LEAD_CHARS:,} characters naming the lead, e.g. "
+                "'Head of SEND (AP)'",
+                ref=ref,
+                cause="too long",
+                summary=(
+                    f"{{n}} actions have a {header!r} longer than a lead naming a few people "
+                    "could be, so nobody was read from them ({rows}); check that columns.lead "
+                    "maps the column of leads, or shorten the cells"
+                ),
+            )
+            lead_text = ""
+        leads = self.leads.parse(lead_text)
         self._report_unresolved(
             r, "lead", str(values.get("lead")), leads.unresolved, dict(leads.ambiguous), ref
         )
@@ -917,7 +1128,7 @@ class _RowReader:
         else:
             accountable = people[0] if people else None
             contributors = people[1:]
-        if accountable is None and text.get("lead") and not leads.unresolved:
+        if accountable is None and lead_text and not leads.unresolved:
             lead = text["lead"]
             self.warn(
                 "unresolved_lead",
@@ -1069,7 +1280,53 @@ class _RowReader:
             )
         return found
 
+    def _long_refs(self) -> Problem:
+        """The one error for every ref longer than the store keeps."""
+        rows = tuple(dict.fromkeys(r + 1 for r, _, _ in self.too_long))
+        _, first, generated = self.too_long[0]
+        col = self.cols.get("ref")
+        letter = column_letter(col) if col is not None else ""
+        if generated:
+            fix = (
+                f"shorten generated_ref ({self.mapping.generated_ref!r}) in the mapping, or give "
+                "the actions refs of their own"
+            )
+        else:
+            fix = "shorten it in the workbook" + (
+                f"; if column {letter} does not hold the refs, map the column that does as "
+                "columns.ref"
+                if letter
+                else ""
+            )
+        if len(self.too_long) == 1:
+            message = (
+                f"ref {_short(first, 40)!r} ({rows_text(rows)}"
+                + (f", column {letter}" if letter and not generated else "")
+                + f") is {len(first):,} characters long, but a ref may have at most "
+                f"{MAX_REF_CHARS}; {fix}"
+            )
+        else:
+            shown = _listed((repr(_short(ref, 30)) for _, ref, _ in self.too_long), 3)
+            message = (
+                f"{len(self.too_long)} refs are longer than the {MAX_REF_CHARS} characters a ref "
+                f"may have ({rows_text(rows)}: {shown}); "
+                + fix.replace("shorten it", "shorten them")
+            )
+        return Problem(
+            kind="too_long",
+            message=message,
+            sheet=self.grid.sheet,
+            row=rows[0],
+            column="" if generated else letter,
+            header="" if generated else self.headers.get("ref", ""),
+            value=_short(first, 60),
+            expected=f"a ref of at most {MAX_REF_CHARS} characters",
+            rows=rows,
+        )
+
     def finish(self, header_row: int) -> ParsedPlan:
+        if self.too_long:
+            raise PlanReadError([self._long_refs()])
         if not self.actions:
             raise PlanReadError(
                 [
@@ -1167,6 +1424,23 @@ class _RowReader:
             column=where.get("column", ""),
             header=where.get("header", ""),
         )
+
+
+#: A lead cell longer than this, or naming more people than MAX_LEAD_PARTS, is not a lead (it is
+#: usually another column mapped as `lead`): it is reported, not resolved. Resolving splits the
+#: cell at every separator and tries every run of parts, which grows with the cube of their
+#: number.
+MAX_LEAD_CHARS = 2_000
+MAX_LEAD_PARTS = 40
+_LEAD_SEPARATORS = re.compile(r",|/|&|\s(?:and|with|plus)\s", re.IGNORECASE)
+
+
+def _too_long_for_a_lead(text: str) -> bool:
+    return len(text) > MAX_LEAD_CHARS or len(_LEAD_SEPARATORS.findall(text)) > MAX_LEAD_PARTS
+
+
+def _control_escapes(text: str) -> list[str]:
+    return [escape_control_characters(ch) for ch in text if has_control_characters(ch)]
 
 
 def _examples(found: list[tuple[int, str]], limit: int = 3) -> str:
