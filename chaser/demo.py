@@ -28,7 +28,7 @@ import click
 import structlog
 from sqlmodel import Session, col, func, select
 
-from chaser.demo_leads import PERSONAS, Answer, SimulatedLeads
+from chaser.demo_leads import GATEWAY, PERSONAS, Answer, SimulatedLeads
 from chaser.importing import choose_mapping, import_people, import_plan
 from chaser.runtime import Runtime
 from chaser.service import tick
@@ -154,6 +154,9 @@ class Demo:
                 "CHASER_SMTP_PORT": str(self.sink.port),
                 "CHASER_SMTP_STARTTLS": "no",
                 "CHASER_INBOUND_SMTP": f"{HOST}:{inbound_port}",
+                # The simulated leads' mail comes through a simulated council gateway, whose
+                # Authentication-Results Chaser believes (see chaser.demo_leads).
+                "CHASER_INBOUND_AUTHSERV_IDS": GATEWAY,
                 # The demo's clock runs six weeks in two minutes: sessions are measured on it,
                 # so they must outlast it.
                 "CHASER_SESSION_IDLE_MINUTES": str(DEMO_SESSION_DAYS * 24 * 60),

@@ -6,6 +6,11 @@ the email through the SMTP listener that takes in replies — some soon, some on
 reminder, some after the papers deadline, some never; one reports a slip, one writes from a
 personal address (so the secretary has something to review). Nothing here writes to the store
 directly: whatever Chaser records, it recorded from a form post or an email.
+
+Emailed replies reach the listener as they would through a council's inbound gateway: stamped
+with its ``Authentication-Results`` (authserv-id :data:`GATEWAY`, which the demo tells Chaser to
+believe), saying the sender's domain passed. That vouches only for the domain: the reply from a
+personal address passes it too, and still goes to review, its sender not being in the directory.
 """
 
 from __future__ import annotations
@@ -34,6 +39,9 @@ from workflows.chasing.chases import plan_of_key
 from workflows.store.models import Action, Delivery, Person, Plan
 
 Way = Literal["form", "no_change", "email", "email_all", "stranger", "never"]
+
+#: The authserv-id of the demo's simulated council mail gateway (CHASER_INBOUND_AUTHSERV_IDS).
+GATEWAY = "mx.council.example"
 When = Literal["soon", "after_reminder", "late"]
 
 
@@ -332,11 +340,17 @@ class SimulatedLeads:
                 else:
                     lines.append(f"{ref}: amber - {_narrative(ref, request.meeting)}")
         message = EmailMessage()
+        # The gateway's stamp, topmost: it checked the sending domain (SPF, DKIM, DMARC).
+        domain = address.rsplit("@", 1)[1]
+        message["Authentication-Results"] = (
+            f"{GATEWAY}; spf=pass smtp.mailfrom={domain}; dkim=pass header.d={domain}; "
+            f"dmarc=pass header.from={domain}"
+        )
         message["From"] = f"{person.name} <{address}>"
         message["To"] = self.reply_to
         message["Subject"] = f"RE: {request.subject}"
         message["Date"] = format_datetime(now.astimezone(LONDON))
-        message["Message-ID"] = make_msgid(domain=address.rsplit("@", 1)[1])
+        message["Message-ID"] = make_msgid(domain=domain)
         message["In-Reply-To"] = request.message_id
         message["References"] = request.message_id
         message.set_content(

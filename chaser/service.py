@@ -10,6 +10,7 @@ from two processes, sends nothing twice. It lives in the composition root, not i
 from __future__ import annotations
 
 import dataclasses
+import time as time_
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -19,16 +20,18 @@ import structlog
 from sqlalchemy import select
 from sqlmodel import Session
 
+from chaser.dead_letters import enqueue_dead_letter_notice
 from chaser.digests import enqueue_due_digests
 from chaser.runtime import PlanRuntime, Runtime
 from integrations.graph.inbox import StaleCursorError
-from notifications.channel import Address, DeliveryError, OutgoingMessage
+from notifications.channel import Address, DeliveryError, OutgoingMessage, log_reason
 from notifications.outbox import DispatchReport, NewDelivery, enqueue
 from notifications.render import render_chase, render_teams
 from workflows.calendar.cycles import LONDON
 from workflows.chasing.chases import Chase
 from workflows.chasing.rules import due_chases
 from workflows.chasing.state import UnknownPlan, load_chase_state
+from workflows.replies.authentication import Receiver
 from workflows.replies.intake import ingest_email
 from workflows.replies.links import LinkClaims, reference_for, sign_link
 from workflows.store.models import Delivery, MailboxCursor, Plan
@@ -177,6 +180,7 @@ def tick(
 ) -> TickReport:
     """One turn of the service: enqueue what is due at ``now`` for every plan (or those
     named), then send what is claimable and take in what has arrived."""
+    started = time_.monotonic()
     now = now or runtime.clock()
     planned: list[Planned] = []
     missing: list[str] = []
@@ -187,12 +191,18 @@ def tick(
             due = _plan_tick(runtime, plan, now)
         except UnknownPlan:
             missing.append(code)  # not imported yet: the other plans are still chased
+            log.warning(
+                "plan_not_imported",
+                plan=code,
+                hint="chaser plan import FILE (the plan named in its chasing.yaml)",
+            )
             continue
         planned += due
         with runtime.engine.begin() as conn:
             enqueued += enqueue(conn, [p.delivery for p in due if p.new], now=now)
         if plan.digests is not None:
             enqueued += enqueue_due_digests(runtime, plan, now)
+        enqueued += enqueue_dead_letter_notice(runtime, plan, now)
     report = runtime.get_dispatcher().dispatch() if dispatch else None
     ingested = ingest_inbox(runtime, now)
     log.info(
@@ -205,6 +215,8 @@ def tick(
         dead=report.dead if report else 0,
         ingested=ingested,
     )
+    if runtime.metrics is not None:
+        runtime.metrics.tick_done(time_.monotonic() - started, report, ingested)
     return TickReport(
         now=now,
         planned=planned,
@@ -217,7 +229,12 @@ def tick(
 
 def ingest_inbox(runtime: Runtime, now: datetime) -> int:
     """Take in what arrived in the mailbox since last time. The cursor moves only after every
-    message is stored, so a crash re-reads a few (recognised by Message-ID, not re-applied)."""
+    message is stored, so a crash re-reads a few (recognised by Message-ID, not re-applied).
+
+    Each message is judged on what Exchange Online recorded of its sender's authentication (the
+    headers Graph gives for it), never on its From address alone. A message that cannot be read
+    is quarantined by :func:`ingest_email`, so the ones behind it are still taken in on the same
+    tick; marking one read is bookkeeping, and failing to does not stop the others."""
     if runtime.inbox is None:
         return 0
     mailbox = runtime.first.chasing.sender.mailbox
@@ -234,18 +251,35 @@ def ingest_inbox(runtime: Runtime, now: datetime) -> int:
             since = (saved.updated_at if saved else now) - timedelta(minutes=30)
             log.warning("inbox_cursor_reset")
             messages, new_cursor = runtime.inbox.fetch(None, initial=since)
-        for message in messages:
-            ingest_email(runtime.engine, message.raw, now=now, plan_code=only)
-            runtime.inbox.mark_processed(message.id)
     except DeliveryError as exc:  # the mailbox is unreachable or throttled: next tick retries
-        log.warning("inbox_unavailable", error=str(exc)[:200])
+        log.warning("inbox_unavailable", error=log_reason(exc))
         return 0
+    for message in messages:
+        receiver = Receiver.graph(_exchange_headers(message))
+        ingest_email(runtime.engine, message.raw, now=now, plan_code=only, receiver=receiver)
+        try:
+            runtime.inbox.mark_processed(message.id)
+        except DeliveryError as exc:
+            log.warning("inbox_mark_read_failed", error=log_reason(exc))
     with Session(runtime.engine) as session:
         row = session.get(MailboxCursor, mailbox) or MailboxCursor(mailbox=mailbox, updated_at=now)
         row.cursor, row.updated_at = new_cursor, now
         session.add(row)
         session.commit()
     return len(messages)
+
+
+def _exchange_headers(message: object) -> list[tuple[str, str]]:
+    """The headers Exchange Online holds for a message (Graph's ``internetMessageHeaders``, as
+    :class:`~integrations.graph.inbox.InboundMessage` carries them), topmost first."""
+    headers = getattr(message, "headers", ())
+    if not isinstance(headers, tuple | list):
+        return []
+    return [
+        (str(pair[0]), str(pair[1]))
+        for pair in headers
+        if isinstance(pair, tuple | list) and len(pair) == 2
+    ]
 
 
 class Heartbeat:

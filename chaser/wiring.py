@@ -33,6 +33,7 @@ from notifications.outbox import NewDelivery, enqueue
 from notifications.render import load_templates, render_signin
 from workflows.chasing.config import load_chasing
 from workflows.digest.config import load_digest_config
+from workflows.replies.authentication import Receiver
 from workflows.replies.intake import ingest_email
 from workflows.replies.links import reference_for
 from workflows.store.models import UserAccount
@@ -140,32 +141,34 @@ def build_runtime(
             # CHASER_GRAPH_POLL=no, e.g. while another system reads that mailbox).
             mailbox = settings.graph_mailbox or first.chasing.sender.mailbox
             inbox = GraphInbox(graph, mailbox=mailbox)
-    kwargs = {"clock": clock} if clock is not None else {}
     return Runtime(
         engine=engine,
         plans=plans,
         secret=secret_key(settings),
         channels=channels,
         data_dir=settings.data_dir,
+        clock=clock or utc_now,
         sleep=sleep,
         inbox=inbox,
-        **kwargs,
     )
 
 
 def inbound_listener(settings: Settings, runtime: Runtime) -> InboundSmtp | None:
-    """The SMTP listener for replies when ``CHASER_INBOUND_SMTP=host:port`` is set."""
+    """The SMTP listener for replies when ``CHASER_INBOUND_SMTP=host:port`` is set. It takes mail
+    only from ``CHASER_INBOUND_SMTP_RELAYS``, and believes the ``Authentication-Results`` only of
+    ``CHASER_INBOUND_AUTHSERV_IDS`` (the council's gateway): nothing is applied on From alone."""
     if settings.inbound_smtp is None:
         return None
     host, port = settings.inbound_smtp
 
     # With one plan, a reply naming no request is that plan's; with several, intake finds it.
     only = next(iter(runtime.plans)) if len(runtime.plans) == 1 else None
+    receiver = Receiver.smtp(settings.inbound_authserv_ids)
 
     def take_in(raw: bytes) -> None:
-        ingest_email(runtime.engine, raw, now=runtime.clock(), plan_code=only)
+        ingest_email(runtime.engine, raw, now=runtime.clock(), plan_code=only, receiver=receiver)
 
-    return InboundSmtp(host, port, take_in)
+    return InboundSmtp(host, port, take_in, relays=settings.inbound_smtp_relays)
 
 
 def signin_options(settings: Settings, runtime: Runtime) -> SignInOptions:
@@ -268,6 +271,10 @@ def web_app(
         liveness=liveness,
         signin=signin_options(settings, runtime),
         trusted_proxies=settings.trusted_proxies,
+        metrics=runtime.metrics.exposition if runtime.metrics is not None else None,
+        metrics_token=(
+            settings.metrics_token.get_secret_value() if settings.metrics_token is not None else ""
+        ),
     )
 
 

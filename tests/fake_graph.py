@@ -328,9 +328,16 @@ class FakeGraph:
         *,
         received_at: datetime | None = None,
         folder: str = "inbox",
+        stamp: str | None = None,
     ) -> dict[str, Any]:
         """An inbound message arrives in ``folder`` as Exchange would file it: unread, not a
-        draft, its properties taken from the MIME, and ``$value`` answering ``raw`` unchanged."""
+        draft, its properties taken from the MIME, and ``$value`` answering ``raw`` unchanged.
+
+        ``stamp`` is the ``Authentication-Results`` Exchange Online adds as it receives the
+        message (see :func:`exchange_stamp`): put on top of the MIME and of the
+        ``internetMessageHeaders``, above whatever the sender wrote, as Exchange does."""
+        if stamp is not None:
+            raw = b"Authentication-Results: " + stamp.encode("ascii") + b"\r\n" + raw
         parsed = email.message_from_bytes(raw, policy=email.policy.default)
         received = (received_at or datetime.now(UTC)).astimezone(UTC)
         html = parsed.get_body(preferencelist=("html",))
@@ -459,6 +466,25 @@ class FakeGraph:
         message["changeKey"] = f"CQAAABYAAAB{uuid.uuid4().hex[:12]}"
         message["_updated"] = self._next_sequence()
         return message
+
+
+def exchange_stamp(from_domain: str, verdict: str = "pass", *, mailfrom: str = "") -> str:
+    """An ``Authentication-Results`` value as Exchange Online Protection writes it: no
+    authserv-id, comments after the results, ``action=`` and ``compauth=`` (Microsoft's
+    "Anti-spam message headers" page). ``verdict`` ``pass``: SPF, DKIM and DMARC pass for
+    ``from_domain``; ``fail``: a spoof of it from ``mailfrom`` (default attacker.example)."""
+    if verdict == "pass":
+        return (
+            f"spf=pass (sender IP is 192.0.2.25) smtp.mailfrom={from_domain}; dkim=pass "
+            f"(signature was verified) header.d={from_domain};dmarc=pass action=none "
+            f"header.from={from_domain};compauth=pass reason=100"
+        )
+    source = mailfrom or "attacker.example"
+    return (
+        f"spf=fail (sender IP is 203.0.113.66) smtp.mailfrom={source}; dkim=none (message not "
+        f"signed) header.d=none;dmarc=fail action=quarantine header.from={from_domain};"
+        "compauth=fail reason=000"
+    )
 
 
 def _file_attachment_json(attachment: StoredAttachment) -> dict[str, Any]:

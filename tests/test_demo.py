@@ -237,6 +237,12 @@ def test_replies_the_demo_could_not_trust_wait_for_review(demo: DemoRun) -> None
     # Juno Fairweather writes from a personal address, once per meeting.
     day_lines = [line for line in demo.lines if re.match(r"\w{3} \d\d \w{3} 2025", line)]
     assert day_lines[-1].endswith("waiting for review 2")
+    # The simulated gateway vouched for the personal domain as for every other: what keeps
+    # those replies back is that the address is nobody's in the people directory.
+    queue = demo.get("/review").decode()
+    assert queue.count("Reply ") >= 2 and "2 replies waiting for review" in queue
+    assert queue.count("juno.at.home@personal-mail.example is not in the people directory") == 2
+    assert "could not be read" not in queue
 
 
 # -- the browser -----------------------------------------------------------------------------

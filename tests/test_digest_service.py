@@ -22,7 +22,7 @@ from integrations.channels.smtp import SmtpChannel
 from tests.clock import Clock
 from tests.conftest import MAPPING, NOW, PEOPLE_CSV, PLAN_XLSX, ROOT
 from tests.mail_servers import SmtpSink
-from tests.test_replies import AISHA, reply_to
+from tests.test_replies import AISHA, TRUSTED, reply_to
 from workflows.plan.mapping import load_mapping
 from workflows.replies.intake import ingest_email
 
@@ -60,7 +60,9 @@ def test_the_secretary_gets_the_digest_two_working_days_before_the_meeting(
     request = next(m.message for m in sink.messages if "aisha.pendleford@example.org" in m.rcpt_tos)
     when = datetime(2025, 9, 17, 10, 0, tzinfo=UTC)
     body = "2.5: Red - recruitment stalled <script>alert(1)</script>, now expected end of March"
-    ingest_email(engine, reply_to(request, sender=AISHA, body=body, when=when), now=when)
+    ingest_email(
+        engine, reply_to(request, sender=AISHA, body=body, when=when), now=when, receiver=TRUSTED
+    )
     for day in (25, 26, 29):  # Thu: nothing yet; Fri 26th: the digest; Mon: not again
         tick(runtime, datetime(2025, 9, day, 8, 30, tzinfo=UTC))
     digests = [m for m in sink.messages if m.message["X-Chaser-Key"].startswith(f"{PLAN}/digest:")]
@@ -69,7 +71,7 @@ def test_the_secretary_gets_the_digest_two_working_days_before_the_meeting(
     assert mail["X-Chaser-Key"] == f"{PLAN}/digest:SIB:2025-09-30"
     assert "Local Area SEND Improvement Board" in mail["Subject"]
     attached = {p.get_filename(): p.get_content() for p in mail.iter_attachments()}
-    assert sorted(attached) == [
+    assert sorted(str(name) for name in attached) == [
         "SIB-2025-09-30-action-and-impact-log.xlsx",
         "SIB-2025-09-30-board-paper.docx",
     ]

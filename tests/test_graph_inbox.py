@@ -136,7 +136,16 @@ def test_it_returns_each_new_reply_once_with_its_exact_mime(fake_graph: FakeGrap
         internet_message_id="<DB9PR01MB1234.reply-1@example.gov.uk>",
         received_at=datetime.fromisoformat(multipart["receivedDateTime"]),
         raw=MULTIPART_REPLY,
+        headers=tuple((h["name"], h["value"]) for h in multipart["_headers"]),
     )
+    # ...with the headers Exchange holds for it, in order, as Graph lists them when asked
+    assert first.headers[:2] == (
+        ("From", "Imogen Castellane <imogen.castellane@example.gov.uk>"),
+        ("To", "Chaser <chaser@council.example>"),
+    )
+    described = fake_graph.calls("GET", MESSAGE_PATH)
+    assert [d.query.get("$select") for d in described] == ["internetMessageHeaders"] * 2
+    assert "headers" not in repr(first)  # nor do a message's headers
     assert (second.id, second.internet_message_id) == (
         html_only["id"],
         "<reply-2.html-only@example.gov.uk>",

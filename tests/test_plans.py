@@ -42,6 +42,7 @@ from tests.conftest import MAPPING, NOW, PEOPLE_CSV, PLAN_XLSX, ROOT
 from tests.mail_servers import SmtpSink, free_port
 from tests.plan_builders import write_workbook
 from tests.signin import COOKIE, TEST_SIGNIN, session_token, sign_in
+from tests.test_replies import TRUSTED, gateway_stamp
 from workflows.plan.mapping import load_mapping
 from workflows.replies.intake import ingest_email
 from workflows.replies.review import decide, pending_reviews
@@ -327,6 +328,7 @@ def _reply(
     *, body: str, when: datetime, request: EmailMessage | None = None, message_id: str
 ) -> bytes:
     reply = EmailMessage()
+    reply["Authentication-Results"] = gateway_stamp(HESTER)  # the council's gateway vouches
     reply["From"] = f"Hester Pengelly <{HESTER}>"
     reply["To"] = MAILBOX
     reply["Subject"] = f"Re: {request['Subject']}" if request is not None else "SEND updates"
@@ -354,6 +356,7 @@ def test_it_files_a_reply_in_the_plan_of_the_request_it_answers(
             message_id="<r1@nhs.example>",
         ),
         now=when,
+        receiver=TRUSTED,
     )
     assert outcome.verdict == "applied", outcome.reason
     with Session(engine) as s:
@@ -374,6 +377,7 @@ def test_it_sends_a_reply_from_someone_in_both_plans_with_no_thread_to_review_na
         engine,
         _reply(body="2.1: complete", when=when, message_id="<r2@nhs.example>"),
         now=when,
+        receiver=TRUSTED,
     )
     assert outcome.verdict == "review"
     assert "Kernow SEND Improvement Plan 2025" in outcome.reason
@@ -624,7 +628,10 @@ def test_it_applies_a_reply_from_someone_in_both_plans_from_the_queue_it_is_deci
 ) -> None:
     when = datetime(2025, 9, 17, 10, tzinfo=UTC)
     outcome = ingest_email(
-        engine, _reply(body="2.1: complete", when=when, message_id="<r3@nhs.example>"), now=when
+        engine,
+        _reply(body="2.1: complete", when=when, message_id="<r3@nhs.example>"),
+        now=when,
+        receiver=TRUSTED,
     )
     assert outcome.verdict == "review"
     with _client(deployment, engine) as client:

@@ -25,11 +25,12 @@ from chaser.wiring import build_runtime
 from integrations.channels.smtp import SmtpChannel
 from tests.clock import Clock
 from tests.conftest import MAPPING, NOW, PEOPLE_CSV, PLAN_XLSX, ROOT
-from tests.fake_graph import FakeGraph, fake_graph_fixture  # noqa: F401
+from tests.fake_graph import FakeGraph, exchange_stamp, fake_graph_fixture  # noqa: F401
 from tests.mail_servers import SmtpSink
 from workflows.plan.mapping import load_mapping
 from workflows.replies import intake
-from workflows.replies.apply import Answer
+from workflows.replies.apply import Answer, apply_reply
+from workflows.replies.authentication import Receiver
 from workflows.replies.form import read_action_form
 from workflows.replies.intake import ingest_email, take_in_form_post
 from workflows.replies.links import verify_link
@@ -46,6 +47,12 @@ REQUEST_DAY = datetime(2025, 9, 16, 8, 30, tzinfo=UTC)  # 09:30 in London
 @pytest.fixture
 def sent(engine: Engine, tmp_path: Path, sink: SmtpSink) -> Runtime:
     """The Plymouth plan, with the SIB update requests of 16 Sep 2025 sent."""
+    return send_requests(engine, tmp_path, sink)
+
+
+def send_requests(engine: Engine, tmp_path: Path, sink: SmtpSink) -> Runtime:
+    """The Plymouth plan imported, and the SIB update requests of 16 Sep 2025 sent to ``sink``
+    (what the ``sent`` fixture gives)."""
     import_people(engine, PEOPLE_CSV, now=NOW)
     import_plan(engine, PLAN_XLSX, mapping=load_mapping(MAPPING), now=NOW)
     clock = Clock(REQUEST_DAY)
@@ -71,6 +78,24 @@ def _request_to(sink: SmtpSink, address: str) -> EmailMessage:
     return next(m.message for m in sink.messages if address in m.rcpt_tos)
 
 
+#: The council's inbound mail gateway, whose Authentication-Results Chaser is told to believe.
+GATEWAY = "mx.council.example"
+#: How a reply is received when it came through that gateway (the SMTP listener, saved files).
+TRUSTED = Receiver.smtp([GATEWAY])
+
+
+def gateway_stamp(sender: str, results: str = "pass") -> str:
+    """The gateway's Authentication-Results for a message from ``sender``: ``results`` after its
+    authserv-id, or (``"pass"``) SPF, DKIM and DMARC passing for the sender's own domain."""
+    if results == "pass":
+        domain = sender.rsplit("@", 1)[-1].strip(">").lower()
+        results = (
+            f"spf=pass smtp.mailfrom={domain}; dkim=pass header.d={domain}; "
+            f"dmarc=pass header.from={domain}"
+        )
+    return f"{GATEWAY}; {results}"
+
+
 def reply_to(
     request: EmailMessage,
     *,
@@ -79,9 +104,14 @@ def reply_to(
     when: datetime,
     message_id: str = "<reply-1@mail.example.org>",
     extra: dict[str, str] | None = None,
+    auth: str | None = "pass",
 ) -> bytes:
-    """A reply the way a mail client writes one: Re: subject, threading headers, quote."""
+    """A reply the way a mail client writes one (Re: subject, threading headers, quote), as the
+    council's gateway hands it on: its Authentication-Results on top, saying ``auth`` (see
+    :func:`gateway_stamp`; None: no stamp)."""
     reply = EmailMessage()
+    if auth is not None:
+        reply["Authentication-Results"] = gateway_stamp(sender, auth)
     reply["From"] = sender
     reply["To"] = "Plymouth SEND Improvement Programme <send.improvement@example.org>"
     reply["Subject"] = f"Re: {request['Subject']}"
@@ -127,7 +157,7 @@ def test_a_leads_reply_updates_each_action_it_names_with_the_history(
         "6.6: complete, the Local Offer pages are live",
         when=when,
     )
-    outcome = ingest_email(engine, raw, now=when)
+    outcome = ingest_email(engine, raw, now=when, receiver=TRUSTED)
     assert outcome.verdict == "applied", outcome.reason
     assert outcome.request == f"{PLAN}/request:AP:SIB:2025-09-30" and outcome.person == "AP"
     a25, a66 = _action(engine, "2.5"), _action(engine, "6.6")
@@ -158,7 +188,7 @@ def test_a_reply_naming_no_action_answers_every_action_of_the_request(
         body="All on track.",
         when=when,
     )
-    outcome = ingest_email(engine, raw, now=when)
+    outcome = ingest_email(engine, raw, now=when, receiver=TRUSTED)
     assert outcome.verdict == "applied"
     assert sorted(u["ref"] for u in outcome.updates) == ["7.11", "7.12", "7.13", "7.9"]
     # ...so FO is not reminded on the 19th, while the silent leads are
@@ -178,13 +208,11 @@ def test_a_spoofed_reply_goes_to_review_and_changes_nothing_until_applied(
         sender=AISHA,
         body="2.5: complete",
         when=when,
-        extra={
-            "Authentication-Results": "mx.example.org; spf=fail smtp.mailfrom=attacker.example; "
-            "dkim=none; dmarc=fail header.from=example.org"
-        },
+        auth="spf=fail smtp.mailfrom=attacker.example; dkim=none; "
+        "dmarc=fail header.from=example.org",
     )
-    outcome = ingest_email(engine, raw, now=when)
-    assert outcome.verdict == "review" and "failing authentication" in outcome.reason
+    outcome = ingest_email(engine, raw, now=when, receiver=TRUSTED)
+    assert outcome.verdict == "review" and "failing authentication (dmarc=fail)" in outcome.reason
     assert _action(engine, "2.5").status is None
     decided = decide(engine, outcome.reply_id, apply=True, by="Board secretary", now=when)
     assert decided.verdict == "applied" and decided.decided_by == "Board secretary"
@@ -199,7 +227,7 @@ def test_a_stranger_is_never_trusted_and_can_be_rejected(
     raw = reply_to(
         request, sender="Someone <someone@elsewhere.example>", body="2.5: red", when=when
     )
-    outcome = ingest_email(engine, raw, now=when)
+    outcome = ingest_email(engine, raw, now=when, receiver=TRUSTED)
     assert outcome.verdict == "review"
     assert "someone@elsewhere.example is not in the people directory" in outcome.reason
     rejected = decide(engine, outcome.reply_id, apply=False, by="Board secretary", now=when)
@@ -221,7 +249,7 @@ def test_a_contributor_may_answer_but_not_for_someone_elses_action(
         body="2.5: Red - schools cannot release staff",
         when=when,
     )
-    assert ingest_email(engine, mm, now=when).verdict == "applied"
+    assert ingest_email(engine, mm, now=when, receiver=TRUSTED).verdict == "applied"
     fo = reply_to(
         request,
         sender="Freya Odgers <freya.odgers@example.nhs.uk>",
@@ -229,7 +257,7 @@ def test_a_contributor_may_answer_but_not_for_someone_elses_action(
         when=when,
         message_id="<reply-2@mail.example.org>",
     )
-    outcome = ingest_email(engine, fo, now=when)
+    outcome = ingest_email(engine, fo, now=when, receiver=TRUSTED)
     assert outcome.verdict == "review"
     assert "FO is not the lead, a contributor or a delegate for 2.5" in outcome.reason
 
@@ -247,7 +275,7 @@ def test_an_out_of_office_marks_the_lead_away_and_reminders_go_to_the_delegate(
         when=when,
         extra={"Auto-Submitted": "auto-replied", "X-Auto-Response-Suppress": "All"},
     )
-    outcome = ingest_email(engine, raw, now=when)
+    outcome = ingest_email(engine, raw, now=when, receiver=TRUSTED)
     assert outcome.verdict == "auto_reply" and outcome.away_until == date(2025, 9, 29)
     assert _history(engine, "4.1")[-1].kind == "created"  # no update taken from it
     report = tick(sent, datetime(2025, 9, 19, 8, 30, tzinfo=UTC))
@@ -261,8 +289,8 @@ def test_the_same_reply_twice_is_applied_once(
     request = _request_to(sink, "aisha.pendleford@example.org")
     when = datetime(2025, 9, 17, 9, 0, tzinfo=UTC)
     raw = reply_to(request, sender=AISHA, body="2.5: Amber", when=when)
-    first = ingest_email(engine, raw, now=when)
-    again = ingest_email(engine, raw, now=when + timedelta(minutes=5))
+    first = ingest_email(engine, raw, now=when, receiver=TRUSTED)
+    again = ingest_email(engine, raw, now=when + timedelta(minutes=5), receiver=TRUSTED)
     assert (first.verdict, again.verdict) == ("applied", "duplicate")
     assert again.reply_id == first.reply_id
     assert [c.kind for c in _history(engine, "2.5")] == ["created", "update"]
@@ -274,7 +302,10 @@ def test_a_reply_after_the_papers_deadline_is_applied_and_marked_late(
     request = _request_to(sink, "aisha.pendleford@example.org")
     when = datetime(2025, 9, 24, 10, 0, tzinfo=UTC)  # the deadline was Tue 23 Sep
     outcome = ingest_email(
-        engine, reply_to(request, sender=AISHA, body="2.5: Amber", when=when), now=when
+        engine,
+        reply_to(request, sender=AISHA, body="2.5: Amber", when=when),
+        now=when,
+        receiver=TRUSTED,
     )
     assert outcome.verdict == "applied" and outcome.late
     assert _history(engine, "2.5")[-1].late
@@ -286,6 +317,7 @@ def test_replies_ingest_prints_what_it_did(tmp_path: Path) -> None:
     for args in (["people", "import", str(PEOPLE_CSV)], ["plan", "import", str(PLAN_XLSX)]):
         assert runner.invoke(cli, ["--db", db, *args]).exit_code == 0
     reply = EmailMessage()
+    reply["Authentication-Results"] = gateway_stamp(AISHA)
     reply["From"] = AISHA
     reply["To"] = "send.improvement@example.org"
     reply["Subject"] = "Update on my actions"
@@ -294,7 +326,11 @@ def test_replies_ingest_prints_what_it_did(tmp_path: Path) -> None:
     reply.set_content("2.5: Amber - on course\n6.6: complete")
     path = tmp_path / "reply.eml"
     path.write_bytes(bytes(reply))
-    result = runner.invoke(cli, ["--db", db, "replies", "ingest", str(path), "--json"])
+    result = runner.invoke(
+        cli,
+        ["--db", db, "replies", "ingest", str(path), "--json"],
+        env={"CHASER_INBOUND_AUTHSERV_IDS": GATEWAY},  # the gateway that stamped it
+    )
     assert result.exit_code == 0, result.output
     (item,) = json.loads(result.stdout)
     assert item["file"] == str(path) and item["verdict"] == "applied"
@@ -317,7 +353,9 @@ def test_replies_sent_to_the_inbound_smtp_listener_are_taken_in(
 
     request = _request_to(sink, "aisha.pendleford@example.org")
     port = free_port()
-    settings = Settings.from_env({"CHASER_INBOUND_SMTP": f"127.0.0.1:{port}"})
+    settings = Settings.from_env(
+        {"CHASER_INBOUND_SMTP": f"127.0.0.1:{port}", "CHASER_INBOUND_AUTHSERV_IDS": GATEWAY}
+    )
     listener = inbound_listener(settings, sent)
     assert listener is not None
     sent.clock = lambda: datetime(2025, 9, 17, 9, 0, tzinfo=UTC)
@@ -339,7 +377,7 @@ def test_a_delegate_may_answer_for_the_lead(engine: Engine, sent: Runtime, sink:
         body="Replying for Hester while she is away.\n\n4.1: Red - the panel has not met",
         when=when,
     )
-    outcome = ingest_email(engine, raw, now=when)
+    outcome = ingest_email(engine, raw, now=when, receiver=TRUSTED)
     assert outcome.verdict == "applied" and outcome.person == "KR"
     assert _action(engine, "4.1").status_label == "Red"
 
@@ -350,7 +388,7 @@ def test_two_statuses_for_one_action_go_to_review(
     request = _request_to(sink, "aisha.pendleford@example.org")
     when = datetime(2025, 9, 17, 9, 0, tzinfo=UTC)
     raw = reply_to(request, sender=AISHA, body="2.5: Amber\n2.5: Red", when=when)
-    outcome = ingest_email(engine, raw, now=when)
+    outcome = ingest_email(engine, raw, now=when, receiver=TRUSTED)
     assert outcome.verdict == "review" and "2.5" in outcome.reason
     assert _action(engine, "2.5").status is None
 
@@ -364,7 +402,11 @@ def test_each_tick_reads_new_replies_from_the_graph_mailbox_once(
     request = _request_to(sink, "aisha.pendleford@example.org")
     day = datetime(2025, 9, 17, 8, 0, tzinfo=UTC)
     assert tick(sent, day).ingested == 0  # starts now: nothing old is re-read
-    fake_graph.deliver(reply_to(request, sender=AISHA, body="2.5: Red - no staff", when=day))
+    stamp = exchange_stamp("example.org")  # Exchange Online vouches for Aisha's domain
+    fake_graph.deliver(
+        reply_to(request, sender=AISHA, body="2.5: Red - no staff", when=day, auth=None),
+        stamp=stamp,
+    )
     assert tick(sent, day + timedelta(minutes=1)).ingested == 1
     assert _action(engine, "2.5").status_label == "Red"
     assert tick(sent, day + timedelta(minutes=2)).ingested == 0
@@ -372,7 +414,15 @@ def test_each_tick_reads_new_replies_from_the_graph_mailbox_once(
     assert message["isRead"] is True
     fake_graph.delta_tokens.clear()  # Graph forgets the cursor: read again, nothing applied twice
     fake_graph.deliver(
-        reply_to(request, sender=AISHA, body="6.6: complete", when=day, message_id="<r2@m.org>")
+        reply_to(
+            request,
+            sender=AISHA,
+            body="6.6: complete",
+            when=day,
+            message_id="<r2@m.org>",
+            auth=None,
+        ),
+        stamp=stamp,
     )
     tick(sent, day + timedelta(minutes=3))
     assert [c.kind for c in _history(engine, "2.5")] == ["created", "update"]
@@ -386,7 +436,7 @@ def test_it_applies_a_form_post_and_an_emailed_reply_through_the_one_apply_path(
     """The same answer, given on the form or by email, changes the plan the same way, through
     the same function, and the history says which way it came."""
     through: list[str] = []
-    real = intake.apply_reply
+    real = apply_reply
 
     def spy(session: Session, reply: Reply, answer: Answer, *, now: datetime) -> Any:
         through.append(reply.channel)
@@ -398,7 +448,10 @@ def test_it_applies_a_form_post_and_an_emailed_reply_through_the_one_apply_path(
     if way == "email":
         body = "2.5: Amber - Recruitment under way, now expected by October 2025"
         outcome = ingest_email(
-            engine, reply_to(request, sender=AISHA, body=body, when=when), now=when
+            engine,
+            reply_to(request, sender=AISHA, body=body, when=when),
+            now=when,
+            receiver=TRUSTED,
         )
         assert outcome.verdict == "applied", outcome.reason
         reply_id = outcome.reply_id

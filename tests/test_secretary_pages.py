@@ -39,6 +39,7 @@ from tests.clock import Clock
 from tests.conftest import MAPPING, PEOPLE_CSV, PLAN_XLSX, ROOT
 from tests.mail_servers import SmtpSink, free_port
 from tests.signin import COOKIE, SECRETARY_LABEL, TEST_SIGNIN, session_token, sign_in
+from tests.test_replies import TRUSTED, gateway_stamp
 from workflows.calendar.cycles import load_cycles
 from workflows.calendar.meetings import Meeting, meetings
 from workflows.digest.contents import Flag, Severity
@@ -74,7 +75,7 @@ class World:
     def get(self, path: str, **kwargs: Any) -> str:
         response = self.client.get(path, **kwargs)
         assert response.status_code == 200, (path, response.status_code, response.text[:500])
-        return response.text
+        return str(response.text)
 
 
 def send_digest(world: World) -> None:
@@ -94,10 +95,19 @@ def _meetings(now: datetime) -> Sequence[Meeting]:
 
 
 def _email_reply(
-    request: EmailMessage, *, sender: str, body: str, when: datetime, message_id: str, **extra: str
+    request: EmailMessage,
+    *,
+    sender: str,
+    body: str,
+    when: datetime,
+    message_id: str,
+    auth: str = "pass",
+    **extra: str,
 ) -> bytes:
-    """A reply as a mail client writes one: Re: subject, threading headers, the request quoted."""
+    """A reply as a mail client writes one (Re: subject, threading headers, the request quoted),
+    as the council's gateway hands it on: its Authentication-Results on top saying ``auth``."""
     reply = EmailMessage()
+    reply["Authentication-Results"] = gateway_stamp(sender, auth)
     reply["From"] = sender
     reply["To"] = "Plymouth SEND Improvement Programme <send.improvement@example.org>"
     reply["Subject"] = f"Re: {request['Subject']}"
@@ -189,7 +199,7 @@ def world(engine: Engine, tmp_path: Path, sink: SmtpSink) -> Iterator[World]:
             when=when,
             message_id="<fo-1@mail.example.nhs.uk>",
         )
-        assert ingest_email(engine, freya, now=when).verdict == "applied"
+        assert ingest_email(engine, freya, now=when, receiver=TRUSTED).verdict == "applied"
         # Two replies Chaser cannot trust: a stranger, and Aisha's name failing authentication.
         aisha_request = _request_to(sink, "aisha.pendleford@example.org")
         when = datetime(2025, 9, 17, 10, 0, tzinfo=UTC)
@@ -203,6 +213,7 @@ def world(engine: Engine, tmp_path: Path, sink: SmtpSink) -> Iterator[World]:
                 message_id="<x-1@elsewhere.example>",
             ),
             now=when,
+            receiver=TRUSTED,
         )
         when = datetime(2025, 9, 17, 11, 0, tzinfo=UTC)
         spoofed = ingest_email(
@@ -213,10 +224,11 @@ def world(engine: Engine, tmp_path: Path, sink: SmtpSink) -> Iterator[World]:
                 body="2.2: Amber - panel dates booked",
                 when=when,
                 message_id="<ap-2@mail.example.org>",
-                Authentication_Results="mx.example.org; spf=fail smtp.mailfrom=attacker.example; "
-                "dkim=none; dmarc=fail header.from=example.org",
+                auth="spf=fail smtp.mailfrom=attacker.example; dkim=none; "
+                "dmarc=fail header.from=example.org",
             ),
             now=when,
+            receiver=TRUSTED,
         )
         assert (stranger.verdict, spoofed.verdict) == ("review", "review")
         # The ladder: reminders on the 19th, final reminders on the 23rd (the papers deadline).
@@ -232,7 +244,7 @@ def world(engine: Engine, tmp_path: Path, sink: SmtpSink) -> Iterator[World]:
             when=when,
             message_id="<le-1@mail.example.org>",
         )
-        outcome = ingest_email(engine, lowenna, now=when)
+        outcome = ingest_email(engine, lowenna, now=when, receiver=TRUSTED)
         assert (outcome.verdict, outcome.late) == ("applied", True)
         # Escalations on the 24th (the digest, on the 26th, is sent by ``send_digest``).
         clock.now = datetime(2025, 9, 24, 8, 30, tzinfo=UTC)
@@ -846,7 +858,8 @@ def test_the_review_queue_shows_each_reply_with_why_and_what_was_read(world: Wor
         " to Aisha Pendleford"
     )
     assert facts["Why it needs review"] == (
-        "the sender someone@elsewhere.example is not in the people directory"
+        "the sender someone@elsewhere.example is not in the people directory "
+        "(it gives the name “Someone”)"
     )
     assert "2.5: complete" in section
     assert page(section).table(f"Updates applying reply {stranger}").rows == [

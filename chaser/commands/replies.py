@@ -12,8 +12,10 @@ from sqlmodel import Session
 
 from chaser.commands.common import engine_from, fail, plan_option
 from chaser.settings import Settings
+from workflows.replies.authentication import Receiver
 from workflows.replies.intake import ingest_email
 from workflows.replies.review import ReviewError, decide, pending_reviews
+from workflows.store.models import ReplyVerdict
 
 
 @click.group()
@@ -31,14 +33,23 @@ def replies() -> None:
 def ingest(
     settings: Settings, files: tuple[Path, ...], plan_code: str | None, as_json: bool
 ) -> None:
-    """Read replies saved as .eml files: apply the trusted ones, queue the rest for review."""
+    """Read replies saved as .eml files: apply the trusted ones, queue the rest for review.
+
+    A reply is trusted as one the SMTP listener takes in would be: only when the
+    Authentication-Results of a server in CHASER_INBOUND_AUTHSERV_IDS (the topmost such header)
+    says its sender's domain passed, and the sender is in the people directory."""
     engine = engine_from(settings)
+    receiver = Receiver.smtp(settings.inbound_authserv_ids)
     results = []
     for path in files:
         if not path.is_file():
             fail(f"{path}: no such file")
         outcome = ingest_email(
-            engine, path.read_bytes(), now=datetime.now(UTC), plan_code=plan_code
+            engine,
+            path.read_bytes(),
+            now=datetime.now(UTC),
+            plan_code=plan_code,
+            receiver=receiver,
         )
         results.append({"file": str(path), **outcome.as_json()})
     if as_json:
@@ -67,6 +78,7 @@ def review(settings: Settings, as_json: bool, plan_code: str | None) -> None:
                 "subject": str(r.parsed.get("subject", "")),
                 "reason": r.reason,
                 "text": str(r.parsed.get("body", ""))[:2000],
+                "quarantined": r.verdict == ReplyVerdict.QUARANTINED,
             }
             for r in pending_reviews(session, plan_code)
         ]
@@ -76,8 +88,15 @@ def review(settings: Settings, as_json: bool, plan_code: str | None) -> None:
     if not waiting:
         click.echo("nothing waiting for review")
     for w in waiting:
-        click.echo(f"reply {w['reply']} from {w['sender']}: {w['reason']}")
+        what = "quarantined message" if w["quarantined"] else "reply"
+        click.echo(f"{what} {w['reply']} from {w['sender'] or 'an unknown sender'}: {w['reason']}")
         click.echo(f"  {w['subject']}")
+    quarantined = sum(1 for w in waiting if w["quarantined"])
+    if quarantined:
+        click.echo(
+            f"{quarantined} of {len(waiting)} could not be read: reject them (`chaser replies "
+            "reject ID`), entering any update by hand"
+        )
 
 
 @replies.command("apply")

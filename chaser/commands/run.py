@@ -10,6 +10,7 @@ from __future__ import annotations
 import signal
 import sys
 import threading
+import time
 from datetime import datetime
 from types import FrameType
 
@@ -18,6 +19,7 @@ import structlog
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from chaser.commands.common import fail, runtime_from
+from chaser.metrics import Metrics
 from chaser.service import Heartbeat, tick
 from chaser.settings import Settings, SettingsError
 from chaser.wiring import form_server, inbound_listener
@@ -45,6 +47,7 @@ def run(settings: Settings, interval: int) -> None:
     from apscheduler.schedulers.blocking import BlockingScheduler
 
     runtime = runtime_from(settings)
+    metrics = runtime.metrics = Metrics(runtime.engine, runtime.clock)
     heartbeat = Heartbeat(interval)
     try:
         inbound = inbound_listener(settings, runtime)
@@ -60,23 +63,20 @@ def run(settings: Settings, interval: int) -> None:
         with ticking:
             if stopping.is_set():
                 return
+            started = time.monotonic()
             try:
-                report = tick(runtime)
+                tick(runtime)  # it says which plans are not imported yet
                 heartbeat.beat()
-                for code in report.missing:  # the loop is alive; that plan is not imported yet
-                    log.warning(
-                        "plan_not_imported",
-                        plan=code,
-                        hint="chaser plan import FILE (the plan named in its chasing.yaml)",
-                    )
             except (StoreUnavailable, OperationalError, InterfaceError) as exc:
                 # the database is restarting or away: say so in one line; the next tick retries
+                metrics.tick_failed(time.monotonic() - started)
                 log.warning(
                     "store_unavailable",
                     error=type(exc).__name__,
                     hint="check the database is running; the service carries on when it is",
                 )
             except Exception:  # one bad tick must not stop the service; the next one retries
+                metrics.tick_failed(time.monotonic() - started)
                 log.exception("tick_failed")
 
     scheduler.add_job(

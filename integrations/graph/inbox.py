@@ -26,6 +26,12 @@ Why it is built this way:
 - **The real MIME.** Each message is fetched as RFC 5322 bytes (``GET .../messages/{id}/$value``),
   so multipart, HTML-only and attached replies reach the reply parser exactly as they were sent,
   as they would over SMTP; Graph's JSON ``body`` is Exchange's re-rendering of them.
+- **What Exchange recorded of the sender.** A reply's ``From`` proves nothing; Exchange Online's
+  ``Authentication-Results`` (SPF, DKIM, DMARC, composite authentication) does. It is read from
+  the message's ``internetMessageHeaders`` (``GET .../messages/{id}`` with
+  ``$select=internetMessageHeaders``: Graph returns them only when selected), in order, topmost
+  first, where Exchange puts its own stamp above anything the sender wrote (see
+  :mod:`workflows.replies.authentication`).
 - **Same client as sending.** Authentication, timeouts, ``Prefer: IdType="ImmutableId"``, no
   silent retries and the error handling are :class:`~integrations.graph.client.GraphClient`'s,
   one instance shared with the mail channel.
@@ -88,6 +94,8 @@ class InboundMessage:
     received_at: datetime
     #: The full RFC 5322 message, byte for byte as Graph's ``$value`` returned it.
     raw: bytes = field(repr=False)
+    #: The headers as Exchange holds them (``internetMessageHeaders``: name, value), topmost first.
+    headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)
 
 
 class StaleCursorError(PermanentError):
@@ -256,11 +264,16 @@ class GraphInbox:
         return link
 
     def _download(self, item: Mapping[str, Any]) -> InboundMessage | None:
-        """The message's MIME, or None if it was deleted since the delta listed it."""
+        """The message's MIME and the headers Exchange holds for it, or None if it was deleted
+        since the delta listed it."""
         message_id = str(item["id"])
+        url = self._message_url(message_id)
         try:
-            response = self._call(
-                "GET", f"{self._message_url(message_id)}/$value", "downloading a message"
+            response = self._call("GET", f"{url}/$value", "downloading a message")
+            described = self._call(
+                "GET",
+                f"{url}?{urlencode({'$select': 'internetMessageHeaders'}, safe='$')}",
+                "reading a message's headers",
             )
         except NotFoundError:
             # Gone already (someone deleted it): there is nothing left to read, and raising
@@ -272,6 +285,7 @@ class GraphInbox:
             internet_message_id=str(item.get("internetMessageId") or ""),
             received_at=_received_at(item.get("receivedDateTime"), message_id),
             raw=response.content,
+            headers=_headers(_json_object(described, "Graph: reading a message's headers")),
         )
 
     def _message_url(self, message_id: str) -> str:
@@ -295,6 +309,19 @@ def _json_object(response: requests.Response, what: str) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise TransientError(f"{what}: Graph answered with an unexpected JSON shape")
     return body
+
+
+def _headers(body: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
+    """``internetMessageHeaders`` as (name, value) pairs, in Graph's order (anything else in
+    the list is skipped)."""
+    listed = body.get("internetMessageHeaders")
+    if not isinstance(listed, list):
+        return ()
+    return tuple(
+        (str(h.get("name") or ""), str(h.get("value") or ""))
+        for h in listed
+        if isinstance(h, dict) and h.get("name")
+    )
 
 
 def _received_at(value: Any, message_id: str) -> datetime:

@@ -3,9 +3,22 @@
 Whatever arrives is stored first (a ``Reply`` row with the raw message or form post and what was
 read), so nothing is lost whatever happens next, and then applied through the one apply path,
 :func:`workflows.replies.apply.apply_reply`. An email (:func:`ingest_email`) is trusted only as
-:mod:`workflows.replies.trust` allows, and waits for review otherwise; the same message taken in
-twice (a mailbox polled again, a file given twice) is recognised by its Message-ID and not
-applied again. A form post (:func:`take_in_form_post`) came through a signed link and is applied.
+:mod:`workflows.replies.trust` allows (its sender authenticated by the server the
+:class:`~workflows.replies.authentication.Receiver` names, and in the people directory), and
+waits for review otherwise; the same message taken in twice (a mailbox polled again, a file
+given twice) is recognised by its Message-ID and not applied again. A form post
+(:func:`take_in_form_post`) came through a signed link and is applied.
+
+One bad message never stops the ones behind it: a message too big to read, or one that could
+not be read or stored, is **quarantined** (:func:`quarantine`): kept as it arrived, with the
+reason, on the review queue for the secretary. Only when even that cannot be stored does
+:func:`ingest_email` raise (the store is down: the SMTP listener then answers 451 and the sender
+tries again; the Graph inbox does not move its cursor).
+
+Stored text is always valid on both databases: no NUL or other control characters (see
+:func:`workflows.replies.parsing.clean_text`). ``Reply.raw`` holds the message as UTF-8 text when
+it is that (and has no NUL), else ``base64:`` and the bytes, so the original is always
+recoverable (:func:`workflows.replies.review.raw_bytes`).
 """
 
 from __future__ import annotations
@@ -13,6 +26,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -21,7 +35,7 @@ from typing import Any
 
 import structlog
 from sqlalchemy import Engine, func
-from sqlmodel import Session, col, or_, select
+from sqlmodel import Session, col, select
 
 from workflows.plan.mapping import plan_scale
 from workflows.plan.people import plan_people
@@ -33,8 +47,15 @@ from workflows.replies.apply import (
     answer_of,
     apply_reply,
 )
+from workflows.replies.authentication import Receiver, Vouching, vouch
 from workflows.replies.form import FormReading
-from workflows.replies.parsing import ParsedReply, parse_reply
+from workflows.replies.parsing import (
+    MAX_MESSAGE_BYTES,
+    ParsedReply,
+    clean_text,
+    message_over_limits,
+    parse_reply,
+)
 from workflows.replies.requests import RequestView
 from workflows.replies.review import request_info
 from workflows.replies.trust import ActionPeople, Sender, Verdict, judge_reply
@@ -72,45 +93,72 @@ class IngestOutcome:
 
 
 def jsonable(value: Any) -> Any:
-    """A parsed reply (dataclasses, dates, enums) as plain JSON values."""
+    """A parsed reply (dataclasses, dates, enums) as plain JSON values, every string cleaned."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {f.name: jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if isinstance(value, (list, tuple)):
         return [jsonable(v) for v in value]
     if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
+        return {clean_text(str(k)): jsonable(v) for k, v in value.items()}
     if isinstance(value, (date, datetime)):
         return value.isoformat()
     if isinstance(value, Enum):
         return value.value
+    if isinstance(value, str):
+        return clean_text(value)
     return value
 
 
-def _raw_text(raw: bytes) -> str:
+_BASE64 = "base64:"
+
+
+def raw_text(raw: bytes) -> str:
+    """How ``raw`` is kept in ``Reply.raw``: as text when it is UTF-8 without NUL (PostgreSQL
+    refuses NUL in text) and cannot be mistaken for the other form, else ``base64:`` and the
+    bytes. :func:`workflows.replies.review.raw_bytes` gives the bytes back either way."""
     try:
-        return raw.decode("utf-8")
+        text = raw.decode("utf-8")
     except UnicodeDecodeError:
-        return "base64:" + base64.b64encode(raw).decode("ascii")
+        text = ""
+    else:
+        if "\x00" not in text and not text.startswith(_BASE64):
+            return text
+    return _BASE64 + base64.b64encode(raw).decode("ascii")
 
 
 def _bare(message_id: str) -> str:
-    return message_id.strip().strip("<>").lower()
+    return message_id.strip().strip("<>").strip().lower()
+
+
+#: Message ids looked up per query: an IN list, not one OR per id (SQLite refuses an
+#: expression tree deeper than 1,000), so a thread's ``References`` can be as long as it likes.
+_LOOKUP_CHUNK = 200
 
 
 def _find_request(session: Session, parsed: ParsedReply) -> Delivery | None:
+    """The request a reply answers: by its reference, else by the message ids it says it
+    answers, newest first (``In-Reply-To``, then ``References`` from the last), in chunks of
+    :data:`_LOOKUP_CHUNK` lower-cased ids (a provider id is compared trimmed and lower-cased,
+    with or without its angle brackets)."""
     if parsed.reference:
         hit = session.exec(select(Delivery).where(Delivery.reference == parsed.reference)).first()
         if hit is not None:
             return hit
-    ids = {_bare(i) for i in (parsed.in_reply_to, *parsed.references) if i}
-    if not ids:
-        return None
-    candidates = session.exec(
-        select(Delivery).where(
-            or_(*(func.lower(col(Delivery.provider_id)).contains(i) for i in ids))
+    ids = list(
+        dict.fromkeys(
+            b for b in (_bare(i) for i in (parsed.in_reply_to, *reversed(parsed.references))) if b
         )
-    ).all()
-    return next((d for d in candidates if _bare(d.provider_id) in ids), None)
+    )
+    stored = func.lower(func.trim(col(Delivery.provider_id)))
+    for start in range(0, len(ids), _LOOKUP_CHUNK):
+        chunk = ids[start : start + _LOOKUP_CHUNK]
+        forms = [f for i in chunk for f in (i, f"<{i}>")]
+        candidates = session.exec(select(Delivery).where(stored.in_(forms))).all()
+        found = {_bare(d.provider_id): d for d in candidates}
+        hit = next((found[i] for i in chunk if i in found), None)
+        if hit is not None:
+            return hit
+    return None
 
 
 def _plan_for(
@@ -156,9 +204,42 @@ def _who_may_report(session: Session, plan: Plan) -> dict[str, ActionPeople]:
 
 
 def ingest_email(
-    engine: Engine, raw: bytes, *, now: datetime, plan_code: str | None = None
+    engine: Engine,
+    raw: bytes,
+    *,
+    now: datetime,
+    plan_code: str | None = None,
+    receiver: Receiver | None = None,
 ) -> IngestOutcome:
-    """Store, read, judge and (if trusted) apply one emailed reply."""
+    """Store, read, judge and (if trusted) apply one emailed reply.
+
+    ``receiver`` says how the message came, and so whose authentication results count
+    (:class:`~workflows.replies.authentication.Receiver`); without one, nobody's do, and every
+    emailed update waits for review. A message that cannot be read or stored is quarantined
+    instead (:func:`quarantine`); this raises only when even that fails.
+    """
+    over = message_over_limits(raw)
+    if over is not None:
+        return quarantine(engine, raw, now=now, reason=f"not read: {over}")
+    try:
+        return _ingest(engine, raw, now=now, plan_code=plan_code, receiver=receiver or Receiver())
+    except Exception as exc:
+        # Whatever went wrong (the store refused a value, a bug in reading), the message is
+        # kept and the ones behind it still come in. The log names the error's type only: its
+        # text may quote the message.
+        log.warning("reply_not_taken_in", error=type(exc).__name__)
+        return quarantine(
+            engine,
+            raw,
+            now=now,
+            reason=f"Chaser could not take this message in ({type(exc).__name__}); it is kept "
+            "exactly as it arrived",
+        )
+
+
+def _ingest(
+    engine: Engine, raw: bytes, *, now: datetime, plan_code: str | None, receiver: Receiver
+) -> IngestOutcome:
     with Session(engine) as session:
         request_probe = parse_reply(raw)
         request = _find_request(session, request_probe)
@@ -186,6 +267,12 @@ def ingest_email(
         people = plan_people(session, plan) if plan is not None else []
         by_email = {p.email.lower(): p for p in people if p.email}
         person = by_email.get(parsed.sender_email.lower()) if parsed.sender_email else None
+        vouching = vouch(
+            receiver,
+            message_headers=parsed.authentication_results,
+            sender_email=parsed.sender_email,
+            from_count=parsed.from_count,
+        )
         verdict = judge_reply(
             parsed,
             request=request_info(request),
@@ -194,6 +281,7 @@ def ingest_email(
             actions=_who_may_report(session, plan) if plan is not None else {},
             scale=scale,
             now=now,
+            vouching=vouching,
         )
         if plan is None and len(could_be) > 1:
             names = " and ".join(f"{p.title or p.code} ({p.code})" for p in could_be)
@@ -210,10 +298,10 @@ def ingest_email(
             sender=parsed.sender_email[:320],
             person_id=person.id if person else None,
             delivery_id=request.id if request else None,
-            raw=_raw_text(raw),
-            parsed=jsonable(parsed),
+            raw=raw_text(raw),
+            parsed={**jsonable(parsed), "authentication": _authentication_record(vouching)},
             verdict=str(verdict.kind),
-            reason=verdict.reason,
+            reason=clean_text(verdict.reason),
             late=verdict.late,
         )
         session.add(reply)
@@ -227,6 +315,87 @@ def ingest_email(
         session.commit()
         log.info("reply_ingested", reply=reply.id, verdict=str(verdict.kind))
         return _outcome(reply.id, verdict, parsed, request)
+
+
+def _authentication_record(vouching: Vouching) -> dict[str, Any]:
+    return {
+        "authenticated": vouching.authenticated,
+        "by": clean_text(vouching.by),
+        "domain": clean_text(vouching.domain),
+        "reason": clean_text(vouching.reason),
+    }
+
+
+# -- quarantine ----------------------------------------------------------------------------------
+
+#: What a quarantined message's headers are searched for its Message-ID, From and Subject.
+_PEEK_BYTES = 64 * 1024
+_PEEK = {
+    name: re.compile(rb"(?im)^" + name + rb"[ \t]*:[ \t]*([^\r\n]{0,998})")
+    for name in (b"message-id", b"from", b"subject")
+}
+
+
+def _peek(raw: bytes, name: bytes) -> str:
+    """A header of ``raw`` as written (first line only), found without parsing the message."""
+    head = raw[:_PEEK_BYTES]
+    end = head.find(b"\n\r\n")
+    end = head.find(b"\n\n") if end < 0 else end
+    found = _PEEK[name].search(head if end < 0 else head[:end])
+    if found is None:
+        return ""
+    return " ".join(clean_text(found.group(1).decode("utf-8", "replace")).split())
+
+
+def quarantine(engine: Engine, raw: bytes, *, now: datetime, reason: str) -> IngestOutcome:
+    """Keep a message Chaser could not read or store, exactly as it arrived (up to
+    :data:`~workflows.replies.parsing.MAX_MESSAGE_BYTES`), with ``reason``, for the secretary:
+    a reply with verdict ``quarantined`` on the review queue, which nothing reads again and
+    which changes nothing. Only what is safe to store goes with it: its Message-ID, From
+    address and Subject as written, cleaned. Raises only when the store cannot keep it."""
+    message_id = next(iter(re.findall(r"<[^<>\s]+>", _peek(raw, b"message-id"))), "")[:998]
+    sender = next(
+        (w.strip("<>\"',;").lower() for w in _peek(raw, b"from").split() if "@" in w), ""
+    )[:320]
+    kept = raw[:MAX_MESSAGE_BYTES]
+    reason = clean_text(reason)
+    if len(kept) < len(raw):
+        reason += f" (the first {MAX_MESSAGE_BYTES // (1024 * 1024)} MB of it are kept)"
+    with Session(engine) as session:
+        if message_id:
+            earlier = session.exec(select(Reply).where(Reply.message_id == message_id)).first()
+            if earlier is not None and earlier.id is not None:
+                return IngestOutcome(
+                    reply_id=earlier.id,
+                    verdict=str(ReplyVerdict.DUPLICATE),
+                    reason=f"already taken in as reply {earlier.id}",
+                    sender=sender,
+                )
+        reply = Reply(
+            channel=str(Channel.EMAIL),
+            received_at=now,
+            message_id=message_id,
+            sender=sender,
+            raw=raw_text(kept),
+            parsed={
+                "subject": _peek(raw, b"subject")[:998],
+                "body": "",
+                "problems": [reason],
+                "size": len(raw),
+            },
+            verdict=str(ReplyVerdict.QUARANTINED),
+            reason=reason,
+        )
+        session.add(reply)
+        session.commit()
+        assert reply.id is not None
+        log.warning("reply_quarantined", reply=reply.id, size=len(raw))
+        return IngestOutcome(
+            reply_id=reply.id,
+            verdict=str(ReplyVerdict.QUARANTINED),
+            reason=reason,
+            sender=sender,
+        )
 
 
 def _outcome(

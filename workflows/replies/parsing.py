@@ -19,11 +19,13 @@ dropped). In HTML, everything from the first quoted-history marker on is dropped
 ``<div id="appendonsend">`` / ``<div id="divRplyFwdMsg">``, Gmail's ``class="gmail_quote"``,
 Apple Mail's ``<blockquote type="cite">``, Thunderbird's ``class="moz-cite-prefix"``; signature
 blocks (``id="Signature"``, ``class="gmail_signature"``) are skipped. Quoted history is then cut
-with mail-parser-reply (English), and at the first of these lines, whichever comes first:
-``-----Original Message-----``; a row of underscores (Outlook); a ``From:`` line followed within a
-few lines by ``Sent:`` or ``Date:``; ``On <date> ... wrote:`` (over up to three lines);
+at the first of these lines, whichever comes first: ``-----Original Message-----``; a row of
+underscores (Outlook); a ``From:`` line followed within a few lines by ``Sent:`` or ``Date:``, or
+two header lines (``From:``, ``Sent:``, ``To:``, ``Subject:``, ``Date:``, ``Cc:``) one after the
+other; ``On <date> ... wrote:`` (over up to three lines), ``On ... wrote:`` (up to two);
 ``---------- Forwarded message ---------``; ``Begin forwarded message:``; ``Sent from my iPhone``
-(and ``Get Outlook for ...``); ``-- `` (a signature). Lines starting with ``>`` are dropped. A
+(and ``Get Outlook for ...``); ``-- `` (a signature). (These cover what mail-parser-reply's
+English patterns found, bounded: its own are not linear.) Lines starting with ``>`` are dropped. A
 sign-off line ("Kind regards", "Many thanks", "Best wishes", "Thanks," ...) ends the text when
 only a few lines (a name, a job title) follow it and none of them starts with an action number.
 
@@ -91,14 +93,28 @@ out-of-office sentence alone is not enough either: a lead may write "I'm on leav
 "return", "back" or "in the office" (the day they are back); failing that, after "until"/"till"
 (the date as written). Dates without a year are the next such date after the reply's Date.
 
-**Other checks.** ``authentication_failed`` is true when any ``Authentication-Results``,
+**Who vouches for the sender** is not read here: ``authentication_results`` keeps the message's
+``Authentication-Results`` headers as they stand, topmost first, and ``from_count`` how many
+addresses its From header(s) give, for :mod:`workflows.replies.authentication` to judge.
+``authentication_failed`` (true when any ``Authentication-Results``,
 ``ARC-Authentication-Results`` or ``Received-SPF`` header says ``dmarc=fail``, ``dkim=fail``,
-``spf=fail``, ``compauth=fail`` (or ``Received-SPF: Fail``); ``softfail`` and ``none`` are not
-failures. All such headers are read, whoever added them, so a forged pass cannot hide a real fail.
-Bodies in quoted-printable or base64, in UTF-8, Windows-1252 or another charset, and RFC 2047
-encoded subjects and names are decoded. A message that cannot be read still gives a
-:class:`ParsedReply`, with a problem saying why; :func:`parse_reply` never raises for bad input.
-Every problem of every action is also listed in ``ParsedReply.problems``.
+``spf=fail``, ``compauth=fail``, whoever wrote it) is kept as a record only.
+
+**Other checks.** Bodies in quoted-printable or base64, in UTF-8, Windows-1252 or another
+charset, and RFC 2047 encoded subjects and names are decoded. Every string read is cleaned
+(:func:`clean_text`: no NUL or other control characters, no undecodable bytes).
+
+**Bounded and linear.** Reading takes time in proportion to the message: headers are read raw and
+each cut to a bounded length before it is decoded (the email package's structured header parser
+is slow on long values, and recursion-deep on nested comments), the MIME structure is parsed with
+the compat32 policy (linear) with the MIME headers the package parses cut to 1,024 characters, no
+step compares each part of the text with each other, and every pattern is bounded.
+:func:`message_over_limits` says when a message is too big to read at all
+(:data:`MAX_MESSAGE_BYTES`, :data:`MAX_HEADER_BYTES`, :data:`MAX_MULTIPARTS`,
+:data:`MAX_BOUNDARY_LINES`); only the first 2 MB are parsed (the rest is attachments); text beyond
+:data:`MAX_TEXT_CHARS` is not read, and ``limits`` says so. A message that cannot be read still
+gives a :class:`ParsedReply`, with a problem saying why; :func:`parse_reply` never raises for
+bad input. Every problem of every action is also listed in ``ParsedReply.problems``.
 """
 
 from __future__ import annotations
@@ -106,26 +122,33 @@ from __future__ import annotations
 import contextlib
 import email
 import email.header
-import email.policy
 import email.utils
 import re
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from email._policybase import Compat32
 from email.message import Message
 from html.parser import HTMLParser
-
-from mailparser_reply import EmailReplyParser
+from typing import Any
 
 from workflows.calendar.cycles import LONDON
 from workflows.plan.dates import FuzzyDate, parse_date_cell
 from workflows.plan.mapping import ScaleValue, StatusScale
 
 __all__ = [
+    "MAX_BOUNDARY_LINES",
+    "MAX_HEADER_BYTES",
+    "MAX_HTML_CHARS",
+    "MAX_MESSAGE_BYTES",
+    "MAX_MULTIPARTS",
+    "MAX_TEXT_CHARS",
     "ActionReply",
     "ParsedReply",
     "StatusReading",
+    "clean_text",
     "html_to_text",
+    "message_over_limits",
     "new_text",
     "parse_reply",
     "read_dates",
@@ -178,51 +201,257 @@ class ParsedReply:
     updates: tuple[ActionReply, ...]
     authentication_failed: bool
     problems: tuple[str, ...]
+    #: The ``Authentication-Results`` headers as they stand in the message, topmost first (the
+    #: first :data:`_MAX_AUTH_HEADERS`): whose word each is, :mod:`workflows.replies.trust` decides.
+    authentication_results: tuple[str, ...] = ()
+    #: How many addresses the ``From`` header(s) give (more than one: nobody to trust).
+    from_count: int = 0
+    #: The limits this message went over (its text was cut): a reason to review it.
+    limits: tuple[str, ...] = ()
 
 
+# ---------------------------------------------------------------------------------------------
+# Limits, and text safe to store
+
+#: A message larger than this is not read (the SMTP listener refuses it; from Graph it is kept
+#: as it arrived, for review).
+MAX_MESSAGE_BYTES = 25 * 1024 * 1024
+#: The header section of a message (the top one) is read up to this size; a larger one is not.
+MAX_HEADER_BYTES = 256 * 1024
+#: More MIME boundary lines than this and the message is not read (each part costs time).
+MAX_BOUNDARY_LINES = 2_000
+#: More multipart declarations than this and the message is not read: the email package's parser
+#: checks every line against every open multipart, so nesting multiplies its time.
+MAX_MULTIPARTS = 16
+#: Of the text of a message (its plain-text part, or its HTML turned into text) this much is
+#: read; a reply longer than that goes to review, the limit named.
+MAX_TEXT_CHARS = 200_000
+#: Of an HTML-only message this much HTML is turned into text.
+MAX_HTML_CHARS = 1_000_000
+#: Only the start of a big message is parsed: its text comes first, the rest is attachments.
+_MAX_PARSE_BYTES = 2 * 1024 * 1024
+#: Each header Chaser reads is cut to this many characters before it is decoded.
+_MAX_FIELD = 16_384
+#: ``References`` (thousands of message ids in a long thread) is read up to this many characters.
+_MAX_REFERENCES_FIELD = MAX_HEADER_BYTES
+#: The MIME headers the email package parses itself (``Content-Type`` and the like) are cut to
+#: this many characters first: its parameter parser is quadratic in their length.
+_MAX_PARSED_FIELD = 1_024
+#: Only the topmost ``Authentication-Results`` headers are kept (the receiving server's is the
+#: topmost: RFC 8601 section 5 has each server prepend its own).
+_MAX_AUTH_HEADERS = 64
+_MAX_AUTH_FIELD = 4_096
+
+#: C0 controls but tab, line feed and carriage return; DEL; C1 controls. NUL among them:
+#: PostgreSQL refuses it in text.
+_CONTROLS = dict.fromkeys([*range(0, 9), 11, 12, *range(14, 32), 127, *range(0x80, 0xA0)])
+
+
+def clean_text(text: str) -> str:
+    """``text`` safe to store and show: no NUL or other control characters (tabs and line
+    breaks stay), and no lone surrogates (bytes that were not UTF-8 become U+FFFD)."""
+    if not text.isascii():
+        try:
+            text = text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+        except UnicodeEncodeError:
+            text = text.encode("utf-8", "replace").decode("utf-8")
+    return text.translate(_CONTROLS)
+
+
+def _header_section_size(raw: bytes) -> int:
+    """How long the top header section is (up to just past :data:`MAX_HEADER_BYTES`)."""
+    window = raw[: MAX_HEADER_BYTES + 4]
+    ends = [i for i in (window.find(b"\n\n"), window.find(b"\n\r\n")) if i >= 0]
+    return min(ends) if ends else len(window)
+
+
+def _size(n: int) -> str:
+    if n >= 1024 * 1024:
+        return f"{n / (1024 * 1024):.1f} MB"
+    return f"{max(1, round(n / 1024))} KB"
+
+
+def message_over_limits(raw: bytes) -> str | None:
+    """Why ``raw`` is too big to read, naming the limit, or None. Linear and cheap: called before
+    anything parses it."""
+    if len(raw) > MAX_MESSAGE_BYTES:
+        return f"the message is {_size(len(raw))}, over the {_size(MAX_MESSAGE_BYTES)} Chaser reads"
+    header = _header_section_size(raw)
+    if header > MAX_HEADER_BYTES:
+        return (
+            f"its header section is over {_size(MAX_HEADER_BYTES)}, the most Chaser reads "
+            "(MAX_HEADER_BYTES)"
+        )
+    window = raw[:_MAX_PARSE_BYTES].lower()
+    multiparts = window.count(b"multipart/")
+    if multiparts > MAX_MULTIPARTS:
+        return f"it declares {multiparts:,} multipart parts, over the {MAX_MULTIPARTS} Chaser reads"
+    boundaries = window.count(b"\n--")
+    if boundaries > MAX_BOUNDARY_LINES and multiparts:
+        return (
+            f"it has {boundaries:,} MIME boundary lines, over the {MAX_BOUNDARY_LINES:,} Chaser "
+            "reads"
+        )
+    return None
+
+
+class _BoundedCompat32(Compat32):
+    """The compat32 policy (whose MIME header parsing is linear), with every header the email
+    package parses itself cut to :data:`_MAX_PARSED_FIELD` characters first."""
+
+    def header_fetch_parse(self, name: str, value: str) -> Any:
+        if isinstance(value, str) and len(value) > _MAX_PARSED_FIELD:
+            value = value[:_MAX_PARSED_FIELD]
+        return super().header_fetch_parse(name, value)
+
+
+_POLICY = _BoundedCompat32()
 # ---------------------------------------------------------------------------------------------
 # Headers
 
 
 _REFERENCE = re.compile(r"(?<![A-Za-z0-9])CHS-[A-Z2-7]{10}(?![A-Za-z0-9])", re.IGNORECASE)
 _MSG_ID = re.compile(r"<[^<>\s]+>")
+_FOLD = re.compile(r"\r?\n(?=[ \t])")
 
 
-def _header(msg: Message, name: str) -> str:
-    """The header's decoded value ("" when missing); never raises."""
-    values = _headers(msg, name)
-    return values[0] if values else ""
+class _Headers:
+    """A message's headers, indexed once, read raw (the email package's structured header parser
+    is slow on long values) and decoded here, each cut to a bounded length first."""
+
+    def __init__(self, msg: Message) -> None:
+        self.index: dict[str, list[str]] = {}
+        for name, value in msg.raw_items():
+            self.index.setdefault(str(name).strip().lower(), []).append(
+                value if isinstance(value, str) else str(value)
+            )
+
+    def raw(self, name: str, limit: int = _MAX_FIELD) -> list[str]:
+        """Each value, unfolded and cleaned but not decoded, cut to ``limit`` characters."""
+        return [clean_text(_FOLD.sub("", v[:limit])) for v in self.index.get(name.lower(), [])]
+
+    def all(self, name: str) -> list[str]:
+        """Each value decoded (RFC 2047 encoded words), whitespace squashed."""
+        return [_decode_words(v) for v in self.raw(name)]
+
+    def first(self, name: str) -> str:
+        """The first value, decoded ("" when missing)."""
+        values = self.index.get(name.lower())
+        return _decode_words(self.raw(name)[0]) if values else ""
 
 
-def _headers(msg: Message, name: str) -> list[str]:
+def _decode_words(text: str) -> str:
+    if "=?" in text:
+        with contextlib.suppress(Exception):
+            text = clean_text(str(email.header.make_header(email.header.decode_header(text))))
+    return " ".join(text.split())
+
+
+def _strip_comments(text: str) -> tuple[str, str]:
+    """``text`` without its (nested) comments, and the first comment's words; quoted strings
+    and backslash escapes respected. One pass."""
     out: list[str] = []
-    try:
-        raw = msg.get_all(name) or []
-    except Exception:  # a malformed header: read the raw text instead
-        raw = [v for k, v in msg.raw_items() if k.lower() == name.lower()]
-    for value in raw:
-        try:
-            text = str(value)
-        except Exception:
-            text = ""
-        if "=?" in text:
-            with contextlib.suppress(Exception):
-                text = str(email.header.make_header(email.header.decode_header(text)))
-        out.append(" ".join(text.split()))
-    return out
+    comment: list[str] = []
+    first = ""
+    depth = 0
+    quoted = False
+    escaped = False
+    for ch in text:
+        if escaped:
+            (comment if depth else out).append(ch)
+            escaped = False
+        elif ch == "\\":
+            escaped = True
+            if not depth:
+                out.append(ch)
+        elif quoted:
+            out.append(ch)
+            quoted = ch != '"'
+        elif ch == "(":
+            depth += 1
+        elif ch == ")" and depth:
+            depth -= 1
+            if not depth and not first:
+                first = "".join(comment).strip()
+            if not depth:
+                comment.clear()
+                out.append(" ")
+        elif depth:
+            comment.append(ch)
+        else:
+            out.append(ch)
+            quoted = ch == '"'
+    return "".join(out), first
+
+
+def _split_outside_quotes(text: str, separators: str) -> list[str]:
+    """``text`` split at each of ``separators`` not inside a quoted string or ``<...>``."""
+    parts: list[str] = []
+    current: list[str] = []
+    quoted = False
+    angle = False
+    escaped = False
+    for ch in text:
+        if escaped:
+            escaped = False
+        elif ch == "\\":
+            escaped = True
+        elif quoted:
+            quoted = ch != '"'
+        elif ch == '"':
+            quoted = True
+        elif ch == "<":
+            angle = True
+        elif ch == ">":
+            angle = False
+        elif ch in separators and not angle:
+            parts.append("".join(current))
+            current = []
+            continue
+        current.append(ch)
+    parts.append("".join(current))
+    return parts
+
+
+def _addresses(value: str) -> list[tuple[str, str]]:
+    """The (display name, lower-case address) pairs of an address header, read in one pass (not
+    with ``email.utils``, which recurses on nested comments and is slow on long values)."""
+    found: list[tuple[str, str]] = []
+    text, comment = _strip_comments(value)
+    for part in _split_outside_quotes(text, ","):
+        part = part.strip()
+        if not part:
+            continue
+        if ":" in part and "<" not in part.split(":", 1)[0]:  # a group: "Team: a@b, c@d;"
+            part = part.split(":", 1)[1].strip().rstrip(";")
+        lt = part.rfind("<")
+        if lt >= 0:
+            gt = part.find(">", lt)
+            addr = part[lt + 1 : gt if gt >= 0 else len(part)]
+            name = part[:lt]
+        else:
+            addr, name = part, ""
+        addr = "".join(addr.split()).strip('"').lower()
+        name = name.strip().strip('"').replace('\\"', '"').strip()
+        if not name and lt < 0:
+            name = comment  # "a@example.org (Aisha Pendleford)"
+        if "@" not in addr:
+            addr = ""
+        found.append((_decode_words(name), addr))
+    return found
 
 
 def _address(value: str) -> tuple[str, str]:
-    name, addr = email.utils.parseaddr(value)
-    return name.strip(), addr.strip().lower()
+    found = _addresses(value)
+    return found[0] if found else ("", "")
 
 
 def _message_date(value: str) -> datetime | None:
     if not value:
         return None
     try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
+        when = email.utils.parsedate_to_datetime(value[:200])
+    except Exception:
         return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
@@ -232,11 +461,13 @@ def _message_date(value: str) -> datetime | None:
 _AUTH_FAIL = re.compile(r"\b(?:dmarc|dkim|spf|compauth)\s*=\s*fail\b", re.IGNORECASE)
 
 
-def _authentication_failed(msg: Message) -> bool:
+def _authentication_failed(headers: _Headers) -> bool:
+    """Any header saying fail, whoever wrote it (a record only: trust reads the receiving
+    server's own header, see :mod:`workflows.replies.authentication`)."""
     for name in ("Authentication-Results", "ARC-Authentication-Results"):
-        if any(_AUTH_FAIL.search(v) for v in _headers(msg, name)):
+        if any(_AUTH_FAIL.search(v) for v in headers.raw(name, _MAX_AUTH_FIELD)):
             return True
-    return any(v.lower().startswith("fail") for v in _headers(msg, "Received-SPF"))
+    return any(v.lower().startswith("fail") for v in headers.all("Received-SPF"))
 
 
 _AUTO_SUBJECT = re.compile(
@@ -253,19 +484,19 @@ _AWAY_TEXT = re.compile(
 )
 
 
-def _auto_reply(msg: Message, subject: str, text: str) -> bool:
-    submitted = _header(msg, "Auto-Submitted").strip().lower()
+def _auto_reply(msg: Message, headers: _Headers, subject: str, text: str) -> bool:
+    submitted = headers.first("Auto-Submitted").strip().lower()
     if submitted and not submitted.startswith("no"):
         return True
-    if _header(msg, "X-Autoreply") or _header(msg, "X-Autorespond"):
+    if headers.first("X-Autoreply") or headers.first("X-Autorespond"):
         return True
-    if _header(msg, "Precedence").strip().lower() == "auto_reply":
+    if headers.first("Precedence").strip().lower() == "auto_reply":
         return True
     if msg.get_content_type() == "multipart/report":
         return True
-    if _AUTO_SUBJECT.search(subject):
+    if _AUTO_SUBJECT.search(subject[:2000]):
         return True
-    return bool(_header(msg, "X-Auto-Response-Suppress") and _AWAY_TEXT.search(text[:1000]))
+    return bool(headers.first("X-Auto-Response-Suppress") and _AWAY_TEXT.search(text[:1000]))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -275,16 +506,21 @@ _CHARSET_ALIASES = {"ascii": "cp1252", "us-ascii": "cp1252", "iso-8859-1": "cp12
 _CHARSET_ALIASES["latin-1"] = _CHARSET_ALIASES["latin1"] = "cp1252"
 
 
-def _decode_part(part: Message) -> str:
+def _decode_part(part: Message, limit: int) -> tuple[str, bool]:
+    """The part's text (cleaned) up to ``limit`` characters, and whether there was more."""
     payload = part.get_payload(decode=True)
     if not isinstance(payload, bytes):
-        return ""
-    charset = (part.get_content_charset() or "utf-8").lower()
+        return "", False
+    cut = len(payload) > 4 * limit
+    payload = payload[: 4 * limit]
+    charset = str(part.get_content_charset() or "utf-8").lower()
     charset = _CHARSET_ALIASES.get(charset, charset)
     try:
-        return payload.decode(charset, errors="replace")
-    except LookupError:
-        return payload.decode("utf-8", errors="replace")
+        text = payload.decode(charset, errors="replace")
+    except (LookupError, UnicodeError, ValueError, TypeError):
+        text = payload.decode("utf-8", errors="replace")
+    cut = cut or len(text) > limit
+    return clean_text(text[:limit]), cut
 
 
 @dataclass
@@ -292,6 +528,7 @@ class _Bodies:
     plain: str | None = None
     html: str | None = None
     attached_message: bool = False
+    limits: list[str] = field(default_factory=list)
 
 
 def _find_bodies(part: Message, found: _Bodies) -> None:
@@ -309,11 +546,24 @@ def _find_bodies(part: Message, found: _Bodies) -> None:
     if part.get_content_disposition() == "attachment":
         return
     if ctype == "text/plain" and found.plain is None:
-        text = _decode_part(part)
+        text, cut = _decode_part(part, MAX_TEXT_CHARS)
         if text.strip():
             found.plain = text
+            if cut:
+                found.limits.append(_TEXT_LIMIT)
     elif ctype == "text/html" and found.html is None:
-        found.html = _decode_part(part)
+        found.html, cut = _decode_part(part, MAX_HTML_CHARS)
+        if cut:
+            found.limits.append(
+                f"the HTML is longer than the {MAX_HTML_CHARS:,} characters Chaser reads: "
+                "only its start was read"
+            )
+
+
+_TEXT_LIMIT = (
+    f"the text is longer than the {MAX_TEXT_CHARS:,} characters Chaser reads: only its start "
+    "was read"
+)
 
 
 _VOID = {"br", "hr", "img", "meta", "link", "input", "col", "area", "base", "wbr", "source"}
@@ -353,6 +603,8 @@ class _HtmlText(HTMLParser):
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
         self.out: list[str] = []
+        self.written = False  # any visible text yet
+        self.tail = 0  # line breaks written since the last visible text
         self.stopped = False
         self.hidden = 0
         self.pre = 0
@@ -388,11 +640,11 @@ class _HtmlText(HTMLParser):
         if tag == "pre":
             self.pre += 1
         if tag == "br":
-            self.out.append("\n")
+            self._emit("\n")
         elif tag in _BLOCK:
             self._break(2 if tag in _PARAGRAPH else 1)
         elif tag in ("td", "th"):
-            self.out.append(" ")
+            self._emit(" ")
 
     def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         self.handle_starttag(tag, attrs)
@@ -416,22 +668,27 @@ class _HtmlText(HTMLParser):
         if tag in _BLOCK:
             self._break(2 if tag in _PARAGRAPH else 1)
 
+    def _emit(self, piece: str) -> None:
+        """Write ``piece``, keeping count of the line breaks since the last visible text (so
+        :meth:`_break` need not look back: one pass however many empty blocks there are)."""
+        self.out.append(piece)
+        stripped = piece.rstrip(" \t")
+        breaks = len(stripped) - len(stripped.rstrip("\n"))
+        if stripped.strip():
+            self.written, self.tail = True, breaks
+        else:
+            self.tail += breaks
+
     def _break(self, lines: int) -> None:
         """End the current line, leaving at least ``lines`` line breaks (2: a blank line)."""
-        have = 0
-        for piece in reversed(self.out):
-            stripped = piece.rstrip(" \t")
-            have += len(stripped) - len(stripped.rstrip("\n"))
-            if stripped.strip():
-                break
-        else:
+        if not self.written:
             return  # nothing written yet
-        self.out.append("\n" * max(0, lines - have))
+        self._emit("\n" * max(0, lines - self.tail))
 
     def handle_data(self, data: str) -> None:
         if self.stopped or self.hidden or self.skip_tag is not None:
             return
-        self.out.append(data if self.pre else re.sub(r"\s+", " ", data))
+        self._emit(data if self.pre else re.sub(r"\s+", " ", data))
 
 
 def html_to_text(html: str) -> str:
@@ -442,7 +699,11 @@ def html_to_text(html: str) -> str:
         parser.close()
     except Exception:  # html.parser is lenient; this is belt and braces
         pass
-    lines = [line.strip() for line in "".join(parser.out).replace("\u00a0", " ").split("\n")]
+    return _tidy("".join(parser.out))
+
+
+def _tidy(text: str) -> str:
+    lines = [line.strip() for line in text.replace("\u00a0", " ").split("\n")]
     return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
 
 
@@ -456,6 +717,12 @@ _CUTS = [
         r"^[ \t]*_{10,}[ \t]*$",
         r"^[ \t]*\*?from:\*?[ \t]+\S.*\n(?:.*\n){0,3}?[ \t]*\*?(?:sent|date):\*?[ \t]",
         r"^[ \t]*On\b(?=[^\n]*\d)[^\n]{0,250}(?:\n[^\n]{0,250}){0,2}?\bwrote:[ \t]*$",
+        # What mail-parser-reply (English) took for the start of quoted mail, with its
+        # unbounded patterns bounded: "On ... wrote:" over up to two lines, with or without a
+        # date; two header lines ("From:", "Sent:", "To:", ...) one after the other.
+        r"^[ \t]*(?:>[ \t]?)*On\s(?:[^\n]{0,250}\n)?[^\n]{0,250}wrote:[ \t]*$",
+        r"^[ \t]*(?:>[ \t]?)*[* ]*(?:from|sent|to|subject|date|cc|organization):[^\n]*\n"
+        r"(?:[ \t]*\n)?[ \t]*(?:>[ \t]?)*[* ]*(?:from|sent|to|subject|date|cc|organization):",
         r"^[ \t]*-{3,}[ \t]*forwarded[ \t]+message[ \t]*-{3,}",
         r"^[ \t]*begin[ \t]+forwarded[ \t]+message:",
         r"^[ \t]*sent[ \t]+from[ \t]+(?:my|outlook|mail[ \t]+for)\b.*$",
@@ -476,7 +743,6 @@ _SIGN_OFF = re.compile(
     (?:regards|wishes|thanks|thank\s+you|cheers|best)(?:[ ,]+[A-Za-z]+)?[ \t]*[,.!]*$""",
     re.IGNORECASE | re.VERBOSE,
 )
-_LIBRARY = EmailReplyParser(languages=["en"])
 
 
 def _normalise(text: str) -> str:
@@ -496,13 +762,22 @@ def _cut_quotes(text: str) -> str:
 
 def _cut_signature(text: str) -> str:
     lines = text.split("\n")
+    # After each line: how many non-blank lines follow, and whether one starts an action's
+    # answer (counted once, from the end: no line is looked at twice).
+    after = [0] * (len(lines) + 1)
+    ref_after = [False] * (len(lines) + 1)
+    for i in range(len(lines) - 1, -1, -1):
+        line = lines[i]
+        after[i] = after[i + 1] + (1 if line.strip() else 0)
+        ref_after[i] = ref_after[i + 1] or bool(line.strip() and _REF_LINE.match(line))
     for i, line in enumerate(lines):
         if not _SIGN_OFF.match(line.strip()):
             continue
-        rest = [x for x in lines[i + 1 :] if x.strip()]
-        if i == 0 and read_status("\n".join(rest))[0] is not None:
-            continue  # "Thanks" and then the update
-        if len(rest) <= 10 and not any(_REF_LINE.match(x) for x in rest):
+        if i == 0:
+            rest = [x for x in lines[1:] if x.strip()]
+            if read_status("\n".join(rest))[0] is not None:
+                continue  # "Thanks" and then the update
+        if after[i + 1] <= 10 and not ref_after[i + 1]:
             return "\n".join(lines[:i])
     return text
 
@@ -510,13 +785,6 @@ def _cut_signature(text: str) -> str:
 def new_text(text: str) -> str:
     """The new part of a reply's text: quoted history, forwarded mail and signature removed."""
     text = _cut_quotes(_normalise(text))
-    if text.strip():
-        try:
-            latest = _LIBRARY.parse_reply(text=text)
-        except Exception:
-            latest = None
-        if isinstance(latest, str) and latest.strip():
-            text = _cut_quotes(latest)
     text = _cut_signature(text.strip())
     text = _BANNER.sub("", text, count=1) if _BANNER.match(text) else text
     lines = [line.rstrip() for line in text.split("\n")]
@@ -626,15 +894,15 @@ def _guard(text: str, start: int, end: int, meaning: str) -> str | None:
 def _mentions(text: str, scale: StatusScale | None) -> list[_Mention]:
     plain = _plain(text)
     found: list[_Mention] = []
-    taken: list[tuple[int, int]] = []
-
-    def free(a: int, b: int) -> bool:
-        return all(b <= x or a >= y for x, y in taken)
+    # Which characters a mention already covers: checking a new one costs its own length, not
+    # the number found so far (reading stays linear however many status words there are).
+    taken = bytearray(len(plain))
+    first_word = len(plain) - len(plain.lstrip())
 
     def add(a: int, b: int, meaning: str, label: str, embedded: bool, rank: int) -> None:
-        if not free(a, b):
+        if a >= b or taken.find(1, a, b) >= 0:
             return
-        taken.append((a, b))
+        taken[a:b] = b"\x01" * (b - a)
         how = _guard(plain, a, b, meaning)
         if how == "drop":
             return
@@ -674,8 +942,7 @@ def _mentions(text: str, scale: StatusScale | None) -> list[_Mention]:
     for rx, meaning, embedded, strict in _VOCAB_RX:
         for m in rx.finditer(plain):
             if strict and not (
-                not plain[: m.start()].strip()
-                or _COPULA.search(plain[max(0, m.start() - 20) : m.start()])
+                m.start() <= first_word or _COPULA.search(plain[max(0, m.start() - 20) : m.start()])
             ):
                 continue
             add(m.start(), m.end(), meaning, _label_for(meaning, scale), embedded, 2)
@@ -928,9 +1195,13 @@ def _hits(text: str, ref: date) -> list[_DateHit]:
         when = FuzzyDate.day_of(ref + timedelta(days=ahead))
         keep(_DateHit(m.start("wd"), m.end(), when, " ".join(m.group("wd").split())))
     hits.sort(key=lambda h: (h.start, -(h.end - h.start)))
+    # Sorted by start, the chosen hits do not overlap, so a hit overlaps one of them exactly
+    # when it starts before the last one ends: one comparison each, not one per hit chosen.
     chosen: list[_DateHit] = []
     for hit in hits:
-        if all(hit.start >= c.end or hit.end <= c.start for c in chosen):
+        if hit.end <= hit.start:
+            continue
+        if not chosen or hit.start >= chosen[-1].end:
             chosen.append(hit)
     return chosen
 
@@ -1128,6 +1399,123 @@ def parse_reply(
 _FORWARD_SUBJECT = re.compile(r"^\s*(?:(?:re|aw)\s*:\s*)*(?:fw|fwd|fw\s*d)\s*:", re.IGNORECASE)
 
 
+@dataclass(frozen=True)
+class _Read:
+    """What a message says whatever plan it is read for (headers, text, reference)."""
+
+    message_id: str
+    in_reply_to: str
+    references: tuple[str, ...]
+    sender_name: str
+    sender_email: str
+    from_count: int
+    reply_to: str
+    subject: str
+    when: datetime | None
+    chaser_key: str | None
+    visible: str
+    full: str
+    body: str
+    reference: str | None
+    forwarded: bool
+    auto: bool
+    problems: tuple[str, ...]
+    limits: tuple[str, ...]
+    authentication_failed: bool
+    authentication_results: tuple[str, ...]
+
+
+#: The last message read, by identity: intake reads each message twice (once to find its
+#: request and plan, then with that plan's scale), and everything here is the costly part.
+_last: tuple[bytes | bytearray, _Read] | None = None
+
+
+def _read(raw: bytes | bytearray) -> _Read:
+    global _last
+    last = _last
+    if last is not None and last[0] is raw:
+        return last[1]
+    read = _read_message(raw)
+    _last = (raw, read)
+    return read
+
+
+def _read_message(raw: bytes | bytearray) -> _Read:
+    msg = email.message_from_bytes(bytes(raw[:_MAX_PARSE_BYTES]), policy=_POLICY)
+    headers = _Headers(msg)
+    problems: list[str] = []
+    if msg.defects:
+        problems.append("the message is malformed: " + type(msg.defects[0]).__name__)
+
+    subject = headers.first("Subject")
+    senders = [a for value in headers.raw("From") for a in _addresses(value)]
+    sender_name, sender_email = senders[0] if senders else ("", "")
+    if not sender_email:
+        problems.append("no From address")
+    elif len(senders) > 1:
+        problems.append("more than one From address")
+    _, reply_to = _address(headers.first("Reply-To"))
+    when = _message_date(headers.first("Date"))
+    if when is None:
+        problems.append("no readable Date header")
+    message_id = next(iter(_MSG_ID.findall(headers.first("Message-ID"))), "")[:998]
+    in_reply_to = next(iter(_MSG_ID.findall(headers.first("In-Reply-To"))), "")[:998]
+    references = tuple(
+        m[:998]
+        for value in headers.raw("References", _MAX_REFERENCES_FIELD)
+        for m in _MSG_ID.findall(value)
+    )
+    chaser_key = headers.first("X-Chaser-Key").strip()[:255] or None
+
+    bodies = _Bodies()
+    _find_bodies(msg, bodies)
+    limits = list(bodies.limits)
+    if bodies.plain is not None:
+        full = _normalise(bodies.plain)
+        visible = full
+    elif bodies.html is not None:
+        visible, full = _html_texts(bodies.html)
+        if len(visible) > MAX_TEXT_CHARS:
+            visible = visible[:MAX_TEXT_CHARS]
+            limits.append(_TEXT_LIMIT)
+        full = full[: 4 * MAX_TEXT_CHARS]
+    else:
+        full = visible = ""
+        problems.append("no text in the message")
+    body = _cut_name(new_text(visible), sender_name)
+
+    reference = _reference(subject, headers.first("X-Chaser-Reference"), body, full, problems)
+    if reference is None and not in_reply_to and not references:
+        problems.append("no Chaser reference and no In-Reply-To or References header")
+    forwarded = bool(
+        _FORWARD_SUBJECT.match(subject) or _FORWARD_MARK.search(full) or bodies.attached_message
+    )
+    return _Read(
+        message_id=message_id,
+        in_reply_to=in_reply_to,
+        references=references,
+        sender_name=sender_name,
+        sender_email=sender_email,
+        from_count=len(senders),
+        reply_to=reply_to,
+        subject=subject,
+        when=when,
+        chaser_key=chaser_key,
+        visible=visible,
+        full=full,
+        body=body,
+        reference=reference,
+        forwarded=forwarded,
+        auto=_auto_reply(msg, headers, subject, body or visible),
+        problems=tuple(problems),
+        limits=tuple(dict.fromkeys(limits)),
+        authentication_failed=_authentication_failed(headers),
+        authentication_results=tuple(
+            headers.raw("Authentication-Results", _MAX_AUTH_FIELD)[:_MAX_AUTH_HEADERS]
+        ),
+    )
+
+
 def _parse(
     raw: bytes, scale: StatusScale | None, known_refs: Collection[str], today: date | None
 ) -> ParsedReply:
@@ -1135,94 +1523,76 @@ def _parse(
         return _broken("the message is not bytes")
     if not raw.strip():
         return _broken("the message is empty")
-    msg = email.message_from_bytes(bytes(raw), policy=email.policy.default)
-    problems: list[str] = []
-    if msg.defects:
-        problems.append("the message is malformed: " + type(msg.defects[0]).__name__)
-
-    subject = _header(msg, "Subject")
-    sender_name, sender_email = _address(_header(msg, "From"))
-    if not sender_email:
-        problems.append("no From address")
-    _, reply_to = _address(_header(msg, "Reply-To"))
-    when = _message_date(_header(msg, "Date"))
+    over = message_over_limits(bytes(raw))
+    if over is not None:
+        return _broken(over)
+    read = _read(raw)
+    problems = list(read.problems)
+    when = read.when
     ref_day = when.astimezone(LONDON).date() if when is not None else today
-    if when is None:
-        problems.append("no readable Date header")
-    message_id = next(iter(_MSG_ID.findall(_header(msg, "Message-ID"))), "")
-    in_reply_to = next(iter(_MSG_ID.findall(_header(msg, "In-Reply-To"))), "")
-    references = tuple(_MSG_ID.findall(" ".join(_headers(msg, "References"))))
-    chaser_key = _header(msg, "X-Chaser-Key").strip() or None
-
-    bodies = _Bodies()
-    _find_bodies(msg, bodies)
-    if bodies.plain is not None:
-        full = _normalise(bodies.plain)
-        visible = full
-    elif bodies.html is not None:
-        visible = _normalise(html_to_text(bodies.html))
-        full = _full_html_text(bodies.html)
-    else:
-        full = visible = ""
-        problems.append("no text in the message")
-    body = _cut_name(new_text(visible), sender_name)
-
-    reference = _reference(subject, _header(msg, "X-Chaser-Reference"), body, full, problems)
-    if reference is None and not in_reply_to and not references:
-        problems.append("no Chaser reference and no In-Reply-To or References header")
-
-    forwarded = bool(
-        _FORWARD_SUBJECT.match(subject) or _FORWARD_MARK.search(full) or bodies.attached_message
-    )
-    auto = _auto_reply(msg, subject, body or visible)
+    body, visible = read.body, read.visible
     updates: list[ActionReply] = []
     away: date | None = None
-    if auto:
+    if read.auto:
         away = _away_until(body or visible, ref_day)
     elif body:
         updates, split_problems = _updates(body, scale, known_refs, ref_day)
         problems.extend(split_problems)
         for u in updates:
             problems.extend(u.problems)
-    elif full.strip():
+    elif read.full.strip():
         problems.append("no new text: the reply only quotes earlier mail")
+    problems.extend(read.limits)
     return ParsedReply(
-        message_id=message_id,
-        in_reply_to=in_reply_to,
-        references=references,
-        sender_name=sender_name,
-        sender_email=sender_email,
-        reply_to=reply_to,
-        subject=subject,
+        message_id=read.message_id,
+        in_reply_to=read.in_reply_to,
+        references=read.references,
+        sender_name=read.sender_name,
+        sender_email=read.sender_email,
+        reply_to=read.reply_to,
+        subject=read.subject,
         date=when,
-        reference=reference,
-        chaser_key=chaser_key,
-        auto_reply=auto,
+        reference=read.reference,
+        chaser_key=read.chaser_key,
+        auto_reply=read.auto,
         away_until=away,
-        forwarded=forwarded,
+        forwarded=read.forwarded,
         body=body,
         updates=tuple(updates),
-        authentication_failed=_authentication_failed(msg),
+        authentication_failed=read.authentication_failed,
         problems=tuple(dict.fromkeys(problems)),
+        authentication_results=read.authentication_results,
+        from_count=read.from_count,
+        limits=read.limits,
     )
 
 
 class _AllText(_HtmlText):
-    """Like :class:`_HtmlText`, but keeps quoted history (to find the reference in it)."""
+    """Like :class:`_HtmlText`, but keeps quoted history (to find the reference in it), noting
+    where :class:`_HtmlText` would have stopped."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.visible_end: int | None = None  # len(out) at the first quoted-history marker
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         super().handle_starttag(tag, attrs)
+        if self.stopped and self.visible_end is None:
+            self.visible_end = len(self.out)
         self.stopped = False
 
 
-def _full_html_text(html: str) -> str:
+def _html_texts(html: str) -> tuple[str, str]:
+    """The visible text of an HTML body (as :func:`html_to_text` gives it) and all its text,
+    quoted history included, in one pass of the HTML parser."""
     parser = _AllText()
     try:
         parser.feed(html)
         parser.close()
     except Exception:
         pass
-    return _normalise("".join(parser.out))
+    end = parser.visible_end if parser.visible_end is not None else len(parser.out)
+    return _normalise(_tidy("".join(parser.out[:end]))), _normalise("".join(parser.out))
 
 
 def _cut_name(body: str, name: str) -> str:
@@ -1234,11 +1604,17 @@ def _cut_name(body: str, name: str) -> str:
     if not names:
         return body
     lines = body.split("\n")
+    later = 0  # non-blank lines after line i
+    ref_later = False  # ...and whether one of them starts an action's answer
     for i in range(len(lines) - 1, 0, -1):
-        if lines[i].strip().rstrip(".,").casefold() in names:
-            rest = [x for x in lines[i + 1 :] if x.strip()]
-            if len(rest) <= 4 and not any(_REF_LINE.match(x) for x in rest):
-                return "\n".join(lines[:i]).strip()
+        line = lines[i]
+        if line.strip().rstrip(".,").casefold() in names and later <= 4 and not ref_later:
+            return "\n".join(lines[:i]).strip()
+        if line.strip():
+            later += 1
+            ref_later = ref_later or bool(_REF_LINE.match(line))
+        if later > 4:
+            break  # a signature is at most a few lines: nothing further up can start one
     return body
 
 

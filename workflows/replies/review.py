@@ -1,15 +1,19 @@
 """The review queue: replies Chaser could not trust, waiting for the secretary to apply or reject.
 
-A reply goes to review (verdict ``review``) when its sender is unknown, may not report on an
-action it names, or its mail failed authentication (see :mod:`workflows.replies.trust`). Nothing
-in it changes the plan until the secretary applies it, as read; rejecting it changes nothing
-and keeps it on record with who decided, when and why. The CLI (``chaser replies review``) and
-the secretary's ``/review`` page both work through this module.
+A reply goes to review (verdict ``review``) when its sender is unknown, was not authenticated by
+the receiving mail server, may not report on an action it names, or what it says could not be
+read cleanly (see :mod:`workflows.replies.trust`). A message that could not be read or stored at
+all is on the queue too (verdict ``quarantined``, kept as it arrived, see
+:func:`workflows.replies.intake.quarantine`): it can only be rejected. Nothing in either changes
+the plan until the secretary applies it, as read; rejecting it changes nothing and keeps it on
+record with who decided, when and why. The CLI (``chaser replies review``) and the secretary's
+``/review`` page both work through this module.
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -30,10 +34,18 @@ class ReviewError(Exception):
 
 
 def raw_bytes(stored: str) -> bytes:
-    """A stored raw message back as bytes (undecodable messages are stored as base64)."""
+    """A stored raw message back as bytes (messages that are not UTF-8 text, or hold a NUL, are
+    stored as base64; an older row whose text merely began so is given back as text)."""
     if stored.startswith("base64:"):
-        return base64.b64decode(stored.removeprefix("base64:"))
-    return stored.encode("utf-8")
+        try:
+            return base64.b64decode(stored.removeprefix("base64:"), validate=True)
+        except (binascii.Error, ValueError):
+            pass
+    return stored.encode("utf-8", "surrogateescape")
+
+
+#: What waits on the review queue.
+WAITING = (str(ReplyVerdict.REVIEW), str(ReplyVerdict.QUARANTINED))
 
 
 def request_info(request: Delivery | None) -> RequestInfo | None:
@@ -50,9 +62,9 @@ def request_info(request: Delivery | None) -> RequestInfo | None:
 
 
 def pending_reviews(session: Session, plan_code: str | None = None) -> Sequence[Reply]:
-    """Every reply waiting for review, oldest first (only ``plan_code``'s, and those tied to no
-    plan, when given)."""
-    query = select(Reply).where(Reply.verdict == ReplyVerdict.REVIEW)
+    """Every reply waiting for review, quarantined ones included, oldest first (only
+    ``plan_code``'s, and those tied to no plan, when given)."""
+    query = select(Reply).where(col(Reply.verdict).in_(WAITING))
     if plan_code is not None:
         plan = session.exec(select(Plan).where(Plan.code == plan_code)).first()
         query = query.where(
@@ -97,8 +109,13 @@ def decide(
                 reply = None  # another plan's queue: as if it did not exist
         if reply is None:
             raise ReviewError(f"there is no reply {reply_id}; `chaser replies review` lists them")
-        if reply.verdict != ReplyVerdict.REVIEW:
+        if reply.verdict not in WAITING:
             raise ReviewError(f"reply {reply_id} is {reply.verdict}, not waiting for review")
+        if apply and reply.verdict == ReplyVerdict.QUARANTINED:
+            raise ReviewError(
+                f"reply {reply_id} could not be read ({reply.reason}): reject it, and enter "
+                "the update by hand if it has one"
+            )
         if apply:
             if reply.plan_id is None and plan_code is not None:
                 _tie_to_plan(session, reply, plan_code)  # applied from this plan's queue
@@ -180,12 +197,16 @@ class ReviewItem:
     request_lead: str  # whose request it answers (a name), "" if none
     read: tuple[ReadUpdate, ...]  # what applying it would record (empty: nothing readable)
     problems: tuple[str, ...]  # what the reader could not make sense of
+    #: It could not be read at all: kept as it arrived (``size`` bytes), it can only be rejected.
+    quarantined: bool = False
+    size: int = 0
 
 
 def review_items(session: Session, plan_code: str, *, now: datetime) -> list[ReviewItem]:
-    """The replies waiting for review for this plan (and those tied to no plan), oldest first."""
+    """The replies waiting for review for this plan (and those tied to no plan), oldest first,
+    quarantined ones among them."""
     plan = session.exec(select(Plan).where(Plan.code == plan_code)).first()
-    query = select(Reply).where(Reply.verdict == ReplyVerdict.REVIEW)
+    query = select(Reply).where(col(Reply.verdict).in_(WAITING))
     if plan is not None:
         query = query.where(or_(col(Reply.plan_id) == plan.id, col(Reply.plan_id).is_(None)))
     replies = session.exec(query.order_by(col(Reply.id))).all()
@@ -202,6 +223,8 @@ def review_items(session: Session, plan_code: str, *, now: datetime) -> list[Rev
     items = []
     for reply in replies:
         assert reply.id is not None
+        parsed = reply.parsed if isinstance(reply.parsed, Mapping) else {}
+        quarantined = reply.verdict == ReplyVerdict.QUARANTINED
         request = requests.get(reply.delivery_id) if reply.delivery_id is not None else None
         reply_plan = plan if plan is not None and reply.plan_id == plan.id else None
         person = by_id.get(reply.person_id) if reply.person_id is not None else None
@@ -210,7 +233,13 @@ def review_items(session: Session, plan_code: str, *, now: datetime) -> list[Rev
             if request is not None
             else None
         )
-        updates = as_read(reply, reply_plan, request, today=now.date())
+        problems = [str(p) for p in parsed.get("problems", ()) or ()]
+        updates: list[ActionUpdate] = []
+        if not quarantined:  # a quarantined message is never read again: it broke the reader
+            try:
+                updates = as_read(reply, reply_plan, request, today=now.date())
+            except Exception as exc:  # one bad row must not take the whole queue down
+                problems.append(f"it could not be read again ({type(exc).__name__})")
         items.append(
             ReviewItem(
                 reply_id=reply.id,
@@ -218,9 +247,9 @@ def review_items(session: Session, plan_code: str, *, now: datetime) -> list[Rev
                 channel=reply.channel,
                 sender=reply.sender,
                 sender_name=person.name if person else "",
-                subject=_text(reply.parsed, "subject"),
+                subject=_text(parsed, "subject"),
                 reason=reply.reason,
-                text=_text(reply.parsed, "body"),
+                text=_text(parsed, "body"),
                 late=reply.late,
                 request_reference=request.reference if request else "",
                 request_lead=(lead.name or lead.code) if lead else "",
@@ -233,7 +262,9 @@ def review_items(session: Session, plan_code: str, *, now: datetime) -> list[Rev
                     )
                     for u in updates
                 ),
-                problems=tuple(str(p) for p in reply.parsed.get("problems", ()) or ()),
+                problems=tuple(problems),
+                quarantined=quarantined,
+                size=int(parsed.get("size") or len(raw_bytes(reply.raw))) if quarantined else 0,
             )
         )
     return items

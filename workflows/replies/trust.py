@@ -1,22 +1,27 @@
 """Deciding whether an emailed reply may change the plan (pure).
 
-A reply is applied only when every action it touches is one its sender leads, contributes to,
-or answers for as a delegate, and the receiving mailbox did not mark it as failing
-authentication. The reference in the subject (or In-Reply-To) finds the request it answers, so a
-reply without refs ("All on track") can be read as answering every action that request listed;
-it identifies the request, it does not vouch for the sender. Anything else goes to the review
-queue with the reason, for the secretary to apply or reject: never silently dropped, never
-silently applied. Out-of-office replies change nothing but the sender's ``away_until``.
+A reply is applied only when the receiving side authenticated its sender and every action it
+touches is one that sender leads, contributes to, or answers for as a delegate. Authenticated
+means: the mail server Chaser trusts for the way the message came (the council's gateway, or
+Exchange Online through Graph) recorded that the sender's domain passed SPF, DKIM or DMARC,
+aligned with the From address (:mod:`workflows.replies.authentication`); and that From address
+is someone's in the people directory. The From address alone proves nothing. The reference in
+the subject (or In-Reply-To) finds the request it answers, so a reply without refs ("All on
+track") can be read as answering every action that request listed; it identifies the request,
+it does not vouch for the sender. Anything else goes to the review queue with the reason, for
+the secretary to apply or reject: never silently dropped, never silently applied. Out-of-office
+replies change nothing but the sender's ``away_until``, and that only when authenticated too.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from workflows.plan.mapping import StatusScale
 from workflows.replies.apply import ActionUpdate
+from workflows.replies.authentication import Vouching
 from workflows.replies.parsing import ActionReply, ParsedReply
 from workflows.store.models import ReplyVerdict
 
@@ -65,6 +70,12 @@ def may_report(code: str, on: ActionPeople, people: Mapping[str, Sender]) -> boo
     return any(people.get(c, Sender(c)).delegate_code == code for c in allowed)
 
 
+def _listed(items: Sequence[str], most: int = 10, sep: str = ", ") -> str:
+    """The first ``most`` items (a reason stays readable however many a message names)."""
+    shown = sep.join(items[:most])
+    return shown + (f"{sep}and {len(items) - most} more" if len(items) > most else "")
+
+
 def judge_reply(
     parsed: ParsedReply,
     *,
@@ -74,11 +85,21 @@ def judge_reply(
     actions: Mapping[str, ActionPeople],
     scale: StatusScale | None,
     now: datetime,
+    vouching: Vouching,
 ) -> Verdict:
+    """What to do with ``parsed``: ``vouching`` says whether the receiving server authenticated
+    its sender (:func:`workflows.replies.authentication.vouch`); ``sender`` is the directory
+    person its From address belongs to, if any."""
     code = sender.code if sender is not None else None
     if parsed.auto_reply:
         if sender is None:
             return Verdict(ReplyVerdict.REVIEW, "an automatic reply from an unknown sender")
+        if not vouching.authenticated:
+            return Verdict(
+                ReplyVerdict.AUTO_REPLY,
+                f"an automatic reply, but {vouching.reason}: nothing changed",
+                code,
+            )
         reason = (
             f"out of office until {parsed.away_until:%d %b %Y}: chases go to the delegate"
             if parsed.away_until
@@ -86,17 +107,15 @@ def judge_reply(
         )
         return Verdict(ReplyVerdict.AUTO_REPLY, reason, code, away_until=parsed.away_until)
     if sender is None:
+        named = f" (it gives the name “{parsed.sender_name[:80]}”)" if parsed.sender_name else ""
         return Verdict(
             ReplyVerdict.REVIEW,
-            f"the sender {parsed.sender_email or '(none)'} is not in the people directory",
+            f"the sender {parsed.sender_email or '(none)'} is not in the people directory{named}",
         )
-    if parsed.authentication_failed:
-        return Verdict(
-            ReplyVerdict.REVIEW,
-            "the receiving mailbox marked this message as failing authentication (it may not "
-            "be from who it says)",
-            code,
-        )
+    if not vouching.authenticated:
+        return Verdict(ReplyVerdict.REVIEW, vouching.reason, code)
+    if parsed.limits:
+        return Verdict(ReplyVerdict.REVIEW, "; ".join(parsed.limits), code)
     updates = expand_updates(parsed, request)
     if not updates:
         why = "no action named and no request found to read it against"
@@ -107,15 +126,17 @@ def judge_reply(
     # as a whole (no reference, say) do not: trust comes from the sender and the actions.
     problems = [p for u in parsed.updates for p in u.problems]
     if problems:
-        return Verdict(ReplyVerdict.REVIEW, "; ".join(problems), code, problems=tuple(problems))
+        return Verdict(
+            ReplyVerdict.REVIEW, _listed(problems, 5, "; "), code, problems=tuple(problems)
+        )
     unknown = [u.ref for u in updates if u.ref not in actions]
     if unknown:
-        return Verdict(ReplyVerdict.REVIEW, f"no action {', '.join(unknown)} in the plan", code)
+        return Verdict(ReplyVerdict.REVIEW, f"no action {_listed(unknown)} in the plan", code)
     refused = [u.ref for u in updates if not may_report(sender.code, actions[u.ref], people)]
     if refused:
         return Verdict(
             ReplyVerdict.REVIEW,
-            f"{sender.code} is not the lead, a contributor or a delegate for {', '.join(refused)}",
+            f"{sender.code} is not the lead, a contributor or a delegate for {_listed(refused)}",
             code,
         )
     late = request is not None and request.due_by is not None and now > request.due_by
