@@ -66,7 +66,7 @@ def generate(actions: int, seed: int = 3) -> Digest:
     for i in range(actions):
         area = i // 125 + 1
         value, _, colour = rnd.choice(SCALE)
-        flags = ()
+        flags: tuple[Flag, ...] = ()
         if rnd.random() < 0.3:
             flags = (Flag("overdue", Severity.HIGH, "Overdue: due Dec 2023, not complete"),)
         rows.append(

@@ -46,6 +46,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "chaser.commands.digest:digest",
         "Build the digest for a meeting: exceptions, the action and impact log, who is silent.",
     ),
+    "outbox": (
+        "chaser.commands.outbox:outbox",
+        "The outbox: list the messages that could not be sent, and send them again.",
+    ),
     "users": (
         "chaser.commands.users:users",
         "Who may sign in to the secretary's pages: add users, list them, print a sign-in link.",

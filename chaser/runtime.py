@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import Engine
 
@@ -21,6 +21,9 @@ from notifications.render import Templates
 from workflows.calendar.cycles import CyclesConfig
 from workflows.chasing.config import ChasingConfig
 from workflows.digest.config import DigestConfig
+
+if TYPE_CHECKING:
+    from chaser.metrics import Metrics
 
 
 class InboundMail(Protocol):
@@ -77,6 +80,8 @@ class Runtime:
     clock: Callable[[], datetime] = utc_now
     sleep: Callable[[float], None] | None = None
     inbox: Inbox | None = None
+    #: What /metrics shows (chaser run builds one; a tick by hand has none).
+    metrics: Metrics | None = None
     dispatcher: Dispatcher | None = field(default=None, init=False)
 
     @property

@@ -9,6 +9,7 @@ perhaps after ``retry_after`` seconds) or :class:`PermanentError` (dead-letter i
 from __future__ import annotations
 
 import base64
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -142,6 +143,23 @@ class Receipt:
 
 class DeliveryError(Exception):
     """The message was not delivered."""
+
+
+_PROVIDER_WORDS = re.compile(r"\(([^()]*)\)")
+_CODE = re.compile(r"^\s*(\d{3}(?:\s+\d\.\d{1,3}\.\d{1,3})?|[A-Za-z][A-Za-z0-9_.]*(?=:))")
+
+
+def log_reason(reason: object) -> str:
+    """A failure's reason as a log line may carry it: Chaser's own words, and of what the
+    provider wrote (in brackets) only its status code. A mail server's refusal quotes addresses
+    and names, and Graph's messages can quote URLs; the outbox row keeps the whole text for
+    the secretary."""
+
+    def code_only(found: re.Match[str]) -> str:
+        code = _CODE.match(found.group(1))
+        return f"({code.group(1)} …)" if code else "(…)"
+
+    return _PROVIDER_WORDS.sub(code_only, str(reason))[:300]
 
 
 class TransientError(DeliveryError):

@@ -35,12 +35,19 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import structlog
-from sqlalchemy import Engine, and_, bindparam, or_, select, update
+from sqlalchemy import Engine, and_, bindparam, case, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import InterfaceError, OperationalError
 
-from notifications.channel import Channel, OutgoingMessage, PermanentError, Receipt, TransientError
+from notifications.channel import (
+    Channel,
+    OutgoingMessage,
+    PermanentError,
+    Receipt,
+    TransientError,
+    log_reason,
+)
 from workflows.store.models import Delivery, DeliveryState, SenderPace
 
 log = structlog.get_logger(__name__)
@@ -49,6 +56,7 @@ _T = TypeVar("_T")
 
 class StoreUnavailable(Exception):
     """The store could not be reached for longer than the dispatcher waits."""
+
 
 DELIVERY = Delivery.__table__  # type: ignore[attr-defined]
 PACE = SenderPace.__table__  # type: ignore[attr-defined]
@@ -363,7 +371,9 @@ class Dispatcher:
             self._dead(row, str(exc), attempted=True)
             report.dead += 1
             report.by_key.append((row["key"], "dead"))
-            log.warning("delivery_dead", delivery=row["id"], kind=row["kind"], reason=str(exc))
+            log.warning(
+                "delivery_dead", delivery=row["id"], kind=row["kind"], reason=log_reason(exc)
+            )
             return
         except Exception as exc:  # a bug in a channel must not lose the message
             log.exception("delivery_channel_error", delivery=row["id"])
@@ -513,3 +523,94 @@ class Dispatcher:
         report.retried += 1
         report.by_key.append((row["key"], "retry"))
         log.info("delivery_retry", delivery=row["id"], attempts=attempts, wait_seconds=round(wait))
+
+
+# -- after an outage: the dead letters, and putting them back --------------------------------------
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """A message the outbox gave up on, with why."""
+
+    id: int
+    key: str
+    kind: str
+    channel: str
+    plan_id: int | None
+    person_code: str
+    recipient_code: str
+    meeting_key: str
+    attempts: int
+    reason: str
+    died_at: datetime
+
+
+def dead_letters(
+    conn: Connection,
+    *,
+    reason: str = "",
+    channel: str = "",
+    keys: Iterable[str] = (),
+    plan_id: int | None = None,
+    since: datetime | None = None,
+    kinds_left_out: Iterable[str] = (),
+) -> list[DeadLetter]:
+    """The dead letters, oldest first: those whose reason contains ``reason`` (any case), of
+    ``channel``, with one of ``keys``, of ``plan_id``, died after ``since``."""
+    query = select(DELIVERY).where(DELIVERY.c.state == DeliveryState.DEAD)
+    if channel:
+        query = query.where(DELIVERY.c.channel == channel)
+    wanted = list(keys)
+    if wanted:
+        query = query.where(DELIVERY.c.key.in_(wanted))
+    if plan_id is not None:
+        query = query.where(DELIVERY.c.plan_id == plan_id)
+    if since is not None:
+        query = query.where(DELIVERY.c.updated_at > since)
+    left_out = list(kinds_left_out)
+    if left_out:
+        query = query.where(DELIVERY.c.kind.not_in(left_out))
+    found = [
+        DeadLetter(
+            id=row.id,
+            key=row.key,
+            kind=row.kind,
+            channel=row.channel,
+            plan_id=row.plan_id,
+            person_code=row.person_code,
+            recipient_code=row.recipient_code,
+            meeting_key=row.meeting_key,
+            attempts=row.attempts,
+            reason=row.last_error,
+            died_at=row.updated_at,
+        )
+        for row in conn.execute(query.order_by(DELIVERY.c.updated_at, DELIVERY.c.id))
+    ]
+    needle = reason.casefold()
+    return [d for d in found if needle in d.reason.casefold()] if needle else found
+
+
+def requeue(conn: Connection, ids: Iterable[int], *, now: datetime) -> int:
+    """Put dead letters back in the queue, due at once, with a fresh set of attempts (after an
+    outage is over, or an address is corrected). Only rows still dead are touched; returns how
+    many. One that was tried counts as tried once, so that the provider is asked first whether
+    it has it already (a timeout may have hidden an accepted message), as after any failure."""
+    wanted = list(ids)
+    moved = 0
+    for start in range(0, len(wanted), 500):
+        moved += conn.execute(
+            update(DELIVERY)
+            .where(
+                DELIVERY.c.id.in_(wanted[start : start + 500]),
+                DELIVERY.c.state == DeliveryState.DEAD,
+            )
+            .values(
+                state=DeliveryState.PENDING,
+                attempts=case((DELIVERY.c.attempts > 0, 1), else_=0),
+                # not_before stays: it was already due when it died, so it is due at once
+                updated_at=now,
+                lease_owner="",
+                lease_expires_at=None,
+            )
+        ).rowcount
+    return moved

@@ -24,6 +24,7 @@ ignores most ``<style>`` rules); remote stylesheets are never fetched.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
@@ -245,20 +246,35 @@ def _no_at(value: str) -> str:
     return _AT_TAG.sub("", value)
 
 
+_MARKDOWN = re.compile(r"([\\`*_\[\]()#~>|])")
+
+
+def md_escape(text: str) -> str:
+    """``text`` with Adaptive Card markdown's special characters backslash-escaped, so a plan's
+    or a lead's words show as written: ``[click](https://…)`` cannot become a link that says
+    something other than where it goes, and ``**`` cannot make them bold."""
+    return _MARKDOWN.sub(r"\\\1", text)
+
+
 def _teams_safe(chase: Chase) -> Chase:
-    """The chase with ``<at>`` tags removed from every piece of user-supplied text."""
+    """The chase with ``<at>`` tags removed from every piece of user-supplied text, and the
+    plan's and leads' words escaped as markdown (names, from the directory, are kept as they
+    are: a mention's text must match its entity)."""
 
     def who(w: Who) -> Who:
         return replace(w, name=_no_at(w.name))
 
+    def words(text: str) -> str:
+        return md_escape(_no_at(text))
+
     actions = tuple(
         replace(
             a,
-            ref=_no_at(a.ref),
-            title=_no_at(a.title),
-            due=_no_at(a.due),
-            forecast=_no_at(a.forecast),
-            last_status=_no_at(a.last_status),
+            ref=words(a.ref),
+            title=words(a.title),
+            due=words(a.due),
+            forecast=words(a.forecast),
+            last_status=words(a.last_status),
         )
         for a in chase.actions
     )
@@ -308,4 +324,57 @@ def render_signin(
         html=html.encode("ascii", "xmlcharrefreplace").decode("ascii"),
         headers={KEY_HEADER: key},
         link=link,
+    )
+
+
+# -- dead letters ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DeadLetterLine:
+    """One message Chaser gave up on, as the secretary is told of it."""
+
+    what: str  # "Update request"
+    meeting: str  # "SIB 30 Sep 2025", or ""
+    to: str  # the recipient's name (or code)
+    when: str  # when it was given up, London time
+    reason: str
+
+
+def render_dead_letters(
+    lines: Sequence[DeadLetterLine],
+    *,
+    key: str,
+    to: Address,
+    plan_title: str,
+    command: str,
+    sender: str,
+    sender_name: str,
+    templates: Templates,
+) -> OutgoingMessage:
+    """The email telling a secretary which messages could not be sent, and how to send them
+    again once the cause is fixed."""
+    context: dict[str, Any] = {
+        "name": to.name,
+        "lines": list(lines),
+        "plan_title": plan_title,
+        "command": command,
+    }
+    raw = templates.text.get_template("dead_letters_subject.txt").render(context)
+    subject = " ".join(raw.split())
+    context["subject"] = subject
+    text = templates.text.get_template("dead_letters.txt").render(context).strip() + "\n"
+    html = templates.inliner.inline(
+        templates.html.get_template("dead_letters.html").render(context)
+    )
+    return OutgoingMessage(
+        key=key,
+        channel="email",
+        sender=sender,
+        sender_name=sender_name,
+        to=(to,),
+        subject=subject,
+        text=text,
+        html=html.encode("ascii", "xmlcharrefreplace").decode("ascii"),
+        headers={KEY_HEADER: key},
     )

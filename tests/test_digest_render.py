@@ -308,7 +308,11 @@ def paper(sample: Digest) -> docx.document.Document:
 
 
 def test_the_board_paper_has_its_sections(paper: docx.document.Document) -> None:
-    headings = [p.text for p in paper.paragraphs if p.style.name.startswith(("Heading", "Title"))]
+    headings = [
+        p.text
+        for p in paper.paragraphs
+        if p.style is not None and str(p.style.name).startswith(("Heading", "Title"))
+    ]
     assert headings == [
         "Local Area SEND Improvement Board: status digest",
         "Summary",

@@ -78,3 +78,56 @@ def test_an_exception_is_logged_by_its_type_and_place_not_its_words(json_lines: 
 def test_redaction_leaves_ordinary_words_alone() -> None:
     text = "reply 12 applied for 2.5 (Amber) at 09:30; meeting SIB:2025-09-30"
     assert redact_text(text) == text
+
+
+def test_a_database_error_never_quotes_what_was_being_written(tmp_path: object) -> None:
+    """At DEBUG an exception's text is written out; the store's errors carry no parameters."""
+    from sqlalchemy import text
+
+    from workflows.store.db import make_engine
+
+    engine = make_engine("sqlite:///:memory:")
+    with pytest.raises(Exception) as caught, engine.begin() as conn:
+        conn.execute(text("INSERT INTO nope VALUES (:who)"), {"who": "aisha.pendleford@x.org"})
+    assert "aisha" not in str(caught.value)
+    assert "parameters hidden" in str(caught.value)
+
+
+def test_a_dead_letter_is_logged_with_the_servers_code_not_its_words(json_lines: object) -> None:
+    from datetime import UTC, datetime
+
+    from notifications.channel import Address, OutgoingMessage, PermanentError, Receipt
+    from notifications.outbox import Dispatcher, NewDelivery, enqueue
+    from workflows.store.db import make_engine, upgrade
+
+    class Refuses:
+        name = "email"
+
+        def send(self, message: OutgoingMessage) -> Receipt:
+            raise PermanentError(
+                "the mail server refused every recipient: recipient 1 of 1 (550 5.1.1 "
+                "Mailbox of Aisha Pendleford <aisha.pendleford@example.org> is full): check "
+                "these people's email addresses in the people directory"
+            )
+
+        def find_sent(self, message: OutgoingMessage) -> Receipt | None:
+            return None
+
+        def close(self) -> None:
+            pass
+
+    engine = make_engine("sqlite:///:memory:")
+    upgrade(engine)
+    now = datetime(2025, 9, 16, 8, 30, tzinfo=UTC)
+    message = OutgoingMessage(
+        key="k", channel="email", sender="s@x.org", to=(Address("A", "a@x.org"),), subject="s",
+        text="t",
+    )  # fmt: skip
+    with engine.begin() as conn:
+        enqueue(conn, [NewDelivery(message, "CHS-1", "request", now)], now=now)
+    Dispatcher(engine, {"email": Refuses()}, clock=lambda: now).dispatch()
+    (line,) = [x for x in json_lines() if x["event"] == "delivery_dead"]  # type: ignore[operator]
+    assert line["reason"] == (
+        "the mail server refused every recipient: recipient 1 of 1 (550 5.1.1 …): check "
+        "these people's email addresses in the people directory"
+    )

@@ -91,8 +91,9 @@ def _enqueue(engine: Engine, keys: list[str], now: datetime = START) -> int:
 def _states(engine: Engine) -> dict[str, tuple[str, int, str]]:
     with Session(engine) as s:
         return {
-            d.key: (d.state, d.attempts, d.last_error) for d in s.exec(select(Delivery)).scalars()
-        }  # type: ignore[call-overload]
+            d.key: (d.state, d.attempts, d.last_error)
+            for d in s.execute(select(Delivery)).scalars()
+        }
 
 
 def _dispatcher(

@@ -280,3 +280,19 @@ def test_it_stops_user_text_forging_a_teams_mention(templates: Templates) -> Non
         templates=templates,
     )
     assert "<at>" not in m.text and "Ask Hester Pengelly now" in m.text
+
+
+def test_it_keeps_a_plans_markdown_from_becoming_links_or_bold_in_teams(
+    templates: Templates,
+) -> None:
+    """Plan text is the council's and the leads' words: in a Teams card it shows as written,
+    never as a clickable link whose text hides where it goes."""
+    sneaky = ChasedAction(
+        "1.1", "Read [the guidance](https://evil.example/login) **today**", "TBC", "", "", None
+    )
+    m = render_teams(
+        chase(actions=(sneaky,)), link=LINK, reference=REF, webhook="SIB", templates=templates
+    )
+    assert r"\[the guidance\]\(https://evil.example/login\) \*\*today\*\*" in m.text
+    assert "[the guidance](" not in m.text
+    assert m.text.startswith("**")  # Chaser's own bold heading is still bold

@@ -346,6 +346,9 @@ def test_a_month_name_and_a_figure_with_a_comma_are_understood() -> None:
         (lambda t: t[:-1] + ("A" if t[-1] != "A" else "B"), 400, "not valid"),
         (lambda t: "x" + t, 400, "not valid"),
         (lambda t: "not-a-token", 400, "not valid"),
+        (lambda t: t[:10] + "é" + t[10:], 400, "not valid"),  # non-ASCII (was a 500)
+        (lambda t: t.replace(".", ".%FF", 1), 400, "not valid"),
+        (lambda t: t + "A" * 5000, 400, "not valid"),
     ],
 )
 def test_a_tampered_or_malformed_link_gets_a_clear_page(

@@ -49,6 +49,7 @@ from notifications.channel import (
     PermanentError,
     Receipt,
     TransientError,
+    log_reason,
 )
 from workflows.chasing.config import Sender
 
@@ -274,7 +275,7 @@ class GraphMailChannel:
                 "DELETE", f"/messages/{quote(draft_id, safe='')}", "deleting the refused draft"
             )
         except (TransientError, PermanentError) as exc:
-            log.warning("graph_mail.draft_left", reason=str(exc), message_id=draft_id)
+            log.warning("graph_mail.draft_left", reason=log_reason(exc), message_id=draft_id)
 
     def _internet_message_id(self, message_id: str) -> str:
         """The draft's RFC 5322 Message-ID, read back (creating it does not return it)."""

@@ -11,6 +11,7 @@ uvicorn with its access log off (the access log would write each link's token).
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -111,6 +112,8 @@ def create_app(
     signin: SignInOptions | None = None,
     trusted_proxies: Sequence[str] = (),
     plans: Sequence[PlanSite] = (),
+    metrics: Callable[[], tuple[bytes, str]] | None = None,
+    metrics_token: str = "",
 ) -> FastAPI:
     """The reply form, and with ``plan_code`` the secretary's pages for that plan.
 
@@ -124,6 +127,8 @@ def create_app(
     :mod:`integrations.web.signin`); ``X-Forwarded-For`` and ``X-Forwarded-Proto`` are believed
     only from ``trusted_proxies`` (addresses or networks). ``plans`` serves several plans' pages
     (``plan_code``, ``flags`` and ``meetings`` are the one plan's, when there is one).
+    ``metrics`` gives what ``/metrics`` serves (Prometheus's text format): to this computer, or
+    to anyone presenting ``metrics_token`` as a bearer token.
     """
     if plan_code is not None:
         plans = [PlanSite(plan_code, flags=flags, meetings=meetings), *plans]
@@ -269,6 +274,28 @@ def create_app(
         if problems:
             return JSONResponse({"status": "unavailable", **problems}, status_code=503)
         return JSONResponse({"status": "ok"})
+
+    @app.get("/metrics")
+    def metrics_page(request: Request) -> Response:
+        """Prometheus's scrape: counts and the outbox's state, never a name or an address."""
+        if metrics is None:
+            raise NOT_FOUND
+        client = request.client.host if request.client else ""
+        given = request.headers.get("authorization", "")
+        token_ok = bool(metrics_token) and hmac.compare_digest(
+            given.encode(), f"Bearer {metrics_token}".encode()
+        )
+        if not (token_ok or (is_loopback(client) and not given)):
+            log.info("metrics_refused")
+            return Response(
+                "Metrics are served to this computer, or with the bearer token set in "
+                "CHASER_METRICS_TOKEN.\n",
+                status_code=401,
+                media_type="text/plain",
+                headers={"WWW-Authenticate": 'Bearer realm="chaser-metrics"'},
+            )
+        body, content_type = metrics()
+        return Response(body, media_type=content_type)
 
     @app.get("/r/{token}", response_class=HTMLResponse)
     def show_form(token: str) -> HTMLResponse:

@@ -12,9 +12,14 @@ import base64
 import hashlib
 import hmac
 import json
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+
+#: The shape of every token Chaser signs, and more than the longest it signs.
+_TOKEN = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
+MAX_TOKEN = 2048
 
 
 class TokenError(ValueError):
@@ -59,10 +64,11 @@ def sign_link(secret: bytes, claims: LinkClaims) -> str:
 
 
 def verify_link(secret: bytes, token: str, *, now: datetime) -> LinkClaims:
-    """The claims of a genuine, unexpired token, else TokenError."""
-    body, dot, mac = token.partition(".")
-    if not dot or not body or not mac:
+    """The claims of a genuine, unexpired token, else TokenError (a token of anything but
+    base64url characters, or longer than any Chaser signs, is malformed, not a crash)."""
+    if len(token) > MAX_TOKEN or not _TOKEN.fullmatch(token):
         raise TokenError("malformed")
+    body, _, mac = token.partition(".")
     if not hmac.compare_digest(_mac(secret, body), mac):
         raise TokenError("tampered")
     try:

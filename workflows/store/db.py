@@ -37,7 +37,11 @@ def normalise_url(url: str) -> URL:
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
-    """An engine for ``url``; SQLite files get their directory created and foreign keys on."""
+    """An engine for ``url``; SQLite files get their directory created and foreign keys on.
+
+    Its errors never quote the statement's parameters (``hide_parameters``): those are names,
+    addresses and the leads' own words, and an error's text can end up in a log."""
+    kwargs.setdefault("hide_parameters", True)
     parsed = normalise_url(url)
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database or ""
