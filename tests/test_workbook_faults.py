@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 from openpyxl import Workbook
 from sqlalchemy import Engine
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 import integrations.spreadsheets as spreadsheets
