@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 
 import sqlmodel
 import structlog
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlmodel import Session
 
 from chaser.runtime import PlanRuntime, Runtime
@@ -64,6 +64,38 @@ def _lines(letters: list[DeadLetter], names: dict[str, str]) -> list[DeadLetterL
 SPACING = timedelta(hours=1)
 
 
+WITHDRAWN = "withdrawn: every message it listed has been queued again or sent since"
+
+
+def withdraw_stale_notices(runtime: Runtime, plan_id: int, now: datetime) -> int:
+    """Withdraw unsent notices (still waiting because the mail is down for them too) once no
+    message that had died when they were written is dead any more: after ``chaser outbox
+    retry`` they would only tell the secretary, late, of an outage that is over. A withdrawn
+    notice is kept, dead with :data:`WITHDRAWN` as its reason; it is never sent."""
+    with runtime.engine.begin() as conn:
+        waiting = conn.execute(
+            select(DELIVERY.c.id, DELIVERY.c.created_at).where(
+                DELIVERY.c.kind == KIND,
+                DELIVERY.c.plan_id == plan_id,
+                DELIVERY.c.state == DeliveryState.PENDING,
+            )
+        ).all()
+        if not waiting:
+            return 0
+        still_dead = [d.died_at for d in dead_letters(conn, plan_id=plan_id, kinds_left_out=[KIND])]
+        stale = [n.id for n in waiting if not any(died <= n.created_at for died in still_dead)]
+        if not stale:
+            return 0
+        withdrawn = conn.execute(
+            update(DELIVERY)
+            .where(DELIVERY.c.id.in_(stale), DELIVERY.c.state == DeliveryState.PENDING)
+            .values(state=DeliveryState.DEAD, last_error=WITHDRAWN, updated_at=now)
+        ).rowcount
+    if withdrawn:
+        log.info("dead_letter_notices_withdrawn", plan_id=plan_id, count=withdrawn)
+    return int(withdrawn)
+
+
 def enqueue_dead_letter_notice(runtime: Runtime, plan: PlanRuntime, now: datetime) -> int:
     """Enqueue an email to each secretary about the plan's dead letters, if any died since the
     last one and that was over an hour ago. Returns how many it enqueued."""
@@ -72,6 +104,7 @@ def enqueue_dead_letter_notice(runtime: Runtime, plan: PlanRuntime, now: datetim
         if row is None or row.id is None:
             return 0
         names = {p.code: p.name for p in plan_people(session, row)}
+    withdraw_stale_notices(runtime, row.id, now)
     with runtime.engine.connect() as conn:
         last = conn.execute(
             select(func.max(DELIVERY.c.created_at)).where(

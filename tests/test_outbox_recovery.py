@@ -94,8 +94,16 @@ def test_it_tells_the_secretary_and_sends_everything_once_after_a_long_outage(
     assert len(sent_requests) == len(set(sent_requests)) == 13  # every request, once
     # to the secretary of the meeting they were for (SIB's), not every group's
     assert [n.rcpt_tos for n in notices] == [["morwenna.tregear@example.org"]]
-    # the emails about the outage died with it, and are not sent late; HP's Teams copy, with no
-    # webhook configured, died again once the mail was back, and that is said at once
+    # the emails about the outage died with it, or were withdrawn once everything they listed
+    # was sent again: none is sent late; HP's Teams copy, with no webhook configured, died
+    # again once the mail was back, and that is said at once
+    with runtime.engine.connect() as conn:
+        outage_notices = conn.execute(
+            select(DELIVERY.c.state, DELIVERY.c.last_error).where(
+                DELIVERY.c.kind == "dead_letters", DELIVERY.c.state != "sent"
+            )
+        ).all()
+    assert outage_notices and {state for state, _ in outage_notices} == {"dead"}
     bodies = "\n".join(n.body() for n in notices)
     assert "Update request (Teams) for SIB 30 Sep 2025, to Hester Pengelly" in bodies
     assert "no 'teams' channel is configured" in bodies
@@ -123,6 +131,34 @@ def test_it_tells_the_secretary_at_once_when_an_address_is_refused(tmp_path: Pat
     assert "Update request for SIB 30 Sep 2025, to Aisha Pendleford" in body
     assert "refused every recipient" in body and "550 5.1.1" in body
     assert "an address corrected in the people directory" in body
+
+
+def test_it_withdraws_a_waiting_notice_once_what_it_listed_is_sent_again(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'chaser.db'}"
+    clock = Clock(REQUEST_DAY)
+    refused = {"aisha.pendleford@example.org": "550 5.1.1 <aisha.pendleford@example.org>: no"}
+    with SmtpSink(reject=refused) as sink:
+        runtime = _runtime(db, tmp_path, sink.port, clock)
+        tick(runtime, clock.now)  # Aisha's request is refused: dead at once
+        port = sink.port
+    clock.advance(60)
+    tick(runtime, clock.now)  # the notice is written, but the mail server is down for it too
+    assert _states(runtime)["pending"] == 1
+    # her address is fixed and the mail is back: she is sent her request, and the secretary is
+    # not told, late, about a message that has gone
+    retried = CliRunner().invoke(cli, ["--db", db, "outbox", "retry", "--all", "--by", "M T"])
+    assert "2 messages queued to send again" in retried.output  # and HP's Teams copy
+    with SmtpSink(port=port) as sink:
+        clock.advance(60)
+        tick(runtime, clock.now)
+        keys = [str(m.message["X-Chaser-Key"]) for m in sink.messages]
+    assert keys == [f"{PLAN}/request:AP:SIB:2025-09-30"]
+    with runtime.engine.connect() as conn:
+        notice = conn.execute(
+            select(DELIVERY.c.state, DELIVERY.c.last_error).where(DELIVERY.c.kind == "dead_letters")
+        ).one()
+    assert notice.state == "dead" and notice.last_error.startswith("withdrawn: every message")
+    runtime.close()
 
 
 def test_it_asks_which_messages_to_send_again(tmp_path: Path) -> None:
