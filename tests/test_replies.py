@@ -35,7 +35,7 @@ from workflows.replies.form import read_action_form
 from workflows.replies.intake import ingest_email, take_in_form_post
 from workflows.replies.links import verify_link
 from workflows.replies.requests import load_request
-from workflows.replies.review import ReviewError, decide
+from workflows.replies.review import ReviewError, decide, pending_reviews
 from workflows.store.models import Action, Person, Reply, StatusChange
 
 #: The demo plan's code, which begins every outbox key.
@@ -479,3 +479,158 @@ def test_it_applies_a_form_post_and_an_emailed_reply_through_the_one_apply_path(
     assert (change.channel, change.reply_id, change.person_id) == (way, reply_id, ap.id)
     assert (change.kind, change.recorded_at, change.late) == ("update", when, False)
     assert change.due_after == date(2025, 10, 31) and change.due_after_precision == "month"
+
+
+# -- each answer on its own (issue 14) -------------------------------------------------------------
+
+
+def _asked(engine: Engine, person: str) -> list[str]:
+    """The actions the SIB request to ``person`` asked about, in its order."""
+    from workflows.store.models import Delivery
+
+    with Session(engine) as s:
+        request = s.exec(
+            select(Delivery).where(Delivery.key == f"{PLAN}/request:{person}:SIB:2025-09-30")
+        ).one()
+        return list(request.action_refs or ())
+
+
+def test_it_applies_the_clear_answer_and_queues_the_doubtful_one(
+    engine: Engine, sent: Runtime, sink: SmtpSink
+) -> None:
+    request = _request_to(sink, "aisha.pendleford@example.org")
+    when = datetime(2025, 9, 17, 14, 5, tzinfo=UTC)
+    raw = reply_to(
+        request,
+        sender=AISHA,
+        body="6.6: complete - Delivered; the Local Offer pages are live\n"
+        "2.5: amber or possibly red, it depends on the census extract",
+        when=when,
+    )
+    before = _action(engine, "2.5")
+    outcome = ingest_email(engine, raw, now=when, receiver=TRUSTED)
+    # The clear answer is in the plan at once, in the lead's own words without the status word...
+    assert outcome.verdict == "review"
+    a66 = _action(engine, "6.6")
+    assert (a66.status, a66.status_label) == ("complete", "Green")
+    assert _history(engine, "6.6")[-1].narrative == "Delivered; the Local Offer pages are live"
+    # ...the doubtful one waits, with its reason and what was read.
+    a25 = _action(engine, "2.5")
+    assert (a25.status, a25.progress) == (before.status, before.progress)
+    with Session(engine) as s:
+        reply = s.get(Reply, outcome.reply_id)
+        assert reply is not None and reply.verdict == "review"
+        answers = {a["ref"]: a for a in reply.parsed["answers"]}
+    assert answers["6.6"]["verdict"] == "applied" and answers["6.6"]["match"] == "ref"
+    assert answers["2.5"]["verdict"] == "review"
+    assert "two different statuses for action 2.5" in answers["2.5"]["reason"]
+    assert answers["2.5"]["read"]["narrative"].startswith("amber or possibly red")
+    # The secretary applies what waits; the clear answer is not applied twice.
+    decide(engine, outcome.reply_id, apply=True, by="Morwenna Tregear", now=when)
+    assert [c.kind for c in _history(engine, "6.6")].count("update") == 1
+    assert "census extract" in _history(engine, "2.5")[-1].narrative
+    with Session(engine) as s:
+        reply = s.get(Reply, outcome.reply_id)
+        assert reply is not None and reply.verdict == "applied"
+        assert {a["ref"]: a["verdict"] for a in reply.parsed["answers"]}["2.5"] == "applied"
+
+
+def test_it_keeps_thanks_will_reply_next_week_as_an_acknowledgement(
+    engine: Engine, sent: Runtime, sink: SmtpSink
+) -> None:
+    request = _request_to(sink, "aisha.pendleford@example.org")
+    when = datetime(2025, 9, 17, 14, 5, tzinfo=UTC)
+    raw = reply_to(
+        request, sender=AISHA, body="Thanks, will reply next week with the detail.", when=when
+    )
+    outcome = ingest_email(engine, raw, now=when, receiver=TRUSTED)
+    assert outcome.verdict == "applied" and "acknowledged" in outcome.reason
+    assert outcome.updates == []
+    assert [c.kind for c in _history(engine, "2.5")] == ["created"]
+    with Session(engine) as s:
+        reply = s.get(Reply, outcome.reply_id)
+        assert reply is not None
+        assert [a["verdict"] for a in reply.parsed["answers"]] == ["acknowledged"]
+        assert list(pending_reviews(s)) == []  # nothing waits for the secretary
+
+
+def test_it_marks_the_others_unchanged_and_changes_nothing_else(
+    engine: Engine, sent: Runtime, sink: SmtpSink
+) -> None:
+    request = _request_to(sink, "aisha.pendleford@example.org")
+    asked = _asked(engine, "AP")
+    assert "2.5" in asked and len(asked) > 2
+    before = {ref: _action(engine, ref) for ref in asked}
+    when = datetime(2025, 9, 17, 14, 5, tzinfo=UTC)
+    raw = reply_to(
+        request,
+        sender=AISHA,
+        body="2.5: Amber - sessions booked in all four localities\n\nThe others are unchanged.",
+        when=when,
+    )
+    outcome = ingest_email(engine, raw, now=when, receiver=TRUSTED)
+    assert outcome.verdict == "applied", outcome.reason
+    for ref in asked:
+        if ref == "2.5":
+            continue
+        after = _action(engine, ref)
+        assert (after.status, after.status_label, after.forecast_due, after.progress) == (
+            before[ref].status,
+            before[ref].status_label,
+            before[ref].forecast_due,
+            before[ref].progress,
+        ), ref
+        change = _history(engine, ref)[-1]
+        assert change.narrative == "No change since the last update."
+        assert change.status_after == before[ref].status
+    assert _action(engine, "2.5").progress == "sessions booked in all four localities"
+
+
+def test_it_keeps_evidence_links_out_of_the_narrative(
+    engine: Engine, sent: Runtime, sink: SmtpSink
+) -> None:
+    request = _request_to(sink, "aisha.pendleford@example.org")
+    when = datetime(2025, 9, 17, 14, 5, tzinfo=UTC)
+    link = "https://plymouthcc.sharepoint.com/sites/SEND/QA/Audit%20report.pdf"
+    raw = reply_to(
+        request, sender=AISHA, body=f"6.6: Green - audit complete. Evidence: {link}", when=when
+    )
+    assert ingest_email(engine, raw, now=when, receiver=TRUSTED).verdict == "applied"
+    change = _history(engine, "6.6")[-1]
+    assert change.evidence == link
+    assert change.narrative == "audit complete."
+    assert "http" not in (_action(engine, "6.6").progress or "")
+
+
+def test_it_judges_lateness_by_when_the_reply_arrived_not_when_it_was_taken_in(
+    engine: Engine, sent: Runtime, sink: SmtpSink
+) -> None:
+    request = _request_to(sink, "aisha.pendleford@example.org")
+    arrived = datetime(2025, 9, 23, 15, 30, tzinfo=UTC)  # 16:30 in London, before the deadline
+    taken_in = datetime(2025, 9, 24, 9, 0, tzinfo=UTC)  # the mailbox was read the next day
+    raw = reply_to(
+        request,
+        sender=AISHA,
+        body="2.5: Amber",
+        when=arrived,
+        extra={"Received": f"from mail.example.org by {GATEWAY}; {format_datetime(arrived)}"},
+    )
+    outcome = ingest_email(engine, raw, now=taken_in, receiver=TRUSTED)
+    assert outcome.verdict == "applied" and not outcome.late
+    assert not _history(engine, "2.5")[-1].late
+    # Graph's receivedDateTime, when the transport gives it, comes first.
+    raw = reply_to(
+        _request_to(sink, "freya.odgers@example.nhs.uk"),
+        sender="Freya Odgers <freya.odgers@example.nhs.uk>",
+        body="7.9: Amber",
+        when=arrived,
+        message_id="<reply-2@mail.example.org>",
+    )
+    late = ingest_email(
+        engine,
+        raw,
+        now=taken_in,
+        receiver=TRUSTED,
+        received_at=datetime(2025, 9, 24, 8, 0, tzinfo=UTC),
+    )
+    assert late.verdict == "applied" and late.late

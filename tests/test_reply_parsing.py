@@ -7,7 +7,7 @@ Every message is read with Plymouth's BRAG scale (Amber means on track there).
 from __future__ import annotations
 
 import json
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -515,3 +515,137 @@ def test_it_keeps_hyphen_lists() -> None:
     assert new_text(text) == text
     reply = parse_reply(b"From: a@example.org\nSubject: x\n\n" + text.encode(), scale=PLYMOUTH)
     assert [u.ref for u in reply.updates] == ["2.5", "6.6"]
+
+
+# -- each answer scoped to its action (issue 14) ---------------------------------------------------
+
+HEAD = b"From: a@example.org\nSubject: Re: x\nDate: Wed, 17 Sep 2025 10:00:00 +0100\n\n"
+
+
+def _read(text: str, **kwargs: Any) -> ParsedReply:
+    return parse_reply(HEAD + text.encode(), scale=PLYMOUTH, **kwargs)
+
+
+def test_it_finds_a_ref_anywhere_in_a_line_when_the_plan_has_it() -> None:
+    reply = _read("Quick one on IA7 - we are now on track.", known_refs=("IA7", "IA8"))
+    assert [(u.ref, u.status and u.status.meaning) for u in reply.updates] == [("IA7", "on_track")]
+    # ...but a number the plan does not have, inside a sentence, is not an action.
+    other = _read("Version 2.5 of the protocol is on track.", known_refs=("6.6",))
+    assert [u.ref for u in other.updates] == [None]
+
+
+def test_it_splits_two_answers_written_on_one_line() -> None:
+    reply = _read("7.9: complete, 7.11: Red - stalled", known_refs=("7.9", "7.11"))
+    assert [(u.ref, u.status and u.status.label) for u in reply.updates] == [
+        ("7.9", "Green"),
+        ("7.11", "Red"),
+    ]
+
+
+def test_it_finds_an_action_by_a_distinctive_phrase_of_its_title() -> None:
+    titles = {
+        "A1.1": "Agree a joint commissioning strategy for SEND 0-25 across the Council and the CCG",
+        "A4.2": "Agree one SEND dataset across education, health and care",
+    }
+    reply = _read(
+        "Joint commissioning strategy - some concerns, sign-off paused.",
+        titles=titles,
+        asked=("A1.1", "A4.2"),
+    )
+    (update,) = reply.updates
+    assert (update.ref, update.match) == ("A1.1", "title")
+    assert update.score is not None and update.score >= 90
+    assert update.status is not None and update.status.meaning == "at_risk"
+
+
+def test_it_reads_answers_in_the_order_of_the_request() -> None:
+    reply = _read("Red - stalled\nAmber\nGreen", asked=("7.9", "7.11", "7.12"))
+    assert [(u.ref, u.match, u.status and u.status.label) for u in reply.updates] == [
+        ("7.9", "order", "Red"),
+        ("7.11", "order", "Amber"),
+        ("7.12", "order", "Green"),
+    ]
+
+
+def test_it_reads_inline_answers_under_the_quoted_request() -> None:
+    text = (
+        "See below.\n\nOn Tue, 16 Sep 2025 at 09:30, Chaser <c@example.org> wrote:\n"
+        "> Actions to update:\n>\n> 2.5  Locality training\n>     Due: Apr 2024\n"
+        "Amber - two events held\n>\n> 6.6  Local Offer\n>     Due: Apr 2024\n>\n"
+    )
+    reply = _read(text, known_refs=("2.5", "6.6"), asked=("2.5", "6.6"))
+    assert [(u.ref, u.match, u.narrative) for u in reply.updates] == [
+        ("2.5", "inline", "two events held")
+    ]
+
+
+def test_it_marks_the_others_unchanged_and_nothing_else() -> None:
+    reply = _read("2.5: Amber - booked\nThe others are unchanged.", asked=("2.5", "6.6", "6.11"))
+    assert [(u.ref, u.unchanged, u.narrative) for u in reply.updates] == [
+        ("2.5", False, "booked"),
+        ("6.6", True, ""),
+        ("6.11", True, ""),
+    ]
+
+
+def test_it_keeps_thanks_will_reply_next_week_as_an_acknowledgement() -> None:
+    reply = _read("Thanks, will reply next week.", asked=("2.5", "6.6"))
+    assert reply.acknowledged and reply.updates == ()
+    assert not [p for p in reply.problems if "status" in p]
+    assert not _read("Thanks, will reply next week: 2.5 is delayed.").acknowledged
+
+
+@pytest.mark.parametrize(
+    ("text", "narrative", "evidence"),
+    [
+        ("6.6: complete - Delivered; pages live", "Delivered; pages live", ()),
+        ("6.6: Amber", "", ()),
+        ("6.6: pages live - Green", "pages live", ()),
+        (
+            "6.6: Green - audit done. Evidence: https://x.example/audit.pdf.",
+            "audit done.",
+            ("https://x.example/audit.pdf",),
+        ),
+    ],
+)
+def test_it_stores_the_leads_words_without_the_status_word_or_links(
+    text: str, narrative: str, evidence: tuple[str, ...]
+) -> None:
+    (update,) = _read(text).updates
+    assert (update.narrative, update.evidence) == (narrative, evidence)
+
+
+@pytest.mark.parametrize(
+    ("text", "meaning", "forecast"),
+    [
+        ("3.4: Amber - pupils at risk of exclusion are now notified", "on_track", None),
+        ("2.5: Amber. The terms of reference were updated in January.", "on_track", None),
+        ("2.5: Amber, training starts 2 April", "on_track", None),
+        (
+            "2.5: Amber, the panel meets on 14 October, now expected March 2026",
+            "on_track",
+            FuzzyDate.month_of(2026, 3),
+        ),
+        ("2.5: Red, pushed back to 31/05/2026", "off_track", FuzzyDate(2026, 5, 31, Precision.DAY)),
+    ],
+)
+def test_it_reads_status_and_dates_only_about_the_actions_progress(
+    text: str, meaning: str, forecast: FuzzyDate | None
+) -> None:
+    (update,) = _read(text).updates
+    assert update.status is not None and update.status.meaning == meaning
+    assert update.forecast == forecast
+
+
+def test_it_cuts_a_disclaimer_whose_numbers_look_like_refs_and_dates() -> None:
+    reply = _read(
+        "6.6: Amber - testing with families\n\nThis e-mail and any attachments are "
+        "confidential; see section 2.5 of our policy, revised 31/05/2025.",
+        known_refs=("2.5", "6.6"),
+    )
+    assert [(u.ref, u.narrative) for u in reply.updates] == [("6.6", "testing with families")]
+
+
+def test_it_reads_when_the_gateway_received_the_message() -> None:
+    raw = b"Received: from a by mx.council.example; Tue, 23 Sep 2025 16:58:00 +0100\n" + HEAD
+    assert parse_reply(raw + b"2.5: Amber").received == datetime(2025, 9, 23, 15, 58, tzinfo=UTC)

@@ -210,8 +210,14 @@ def ingest_email(
     now: datetime,
     plan_code: str | None = None,
     receiver: Receiver | None = None,
+    received_at: datetime | None = None,
 ) -> IngestOutcome:
-    """Store, read, judge and (if trusted) apply one emailed reply.
+    """Store, read, judge and (if trusted) apply one emailed reply: each clear answer is
+    applied, each doubtful one waits for review (``Reply.parsed["answers"]``).
+
+    ``received_at`` is when the transport received it (Graph's ``receivedDateTime``); without
+    it, the topmost ``Received`` header's date, then the ``Date`` header, say when it arrived,
+    and so whether it was late.
 
     ``receiver`` says how the message came, and so whose authentication results count
     (:class:`~workflows.replies.authentication.Receiver`); without one, nobody's do, and every
@@ -222,7 +228,14 @@ def ingest_email(
     if over is not None:
         return quarantine(engine, raw, now=now, reason=f"not read: {over}")
     try:
-        return _ingest(engine, raw, now=now, plan_code=plan_code, receiver=receiver or Receiver())
+        return _ingest(
+            engine,
+            raw,
+            now=now,
+            plan_code=plan_code,
+            receiver=receiver or Receiver(),
+            received_at=received_at,
+        )
     except Exception as exc:
         # Whatever went wrong (the store refused a value, a bug in reading), the message is
         # kept and the ones behind it still come in. The log names the error's type only: its
@@ -237,8 +250,24 @@ def ingest_email(
         )
 
 
+def sent_time(parsed: ParsedReply, now: datetime, received_at: datetime | None = None) -> datetime:
+    """When a reply arrived, for lateness: the transport's received time, then the topmost
+    ``Received`` header's, then its ``Date``; never later than ``now`` (a clock ahead, or a
+    forged date, does not make it late), else ``now``."""
+    for when in (received_at, parsed.received, parsed.date):
+        if when is not None and when.tzinfo is not None:
+            return min(when, now)
+    return now
+
+
 def _ingest(
-    engine: Engine, raw: bytes, *, now: datetime, plan_code: str | None, receiver: Receiver
+    engine: Engine,
+    raw: bytes,
+    *,
+    now: datetime,
+    plan_code: str | None,
+    receiver: Receiver,
+    received_at: datetime | None = None,
 ) -> IngestOutcome:
     with Session(engine) as session:
         request_probe = parse_reply(raw)
@@ -246,13 +275,23 @@ def _ingest(
         plan, could_be = _plan_for(
             session, request, plan_code, request_probe.sender_email.strip().lower()
         )
-        refs = (
-            [a.ref for a in session.exec(select(Action).where(Action.plan_id == plan.id))]
+        plan_actions = (
+            list(session.exec(select(Action).where(Action.plan_id == plan.id)))
             if plan is not None
             else []
         )
+        refs = [a.ref for a in plan_actions]
+        asked = [r for r in (request.action_refs or ()) if r in refs] if request else []
         scale = plan_scale(plan)
-        parsed = parse_reply(raw, scale=scale, known_refs=refs, today=now.date())
+        parsed = parse_reply(
+            raw,
+            scale=scale,
+            known_refs=refs,
+            today=now.date(),
+            titles={a.ref: a.title for a in plan_actions if a.title},
+            asked=asked,
+        )
+        sent_at = sent_time(parsed, now, received_at)
         if parsed.message_id:
             earlier = session.exec(
                 select(Reply).where(Reply.message_id == parsed.message_id)
@@ -282,6 +321,7 @@ def _ingest(
             scale=scale,
             now=now,
             vouching=vouching,
+            sent_at=sent_at,
         )
         if plan is None and len(could_be) > 1:
             names = " and ".join(f"{p.title or p.code} ({p.code})" for p in could_be)
@@ -299,7 +339,12 @@ def _ingest(
             person_id=person.id if person else None,
             delivery_id=request.id if request else None,
             raw=raw_text(raw),
-            parsed={**jsonable(parsed), "authentication": _authentication_record(vouching)},
+            parsed={
+                **jsonable(parsed),
+                "authentication": _authentication_record(vouching),
+                "sent_at": sent_at.isoformat(),
+                "answers": [jsonable(a.as_json()) for a in verdict.answers],
+            },
             verdict=str(verdict.kind),
             reason=clean_text(verdict.reason),
             late=verdict.late,
@@ -307,7 +352,8 @@ def _ingest(
         session.add(reply)
         session.flush()
         assert reply.id is not None
-        if verdict.kind is ReplyVerdict.APPLIED and plan is not None and plan.id is not None:
+        if verdict.updates and plan is not None and plan.id is not None:
+            # The clear answers are applied even while doubtful ones wait for review.
             apply_reply(session, reply, answer_of(verdict.updates), now=now)
         if verdict.kind is ReplyVerdict.AUTO_REPLY and person and verdict.away_until:
             person.away_until = verdict.away_until

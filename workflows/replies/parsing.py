@@ -34,9 +34,21 @@ to the next such line: ``2.5: amber - recruitment under way``, ``2.5 - ...``, ``
 ``Action 2.5: ...``, ``Re 2.5 ...``, ``P7-01: ...``, ``- 2.5 ...`` (a bullet), and
 ``2.5 and 2.6: complete`` (the same answer for both). When the caller says which actions were
 asked about (``known_refs``), any other number is reported as a problem; the answer is kept. A
-reply that names no action gives one answer with ``ref=None``, which applies to all the actions
-asked about ("All on track"). When actions are named, a status written before the first of them is
-not applied to any; it is reported as a problem.
+ref the caller knows also starts an answer anywhere in a line ("on action 2.8 we are now on
+track", "7.9: complete, 7.11: complete"). Failing a ref, a line naming an action's title or a
+distinctive phrase of it (``titles``; rapidfuzz, ``match="title"`` with the ``score``) starts
+that action's answer. With no action named: answers written under the request's quoted lines
+(``>``) are that action's (``match="inline"``); one line with a status per action asked about
+(``asked``) are theirs in that order (``match="order"``); otherwise one answer with
+``ref=None`` (``all_actions`` when it says "all"/"both"), which the trust rules give to the one
+action asked about, to all of them for "all", and to review otherwise. "The others are
+unchanged" (or "no change on the other one") gives each action asked about and not answered an
+``unchanged`` answer; ``2.5: no change`` does that for one. "Thanks, will reply next week"
+(nothing else read) makes the reply ``acknowledged``, with no answers. Disclaimers (NHSmail,
+council) are cut like signatures. Each answer's narrative is the lead's words without the status
+word it starts or ends with, and without its links, which are its ``evidence``. When actions are
+named, a status written before the first of them is not applied to any; it is reported as a
+problem.
 
 **Status words.** The plan's own scale comes first: each value's name and label (whole words, any
 case: "Amber", "blue", "Progressing to timescale"), and its short aliases ("A", "G") only as the
@@ -57,15 +69,20 @@ value as ``label`` when exactly one value has that meaning (for complete, the on
 "embedded"). A negated status ("not yet complete", "isn't delayed", "not amber") is not read, except
 "not on track", which reads as off_track. "Will complete by", "to be completed", "complete by
 March" are deadlines, not statuses. "done", "finished" and "achieved" only count as the first word
-of an answer or after "is/are/now/all/been". Two different statuses for one action (say "amber"
-and "red") give no status and a problem naming both.
+of an answer or after "is/are/now/all/been". Status words about people or things in the work
+are not the action's status: "pupils at risk of exclusion", "children at risk", "delayed
+speech", "red flags"; nor "complete" after "the audit/survey/training ... was". Two different
+statuses for one action (say "amber" and "red") give no status and a problem naming both.
 
 **Revised dates.** A date is only read as a new forecast in a sentence that says so: "now
 (expected/due/...)", "expected", "forecast", "revised", "new date", "moving/moved/pushed to",
 "slipped to", "delayed until", "deferred", "postponed", "will be complete(d) by", "complete by",
 "done by", "ready by", "due to complete", "aiming for", "by the end of", "w/c". Dates are
 resolved against the reply's Date header in Europe/London (or ``today`` when it has none) and keep
-their precision:
+their precision. A date right after words for an event inside the work ("meets on", "met",
+"training starts", "updated in", "signed", "held", "launched", "since", ...) is not a revised
+date, unless the event itself moved ("the training is now booked for w/c 14 April"). Dates are
+read in these forms:
 
 * a day: ``31/03/2026``, ``31.03.2026``, ``14 April``, ``14th of April 2026``, ``April 14``,
   ``Monday 6 October``, ``06/10`` (no year: the next such day on or after the reply's date);
@@ -124,7 +141,7 @@ import email
 import email.header
 import email.utils
 import re
-from collections.abc import Collection
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from email._policybase import Compat32
@@ -178,6 +195,18 @@ class ActionReply:
     forecast: FuzzyDate | None
     forecast_words: str
     problems: tuple[str, ...]
+    #: How the action was found: "ref" (its number), "title" (its title or a distinctive
+    #: phrase of it, ``score`` 0-100), "order" (the answers' order under the request), "inline"
+    #: (written under the request's quoted line for it), "others" ("the others are
+    #: unchanged"), "" (no action named).
+    match: str = "ref"
+    score: int | None = None
+    #: Links given as evidence, out of the narrative.
+    evidence: tuple[str, ...] = ()
+    #: The lead says nothing changed ("no change", "the others are unchanged").
+    unchanged: bool = False
+    #: An answer naming no action says it is for all of them ("All on track").
+    all_actions: bool = False
 
 
 @dataclass(frozen=True)
@@ -208,6 +237,10 @@ class ParsedReply:
     from_count: int = 0
     #: The limits this message went over (its text was cut): a reason to review it.
     limits: tuple[str, ...] = ()
+    #: Only an acknowledgement ("thanks, will reply next week"): no update, nothing to review.
+    acknowledged: bool = False
+    #: When the receiving server took it (the topmost ``Received`` header's date), if given.
+    received: datetime | None = None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -608,6 +641,7 @@ class _HtmlText(HTMLParser):
         self.stopped = False
         self.hidden = 0
         self.pre = 0
+        self.cells = 0  # cells written in the current table row
         self.skip_tag: str | None = None
         self.skip_depth = 0
 
@@ -644,7 +678,12 @@ class _HtmlText(HTMLParser):
         elif tag in _BLOCK:
             self._break(2 if tag in _PARAGRAPH else 1)
         elif tag in ("td", "th"):
-            self._emit(" ")
+            # Cells of one row are kept apart ("2.5 | Amber | two events held"), so a lead's
+            # answers typed into a table read as they would on a line.
+            self._emit(" | " if self.cells else " ")
+            self.cells += 1
+        if tag == "tr":
+            self.cells = 0
 
     def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         self.handle_starttag(tag, attrs)
@@ -730,6 +769,16 @@ _CUTS = [
         r"^--[ \t]*$",
     )
 ]
+#: Where a disclaimer starts (NHSmail, councils): everything from there on is not the answer.
+_DISCLAIMER = re.compile(
+    r"""^[ \t*]*(?:disclaimer\b|confidentiality(?:\s+notice)?\b|this\s+e-?mail\s+(?:and\s+any
+    |message|is|may|contains|has\s+been)|the\s+information\s+(?:in|contained\s+in)\s+this
+    |this\s+message\s+(?:and\s+any|may|contains|is\s+intended)|this\s+message\s+originated
+    |please\s+consider\s+the\s+environment|nhsmail\s+is\s+the|[*]{3,}|email\s+disclaimer
+    |plymouth\s+city\s+council\s+(?:is|does)|any\s+views\s+or\s+opinions)""",
+    re.IGNORECASE | re.MULTILINE | re.VERBOSE,
+)
+_CUTS.append(_DISCLAIMER)
 _FORWARD_MARK = re.compile(
     r"^[ \t]*(?:-{3,}[ \t]*forwarded[ \t]+message|begin[ \t]+forwarded[ \t]+message:)",
     re.IGNORECASE | re.MULTILINE,
@@ -851,6 +900,24 @@ _FUTURE = re.compile(
     |\baim\s+to|\bplan\s+to|\bgoing\s+to)\s+(?:be\s+|have\s+(?:been\s+)?|get\s+)?$""",
     re.IGNORECASE | re.VERBOSE,
 )
+#: Status words about people or things in the work, not the action's progress.
+_ABOUT_PEOPLE = re.compile(
+    r"""\b(?:pupils?|children|child|young\s+people|learners?|students?|families|family|people|cyp
+    |those|groups?|cohorts?|individuals?|cases?|placements?|settings?|schools?|who\s+are|who're
+    |identified\s+as|considered|deemed|most)\s+(?:(?:who\s+are|are|being|most|at\s+highest)\s+)?$""",
+    re.IGNORECASE | re.VERBOSE,
+)
+_ABOUT_PEOPLE_AFTER = re.compile(
+    r"""^\s*(?:of\s+(?!slip|delay|not\b|missing|falling|being\s+late|overrun|drift)
+    |(?:speech|language|development|diagnosis|transfers?|flags?|tape|register|list|registers
+    |payments?|invoices?)\b|pupils|children|young\s+people|groups?)""",
+    re.IGNORECASE | re.VERBOSE,
+)
+_EVENT_STATUS = re.compile(
+    r"\b(?:audit|survey|training|session|meeting|consultation|recruitment\s+round|interviews?"
+    r"|workshop|review\s+meeting)\s+(?:was\s+|were\s+|has\s+been\s+)?$",
+    re.IGNORECASE,
+)
 _COPULA = re.compile(r"\b(?:is|are|now|all|been|it's|its|was|were|fully)\s*$", re.IGNORECASE)
 _LEAD_CHUNK = re.compile(r"^\s*([^\n:;,.(\-]{1,40})")
 
@@ -883,6 +950,10 @@ def _guard(text: str, start: int, end: int, meaning: str) -> str | None:
     before = re.split(r"[.;:!?\n]|\s-\s", before)[-1]
     if _NEGATED.search(before):
         return "negated"
+    if _ABOUT_PEOPLE.search(before) or _ABOUT_PEOPLE_AFTER.match(text[end : end + 60]):
+        return "drop"  # "pupils at risk of exclusion", "delayed speech", "red flags"
+    if _EVENT_STATUS.search(text[max(0, start - 40) : start]) and meaning == "complete":
+        return "drop"  # "the audit completed in January" is the audit, not the action
     if meaning == "complete":
         if _FUTURE.search(before):
             return "drop"
@@ -1223,6 +1294,28 @@ _FORECAST_SIGNAL = _rx(
     |due\s+to\s+(?:complete|finish|be)|aim(?:ing)?\s+(?:to|for)|target(?:ing)?\s+(?:date|for)
     |new\s+target|by\s+(?:the\s+)?end\s+of)\b|\bw/c\b|\bweek\s+commencing\b""",
 )
+#: Dates of events inside the work (a meeting, training, a signature), not of its completion.
+_EVENT_BEFORE = _rx(
+    r"""\b(?:meet(?:s|ing|ings)?|met|board|panel|committee|session|sessions|training|workshop
+    |conference|visit|starts?|started|starting|begins?|began|beginning|launch(?:es|ed)?|held
+    |signed(?:\s+off)?|updated|agreed|approved|presented|attended|took\s+place|taking\s+place
+    |sent|circulated|published|interviews?|recruited|appointed|joins?|joined|scheduled\s+for
+    |booked(?:\s+for)?|on\s+leave|off|away|back|returning|dated|since|from|last|ago|was|were
+    |happened|ran|run(?:s|ning)?|go(?:es)?\s+live|went\s+live)\s+(?:(?:on|in|for|at|the|of|from
+    |until|till|w/c|by)\s+){0,2}$""",
+)
+
+
+def _event_date(sentence: str, hit: _DateHit) -> bool:
+    before = sentence[max(0, hit.start - 40) : hit.start]
+    if _MOVED_EVENT.search(before):
+        return False  # "the training is now booked for w/c 14 April": the work moved
+    return bool(_EVENT_BEFORE.search(before))
+
+
+_MOVED_EVENT = _rx(r"\b(?:now|re-?)\s*(?:booked|scheduled|planned|set|arranged)\b")
+
+
 _SENTENCE_END = re.compile(r"(?<=[.!?;])\s+|\n")
 
 
@@ -1237,7 +1330,7 @@ def _forecast(
             continue
         if ref is None:
             return None, "", (f"no Date header: the revised date for {what} was not read",)
-        hits = _hits(sentence, ref)
+        hits = [h for h in _hits(sentence, ref) if not _event_date(sentence, h)]
         after = [h for h in hits if h.start >= signals[0].start()]
         if after:
             found.append(after[0])
@@ -1292,63 +1385,534 @@ def _squash(text: str) -> str:
     return " ".join(text.split())
 
 
+#: A link in an answer: evidence, kept in its own field (not in the narrative).
+_URL = re.compile(r"\b(?:https?://|www\.)[^\s<>\"'\[\]]{1,2000}", re.IGNORECASE)
+_EVIDENCE_LABEL = re.compile(
+    r"(?:\(\s*)?\b(?:evidence|link|links|see|available|saved|uploaded)(?:\s+(?:here|at|to|on))?"
+    r"\s*[:\-]?\s*(?:\(\s*\)|<\s*>)?\s*(?=$|[.;,)\n])",
+    re.IGNORECASE,
+)
+_DANGLING = re.compile(r"(?:\(\s*\)|<\s*>|\[\s*\])")
+
+
+def _evidence(text: str) -> tuple[str, tuple[str, ...]]:
+    """``text`` without its links, and the links (in order, once each)."""
+    links: list[str] = []
+
+    def cut(m: re.Match[str]) -> str:
+        url = m.group(0).rstrip(".,;:!?)>]")
+        links.append(url)
+        return m.group(0)[len(url) :]
+
+    if "http" not in text.lower() and "www." not in text.lower():
+        return text, ()
+    text = _URL.sub(cut, text)
+    text = _EVIDENCE_LABEL.sub("", _DANGLING.sub("", text))
+    text = re.sub(r"[ \t]+(?:at|here|on|via|from|in)[ \t]*(?=$|\n)", "", text, flags=re.I)
+    text = re.sub(r"([.!?])[ \t]*[.]+", r"\1", re.sub(r"[ \t]+([.,;:!?])", r"\1", text))
+    return text, tuple(dict.fromkeys(links))
+
+
+_STATUS_LEAD = re.compile(
+    r"^[\s\-–—:;,.*•]*(?:(?:status|rag|rating|it\s+is|it's|this\s+is|currently|still|now"
+    r"|is|are|was|has\s+been|have\s+been|remains)"
+    r"(?:\s+(?:is|are|now|remains|:))?\s*[:\-–—]?\s*)?",
+    re.IGNORECASE,
+)
+_SEPARATORS = " \t\n-–—:;,.!/|"
+
+
+def _without_status(text: str, status: StatusReading | None) -> str:
+    """The lead's words without the status word they start (or end) with: "complete -
+    Delivered; ..." is stored as "Delivered; ..."."""
+    if status is None or not text:
+        return text
+    pattern = _name_pattern(status.words)
+    lead = _STATUS_LEAD.match(text)
+    start = lead.end() if lead else 0
+    hit = pattern.match(text, start)
+    if hit is not None:
+        text = text[hit.end() :].lstrip(_SEPARATORS + ")")
+        text = re.sub(r"^(?:as\s+)?yet\b[\s\-–—:;,.]*", "", text, flags=re.IGNORECASE)
+    else:
+        tail = re.search(
+            r"\s*[\-–—:;,(|]\s*(?:status\s*[:\-]?\s*)?" + pattern.pattern + r"[\s).!]*$",
+            text,
+            re.IGNORECASE,
+        )
+        if tail is not None and tail.start() > 0:
+            text = text[: tail.start()].rstrip(_SEPARATORS)
+    return text
+
+
+_UNCHANGED = re.compile(
+    r"""^[\s\-–—:;,.]*(?:no\s+change(?:s)?|unchanged|as\s+(?:before|last\s+time|last\s+reported
+    |previously\s+reported|per\s+last\s+update)|same\s+as\s+(?:before|last\s+time|last\s+month)
+    |nothing\s+(?:new|to\s+add|further))(?:\s+(?:since|from)\s+(?:the\s+)?last[^.\n]{0,40})?
+    [\s.!]*$""",
+    re.IGNORECASE | re.VERBOSE,
+)
+#: "The others are unchanged": marks the actions not answered, and nothing else.
+_OTHERS = re.compile(
+    r"""(?:^|(?<=[.!?;\n]))[^.!?;\n]{0,30}\b(?:the\s+)?(?:others?|rest|remaining(?:\s+ones?
+    |\s+actions?)?|everything\s+else|all\s+(?:the\s+)?other\s+(?:actions?|ones?|items?)
+    |other\s+actions?)\b[^.!?;\n]{0,40}?\b(?:unchanged|no\s+change|(?:are|is|remain)\s+the\s+same
+    |as\s+(?:before|they\s+were|last\s+time|last\s+reported|previously\s+reported)
+    |stand\s+as|nothing\s+(?:new|to\s+report|to\s+add))\b[^.!?;\n]{0,40}[.!]?
+    |(?:^|(?<=[.!?;\n]))[^.!?;\n]{0,20}\b(?:no\s+change|nothing\s+(?:new|to\s+report|to\s+add))
+    \s+(?:on|for|to|with)\s+(?:the\s+)?(?:others?|rest|other\s+(?:one|ones|action|actions|items?))
+    \b[^.!?;\n]{0,30}[.!]?""",
+    re.IGNORECASE | re.VERBOSE,
+)
+#: "Thanks, will reply next week": an acknowledgement, not an update.
+_ACK = re.compile(
+    r"""\b(?:will|I'll|I\s+will|we'll|we\s+will|shall|aim\s+to|going\s+to|plan\s+to|hope\s+to
+    |intend\s+to)\s+(?:try\s+(?:to|and)\s+)?(?:get\s+back|come\s+back|reply|respond|update|send
+    |provide|let\s+you\s+have|pick\s+(?:this|it)\s+up|look\s+at\s+(?:this|it)|share|circulate
+    |forward|follow\s+up|have\s+(?:an?\s+)?(?:update|response))|\b(?:noted|received)\s*(?:,|\.|!
+    |with\s+thanks)|\bwill\s+do\b|\bleave\s+it\s+with\s+me\b|\bon\s+it\b""",
+    re.IGNORECASE | re.VERBOSE,
+)
+#: "All on track", "both complete": one answer for every action asked about.
+_ALL = re.compile(
+    r"\b(?:all|both|every(?:thing|\s+action)?|each\s+(?:action|of\s+them|one)|the\s+lot)\b",
+    re.IGNORECASE,
+)
+#: A token that may be an action's ref mid-line ("2.8", "IA7", "P7-01"), checked against the
+#: actions the request asked about: the scan is one pass however many actions the plan has.
+_REF_TOKEN = re.compile(
+    r"(?<![\w./£$@-])(?P<t>[A-Za-z]{0,4}-?\d{1,3}(?:[.\-]\d{1,3}){0,2}[a-z]?)(?![\w/%@]|[.,:]\d)"
+)
+#: Another action's answer later in the same line: ", 7.11: complete".
+_NEXT_REF = re.compile(
+    r"[,;]\s*(?:and\s+)?(?:action\s+)?(?P<t>[A-Za-z]{0,4}-?\d{1,3}(?:[.\-]\d{1,3}){0,2}[a-z]?)"
+    r"\s*[:=\-–—]\s"
+)
+_LINE_PREFIX = re.compile(
+    r"^[ \t]*(?:[-*•·][ \t]*)?(?:(?:action|ref|re|item|for|on)\b\.?:?[ \t]*)?", re.IGNORECASE
+)
+#: Title matching reads at most this many lines of an answer (each cut to 300 characters): the
+#: work is bounded by the plan's size, not the message's.
+_MAX_TITLE_LINES = 120
+_STOP = frozenset(
+    {
+        "a",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "by",
+        "for",
+        "from",
+        "in",
+        "into",
+        "is",
+        "it",
+        "of",
+        "on",
+        "or",
+        "our",
+        "over",
+        "the",
+        "their",
+        "this",
+        "to",
+        "with",
+        "within",
+        "across",
+        "each",
+        "every",
+        "all",
+        "new",
+        "will",
+        "we",
+        "has",
+        "have",
+        "been",
+        "being",
+        "its",
+        "they",
+        "them",
+        "that",
+        "which",
+        "who",
+        "should",
+        "must",
+        "ensure",
+    }
+)
+
+
+@dataclass(frozen=True)
+class _Start:
+    line: int
+    refs: tuple[str, ...]
+    text: str  # the words of the start line that belong to the answer
+    match: str  # "ref" | "title"
+    score: int | None = None
+    problem: str = ""
+
+
+def _title_words(title: str) -> list[str]:
+    return [w for w in re.findall(r"[a-z0-9][a-z0-9'-]+", title.lower()) if w not in _STOP]
+
+
+class _Titles:
+    """The actions' titles, ready to be matched against a line (fuzzy; rapidfuzz)."""
+
+    def __init__(self, titles: Mapping[str, str], plan: Mapping[str, str] | None = None) -> None:
+        self.titles = {ref: " ".join(t.split())[:300] for ref, t in titles.items() if t.strip()}
+        counts: dict[str, int] = {}  # in how many of the plan's titles each word is
+        for title in (plan or titles).values():
+            for w in set(_title_words(" ".join(title.split())[:300])):
+                counts[w] = counts.get(w, 0) + 1
+        self.words: dict[str, list[str]] = {}
+        for ref, title in self.titles.items():
+            self.words[ref] = list(dict.fromkeys(_title_words(title)))
+        #: Words of one title only (at least 5 letters): "distinctive".
+        self.rare = {
+            ref: [w for w in words if counts.get(w, 0) <= 1 and len(w) >= 5]
+            for ref, words in self.words.items()
+        }
+
+    def names_title(self, head: str, ref: str) -> bool:
+        """Whether ``head`` (a line's words before its first separator) is the title of ``ref``
+        or a phrase of it: then the rest of the line is the answer."""
+        from rapidfuzz import fuzz
+
+        title = self.titles.get(ref, "").lower()
+        words = re.findall(r"[a-z0-9][a-z0-9'-]*", head.lower())
+        if not title or len(words) < 2:
+            return False
+        return fuzz.partial_ratio(" ".join(words), title) >= 90
+
+    @staticmethod
+    def _phrase(lead: list[str], title: str) -> int:
+        """How well the line's opening words are a phrase of the title ("Joint commissioning
+        strategy - some concerns"): the longest opening of at least three words, one of them
+        a word of five letters or more that is not a stop word, found in the title."""
+        from rapidfuzz import fuzz
+
+        for k in range(len(lead), 2, -1):
+            words = lead[:k]
+            if not any(len(w) >= 5 and w not in _STOP for w in words):
+                continue
+            score = fuzz.partial_ratio(" ".join(words), title)
+            if score >= 90:
+                return round(score)
+        return 0
+
+    def match(self, line: str) -> tuple[str, int, int] | None:
+        """The best action for ``line``: (ref, score 0-100, runner-up's score), or None."""
+        from rapidfuzz import fuzz
+
+        text = " ".join(line.lower().split())[:300]
+        if len(text) < 8 or not self.titles:
+            return None
+        stems = {w[:6] for w in re.findall(r"[a-z0-9][a-z0-9'-]+", text)}
+        lead = re.findall(r"[a-z0-9][a-z0-9'-]*", re.split(r"\s[-–—]\s|[:;(]", text)[0])[:12]
+        scored: list[tuple[int, str]] = []
+        for ref, title in self.titles.items():
+            words = self.words[ref]
+            if not words:
+                continue
+            found = [w for w in words if w[:6] in stems]
+            rare = [w for w in self.rare[ref] if w[:6] in stems]
+            coverage = len(found) / len(words)
+            score = round(100 * coverage) if len(found) >= 2 else 0
+            if len(rare) >= 2:
+                score = max(score, 90)
+            elif rare and len(found) >= 2:
+                score = max(score, 80)
+            if len(title) <= len(text) + 20:
+                score = max(score, round(fuzz.partial_ratio(title.lower(), text)))
+            score = max(score, self._phrase(lead, title.lower()))
+            scored.append((score, ref))
+        if not scored:
+            return None
+        scored.sort(key=lambda s: -s[0])
+        best, ref = scored[0]
+        second = scored[1][0] if len(scored) > 1 else 0
+        return (ref, best, second) if best >= 70 else None
+
+
+_TITLE_SEP = re.compile(r"\s*(?:\||:|\s[-–—]\s)\s*")
+
+
+def _split_title(line: str) -> tuple[str, str, str]:
+    """``line`` split at its first separator (":", " - ", "|") in its first 120 characters."""
+    m = _TITLE_SEP.search(line, 0, 120)
+    if m is None or m.start() == 0:
+        return line, "", ""
+    return line[: m.start()], m.group(0), line[m.end() :]
+
+
+_SENTENCE = re.compile(r"(?<=[.!?])\s+(?=\S)")
+
+
+def _by_sentence(line: str, known: Mapping[str, str]) -> list[tuple[tuple[str, ...], str]]:
+    """A line naming several actions in different sentences, split so that each sentence goes
+    to the actions it names (a sentence naming none goes with the one before it)."""
+    out: list[tuple[tuple[str, ...], list[str]]] = []
+    for sentence in _SENTENCE.split(line):
+        refs = _known_tokens(sentence, known)
+        if refs or not out:
+            out.append((tuple(refs), [sentence]))
+        else:
+            out[-1][1].append(sentence)
+    return [(refs, " ".join(texts)) for refs, texts in out if refs]
+
+
+def _known_tokens(line: str, known: Mapping[str, str]) -> list[str]:
+    return list(
+        dict.fromkeys(
+            known[m.group("t").upper()]
+            for m in _REF_TOKEN.finditer(line)
+            if m.group("t").upper() in known
+        )
+    )
+
+
+def _starts(
+    lines: list[str], known: Mapping[str, str], titles: _Titles | None
+) -> tuple[list[_Start], list[str]]:
+    """Where each action's answer starts: a ref at the start of a line, a ref the request asked
+    about anywhere in a line, or (failing both) the action's title."""
+    starts: list[_Start] = []
+    problems: list[str] = []
+    for i, line in enumerate(lines):
+        if not line.strip():
+            continue
+        m = _REF_LINE.match(line)
+        if m is not None:
+            refs = []
+            for raw in re.split(r"[ \t]*(?:,|&|/|\band\b)[ \t]*", m.group("refs"), flags=re.I):
+                ref = raw.strip().rstrip(".")
+                if ref:
+                    refs.append(known.get(ref.upper(), ref.upper() if "-" in ref else ref))
+            rest = line[m.end() :]
+            more = [n for n in _NEXT_REF.finditer(rest) if known and n.group("t").upper() in known]
+            cut = more[0].start() if more else len(rest)
+            starts.append(_Start(i, tuple(dict.fromkeys(refs)), rest[:cut], "ref"))
+            for k, n in enumerate(more):  # "7.9: complete, 7.11: complete"
+                end = more[k + 1].start() if k + 1 < len(more) else len(rest)
+                starts.append(_Start(i, (known[n.group("t").upper()],), rest[n.end() : end], "ref"))
+            continue
+        if known:
+            refs = _known_tokens(line, known)
+            if len(refs) > 1 and _SENTENCE.search(line):
+                starts.extend(_Start(i, r, text, "ref") for r, text in _by_sentence(line, known))
+                continue
+            if refs:
+                prefix = _LINE_PREFIX.match(line)
+                text = line
+                if prefix is not None:
+                    rest = line[prefix.end() :]
+                    token = _REF_TOKEN.match(rest)
+                    if token is not None and token.group("t").upper() in known:
+                        text = rest[token.end() :].lstrip(" \t:-–—).=")
+                starts.append(_Start(i, tuple(refs), text, "ref"))
+                continue
+        if titles is not None and i < _MAX_TITLE_LINES and len(line.split()) >= 2:
+            hit = titles.match(line)
+            if hit is not None:
+                ref, score, second = hit
+                problem = ""
+                if second >= score - 5 and second >= 70:
+                    problem = (
+                        f"'{_squash(line)[:60]}' is as close to another action's title as to "
+                        f"{ref}'s (score {score} and {second})"
+                    )
+                head, sep, rest = _split_title(line)
+                text = rest if sep and titles.names_title(head, ref) else line
+                starts.append(_Start(i, (ref,), text, "title", score, problem))
+    return starts, problems
+
+
 def _answer(
     ref: str | None,
     text: str,
     scale: StatusScale | None,
     ref_day: date | None,
     extra: tuple[str, ...] = (),
+    *,
+    match: str = "ref",
+    score: int | None = None,
 ) -> ActionReply:
     what = f"action {ref}" if ref else "the reply"
-    status, status_problems = read_status(text, scale, what=what)
-    forecast, words, date_problems = _forecast(text, ref_day, what)
+    text = _OTHERS.sub("", text)
+    words, evidence = _evidence(text)
+    if _UNCHANGED.match(_plain(_squash(words))) and not read_status(words, scale)[0]:
+        return ActionReply(
+            ref=ref,
+            status=None,
+            narrative="",
+            forecast=None,
+            forecast_words="",
+            problems=extra,
+            match=match,
+            score=score,
+            evidence=evidence,
+            unchanged=True,
+        )
+    status, status_problems = read_status(words, scale, what=what)
+    forecast, fwords, date_problems = _forecast(words, ref_day, what)
     problems = [*extra, *status_problems, *date_problems]
-    if status is None and forecast is None and not status_problems:
+    if status is None and forecast is None and not status_problems and not evidence:
         problems.append(f"no status or revised date found for {what}")
     return ActionReply(
         ref=ref,
         status=status,
-        narrative=_squash(text),
+        narrative=_without_status(_squash(words).strip(_SEPARATORS.replace(".", "")), status),
         forecast=forecast,
-        forecast_words=words,
+        forecast_words=fwords,
         problems=tuple(problems),
+        match=match,
+        score=score,
+        evidence=evidence,
+        all_actions=ref is None and bool(_ALL.search(words)),
     )
 
 
+def _inline(visible: str, known: Mapping[str, str]) -> list[tuple[str, str]]:
+    """Answers written between the quoted lines of the request (``>`` quoting): each non-quoted
+    line below a quoted line naming an action belongs to that action."""
+    if not known or ">" not in visible:
+        return []
+    lines = _normalise(visible).split("\n")
+    first = next((i for i, ln in enumerate(lines) if ln.lstrip().startswith(">")), None)
+    if first is None:
+        return []
+    current: tuple[str, ...] = ()
+    out: dict[str, list[str]] = {}
+    for line in lines[first:]:
+        stripped = line.strip()
+        if stripped.startswith(">"):
+            quoted = stripped.lstrip("> \t")
+            m = _REF_LINE.match(quoted)
+            refs = _known_tokens(quoted[: m.end()] if m else quoted[:12], known)
+            if refs:
+                current = tuple(refs)
+            continue
+        if not stripped:
+            continue
+        if _SIGN_OFF.match(stripped) or stripped.startswith("--") or _DISCLAIMER.match(stripped):
+            break
+        for ref in current:
+            out.setdefault(ref, []).append(stripped)
+    return [(ref, "\n".join(texts)) for ref, texts in out.items()]
+
+
 def _updates(
-    body: str, scale: StatusScale | None, known_refs: Collection[str], ref_day: date | None
-) -> tuple[list[ActionReply], list[str]]:
-    known = {r.strip().upper(): r.strip() for r in known_refs}
-    matches = list(_REF_LINE.finditer(body))
-    if not matches:
-        text = _GREETING.sub("", body.strip() + "\n", count=1).strip()
-        if not text:
-            return [], []
-        return [_answer(None, text, scale, ref_day)], []
-    problems: list[str] = []
-    preamble = _GREETING.sub("", body[: matches[0].start()].strip() + "\n", count=1).strip()
-    if preamble:
-        status, _ = read_status(preamble, scale)
-        if status is not None:
-            problems.append(
-                f"'{status.words}' before the first action number was not applied to any action"
-            )
-    texts: dict[str, list[str]] = {}
-    for i, m in enumerate(matches):
-        end = matches[i + 1].start() if i + 1 < len(matches) else len(body)
-        segment = body[m.end() : end].strip()
-        for raw in re.split(r"[ \t]*(?:,|&|/|\band\b)[ \t]*", m.group("refs"), flags=re.I):
-            ref = raw.strip().rstrip(".")
-            if ref:
-                ref = known.get(ref.upper(), ref.upper() if "-" in ref else ref)
-                texts.setdefault(ref, []).append(segment)
+    body: str,
+    scale: StatusScale | None,
+    known_refs: Collection[str],
+    ref_day: date | None,
+    *,
+    titles: Mapping[str, str] | None = None,
+    asked: Sequence[str] = (),
+    visible: str = "",
+) -> tuple[list[ActionReply], list[str], bool]:
+    """The answers in ``body``, the problems with it as a whole, and whether it is only an
+    acknowledgement ("thanks, will reply next week")."""
+    known = {r.strip().upper(): r.strip() for r in (*known_refs, *asked) if r.strip()}
+    asking = {r.strip().upper(): r.strip() for r in asked if r.strip()} or known
+    lines = body.split("\n")
+    title_index = None
+    if titles and len(asked) != 1:  # one action asked about: an answer without a ref is for it
+        wanted = {ref: t for ref, t in titles.items() if not asked or ref in asked}
+        title_index = _Titles(wanted, titles)
+    starts, problems = _starts(lines, known, title_index)
+    others = bool(_OTHERS.search(body))
+    inline = _inline(visible, asking) if not starts else []
     updates: list[ActionReply] = []
-    for ref, segments in texts.items():
-        extra: tuple[str, ...] = ()
-        if known and ref.upper() not in known:
-            extra = (f"action {ref} is not one of the actions this message asked about",)
-        updates.append(_answer(ref, "\n".join(s for s in segments if s), scale, ref_day, extra))
-    return updates, problems
+    if inline:
+        for ref, text in inline:
+            updates.append(_answer(ref, text, scale, ref_day, match="inline"))
+    elif not starts:
+        text = _GREETING.sub("", body.strip() + "\n", count=1).strip()
+        text = _OTHERS.sub("", text).strip() if others else text
+        if not text:
+            return _unchanged_rest(updates, asked, others), problems, False
+        if (
+            len(text) < 600
+            and _ACK.search(text)
+            and read_status(text, scale)[0] is None
+            and _forecast(text, ref_day, "the reply")[0] is None
+        ):
+            return [], problems, True
+        paragraph_lines = [ln for ln in text.split("\n") if ln.strip()]
+        if len(asked) >= 2 and len(paragraph_lines) == len(asked):
+            readings = [read_status(ln, scale) for ln in paragraph_lines]
+            if all(s is not None and not p for s, p in readings):
+                for ref, ln in zip(asked, paragraph_lines, strict=True):
+                    updates.append(_answer(ref, ln, scale, ref_day, match="order"))
+                return updates, problems, False
+        updates.append(_answer(None, text, scale, ref_day, match=""))
+        return updates, problems, False
+    else:
+        preamble = "\n".join(lines[: starts[0].line])
+        preamble = _GREETING.sub("", preamble.strip() + "\n", count=1).strip()
+        preamble = _OTHERS.sub("", preamble)
+        if preamble:
+            status, _ = read_status(preamble, scale)
+            if status is not None:
+                problems.append(
+                    f"'{status.words}' before the first action number was not applied to any action"
+                )
+        texts: dict[str, list[str]] = {}
+        how: dict[str, _Start] = {}
+        for n, start in enumerate(starts):
+            end = starts[n + 1].line if n + 1 < len(starts) else len(lines)
+            segment = "\n".join([start.text, *lines[start.line + 1 : end]]).strip()
+            for ref in start.refs:
+                texts.setdefault(ref, []).append(segment)
+                how.setdefault(ref, start)
+        for ref, segments in texts.items():
+            extra: tuple[str, ...] = ()
+            if known and ref.upper() not in known:
+                extra = (f"action {ref} is not one of the actions this message asked about",)
+            start = how[ref]
+            if start.problem:
+                extra = (*extra, start.problem)
+            updates.append(
+                _answer(
+                    ref,
+                    "\n".join(s for s in segments if s),
+                    scale,
+                    ref_day,
+                    extra,
+                    match=start.match,
+                    score=start.score,
+                )
+            )
+    return _unchanged_rest(updates, asked, others), problems, False
+
+
+def _unchanged_rest(
+    updates: list[ActionReply], asked: Sequence[str], others: bool
+) -> list[ActionReply]:
+    """With "the others are unchanged", every action asked about and not answered, unchanged."""
+    if not others:
+        return updates
+    answered = {u.ref for u in updates}
+    for ref in asked:
+        if ref not in answered:
+            updates.append(
+                ActionReply(
+                    ref=ref,
+                    status=None,
+                    narrative="",
+                    forecast=None,
+                    forecast_words="",
+                    problems=(),
+                    match="others",
+                    unchanged=True,
+                )
+            )
+    return updates
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1383,15 +1947,20 @@ def parse_reply(
     scale: StatusScale | None = None,
     known_refs: Collection[str] = (),
     today: date | None = None,
+    titles: Mapping[str, str] | None = None,
+    asked: Sequence[str] = (),
 ) -> ParsedReply:
     """Read one emailed reply. See the module docstring for what it understands.
 
-    ``scale`` is the plan's status scale; ``known_refs`` the actions the chase asked about (other
-    action numbers are then reported as problems); ``today`` stands in for the reply's Date when
-    the message has none. Never raises for bad input: the problems say what was wrong.
+    ``scale`` is the plan's status scale; ``known_refs`` the plan's actions (other action
+    numbers are then reported as problems); ``today`` stands in for the reply's Date when the
+    message has none; ``titles`` (ref to title) lets an answer name an action by its title;
+    ``asked`` is the request's actions in the order it listed them (for answers given in that
+    order, inline under the quoted request, or "the others are unchanged"). Never raises for
+    bad input: the problems say what was wrong.
     """
     try:
-        return _parse(raw, scale, known_refs, today)
+        return _parse(raw, scale, known_refs, today, titles, asked)
     except Exception as exc:  # never let one bad message stop an ingest run
         return _broken(f"could not read the message ({type(exc).__name__})")
 
@@ -1423,6 +1992,7 @@ class _Read:
     limits: tuple[str, ...]
     authentication_failed: bool
     authentication_results: tuple[str, ...]
+    received: datetime | None = None
 
 
 #: The last message read, by identity: intake reads each message twice (once to find its
@@ -1513,11 +2083,27 @@ def _read_message(raw: bytes | bytearray) -> _Read:
         authentication_results=tuple(
             headers.raw("Authentication-Results", _MAX_AUTH_FIELD)[:_MAX_AUTH_HEADERS]
         ),
+        received=_received(headers),
     )
 
 
+def _received(headers: _Headers) -> datetime | None:
+    """When the receiving server took the message: the date of the topmost ``Received``
+    header (each server prepends its own), after its last ``;``."""
+    values = headers.raw("Received", 2_000)
+    if not values:
+        return None
+    _, semi, when = values[0].rpartition(";")
+    return _message_date(when.strip()) if semi else None
+
+
 def _parse(
-    raw: bytes, scale: StatusScale | None, known_refs: Collection[str], today: date | None
+    raw: bytes,
+    scale: StatusScale | None,
+    known_refs: Collection[str],
+    today: date | None,
+    titles: Mapping[str, str] | None = None,
+    asked: Sequence[str] = (),
 ) -> ParsedReply:
     if not isinstance(raw, bytes | bytearray):
         return _broken("the message is not bytes")
@@ -1533,13 +2119,18 @@ def _parse(
     body, visible = read.body, read.visible
     updates: list[ActionReply] = []
     away: date | None = None
+    acknowledged = False
     if read.auto:
         away = _away_until(body or visible, ref_day)
-    elif body:
-        updates, split_problems = _updates(body, scale, known_refs, ref_day)
+    elif body or (asked and ">" in visible):
+        updates, split_problems, acknowledged = _updates(
+            body, scale, known_refs, ref_day, titles=titles, asked=asked, visible=visible
+        )
         problems.extend(split_problems)
         for u in updates:
             problems.extend(u.problems)
+        if not updates and not acknowledged and not body:
+            problems.append("no new text: the reply only quotes earlier mail")
     elif read.full.strip():
         problems.append("no new text: the reply only quotes earlier mail")
     problems.extend(read.limits)
@@ -1564,6 +2155,8 @@ def _parse(
         authentication_results=read.authentication_results,
         from_count=read.from_count,
         limits=read.limits,
+        acknowledged=acknowledged,
+        received=read.received,
     )
 
 
@@ -1603,19 +2196,24 @@ def _cut_name(body: str, name: str) -> str:
     names = {n.casefold() for n in (name.strip(), name.strip().split(" ")[0]) if n}
     if not names:
         return body
+    words = name.split()
+    names.add("".join(w[0] for w in words if w).casefold())  # "AP"
+    names.add(words[0][0].casefold() if words and words[0] else "")  # "A"
+    names.discard("")
     lines = body.split("\n")
     later = 0  # non-blank lines after line i
     ref_later = False  # ...and whether one of them starts an action's answer
+    cut: int | None = None  # the earliest name line of the closing lines
     for i in range(len(lines) - 1, 0, -1):
         line = lines[i]
         if line.strip().rstrip(".,").casefold() in names and later <= 4 and not ref_later:
-            return "\n".join(lines[:i]).strip()
+            cut = i
         if line.strip():
             later += 1
             ref_later = ref_later or bool(_REF_LINE.match(line))
         if later > 4:
             break  # a signature is at most a few lines: nothing further up can start one
-    return body
+    return "\n".join(lines[:cut]).strip() if cut is not None else body
 
 
 def _reference(subject: str, header: str, body: str, full: str, problems: list[str]) -> str | None:

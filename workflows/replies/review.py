@@ -25,7 +25,12 @@ from sqlmodel import Session, col, or_, select
 from workflows.plan.mapping import StatusScale, plan_scale
 from workflows.replies.apply import ActionUpdate, UnknownAction, answer_of, apply_reply
 from workflows.replies.parsing import ParsedReply, parse_reply
-from workflows.replies.trust import RequestInfo, expand_updates, to_action_update
+from workflows.replies.trust import (
+    RequestInfo,
+    expand_updates,
+    to_action_update,
+    update_from_json,
+)
 from workflows.store.models import Delivery, Person, Plan, Reply, ReplyVerdict
 
 
@@ -73,10 +78,31 @@ def pending_reviews(session: Session, plan_code: str | None = None) -> Sequence[
     return session.exec(query.order_by(col(Reply.id))).all()
 
 
+def waiting_answers(reply: Reply) -> list[Mapping[str, Any]]:
+    """The answers of ``reply`` that wait for review (``parsed["answers"]``), each with the
+    action it is about and the update it would record."""
+    answers = reply.parsed.get("answers") if isinstance(reply.parsed, Mapping) else None
+    if not isinstance(answers, list):
+        return []
+    return [
+        a
+        for a in answers
+        if isinstance(a, Mapping)
+        and a.get("verdict") == "review"
+        and a.get("ref")
+        and isinstance(a.get("update"), Mapping)
+    ]
+
+
 def as_read(
     reply: Reply, plan: Plan | None, request: Delivery | None, *, today: date
 ) -> list[ActionUpdate]:
-    """The updates applying ``reply`` would make: its message read again with the plan's scale."""
+    """The updates applying ``reply`` would make: the answers waiting for review, as read when
+    it came in (a reply stored before answers were kept: its message read again with the
+    plan's scale)."""
+    answers = reply.parsed.get("answers") if isinstance(reply.parsed, Mapping) else None
+    if isinstance(answers, list) and answers:
+        return [update_from_json(a["update"]) for a in waiting_answers(reply)]
     scale = plan_scale(plan)
     parsed = parse_reply(raw_bytes(reply.raw), scale=scale, today=today)
     return _as_read(parsed, request, scale)
@@ -136,12 +162,27 @@ def decide(
                 apply_reply(session, reply, answer_of(updates), now=now)
             except UnknownAction as exc:
                 raise ReviewError(f"reply {reply_id}: {exc}; reject it instead") from exc
+        _decide_answers(reply, "applied" if apply else "rejected", by)
         reply.verdict = str(ReplyVerdict.APPLIED if apply else ReplyVerdict.REJECTED)
         reply.reason = reason or reply.reason
         reply.decided_by, reply.decided_at = by, now
         session.commit()
         session.refresh(reply)
         return reply
+
+
+def _decide_answers(reply: Reply, verdict: str, by: str) -> None:
+    """Mark the answers that waited for review as the secretary decided them."""
+    answers = reply.parsed.get("answers") if isinstance(reply.parsed, Mapping) else None
+    if not isinstance(answers, list):
+        return
+    decided = [
+        {**a, "verdict": verdict, "decided_by": by}
+        if isinstance(a, Mapping) and a.get("verdict") == "review"
+        else a
+        for a in answers
+    ]
+    reply.parsed = {**reply.parsed, "answers": decided}
 
 
 def _tie_to_plan(session: Session, reply: Reply, plan_code: str) -> None:
@@ -271,8 +312,23 @@ def review_items(session: Session, plan_code: str, *, now: datetime) -> list[Rev
 
 
 def refs_named(reply: Reply, request: Delivery | None) -> set[str]:
-    """The actions a stored reply speaks about (a reply naming none answers its whole request)."""
+    """The actions a stored reply speaks about that wait for review or were rejected: its answers
+    with those verdicts (one naming no action stands for its whole request). A reply stored
+    before answers were kept: every action it names."""
     refs: set[str] = set()
+    answers = reply.parsed.get("answers")
+    if isinstance(answers, list) and answers:
+        for answer in answers:
+            if not isinstance(answer, Mapping) or answer.get("verdict") not in (
+                "review",
+                "rejected",
+            ):
+                continue
+            if answer.get("ref"):
+                refs.add(str(answer["ref"]))
+            elif request is not None:
+                refs.update(request.action_refs or ())
+        return refs
     for update in reply.parsed.get("updates", ()) or ():
         if not isinstance(update, Mapping):
             continue

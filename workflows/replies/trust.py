@@ -1,13 +1,16 @@
 """Deciding whether an emailed reply may change the plan (pure).
 
-A reply is applied only when the receiving side authenticated its sender and every action it
-touches is one that sender leads, contributes to, or answers for as a delegate. Authenticated
+Each answer of a reply is judged on its own (:class:`AnswerVerdict`): it is applied only when the
+receiving side authenticated the reply's sender, the action is one that sender leads,
+contributes to, or answers for as a delegate, and the answer is clear; a doubtful answer waits
+for review with its reason while the clear ones are applied. Authenticated
 means: the mail server Chaser trusts for the way the message came (the council's gateway, or
 Exchange Online through Graph) recorded that the sender's domain passed SPF, DKIM or DMARC,
 aligned with the From address (:mod:`workflows.replies.authentication`); and that From address
 is someone's in the people directory. The From address alone proves nothing. The reference in
-the subject (or In-Reply-To) finds the request it answers, so a reply without refs ("All on
-track") can be read as answering every action that request listed; it identifies the request,
+the subject (or In-Reply-To) finds the request it answers, so a reply without refs can be read
+against the actions that request listed ("All on track": all of them; an answer for a request
+about one action: that one; otherwise it waits for review); it identifies the request,
 it does not vouch for the sender. Anything else goes to the review queue with the reason, for
 the secretary to apply or reject: never silently dropped, never silently applied. Out-of-office
 replies change nothing but the sender's ``away_until``, and that only when authenticated too.
@@ -15,10 +18,13 @@ replies change nothing but the sender's ``away_until``, and that only when authe
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import Any
 
+from workflows.plan.dates import FuzzyDate, Precision
 from workflows.plan.mapping import StatusScale
 from workflows.replies.apply import ActionUpdate
 from workflows.replies.authentication import Vouching
@@ -60,6 +66,8 @@ class Verdict:
     late: bool = False
     away_until: date | None = None
     problems: tuple[str, ...] = field(default_factory=tuple)
+    #: Each answer's verdict (see :class:`AnswerVerdict`), in the order of the reply.
+    answers: tuple[AnswerVerdict, ...] = ()
 
 
 def may_report(code: str, on: ActionPeople, people: Mapping[str, Sender]) -> bool:
@@ -76,6 +84,98 @@ def _listed(items: Sequence[str], most: int = 10, sep: str = ", ") -> str:
     return shown + (f"{sep}and {len(items) - most} more" if len(items) > most else "")
 
 
+#: How sure a title match must be (rapidfuzz score, 0-100) to apply without review.
+TITLE_SCORE_TO_APPLY = 90
+
+
+@dataclass(frozen=True)
+class AnswerVerdict:
+    """What Chaser decided about one answer of a reply (kept in ``Reply.parsed["answers"]``)."""
+
+    ref: str | None
+    verdict: str  # "applied" | "review" | "unchanged" | "acknowledged"
+    reason: str
+    match: str  # "ref" | "title" | "order" | "inline" | "others" | "all" | "only" | ""
+    score: int | None = None
+    update: ActionUpdate | None = None  # what applying it records (or would, once reviewed)
+    read: Mapping[str, Any] = field(default_factory=dict)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "ref": self.ref,
+            "verdict": self.verdict,
+            "reason": self.reason,
+            "match": self.match,
+            "score": self.score,
+            "read": dict(self.read),
+            "update": update_json(self.update) if self.update is not None else None,
+        }
+
+
+def update_json(update: ActionUpdate) -> dict[str, Any]:
+    """An update as stored in an answer, for the review queue to apply later."""
+    f = update.forecast
+    return {
+        "ref": update.ref,
+        "status": update.status,
+        "status_label": update.status_label,
+        "embedded": update.embedded,
+        "narrative": update.narrative,
+        "evidence": update.evidence,
+        "forecast": (
+            {"year": f.year, "month": f.month, "day": f.day, "precision": str(f.precision)}
+            if f is not None
+            else None
+        ),
+        "no_change": update.no_change,
+    }
+
+
+def update_from_json(data: Mapping[str, Any]) -> ActionUpdate:
+    """:func:`update_json` read back."""
+    f = data.get("forecast")
+    forecast = (
+        FuzzyDate(int(f["year"]), f.get("month"), f.get("day"), Precision(f["precision"]))
+        if isinstance(f, Mapping)
+        else None
+    )
+    return ActionUpdate(
+        ref=str(data["ref"]),
+        status=data.get("status") or None,
+        status_label=str(data.get("status_label") or ""),
+        embedded=bool(data.get("embedded")),
+        narrative=str(data.get("narrative") or ""),
+        evidence=str(data.get("evidence") or ""),
+        forecast=forecast,
+        no_change=bool(data.get("no_change")),
+    )
+
+
+def _read_of(source: ActionReply) -> dict[str, Any]:
+    s = source.status
+    f = source.forecast
+    return {
+        "status": s.meaning if s else None,
+        "status_label": s.label if s else "",
+        "status_words": s.words if s else "",
+        "revised_date": (
+            {
+                "first": f.first_day.isoformat(),
+                "last": f.last_day.isoformat(),
+                "precision": str(f.precision),
+                "display": f.display,
+                "words": source.forecast_words,
+            }
+            if f is not None
+            else None
+        ),
+        "narrative": source.narrative,
+        "evidence": list(source.evidence),
+        "unchanged": source.unchanged,
+        "problems": list(source.problems),
+    }
+
+
 def judge_reply(
     parsed: ParsedReply,
     *,
@@ -86,10 +186,17 @@ def judge_reply(
     scale: StatusScale | None,
     now: datetime,
     vouching: Vouching,
+    sent_at: datetime | None = None,
 ) -> Verdict:
-    """What to do with ``parsed``: ``vouching`` says whether the receiving server authenticated
-    its sender (:func:`workflows.replies.authentication.vouch`); ``sender`` is the directory
-    person its From address belongs to, if any."""
+    """What to do with ``parsed``, answer by answer: ``vouching`` says whether the receiving
+    server authenticated its sender (:func:`workflows.replies.authentication.vouch`);
+    ``sender`` is the directory person its From address belongs to, if any; ``sent_at`` when
+    the reply arrived (lateness is judged by it; ``now`` when not known).
+
+    Clear answers from a trusted sender are applied (``updates``); doubtful ones wait for
+    review, each with its reason (``answers``). The verdict is ``review`` while any answer
+    waits, ``applied`` otherwise ("thanks, will reply next week" is applied as an
+    acknowledgement that changes nothing)."""
     code = sender.code if sender is not None else None
     if parsed.auto_reply:
         if sender is None:
@@ -106,68 +213,151 @@ def judge_reply(
             else "out of office, no return date given: nothing changed"
         )
         return Verdict(ReplyVerdict.AUTO_REPLY, reason, code, away_until=parsed.away_until)
+    late = request is not None and request.due_by is not None and (sent_at or now) > request.due_by
+    blocker = ""
     if sender is None:
         named = f" (it gives the name “{parsed.sender_name[:80]}”)" if parsed.sender_name else ""
-        return Verdict(
-            ReplyVerdict.REVIEW,
-            f"the sender {parsed.sender_email or '(none)'} is not in the people directory{named}",
+        blocker = (
+            f"the sender {parsed.sender_email or '(none)'} is not in the people directory{named}"
         )
-    if not vouching.authenticated:
-        return Verdict(ReplyVerdict.REVIEW, vouching.reason, code)
-    if parsed.limits:
-        return Verdict(ReplyVerdict.REVIEW, "; ".join(parsed.limits), code)
-    updates = expand_updates(parsed, request)
-    if not updates:
-        why = "no action named and no request found to read it against"
-        if not any(u.status or u.narrative or u.forecast for u in parsed.updates):
-            why = "no update could be read from it"
-        return Verdict(ReplyVerdict.REVIEW, why, code)
-    # Per-action problems (conflicting statuses, an unknown ref) block; notes about the message
-    # as a whole (no reference, say) do not: trust comes from the sender and the actions.
-    problems = [p for u in parsed.updates for p in u.problems]
-    if problems:
-        return Verdict(
-            ReplyVerdict.REVIEW, _listed(problems, 5, "; "), code, problems=tuple(problems)
+    elif not vouching.authenticated:
+        blocker = vouching.reason
+    elif parsed.limits:
+        blocker = "; ".join(parsed.limits)
+    if parsed.acknowledged and not blocker:
+        ack = AnswerVerdict(
+            None,
+            "acknowledged",
+            "an acknowledgement: the update is to follow; nothing changed",
+            "",
         )
-    unknown = [u.ref for u in updates if u.ref not in actions]
-    if unknown:
-        return Verdict(ReplyVerdict.REVIEW, f"no action {_listed(unknown)} in the plan", code)
-    refused = [u.ref for u in updates if not may_report(sender.code, actions[u.ref], people)]
-    if refused:
         return Verdict(
-            ReplyVerdict.REVIEW,
-            f"{sender.code} is not the lead, a contributor or a delegate for {_listed(refused)}",
+            ReplyVerdict.APPLIED,
+            "acknowledged: the update is to follow; nothing changed",
             code,
+            late=late,
+            answers=(ack,),
         )
-    late = request is not None and request.due_by is not None and now > request.due_by
+    answers = [
+        _judge_answer(r, m, s, sender, actions, people, scale)
+        for r, m, s in _resolve(parsed, request)
+    ]
+    if blocker:
+        answers = [
+            dataclasses.replace(a, verdict="review", reason=blocker)
+            if a.verdict != "review"
+            else dataclasses.replace(a, reason=f"{blocker}; {a.reason}")
+            for a in answers
+        ]
+    waiting = [a for a in answers if a.verdict == "review"]
+    applied = [a for a in answers if a.verdict in ("applied", "unchanged")]
+    updates = tuple(a.update for a in applied if a.update is not None)
+    problems = tuple(p for u in parsed.updates for p in u.problems)
+    if blocker:
+        return Verdict(ReplyVerdict.REVIEW, blocker, code, late=late, answers=tuple(answers))
+    if not answers:
+        why = "no update could be read from it"
+        if any(u.status or u.narrative or u.forecast for u in parsed.updates):
+            why = "no action named and no request found to read it against"
+        return Verdict(ReplyVerdict.REVIEW, why, code, late=late, problems=problems)
+    if waiting:
+        reasons = _listed([f"{a.ref or 'the reply'}: {a.reason}" for a in waiting], 5, "; ")
+        done = f"{len(applied)} applied; " if applied else ""
+        why = (
+            waiting[0].reason
+            if len(answers) == 1
+            else f"{done}{len(waiting)} waiting for review ({reasons})"
+        )
+        return Verdict(
+            ReplyVerdict.REVIEW,
+            why,
+            code,
+            updates=updates,
+            late=late,
+            problems=problems,
+            answers=tuple(answers),
+        )
     return Verdict(
         ReplyVerdict.APPLIED,
         "from the lead, a contributor or a delegate" + (" (late)" if late else ""),
         code,
-        updates=tuple(to_action_update(u, scale) for u in updates),
+        updates=updates,
         late=late,
+        answers=tuple(answers),
     )
+
+
+def _resolve(
+    parsed: ParsedReply, request: RequestInfo | None
+) -> list[tuple[str | None, str, ActionReply]]:
+    """Each answer with the action it is about (``None``: no action could be told), and how."""
+    named = {u.ref for u in parsed.updates if u.ref}
+    out: list[tuple[str | None, str, ActionReply]] = []
+    for u in parsed.updates:
+        if not (u.status or u.narrative.strip() or u.forecast or u.unchanged or u.evidence):
+            continue
+        if u.ref:
+            out.append((u.ref, u.match or "ref", u))
+        elif request is not None and request.refs and (u.all_actions or len(request.refs) == 1):
+            how = "all" if len(request.refs) > 1 else "only"
+            out.extend((ref, how, u) for ref in request.refs if ref not in named)
+        else:
+            out.append((None, "", u))
+    return out
+
+
+def _judge_answer(
+    ref: str | None,
+    match: str,
+    source: ActionReply,
+    sender: Sender | None,
+    actions: Mapping[str, ActionPeople],
+    people: Mapping[str, Sender],
+    scale: StatusScale | None,
+) -> AnswerVerdict:
+    read = _read_of(source)
+    score = source.score
+
+    def review(reason: str) -> AnswerVerdict:
+        update = to_action_update(ResolvedUpdate(ref, source), scale) if ref else None
+        return AnswerVerdict(ref, "review", reason, match, score, update, read)
+
+    if source.problems:
+        return review(_listed(list(source.problems), 3, "; "))
+    if ref is None:
+        return review("it names no action, and the request asked about several: which one?")
+    if ref not in actions:
+        return review(f"no action {ref} in the plan")
+    if sender is not None and not may_report(sender.code, actions[ref], people):
+        return review(f"{sender.code} is not the lead, a contributor or a delegate for {ref}")
+    if match == "title" and (score or 0) < TITLE_SCORE_TO_APPLY:
+        return review(f"found by its title only (score {score}): check it is the right action")
+    update = to_action_update(ResolvedUpdate(ref, source), scale)
+    if source.unchanged:
+        return AnswerVerdict(
+            ref, "unchanged", "the lead says it is unchanged", match, score, update, read
+        )
+    how = {
+        "ref": "its number",
+        "title": f"its title (score {score})",
+        "order": "the order of the answers under the request",
+        "inline": "the answer under its line in the quoted request",
+        "all": "an answer for all the actions asked about",
+        "only": "the one action asked about",
+    }.get(match, match)
+    return AnswerVerdict(ref, "applied", f"clear, found by {how}", match, score, update, read)
 
 
 @dataclass(frozen=True)
 class ResolvedUpdate:
-    ref: str
+    ref: str | None
     source: ActionReply
 
 
 def expand_updates(parsed: ParsedReply, request: RequestInfo | None) -> list[ResolvedUpdate]:
-    """Each update with its ref; one without a ref answers every action of the request."""
-    out: list[ResolvedUpdate] = []
-    for update in parsed.updates:
-        if not (update.status or update.narrative.strip() or update.forecast):
-            continue
-        if update.ref:
-            out.append(ResolvedUpdate(update.ref, update))
-        elif request is not None:
-            out.extend(ResolvedUpdate(ref, update) for ref in request.refs)
-        else:
-            return []
-    return out
+    """Each answer with the action it is about, as :func:`judge_reply` resolves them; answers
+    whose action cannot be told are left out."""
+    return [ResolvedUpdate(ref, u) for ref, _, u in _resolve(parsed, request) if ref]
 
 
 def to_action_update(resolved: ResolvedUpdate, scale: StatusScale | None) -> ActionUpdate:
@@ -181,10 +371,12 @@ def to_action_update(resolved: ResolvedUpdate, scale: StatusScale | None) -> Act
         if match is not None:
             label, embedded = match.value, match.embedded
     return ActionUpdate(
-        ref=resolved.ref,
+        ref=resolved.ref or "",
         status=meaning,
         status_label=label,
         embedded=embedded,
         narrative=reply.narrative,
+        evidence="\n".join(reply.evidence),
         forecast=reply.forecast,
+        no_change=reply.unchanged,
     )
