@@ -14,8 +14,9 @@ and editing it. The files are:
 * ``teams.txt``: the text of the Teams card (paragraphs; lines starting ``- `` are the list).
 
 Every template sees the names built by :func:`chase_context` (see its docstring), and the filters
-``long_date`` ("Tuesday 1 July 2025"), ``short_date`` ("Tue 1 Jul"), ``plural`` ("3 actions") and
-``oneline`` (whitespace squashed, for the multi-line macros in ``_wording.j2``).
+``long_date`` ("Tuesday 1 July 2025"), ``short_date`` ("Tue 1 Jul"), ``month_date``
+("1 Jul 2025"), ``plural`` ("3 actions") and ``oneline`` (whitespace squashed, for the
+multi-line macros in ``_wording.j2``).
 
 The HTML's ``<style>`` block is inlined into ``style=""`` attributes at render time (Outlook
 ignores most ``<style>`` rules); remote stylesheets are never fetched.
@@ -72,6 +73,7 @@ def load_templates(override_dir: Path | None = None) -> Templates:
     for env in (html, text):
         env.filters["long_date"] = long_date
         env.filters["short_date"] = short_date
+        env.filters["month_date"] = month_date
         env.filters["plural"] = plural
         env.filters["oneline"] = oneline
     inliner = css_inline.CSSInliner(
@@ -90,6 +92,13 @@ def long_date(value: date | None) -> str:
     if value is None:
         return ""
     return f"{value:%A} {value.day} {value:%B %Y}"
+
+
+def month_date(value: date | None) -> str:
+    """``3 Jun 2025``, for the short line of an action, or "" for None."""
+    if value is None:
+        return ""
+    return f"{value.day} {value:%b %Y}"
 
 
 def short_date(value: date | None) -> str:
@@ -121,20 +130,31 @@ def chase_context(chase: Chase, *, link: str, reference: str) -> dict[str, Any]:
     ``chase`` (the Chase itself), ``step`` (its value: "request", "reminder", "final_reminder",
     "escalation", "nudge_before", "nudge_due", "nudge_overdue"), ``recipient`` and ``lead``
     (``Who``: ``.name``, ``.email``), ``actions`` (``ChasedAction``: ``.ref``, ``.title``,
-    ``.due``, ``.forecast`` ("" when unchanged), ``.last_status``, ``.last_update``), ``count``,
+    ``.due``, ``.forecast`` ("" when unchanged), ``.last_status``, ``.last_update``, ``.lead``),
+    ``count``,
     ``first_ref``, ``group`` (the group's name, or ""), ``meeting_date``, ``papers_deadline``,
     ``delegated``, ``escalation``, ``nudge``, ``whose`` ("your" or "Hester Pengelly's"),
-    ``link``, ``reference`` and ``reply_example``; and, in every template but
+    ``link``, ``reference`` and ``reply_example``; ``leads`` (``(Who, [ChasedAction])`` pairs:
+    one, the lead, unless an escalation lists several silent leads) and ``lead_names``
+    ("Hester Pengelly, Kit Trelawny and Tom Carne"); and, in every template but
     ``chase_subject.txt``, ``subject``. ``teams.txt`` also has ``mention(person)``.
     """
     first_ref = chase.actions[0].ref if chase.actions else "2.5"
     escalation = chase.step is Step.ESCALATION
     own = chase.to.code == chase.lead.code and not chase.delegated and not escalation
+    leads = [(who, list(actions)) for who, actions in chase.leads]
+    names = [who.name for who, _ in leads]
     return {
+        "leads": leads,
+        "lead_names": " and ".join([", ".join(names[:-1]), names[-1]])
+        if len(names) > 1
+        else "".join(names),
         "chase": chase,
         "step": chase.step.value,
         "recipient": chase.to,
-        "lead": chase.lead,
+        # an escalation's lead is its first silent lead (chase.lead is the officer), so an
+        # override written before escalations listed several leads still names one of them
+        "lead": leads[0][0] if escalation and leads else chase.lead,
         "actions": list(chase.actions),
         "count": len(chase.actions),
         "first_ref": first_ref,

@@ -88,11 +88,11 @@ def test_six_weeks_of_plymouth_send_exactly_the_ladder_on_the_expected_days(
         date(2025, 9, 16): Counter(request=13),  # 5 working days before 23 Sep
         date(2025, 9, 19): Counter(reminder=13),  # 2 working days before
         date(2025, 9, 23): Counter(final_reminder=13),  # on the deadline
-        date(2025, 9, 24): Counter(escalation=26),  # the day after: one per lead and SRO
+        date(2025, 9, 24): Counter(escalation=7),  # the day after: one per officer (6) + secretary
         date(2025, 10, 7): Counter(request=13),  # SSDG, 5 working days before 14 Oct
         date(2025, 10, 10): Counter(reminder=13),
         date(2025, 10, 14): Counter(final_reminder=13),
-        date(2025, 10, 15): Counter(escalation=26),
+        date(2025, 10, 15): Counter(escalation=7),
     }
     requests = [c for _, c in sent.values() if c.step is Step.REQUEST]
     assert sorted({c.lead.code for c in requests}) == LEADS
@@ -106,11 +106,88 @@ def test_escalations_go_to_each_senior_responsible_officer_with_the_secretary_co
     state: ChaseState,
 ) -> None:
     sent = simulate(state, date(2025, 9, 24), date(2025, 9, 25))
-    tc = {c.to.code: c for _, c in sent.values() if c.lead.code == "TC"}
+    escalations = {c.to.code: c for _, c in sent.values() if c.step is Step.ESCALATION}
+    tc = {code for code, c in escalations.items() if "TC" in [w.code for w, _ in c.leads]}
     assert sorted(tc) == ["RH", "SS"]  # TC's actions sit in areas 6 (RH) and 7 (SS)
-    assert [a.ref for a in tc["SS"].actions] == ["7.5", "7.6", "7.10", "7.14", "7.15"]
-    assert [w.code for w in tc["SS"].cc] == ["secretary"]
-    assert tc["SS"].cc[0].email.endswith("@example.org")
+    ss = dict((w.code, [a.ref for a in actions]) for w, actions in escalations["SS"].leads)
+    assert ss["TC"] == ["7.5", "7.6", "7.10", "7.14", "7.15"]
+    assert [w.code for w in escalations["SS"].cc] == ["secretary"]
+    assert escalations["SS"].cc[0].email.endswith("@example.org")
+
+
+def test_it_sends_an_officer_one_escalation_listing_each_of_their_silent_leads(
+    state: ChaseState,
+) -> None:
+    sent = simulate(state, date(2025, 9, 24), date(2025, 9, 30))
+    escalations = [c for _, c in sent.values() if c.step is Step.ESCALATION]
+    # One per officer (or the secretary) for the meeting, however many leads are silent.
+    assert Counter(c.to.code for c in escalations) == Counter(
+        {"AG": 1, "AP": 1, "DH": 1, "ND": 1, "RH": 1, "SS": 1, "secretary": 1}
+    )
+    rh = next(c for c in escalations if c.to.code == "RH")
+    assert rh.key == f"{PLAN}/escalation:RH:SIB:2025-09-30"
+    assert [(w.code, [a.ref for a in acts]) for w, acts in rh.leads] == [
+        ("AP", ["6.6", "6.10", "6.11"]),
+        ("FG", ["6.9"]),
+        ("HP", ["6.7"]),
+        ("JB", ["6.8", "6.12"]),
+        ("TC", ["6.1", "6.2", "6.3", "6.4", "6.5"]),
+    ]
+    # A lead who is their own area's officer (DH for area 1) escalates to the secretary.
+    secretary = next(c for c in escalations if c.to.code == "secretary")
+    assert "DH" in [w.code for w, _ in secretary.leads] and secretary.cc == ()
+
+
+def test_it_does_not_escalate_again_after_an_upgrade_from_per_lead_escalation_keys(
+    state: ChaseState,
+) -> None:
+    # Before the upgrade, this morning's tick sent RH one escalation per lead (old keys).
+    old = frozenset(("SIB:2025-09-30", lead, "RH") for lead in ("AP", "FG", "HP", "JB", "TC")) | {
+        ("SIB:2025-09-30", "DH", "secretary")
+    }
+    sent = simulate(dataclasses.replace(state, escalated=old), date(2025, 9, 24), date(2025, 9, 26))
+    escalations = {c.to.code: c for _, c in sent.values() if c.step is Step.ESCALATION}
+    assert "RH" not in escalations  # every silent lead of RH's already escalated
+    secretary = escalations["secretary"]
+    assert "DH" not in [w.code for w, _ in secretary.leads]  # DH was, the others were not
+    assert [w.code for w, _ in secretary.leads] == ["AP", "AG", "ND"]
+
+
+def test_it_does_not_remind_or_escalate_for_actions_answered_by_a_reply_awaiting_review(
+    state: ChaseState,
+) -> None:
+    replied = at(date(2025, 9, 17), time(14, 0)).astimezone(UTC)
+    last_cycle = at(date(2025, 9, 5)).astimezone(UTC)
+
+    def waiting(a: ActionInfo) -> ActionInfo:
+        if a.lead_code == "TC":
+            return dataclasses.replace(a, awaiting_review=replied)  # all TC's actions
+        if a.lead_code == "LE" and a.ref == "5.3":
+            return dataclasses.replace(a, awaiting_review=replied)
+        if a.lead_code == "JF":
+            return dataclasses.replace(a, awaiting_review=last_cycle)  # an old reply
+        return a
+
+    changed = dataclasses.replace(state, actions=tuple(waiting(a) for a in state.actions))
+    sent = simulate(changed, date(2025, 9, 10), date(2025, 9, 25))
+    steps = defaultdict(list)
+    for _, c in sent.values():
+        for who, _actions in c.leads:
+            steps[who.code].append(c.step)
+    assert steps["TC"] == [Step.REQUEST]  # asked before the reply; then left alone
+    assert sorted(steps["LE"]) == sorted(
+        [Step.REQUEST, Step.REMINDER, Step.FINAL_REMINDER, Step.ESCALATION]
+    )
+    escalated = [
+        a.ref
+        for _, c in sent.values()
+        if c.step is Step.ESCALATION
+        for w, actions in c.leads
+        if w.code == "LE"
+        for a in actions
+    ]
+    assert escalated == ["5.4"]  # 5.3 was answered, awaiting review
+    assert Step.ESCALATION in steps["JF"]  # a reply from the previous cycle does not count
 
 
 def test_a_lead_with_six_in_scope_actions_gets_one_message_per_step(state: ChaseState) -> None:
@@ -151,15 +228,20 @@ def test_no_further_chase_once_a_lead_has_updated_every_action_this_cycle(
     sent = simulate(changed, date(2025, 9, 10), date(2025, 9, 25))
     steps = defaultdict(list)
     for _, c in sent.values():
-        steps[c.lead.code].append(c.step)
+        for who, _actions in c.leads:
+            steps[who.code].append(c.step)
     assert steps["FO"] == [Step.REQUEST]  # asked once; answered; left alone
     assert sorted(steps["LE"]) == sorted(
         [Step.REQUEST, Step.REMINDER, Step.FINAL_REMINDER, Step.ESCALATION]
     )
     le_escalation = next(
-        c for _, c in sent.values() if c.lead.code == "LE" and c.step == "escalation"
+        acts
+        for _, c in sent.values()
+        if c.step == "escalation"
+        for w, acts in c.leads
+        if w.code == "LE"
     )
-    assert [a.ref for a in le_escalation.actions] == ["5.4"]  # only the silent action
+    assert [a.ref for a in le_escalation] == ["5.4"]  # only the silent action
     assert Step.REMINDER in steps["JF"]  # an update from the previous cycle does not count
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import replace
 from datetime import date
@@ -86,31 +87,33 @@ def test_it_lists_every_action_in_the_text(templates: Templates) -> None:
     assert "Hello Hester Pengelly," in text
     assert "meets on Tuesday 8 July 2025" in text
     assert "your 3 actions by Tuesday 1 July 2025" in text
-    assert "2.5  Recruit two specialist teachers" in text
-    assert "Due: Dec 2023, now forecast Mar 2024" in text
-    assert "Last update: Amber, on Tuesday 3 June 2025" in text
-    assert "3.1  Publish the local offer" in text
-    assert "Due: TBC\n" in text  # no forecast when it is the same
-    assert "Last update: No update yet" in text
-    assert "4.2  Train SENCOs" in text and "Last update: Green\n" in text
+    # One short numbered line per action: its status, then its due date.
+    assert (
+        "1. 2.5 Recruit two specialist teachers — Amber (3 Jun 2025), due Dec 2023, "
+        "now forecast Mar 2024\n" in text
+    )
+    assert "2. 3.1 Publish the local offer — No update yet, due TBC\n" in text
+    assert "3. 4.2 Train SENCOs — Green, due Sep 2025\n" in text
 
 
 def test_it_explains_both_ways_to_reply(templates: Templates) -> None:
     _, text, html = render(templates, chase())
     assert LINK in text
     assert "reply to this email" in text.lower()
-    assert "Keep the reference CHS-abc123 in the subject" in text
+    assert "Reply under each line or use the form." in text
+    assert "keep the reference CHS-abc123 in the subject" in text
     assert "2.5: amber – recruitment under way" in text
     assert 'href="https://chaser.council.example/u/tok?t=abc&amp;x=1"' in html
-    assert "Keep the reference CHS-abc123" in html
+    assert "Reply under each line or use the form." in html
+    assert "keep the reference CHS-abc123" in html
 
 
 def test_it_lists_every_action_in_the_html(templates: Templates) -> None:
     _, _, html = render(templates, chase())
     for action in ACTIONS:
         assert action.ref in html and action.title in html
-    assert "Dec 2023, now forecast Mar 2024" in html
-    assert "Amber, on Tuesday 3 June 2025" in html
+    assert "<strong>1.</strong>" in html and "<strong>3.</strong>" in html
+    assert "Amber (3 Jun 2025) · due Dec 2023, now forecast Mar 2024".replace("·", "&#183;") in html
 
 
 def test_it_escapes_user_text_in_html(templates: Templates) -> None:
@@ -296,3 +299,62 @@ def test_it_keeps_a_plans_markdown_from_becoming_links_or_bold_in_teams(
     assert r"\[the guidance\]\(https://evil.example/login\) \*\*today\*\*" in m.text
     assert "[the guidance](" not in m.text
     assert m.text.startswith("**")  # Chaser's own bold heading is still bold
+
+
+def test_it_lists_each_silent_lead_in_one_escalation(templates: Templates) -> None:
+    actions = tuple(replace(a, lead=HESTER if a.ref != "4.2" else KIT) for a in ACTIONS)
+    c = chase(Step.ESCALATION, to=SRO, lead=SRO, cc=(SECRETARY,), actions=actions)
+    subject, text, html = render(templates, c)
+    assert subject == "No update from 2 leads for the SEND Improvement Board [ref CHS-abc123]"
+    assert "Hester Pengelly and Kit Trelawny have not sent updates for 3 actions" in text
+    assert "We have sent each of them a request and reminders." in text
+    assert "Please follow this up with them, or send the updates yourself." in text
+    hester = text.index("Hester Pengelly: 2 actions with no update")
+    kit = text.index("Kit Trelawny: 1 action with no update")
+    assert hester < text.index("1. 2.5 ") < text.index("2. 3.1 ") < kit < text.index("3. 4.2 ")
+    assert "Hester Pengelly: 2 actions with no update" in html
+    assert "Kit Trelawny: 1 action with no update" in html
+    assert "Send the updates" in html
+
+
+#: A link as long as the real signed ones: one unbreakable word of 300 characters.
+LONG_LINK = "https://chaser.council.example/r/" + "x" * 300
+
+
+@pytest.mark.parametrize("step", [Step.REQUEST, Step.ESCALATION])
+def test_it_fits_a_phone_screen_without_scrolling_sideways(
+    templates: Templates, step: Step, tmp_path: Path
+) -> None:
+    from tests.browser import chromium_page
+
+    long_title = ChasedAction(
+        "IA7",
+        "Co-produce with parents and carers a single graduated response toolkit covering "
+        "identification, assessment, provision mapping and review across every setting",
+        "Summer term 2025",
+        "Autumn term 2025",
+        "Amber",
+        date(2025, 6, 3),
+    )
+    actions: tuple[ChasedAction, ...] = (*ACTIONS, long_title)
+    if step is Step.ESCALATION:
+        actions = tuple(replace(a, lead=HESTER if i < 2 else KIT) for i, a in enumerate(actions))
+    to = {"to": SRO, "lead": SRO} if step is Step.ESCALATION else {}
+    c = chase(step, actions=actions, **to)
+    m = render_chase(c, link=LONG_LINK, reference=REF, sender=SENDER, templates=templates)
+    page_file = tmp_path / "chase.html"
+    page_file.write_text(m.html)
+    shots = Path(os.environ.get("CHASER_SCREENSHOTS", tmp_path))
+    with chromium_page() as page:
+        for width in (320, 390, 600, 1024):
+            page.set_viewport_size({"width": width, "height": 800})
+            page.goto(page_file.as_uri())
+            scroll = page.evaluate("document.documentElement.scrollWidth")
+            assert scroll <= width, f"{scroll} px wide at a {width} px viewport"
+            button = page.get_by_role("link", name=re.compile("Send (your update|the updates)"))
+            assert button.is_visible() and button.get_attribute("href") == LONG_LINK
+            box = button.bounding_box()
+            assert box is not None and box["x"] + box["width"] <= width
+            if width in (390, 1024):
+                page.screenshot(path=str(shots / f"chase-{step}-{width}.png"), full_page=True)
+        assert page.errors == []

@@ -41,6 +41,8 @@ class ChasedAction:
     forecast: str  # "" when the same as due
     last_status: str  # the plan's own label ("Amber"), or "" if never reported
     last_update: date | None  # when the lead last reported on it
+    #: Whose action it is, in a message about several people's actions (an escalation).
+    lead: Who | None = None
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,16 @@ class Chase:
     papers_deadline: date | None = None
     send_at: datetime | None = None  # not before (the send window)
     delegated: bool = False
+
+    @property
+    def leads(self) -> tuple[tuple[Who, tuple[ChasedAction, ...]], ...]:
+        """The actions by whose they are, in order: one entry unless this is an escalation
+        listing several silent leads."""
+        out: dict[str, tuple[Who, list[ChasedAction]]] = {}
+        for action in self.actions:
+            who = action.lead or self.lead
+            out.setdefault(who.code, (who, []))[1].append(action)
+        return tuple((who, tuple(actions)) for who, actions in out.values())
 
 
 def outbox_key(plan_code: str, key: str) -> str:

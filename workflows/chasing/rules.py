@@ -7,9 +7,12 @@ meeting's scope gets, relative to the papers deadline in UK working days:
 - a **reminder** and a **final reminder**, unless they have updated every one of those actions
   since the previous meeting;
 - an **escalation** the day after the deadline to the senior responsible officer of each action
-  still without an update (the meeting's secretary copied).
+  still without an update (the meeting's secretary copied): one per officer per meeting, listing
+  each of their silent leads and those leads' silent actions.
 
-Each is one message per lead per meeting per step, whatever the number of actions. A step stays
+An action answered by a reply that waits for review counts as answered: no reminder or
+escalation for it. Requests and reminders are one message per lead per meeting per step, whatever
+the number of actions. A step stays
 due until the next one takes over, so a day missed by the service is caught up the next day; the
 outbox's unique key makes asking again harmless. Nudges about an action's own due date (before,
 on and after it) are grouped per lead and day so six actions due the same month-end make one
@@ -19,6 +22,7 @@ nudges) are never chased. Someone away is replaced by their delegate.
 
 from __future__ import annotations
 
+import dataclasses
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -71,6 +75,9 @@ class ActionInfo:
     withdrawn: bool = False
     #: When someone last reported on it (form, email or Teams), if ever.
     last_update: datetime | None = None
+    #: When a reply answering it arrived that now waits for review (the latest), if any: the
+    #: lead has answered, so they are not reminded or escalated for it.
+    awaiting_review: datetime | None = None
 
     def listed(self) -> ChasedAction:
         return ChasedAction(
@@ -90,6 +97,9 @@ class ChaseState:
     plan_code: str
     people: Mapping[str, PersonInfo]
     actions: tuple[ActionInfo, ...]
+    #: (meeting key, lead, officer or "secretary") of escalations already in the outbox under
+    #: the per-lead keys used before escalations were grouped per officer.
+    escalated: frozenset[tuple[str, str, str]] = frozenset()
 
 
 def due_chases(
@@ -160,15 +170,16 @@ def _ladder(
                 continue
             if scope.covers(area=action.area, task_and_finish_group=action.reporting_group):
                 by_lead[action.lead_code].append(action)
+        silent_leads: list[tuple[PersonInfo, list[ActionInfo]]] = []
         for lead_code, actions in sorted(by_lead.items()):
-            silent = [a for a in actions if not _updated_since(a, cycle_start, now)]
+            silent = [a for a in actions if not _answered(a, cycle_start, now)]
             if not silent:
-                continue  # every in-scope action updated this cycle: nothing to chase
+                continue  # every in-scope action updated (or answered, awaiting review)
             lead = state.people.get(lead_code)
             if lead is None:
                 continue
             if step is Step.ESCALATION:
-                yield from _escalations(state, cycles, config, meeting, lead, silent, today, now)
+                silent_leads.append((lead, silent))
                 continue
             to, delegated = _route(state.people, lead, today)
             yield Chase(
@@ -188,47 +199,66 @@ def _ladder(
                 send_at=now,
                 delegated=delegated,
             )
+        if silent_leads:
+            yield from _escalations(state, cycles, meeting, silent_leads, today, now)
+
+
+SECRETARY = "secretary"
+
+
+def _officer_of(state: ChaseState, action: ActionInfo, lead_code: str) -> str:
+    """Whom a silent action escalates to: its area's senior responsible officer, or
+    ``"secretary"`` when the lead is their own officer or the officer is not in the directory."""
+    code = action.sro_code or ""
+    if not code or code == lead_code or code not in state.people:
+        return SECRETARY
+    return code
 
 
 def _escalations(
     state: ChaseState,
     cycles: CyclesConfig,
-    config: ChasingConfig,
     meeting: Meeting,
-    lead: PersonInfo,
-    silent: list[ActionInfo],
+    silent_leads: list[tuple[PersonInfo, list[ActionInfo]]],
     today: date,
     now: datetime,
 ) -> Iterable[Chase]:
-    """One message per senior responsible officer of the silent actions, the secretary copied."""
+    """One message per senior responsible officer (or the secretary) per meeting, listing each
+    silent lead of theirs and that lead's silent actions; the secretary copied.
+
+    A lead already escalated to the same officer for this meeting under the per-lead keys used
+    before escalations were grouped (``escalation:{lead}:{meeting}:{officer}``) is left out, so
+    an upgrade on escalation day sends nobody a second escalation.
+    """
     secretary = cycles.group(meeting.group).secretary
     cc: tuple[Who, ...] = ()
     if secretary is not None and secretary.email:
-        cc = (Who(code="secretary", name=secretary.name, email=secretary.email),)
-    by_sro: dict[str, list[ActionInfo]] = defaultdict(list)
-    for action in silent:
-        code = action.sro_code if action.sro_code and action.sro_code != lead.code else ""
-        by_sro[code].append(action)
-    for sro_code, actions in sorted(by_sro.items()):
-        sro = state.people.get(sro_code) if sro_code else None
-        if sro is not None:
-            to, delegated = _route(state.people, sro, today)
-            recipient, copies = to.who(), cc
+        cc = (Who(code=SECRETARY, name=secretary.name, email=secretary.email),)
+    by_officer: dict[str, list[ChasedAction]] = defaultdict(list)
+    for lead, silent in sorted(silent_leads, key=lambda x: (x[0].name.casefold(), x[0].code)):
+        for action in silent:
+            officer_code = _officer_of(state, action, lead.code)
+            if (meeting.key, lead.code, officer_code) in state.escalated:
+                continue  # already escalated under its per-lead key
+            listed = dataclasses.replace(action.listed(), lead=lead.who())
+            by_officer[officer_code].append(listed)
+    for officer_code, actions in sorted(by_officer.items()):
+        officer = state.people.get(officer_code) if officer_code != SECRETARY else None
+        if officer is not None:
+            to, delegated = _route(state.people, officer, today)
+            recipient, about, copies = to.who(), officer.who(), cc
         elif cc:
-            recipient, copies, delegated = cc[0], (), False
+            recipient, about, copies, delegated = cc[0], cc[0], (), False
         else:
-            continue
+            continue  # nobody to escalate to: the meeting has no secretary with an address
         yield Chase(
-            key=outbox_key(
-                state.plan_code,
-                f"{Step.ESCALATION}:{lead.code}:{meeting.key}:{sro_code or 'secretary'}",
-            ),
+            key=outbox_key(state.plan_code, f"{Step.ESCALATION}:{officer_code}:{meeting.key}"),
             step=Step.ESCALATION,
             plan_code=state.plan_code,
             to=recipient,
-            lead=lead.who(),
+            lead=about,
             cc=copies,
-            actions=tuple(a.listed() for a in actions),
+            actions=tuple(actions),
             channels=("email",),
             group_code=meeting.group,
             group_name=meeting.group_name,
@@ -246,6 +276,12 @@ def _cycle_start(cycles: CyclesConfig, groups: list[str], meeting: Meeting) -> d
     before = [m.date for m in earlier if m.date < meeting.date]
     start = before[-1] + timedelta(days=1) if before else meeting.date - timedelta(days=21)
     return datetime.combine(start, time(0, 0), tzinfo=LONDON)
+
+
+def _answered(action: ActionInfo, since: datetime, now: datetime) -> bool:
+    """Updated this cycle, or answered by a reply received this cycle that waits for review."""
+    waiting = action.awaiting_review
+    return _updated_since(action, since, now) or (waiting is not None and since <= waiting <= now)
 
 
 def _updated_since(action: ActionInfo, since: datetime, now: datetime) -> bool:

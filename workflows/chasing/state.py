@@ -2,15 +2,29 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import func
+from sqlalchemy import select as select_columns
+from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
-from workflows.chasing.rules import ActionInfo, ChaseState, PersonInfo
+from workflows.chasing.rules import SECRETARY, ActionInfo, ChaseState, PersonInfo
 from workflows.plan.dates import show_date
 from workflows.plan.people import plan_people
-from workflows.store.models import Action, Area, Channel, Plan, StatusChange
+from workflows.replies.review import WAITING
+from workflows.store.models import (
+    Action,
+    Area,
+    Channel,
+    Delivery,
+    Person,
+    Plan,
+    Reply,
+    StatusChange,
+)
 
 #: Changes that count as a lead's update (imports and admin edits do not).
 UPDATE_CHANNELS = (Channel.FORM, Channel.EMAIL, Channel.TEAMS)
@@ -52,6 +66,7 @@ def load_chase_state(session: Session, plan_code: str) -> ChaseState:
             .group_by(col(StatusChange.action_id))
         )
     }
+    waiting = awaiting_review(session, plan.id)
     actions = []
     for a in session.exec(
         select(Action).where(Action.plan_id == plan.id).order_by(col(Action.position))
@@ -76,9 +91,94 @@ def load_chase_state(session: Session, plan_code: str) -> ChaseState:
                 embedded=a.embedded,
                 withdrawn=a.withdrawn,
                 last_update=_aware(last_updates.get(a.id)),
+                awaiting_review=max((w.received_at for w in waiting.get(a.ref, ())), default=None),
             )
         )
-    return ChaseState(plan_code=plan.code, people=people, actions=tuple(actions))
+    return ChaseState(
+        plan_code=plan.code,
+        people=people,
+        actions=tuple(actions),
+        escalated=_per_lead_escalations(session, plan.id, set(people)),
+    )
+
+
+@dataclass(frozen=True)
+class WaitingReply:
+    """A reply on the review queue, and who sent it."""
+
+    reply_id: int
+    received_at: datetime
+    sender_code: str  # who sent it (their people code)
+
+
+def awaiting_review(session: Session, plan_id: int | None) -> dict[str, list[WaitingReply]]:
+    """The plan's replies waiting for review that answer for a lead, by the refs they answer.
+
+    A reply answers the actions its request asked about (``Reply.delivery_id``) and any it
+    names in ``parsed["answers"]`` (``[{"ref": …, "verdict": …}, …]``), whatever each answer's
+    own verdict: the lead has replied, the secretary has not yet decided. It counts only when
+    it came from the person the request went to or whose actions it asked about (a stranger's
+    reply to a forwarded request does not silence the chase), and not when a server Chaser
+    trusts found its sender failing authentication (a spoof in the lead's name does not
+    either)."""
+    sender = aliased(Person)
+    rows = session.execute(
+        select_columns(
+            col(Reply.id),
+            col(Reply.received_at),
+            col(Reply.parsed),
+            col(Delivery.action_refs),
+            col(Delivery.person_code),
+            col(Delivery.recipient_code),
+            col(sender.code),
+        )
+        .select_from(Reply)
+        .outerjoin(Delivery, col(Delivery.id) == Reply.delivery_id)
+        .outerjoin(sender, col(sender.id) == Reply.person_id)
+        .where(col(Reply.plan_id) == plan_id, col(Reply.verdict).in_(WAITING))
+    )
+    out: dict[str, list[WaitingReply]] = {}
+    for reply_id, received_at, parsed, request_refs, lead, recipient, sender_code in rows:
+        facts = parsed if isinstance(parsed, dict) else {}
+        if not sender_code or _spoofed(facts):
+            continue
+        if request_refs is not None and sender_code not in (lead, recipient):
+            continue
+        refs = [str(r) for r in request_refs or ()]
+        answers = facts.get("answers")
+        if isinstance(answers, list):
+            refs += [str(a["ref"]) for a in answers if isinstance(a, dict) and a.get("ref")]
+        waiting = WaitingReply(int(reply_id), _aware(received_at) or received_at, sender_code)
+        for ref in dict.fromkeys(refs):
+            out.setdefault(ref, []).append(waiting)
+    return out
+
+
+def _spoofed(parsed: dict[str, Any]) -> bool:
+    """A trusted receiving server judged the sender and did not authenticate them."""
+    auth = parsed.get("authentication")
+    return isinstance(auth, dict) and bool(auth.get("by")) and auth.get("authenticated") is False
+
+
+def _per_lead_escalations(
+    session: Session, plan_id: int | None, people: set[str]
+) -> frozenset[tuple[str, str, str]]:
+    """(meeting, lead, officer) of escalations queued under the per-lead keys Chaser used
+    before it grouped them, ``{plan}/escalation:{lead}:{meeting}:{officer or "secretary"}``; an
+    officer not in the directory went to the secretary, as it would now."""
+    found = set()
+    for key, lead, meeting in session.execute(
+        select(Delivery.key, Delivery.person_code, Delivery.meeting_key).where(
+            Delivery.plan_id == plan_id, Delivery.kind == "escalation"
+        )
+    ):
+        _, _, rest = str(key).partition("/")
+        prefix = f"escalation:{lead}:{meeting}:"
+        if not lead or not meeting or not rest.startswith(prefix):
+            continue  # a grouped key: escalation:{officer}:{meeting}
+        officer = rest.removeprefix(prefix).removesuffix(":teams")
+        found.add((str(meeting), str(lead), officer if officer in people else SECRETARY))
+    return frozenset(found)
 
 
 def _aware(value: datetime | None) -> datetime | None:

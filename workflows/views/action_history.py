@@ -262,7 +262,7 @@ def action_history(
                 reverse=True,
             )
         ),
-        deliveries=_deliveries(session, plan.id, ref, by_code),
+        deliveries=_deliveries(session, plan.id, ref, by_code, lead.code if lead else ""),
     )
 
 
@@ -359,7 +359,7 @@ def _reply_line(reply: Reply, people: Mapping[int | None, Person]) -> ReplyLine:
 
 
 def _deliveries(
-    session: Session, plan_id: int, ref: str, people: Mapping[str, Person]
+    session: Session, plan_id: int, ref: str, people: Mapping[str, Person], lead_code: str = ""
 ) -> tuple[DeliveryLine, ...]:
     """Every message whose list of actions holds ``ref`` (newest first)."""
     needle = json.dumps(ref)  # as stored in the JSON list, quotes included
@@ -373,7 +373,9 @@ def _deliveries(
     for d in candidates:
         if ref not in (d.action_refs or ()):
             continue
-        to, lead = people.get(d.recipient_code), people.get(d.person_code)
+        # an escalation goes to an officer about several leads: this action's is its lead
+        about = lead_code if d.kind == "escalation" and lead_code else d.person_code
+        to, lead = people.get(d.recipient_code), people.get(about)
         lines.append(
             DeliveryLine(
                 kind=d.kind,
@@ -381,7 +383,7 @@ def _deliveries(
                 channel=d.channel,
                 at=d.sent_at or d.created_at,
                 to=(to.name or to.code) if to else d.recipient_code,
-                lead=(lead.name or lead.code) if lead else d.person_code,
+                lead=(lead.name or lead.code) if lead else about,
                 meeting=meeting_label(d.meeting_key),
                 meeting_key=d.meeting_key,
                 state=d.state,

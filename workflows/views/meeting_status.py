@@ -2,9 +2,13 @@
 
 A lead counts as *updated* for a meeting when every action their request listed
 (``Delivery.action_refs``) has a change from anyone, other than an import, recorded since the
-request went out (its ``sent_at``, or when it was queued if it has not gone yet). The email and
-Teams copies of one message count once. Pure queries: a session and arguments in, frozen
-dataclasses out; a few queries per page whatever the number of leads.
+request went out (its ``sent_at``, or when it was queued if it has not gone yet). An action
+not yet updated but answered by a reply received since then that waits on the review queue is
+*replied, awaiting review*, with the reply's number for the queue's link; a lead whose every
+action is updated or awaiting review is not outstanding. The email and Teams copies of one
+message count once; an escalation listing several silent leads shows under each of them (the
+leads of the actions it lists) and counts once. Pure queries: a session and arguments in,
+frozen dataclasses out; a few queries per page whatever the number of leads.
 """
 
 from __future__ import annotations
@@ -12,12 +16,13 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from sqlmodel import Session, col, select
 
 from workflows.calendar.cycles import LONDON
 from workflows.calendar.meetings import Meeting, meeting_date, meeting_label
+from workflows.chasing.state import WaitingReply, awaiting_review
 from workflows.plan.people import plan_people
 from workflows.store.models import (
     Action,
@@ -71,6 +76,7 @@ class MessageLine:
     state_text: str
     at: datetime  # sent at, or queued at if not sent
     error: str  # why a dead copy was not delivered
+    ids: tuple[int, ...] = ()  # its outbox rows: one message listed under several leads
 
 
 @dataclass(frozen=True)
@@ -79,10 +85,21 @@ class ScopeAction:
     title: str
     updated_at: datetime | None  # the first change since the request, None if none
     late: bool  # an update since the request was recorded as late
+    #: The reply waiting for review that answers it (received since the request), if any and
+    #: the action is not updated since.
+    review_reply: int | None = None
 
     @property
     def updated(self) -> bool:
         return self.updated_at is not None
+
+    @property
+    def awaiting_review(self) -> bool:
+        return not self.updated and self.review_reply is not None
+
+    @property
+    def answered(self) -> bool:
+        return self.updated or self.awaiting_review
 
 
 @dataclass(frozen=True)
@@ -105,6 +122,23 @@ class LeadChase:
     @property
     def updated_count(self) -> int:
         return sum(1 for a in self.actions if a.updated)
+
+    @property
+    def answered_all(self) -> bool:
+        """Every action updated or answered by a reply that waits for review."""
+        return bool(self.actions) and all(a.answered for a in self.actions)
+
+    @property
+    def awaiting_review(self) -> bool:
+        """Replied, awaiting review: answered every action, some of it still on the queue."""
+        return self.answered_all and not self.updated_all
+
+    @property
+    def review_replies(self) -> tuple[int, ...]:
+        """The replies on the review queue that answer their actions, oldest first."""
+        return tuple(
+            sorted({a.review_reply for a in self.actions if a.awaiting_review and a.review_reply})
+        )
 
     def sent(self, kind: str) -> tuple[MessageLine, ...]:
         return tuple(m for m in self.messages if m.kind == kind and m.state == "sent")
@@ -133,10 +167,25 @@ class MeetingChase:
 
     @property
     def outstanding(self) -> tuple[LeadChase, ...]:
-        return tuple(lead for lead in self.leads if not lead.updated_all)
+        """Leads who have not answered every action (a reply awaiting review is an answer)."""
+        return tuple(lead for lead in self.leads if not lead.answered_all)
+
+    @property
+    def awaiting_review(self) -> tuple[LeadChase, ...]:
+        """Leads who have replied, with the reply (or part of it) awaiting review."""
+        return tuple(lead for lead in self.leads if lead.awaiting_review)
 
     def sent(self, kind: str) -> int:
-        return sum(len(lead.sent(kind)) for lead in self.leads)
+        """Messages of ``kind`` sent: one escalation listing three leads counts once."""
+        seen: set[tuple[int, ...]] = set()
+        count = 0
+        for lead in self.leads:
+            for line in lead.sent(kind):
+                if line.ids and line.ids in seen:
+                    continue
+                seen.add(line.ids)
+                count += 1
+        return count
 
     @property
     def dead(self) -> int:
@@ -207,7 +256,11 @@ def _assemble(
         d for key in keys for d in by_meeting.get(key, ()) if d.kind == "request" and d.action_refs
     ]
     changes = _changes_since(session, plan_id, requests)
-    titles = _titles(session, plan_id, {r for d in requests for r in d.action_refs})
+    escalated = {r for d in deliveries if d.kind == "escalation" for r in d.action_refs or ()}
+    titles, leads_of = _titles(
+        session, plan_id, {r for d in requests for r in d.action_refs} | escalated
+    )
+    waiting = awaiting_review(session, plan_id) if requests else {}
     out = []
     for key in keys:
         meeting = known.get(key)
@@ -229,7 +282,7 @@ def _assemble(
                     else (due[0].astimezone(LONDON).date() if due else None)
                 ),
                 status=str(meeting.status) if meeting else "",
-                leads=_leads(mine, people, changes, titles),
+                leads=_leads(mine, people, changes, titles, leads_of, waiting),
                 digest_sent_at=min((_at(d) for d in sent_digest), default=None),
                 digest_state=_best_state(digest) if digest else "",
             )
@@ -273,6 +326,7 @@ def _message(copies: Sequence[Delivery], people: Mapping[str, Person]) -> Messag
         state_text=delivery_state(state),
         at=min(_at(d) for d in chosen),
         error="; ".join(d.last_error for d in copies if d.state == DeliveryState.DEAD)[:300],
+        ids=tuple(sorted(d.id for d in copies if d.id is not None)),
     )
 
 
@@ -281,13 +335,20 @@ def _leads(
     people: Mapping[str, Person],
     changes: Mapping[str, Sequence[tuple[datetime, bool]]],
     titles: Mapping[str, str],
+    leads_of: Mapping[str, str],
+    waiting: Mapping[str, Sequence[WaitingReply]],
 ) -> tuple[LeadChase, ...]:
     by_lead: dict[str, dict[tuple[str, str], list[Delivery]]] = defaultdict(
         lambda: defaultdict(list)
     )
     for d in deliveries:
-        if d.kind in CHASE_STEPS and d.person_code:
-            by_lead[d.person_code][(d.kind, d.recipient_code)].append(d)
+        if d.kind not in CHASE_STEPS or not d.person_code:
+            continue
+        about = {d.person_code}
+        if d.kind == "escalation":  # to an officer, about the leads of the actions it lists
+            about = {leads_of[r] for r in d.action_refs or () if r in leads_of} or about
+        for code in about:
+            by_lead[code][(d.kind, d.recipient_code)].append(d)
     leads = []
     for code, messages in by_lead.items():
         lines = {k: _message(v, people) for k, v in messages.items()}
@@ -302,7 +363,7 @@ def _leads(
                 code=code,
                 name=(person.name or code) if person else code,
                 request=request,
-                actions=tuple(_scope_action(ref, titles, changes, since) for ref in refs),
+                actions=tuple(_scope_action(ref, titles, changes, since, waiting) for ref in refs),
                 messages=tuple(
                     sorted(
                         (line for k, line in lines.items() if k[0] != "request"),
@@ -325,14 +386,25 @@ def _scope_action(
     titles: Mapping[str, str],
     changes: Mapping[str, Sequence[tuple[datetime, bool]]],
     since: datetime | None,
+    waiting: Mapping[str, Sequence[WaitingReply]],
 ) -> ScopeAction:
     after = [(at, late) for at, late in changes.get(ref, ()) if since is not None and at >= since]
+    replies = [
+        w.reply_id
+        for w in waiting.get(ref, ())
+        if since is not None and _utc(w.received_at) >= _utc(since)
+    ]
     return ScopeAction(
         ref=ref,
         title=titles.get(ref, ""),
         updated_at=min((at for at, _ in after), default=None),
         late=any(late for _, late in after),
+        review_reply=min(replies, default=None),
     )
+
+
+def _utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
 def _changes_since(
@@ -358,14 +430,20 @@ def _changes_since(
     return found
 
 
-def _titles(session: Session, plan_id: int, refs: set[str]) -> dict[str, str]:
+def _titles(
+    session: Session, plan_id: int, refs: set[str]
+) -> tuple[dict[str, str], dict[str, str]]:
+    """Each action's title, and the code of its accountable lead, by ref (one query)."""
     if not refs:
-        return {}
-    return {
-        ref: title
-        for ref, title in session.execute(
-            select(Action.ref, Action.title).where(
-                Action.plan_id == plan_id, col(Action.ref).in_(sorted(refs))
-            )
-        )
-    }
+        return {}, {}
+    titles: dict[str, str] = {}
+    leads: dict[str, str] = {}
+    for ref, title, code in session.execute(
+        select(Action.ref, Action.title, Person.code)
+        .outerjoin(Person, col(Person.id) == Action.accountable_id)
+        .where(Action.plan_id == plan_id, col(Action.ref).in_(sorted(refs)))
+    ):
+        titles[ref] = title
+        if code:
+            leads[ref] = code
+    return titles, leads
