@@ -14,9 +14,11 @@ from tests.mail_servers import free_port
 
 BASE = "http://127.0.0.1:8080"
 NOW = datetime(2025, 9, 16, 9, 0, tzinfo=UTC)
+#: The outbox's counts /health adds while the store answers (tests/test_admin_outbox_pages.py).
+EMPTY_OUTBOX = {"outbox": {"dead": 0, "pending": 0, "oldest_pending_seconds": None}}
 
 
-def _health(engine: Engine, liveness: Heartbeat | None = None) -> tuple[int, dict[str, str]]:
+def _health(engine: Engine, liveness: Heartbeat | None = None) -> tuple[int, dict[str, object]]:
     app = create_app(
         engine=engine,
         secret=b"s" * 40,
@@ -40,7 +42,7 @@ class Ticks:
 def test_it_is_healthy_while_the_store_answers_and_the_ticks_keep_coming(
     sqlite_engine: Engine,
 ) -> None:
-    assert _health(sqlite_engine, Heartbeat(60)) == (200, {"status": "ok"})
+    assert _health(sqlite_engine, Heartbeat(60)) == (200, {"status": "ok", **EMPTY_OUTBOX})
 
 
 def test_it_is_unavailable_when_the_store_does_not_answer() -> None:
@@ -61,7 +63,11 @@ def test_it_is_unavailable_when_no_tick_has_finished_for_three_intervals(
     clock.now += 1
     assert _health(sqlite_engine, heartbeat) == (
         503,
-        {"status": "unavailable", "scheduler": "no tick has finished for 241 seconds"},
+        {
+            "status": "unavailable",
+            "scheduler": "no tick has finished for 241 seconds",
+            **EMPTY_OUTBOX,
+        },
     )
     heartbeat.beat()
-    assert _health(sqlite_engine, heartbeat) == (200, {"status": "ok"})
+    assert _health(sqlite_engine, heartbeat) == (200, {"status": "ok", **EMPTY_OUTBOX})

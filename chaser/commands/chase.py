@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 
 import click
 
 from chaser.commands.common import fail, parse_now, runtime_from
+from chaser.runtime import PlanRuntime
 from chaser.service import Planned, plan_tick, tick
 from chaser.settings import Settings
+from chaser.standing import next_chase
 from workflows.calendar.cycles import LONDON
 from workflows.chasing.state import UnknownPlan
 
@@ -106,3 +109,26 @@ def chase(
             f"sent {dispatch.sent}, retrying {dispatch.retried}, dead {dispatch.dead}, "
             f"waiting for the mailbox's rate {dispatch.deferred}"
         )
+    if not fresh:
+        for plan in runtime.plans.values():
+            click.echo(_next_hint(plan, now, several=len(runtime.plans) > 1))
+    if dispatch is not None and dispatch.dead:
+        click.echo("`chaser outbox list` says why a message was not delivered.")
+
+
+def _next_hint(plan: PlanRuntime, now: datetime, *, several: bool) -> str:
+    """When the next rung of the ladder goes out, for a tick that had nothing new to send."""
+    whose = f" for {plan.code}" if several else ""
+    nxt = next_chase(plan, now)
+    if nxt is None:
+        return f"nothing due{whose}, and no chased meeting in the next 400 days (cycles.yaml)"
+    if nxt.now:  # today's step is in the outbox already: the one after it
+        close = datetime.combine(nxt.day, plan.chasing.send_window.end, tzinfo=LONDON)
+        nxt = next_chase(plan, close)
+        if nxt is None:
+            return f"nothing more due{whose}, and no chased meeting in the next 400 days"
+    meeting = f"{nxt.meeting.group} {nxt.meeting.date:%d %b %Y}"
+    return (
+        f"nothing due{whose}; the next chase is the {nxt.step_text.lower()} for {meeting}, "
+        f"{nxt.at:%a %d %b %Y at %H:%M} (`chaser status` shows more)"
+    )

@@ -28,7 +28,7 @@ from chaser.digests import (
 )
 from chaser.service import tick
 from chaser.settings import Settings
-from workflows.calendar.cycles import CyclesConfigError, load_cycles
+from workflows.calendar.cycles import LONDON, CyclesConfigError, load_cycles
 from workflows.digest.config import DigestConfigError, load_digest_config
 from workflows.digest.contents import Digest
 
@@ -61,7 +61,11 @@ def _summary(digest: Digest, files: list[Path], sent: bool) -> dict[str, Any]:
 
 @click.group(invoke_without_command=True)
 @plan_option
-@click.option("--group", metavar="CODE", help="The group, e.g. SIB (required to build one).")
+@click.option(
+    "--group",
+    metavar="CODE",
+    help="The group, e.g. SIB (default: the board, the first of digest.yaml's groups).",
+)
 @click.option(
     "--meeting",
     "meeting_day",
@@ -97,20 +101,34 @@ def digest(
     """
     if ctx.invoked_subcommand is not None:
         return
-    if group is None:
-        raise click.UsageError("Missing option '--group' (e.g. --group SIB).")
     settings: Settings = ctx.obj
     files_ = plan_files(settings, plan_code)
     runtime = runtime_from(settings, only=files_.code)
     plan = runtime.plan
     if plan.digests is None:
         fail(f"{files_.folder / 'digest.yaml'} is missing; copy the shipped one and edit it")
+    chosen = group is None
+    if group is None:  # the board: the first group digest.yaml gives a digest
+        group = plan.digests.groups[0]
     now = parse_now(now_text)
     on: date | None = meeting_day.date() if meeting_day else None
     try:
         meeting = find_meeting(plan, group, on, now)
     except DigestError as exc:
         fail(str(exc))
+    if on is None:
+        away = (meeting.date - now.astimezone(LONDON).date()).days
+        whose = (
+            f"no --group: the board, {group} ({meeting.group_name})"
+            if chosen
+            else f"{group} ({meeting.group_name})"
+        )
+        click.echo(
+            f"{whose}, its next meeting: {meeting.date:%a %d %b %Y} "
+            f"(in {away} day{'s' if away != 1 else ''}); --group and --meeting YYYY-MM-DD "
+            "choose another",
+            err=as_json,
+        )
     folder = out_dir or digest_folder(runtime, plan, meeting)
     built = prepare(runtime, plan, group, meeting, now, folder)
     files = list(built.files)

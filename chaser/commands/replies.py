@@ -6,6 +6,7 @@ import json
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import click
 from sqlmodel import Session
@@ -14,8 +15,14 @@ from chaser.commands.common import engine_from, fail, plan_option
 from chaser.settings import Settings
 from workflows.replies.authentication import Receiver
 from workflows.replies.intake import ingest_email
-from workflows.replies.review import ReviewError, decide, pending_reviews
-from workflows.store.models import ReplyVerdict
+from workflows.replies.review import (
+    ReviewError,
+    decide,
+    pending_reviews,
+    raw_bytes,
+    review_items,
+)
+from workflows.replies.shown import show_message
 
 
 @click.group()
@@ -67,36 +74,144 @@ def ingest(
 )
 @click.pass_obj
 def review(settings: Settings, as_json: bool, plan_code: str | None) -> None:
-    """Replies waiting for the secretary to apply or reject, with the reason."""
+    """Replies waiting for the secretary to apply or reject: the message as sent (HTML shown
+    as text, attachments listed), why it waits, what applying it would record, and the
+    commands that decide it."""
     engine = engine_from(settings)
     with Session(engine) as session:
-        waiting = [
-            {
-                "reply": r.id,
-                "received_at": r.received_at.isoformat(),
-                "sender": r.sender,
-                "subject": str(r.parsed.get("subject", "")),
-                "reason": r.reason,
-                "text": str(r.parsed.get("body", ""))[:2000],
-                "quarantined": r.verdict == ReplyVerdict.QUARANTINED,
-            }
-            for r in pending_reviews(session, plan_code)
-        ]
+        items = review_items(session, plan_code or "", now=datetime.now(UTC))
+        replies_ = {r.id: r for r in pending_reviews(session, plan_code)}
+        waiting = []
+        for item in items:
+            reply = replies_.get(item.reply_id)
+            if reply is None:  # another plan's
+                continue
+            shown = show_message(
+                b"" if item.quarantined or reply.channel != "email" else raw_bytes(reply.raw),
+                fallback=item.text,
+            )
+            answers = reply.parsed.get("answers") if isinstance(reply.parsed, dict) else None
+            waiting.append(
+                {
+                    "reply": item.reply_id,
+                    "received_at": item.received_at.isoformat(),
+                    "channel": item.channel,
+                    "sender": item.sender,
+                    "sender_name": item.sender_name,
+                    "subject": item.subject,
+                    "reason": item.reason,
+                    "text": shown.text,
+                    "text_from_html": shown.from_html,
+                    "text_cut": shown.cut,
+                    "attachments": [
+                        {"name": a.name, "content_type": a.content_type, "size": a.size}
+                        for a in shown.attachments
+                    ],
+                    "request": item.request_reference or None,
+                    "request_lead": item.request_lead or None,
+                    "read": [
+                        {
+                            "ref": u.ref,
+                            "status": u.status_label,
+                            "forecast": u.forecast,
+                            "narrative": u.narrative,
+                        }
+                        for u in item.read
+                    ],
+                    "answers": [a for a in answers if isinstance(a, dict)]
+                    if isinstance(answers, list)
+                    else None,
+                    "problems": list(item.problems),
+                    "quarantined": item.quarantined,
+                    "apply": None
+                    if item.quarantined or not item.read
+                    else f'chaser replies apply {item.reply_id} --by "YOUR NAME"',
+                    "reject": f'chaser replies reject {item.reply_id} --by "YOUR NAME" '
+                    '--reason "WHY"',
+                }
+            )
     if as_json:
         click.echo(json.dumps(waiting, indent=2, ensure_ascii=False))
         return
     if not waiting:
         click.echo("nothing waiting for review")
-    for w in waiting:
-        what = "quarantined message" if w["quarantined"] else "reply"
-        click.echo(f"{what} {w['reply']} from {w['sender'] or 'an unknown sender'}: {w['reason']}")
-        click.echo(f"  {w['subject']}")
+    for i, w in enumerate(waiting):
+        _print_item(w, first=i == 0)
     quarantined = sum(1 for w in waiting if w["quarantined"])
     if quarantined:
         click.echo(
             f"{quarantined} of {len(waiting)} could not be read: reject them (`chaser replies "
             "reject ID`), entering any update by hand"
         )
+
+
+def _answer(a: dict[str, Any], reason: str) -> str:
+    """One action's answer as the reader made it out: ``2.5: review (matched by ref): Amber,
+    forecast 2026-03-31, "staff recruited"``, and why, when that is not the reply's reason."""
+    read = a.get("read")
+    bits: list[str] = []
+    if isinstance(read, dict):
+        label = read.get("status_label") or read.get("status")
+        if label:
+            bits.append(str(label))
+        if read.get("revised_date"):
+            bits.append(f"forecast {read['revised_date']}")
+        if read.get("narrative"):
+            bits.append(f'"{" ".join(str(read["narrative"]).split())[:100]}"')
+    elif read:
+        bits.append(str(read)[:100])
+    match = f" (matched by {a['match']})" if a.get("match") else ""
+    line = f"{a.get('ref') or '-'}: {a.get('verdict') or '-'}{match}"
+    if bits:
+        line += ": " + ", ".join(bits)
+    why = str(a.get("reason") or "")
+    if why and why != reason:
+        line += f"; {why}"
+    return line
+
+
+def _print_item(w: dict[str, Any], *, first: bool) -> None:
+    if not first:
+        click.echo("")
+    what = "quarantined message" if w["quarantined"] else "reply"
+    sender = w["sender"] or "an unknown sender"
+    if w["sender_name"]:
+        sender = f"{w['sender_name']} <{sender}>"
+    click.echo(f"{what} {w['reply']} from {sender}: {w['reason']}")
+    click.echo(f"  received {w['received_at']} by {w['channel']}; subject: {w['subject'] or '-'}")
+    if w["request"]:
+        click.echo(f"  answers request {w['request']} to {w['request_lead'] or 'a lead'}")
+    heading = "the message (its HTML shown as text)" if w["text_from_html"] else "the message"
+    click.echo(f"  {heading}:")
+    for line in (w["text"] or "(no text)").splitlines() or [""]:
+        click.echo(f"  | {line}")
+    if w["text_cut"]:
+        click.echo("  | … (cut: the rest is kept with the reply)")
+    for a in w["attachments"]:
+        click.echo(
+            f"  attachment: {a['name']} ({a['content_type']}, {a['size']} bytes; not opened)"
+        )
+    if w["answers"]:
+        click.echo("  what Chaser made of it, action by action:")
+        for a in w["answers"]:
+            click.echo(f"    {_answer(a, w['reason'])}")
+    if w["read"]:
+        click.echo("  applying it records:")
+        for u in w["read"]:
+            bits = [
+                b for b in (u["status"], f"forecast {u['forecast']}" if u["forecast"] else "") if b
+            ]
+            click.echo(
+                f"    {u['ref']}: {', '.join(bits) or 'a note'}"
+                + (f" - {u['narrative'][:100]}" if u["narrative"] else "")
+            )
+    else:
+        click.echo("  applying it records nothing: no update could be read from it")
+    for p in w["problems"]:
+        click.echo(f"  could not read: {p}")
+    if w["apply"]:
+        click.echo(f"  to apply it:  {w['apply']}")
+    click.echo(f"  to reject it: {w['reject']}")
 
 
 @replies.command("apply")

@@ -1,8 +1,15 @@
-"""``/outbox``: the demo's captured mail, browsable like a webmail inbox.
+"""The outbox's pages: the store's messages by state, and the demo's captured mail.
 
-Only ``chaser demo`` mounts these pages (its built-in SMTP sink is the mailbox). A message is
-shown as text, with its links clickable, its attachments downloadable and its HTML version on a
-page of its own that may neither run script nor load anything.
+:func:`delivery_router` serves, for signed-in users of a plan, every message Chaser queued for
+that plan: waiting, failed and being tried again, sent, and dead (given up on), each with its
+attempts and why it failed; a secretary or admin may send a dead one again (``POST
+/outbox/{id}/retry``: role, CSRF token and same origin checked, recorded under their name). Under
+``chaser run`` it is ``/outbox``; the demo, whose ``/outbox`` is its mail sink, serves it at
+``/deliveries``.
+
+:func:`outbox_router` is the demo's captured mail (its built-in SMTP sink is the mailbox). A
+message is shown as text, with its links clickable, its attachments downloadable and its HTML
+version on a page of its own that may neither run script nor load anything.
 """
 
 from __future__ import annotations
@@ -10,17 +17,38 @@ from __future__ import annotations
 import email
 import email.policy
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
-from typing import Protocol
+from typing import Any, Protocol
 
-from fastapi import APIRouter
-from fastapi.responses import HTMLResponse, Response
+import structlog
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from markupsafe import Markup, escape
+from sqlalchemy import Engine
+from sqlmodel import Session
+from starlette.concurrency import run_in_threadpool
 
-from integrations.web.pages import ErrorPage, Pages, long_date
+from integrations.web.pages import ErrorPage, Pages, long_date, with_plan
+from integrations.web.security import CSRF_FIELD
+from integrations.web.signin import Access
+from notifications.channel import OutgoingMessage
+from notifications.outbox import requeue
+from workflows.access.audit import record
+from workflows.access.users import SignedIn
+from workflows.calendar.meetings import meeting_label
+from workflows.store.models import Role
+from workflows.views.outbox_status import (
+    SHOWN_STATES,
+    STATE_TEXT,
+    outbox_counts,
+    outbox_lines,
+    outbox_message,
+)
+
+log = structlog.get_logger(__name__)
 
 #: The HTML version of a message may style itself and show inline images, and nothing else.
 HTML_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; sandbox"
@@ -156,5 +184,152 @@ def outbox_router(*, pages: Pages, mailbox: CapturedMail) -> APIRouter:
             media_type=part.get_content_type(),
             headers={"Content-Disposition": f'attachment; filename="{name}"'},
         )
+
+    return router
+
+
+NO_SUCH_DELIVERY = ErrorPage(
+    404, "Message not found", "Go back to the outbox and choose a message from the list."
+)
+#: The tag colour of each state, beside its name in words.
+STATE_TAGS = {
+    "dead": "govuk-tag--red",
+    "failed": "govuk-tag--orange",
+    "waiting": "govuk-tag--grey",
+    "sending": "govuk-tag--blue",
+    "sent": "govuk-tag--green",
+}
+
+
+def age_text(seconds: int | None) -> str:
+    """``3 minutes``, ``5 hours``, ``2 days``; empty for None."""
+    if seconds is None:
+        return ""
+    if seconds < 120:
+        return f"{seconds} seconds"
+    if seconds < 2 * 3600:
+        return f"{seconds // 60} minutes"
+    if seconds < 2 * 86400:
+        return f"{seconds // 3600} hours"
+    return f"{seconds // 86400} days"
+
+
+def delivery_router(
+    *,
+    pages: Pages,
+    engine: Engine,
+    clock: Callable[[], datetime],
+    access: Access,
+    prefix: str = "/outbox",
+) -> APIRouter:
+    """The plan's outbox at ``prefix`` (list, one message, and sending a dead one again)."""
+    router = APIRouter(dependencies=[Depends(access.page)])
+
+    def in_plan(request: Request, url: str) -> str:
+        return with_plan(url, request.state.plan) if getattr(request.state, "plans", []) else url
+
+    def render(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
+        user: SignedIn | None = getattr(request.state, "user", None)
+        return pages.render(
+            template,
+            status,
+            current=prefix,
+            request=request,
+            prefix=prefix,
+            in_plan=lambda url: in_plan(request, url),
+            may_retry=user is not None and user.may(Role.SECRETARY, request.state.plan),
+            csrf_field=CSRF_FIELD,
+            state_tags=STATE_TAGS,
+            meeting_label=meeting_label,
+            **context,
+        )
+
+    @router.get(prefix, response_class=HTMLResponse)
+    def listing(request: Request, state: str = "", retried: str = "") -> HTMLResponse:
+        if state and state not in SHOWN_STATES:
+            state = ""
+        now = clock()
+        with Session(engine) as session:
+            found = outbox_lines(session, request.state.plan, state)
+            counts = outbox_counts(session, None)
+        if found is None:
+            raise ErrorPage(
+                404,
+                "There is no plan to show yet",
+                f"The store has no plan called {request.state.plan}. Import it with `chaser plan "
+                "import`.",
+            )
+        lines, by_state = found
+        banner = ""
+        if retried.isdigit() and len(retried) < 12:
+            banner = (
+                f"Message {int(retried)} will be sent again at the next tick (within a minute)."
+            )
+        return render(
+            request,
+            "outbox/deliveries.html",
+            lines=lines,
+            by_state=by_state,
+            total=sum(by_state.values()),
+            state=state,
+            states=[(s, STATE_TEXT[s]) for s in SHOWN_STATES],
+            oldest_age=age_text(counts.oldest_pending_seconds(now)),
+            banner=banner,
+        )
+
+    def find(request: Request, delivery_id: str) -> tuple[Any, Any]:
+        if not delivery_id.isdigit() or len(delivery_id) > 12:
+            raise NO_SUCH_DELIVERY
+        with Session(engine) as session:
+            found = outbox_message(session, request.state.plan, int(delivery_id))
+        if found is None:
+            raise NO_SUCH_DELIVERY
+        return found
+
+    @router.get(prefix + "/{delivery_id}", response_class=HTMLResponse)
+    def message_page(request: Request, delivery_id: str) -> HTMLResponse:
+        line, row = find(request, delivery_id)
+        message = OutgoingMessage.from_json(row.payload)
+        return render(
+            request,
+            "outbox/delivery.html",
+            line=line,
+            message=message,
+            body=linkify(message.text),
+        )
+
+    def post_retry(request: Request, user: SignedIn, delivery_id: str) -> Response:
+        line, _ = find(request, delivery_id)
+        if line.state != "dead":
+            raise ErrorPage(
+                409,
+                "This message is not waiting to be sent again",
+                f"Message {line.id} is {line.state_text.lower()}: only a message that was not "
+                "delivered can be sent again. Nothing was changed.",
+            )
+        now = clock()
+        with engine.begin() as conn:
+            moved = requeue(conn, [line.id], now=now)
+        with Session(engine) as session:
+            record(
+                session,
+                "outbox_retry",
+                now=now,
+                by=user.label,
+                email=user.email,
+                reason=f"{moved} sent again: key {line.key!r}",
+            )
+            session.commit()
+        log.info("outbox_retried", delivery=line.id, moved=moved)
+        return RedirectResponse(
+            in_plan(request, f"{prefix}?state=dead&retried={line.id}"), status_code=303
+        )
+
+    may_retry = access.change(Role.SECRETARY)
+
+    @router.post(prefix + "/{delivery_id}/retry", dependencies=[Depends(may_retry)])
+    async def retry(request: Request, delivery_id: str) -> Response:
+        user: SignedIn = request.state.user
+        return await run_in_threadpool(post_retry, request, user, delivery_id)
 
     return router

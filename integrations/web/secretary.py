@@ -27,9 +27,10 @@ import structlog
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import Engine
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 from starlette.concurrency import run_in_threadpool
 
+from integrations.web.outbox_pages import age_text
 from integrations.web.pages import ErrorPage, NavItem, Pages, with_plan
 from integrations.web.security import CSRF_FIELD
 from integrations.web.signin import PLAN_COOKIE, Access
@@ -37,10 +38,12 @@ from workflows.access.users import SignedIn
 from workflows.calendar.cycles import LONDON
 from workflows.calendar.meetings import Meeting
 from workflows.digest.contents import Flag
-from workflows.replies.review import ReviewError, decide, decision_of, review_items
-from workflows.store.models import Role
+from workflows.replies.review import ReviewError, decide, decision_of, raw_bytes, review_items
+from workflows.replies.shown import Attachment, show_message
+from workflows.store.models import Reply, Role
 from workflows.views.action_history import action_history
 from workflows.views.meeting_status import meeting_chase, meeting_chases
+from workflows.views.outbox_status import outbox_counts
 from workflows.views.plan_status import (
     PlanFilters,
     Status,
@@ -175,6 +178,51 @@ HELPERS: dict[str, Any] = {
 }
 
 
+@dataclass(frozen=True)
+class ReviewExtras:
+    """What the review page shows of a reply beyond its :class:`ReviewItem`: the attachments
+    the message carried (never opened), and the reader's verdict on each action, when the
+    reader gives one (``Reply.parsed["answers"]``)."""
+
+    attachments: tuple[Attachment, ...]
+    answers: tuple[Mapping[str, Any], ...]
+
+
+def _review_extras(session: Session, items: Sequence[Any]) -> dict[int, ReviewExtras]:
+    ids = [i.reply_id for i in items if not i.quarantined]
+    if not ids:
+        return {}
+    out: dict[int, ReviewExtras] = {}
+    for reply in session.exec(select(Reply).where(col(Reply.id).in_(ids))):
+        assert reply.id is not None
+        shown = show_message(raw_bytes(reply.raw) if reply.channel == "email" else b"")
+        parsed = reply.parsed if isinstance(reply.parsed, Mapping) else {}
+        answers = parsed.get("answers")
+        out[reply.id] = ReviewExtras(
+            shown.attachments,
+            tuple(a for a in answers if isinstance(a, Mapping))
+            if isinstance(answers, list)
+            else (),
+        )
+    return out
+
+
+def answer_read(answer: Mapping[str, Any]) -> str:
+    """What the reader made of one action: "Amber, forecast 2026-03-31: staff recruited"."""
+    read = answer.get("read")
+    if not isinstance(read, Mapping):
+        return str(read or "")
+    bits = [str(read.get("status_label") or read.get("status") or "")]
+    if read.get("revised_date"):
+        bits.append(f"forecast {read['revised_date']}")
+    text = ", ".join(b for b in bits if b)
+    narrative = " ".join(str(read.get("narrative") or "").split())
+    return f"{text}: {narrative}" if text and narrative else text or narrative
+
+
+HELPERS["answer_read"] = answer_read
+
+
 def secretary_router(
     *,
     pages: Pages,
@@ -182,9 +230,12 @@ def secretary_router(
     clock: Callable[[], datetime],
     plans: Sequence[PlanSite],
     access: Access,
+    outbox_href: str = "/outbox",
 ) -> APIRouter:
     """The pages of every plan, each behind ``access``: a GET needs a role on the plan being
-    shown (the request's current plan), a POST a secretary's."""
+    shown (the request's current plan), a POST a secretary's. The plan page says how many
+    messages were not delivered and how long the oldest has waited (``outbox_href`` is where
+    the outbox pages are)."""
     router = APIRouter(dependencies=[Depends(access.page)])
     sites = {site.code: site for site in plans}
 
@@ -245,6 +296,7 @@ def secretary_router(
             found = plan_status(
                 session, request.state.plan, filters=filters, flags=flags_now(request)
             )
+            outbox = outbox_counts(session, plan_code=request.state.plan)
         if found is None:
             raise no_plan(request)
         return render(
@@ -255,6 +307,9 @@ def secretary_router(
             plan_title=found.plan_title,
             has_flags=has_flags,
             clear_needed=filters != PlanFilters(),
+            outbox=outbox,
+            outbox_age=age_text(outbox.oldest_pending_seconds(clock())),
+            outbox_href=outbox_href,
         )
 
     @router.get("/actions/{ref:path}", response_class=HTMLResponse)
@@ -316,12 +371,14 @@ def secretary_router(
         with Session(engine) as session:
             items = review_items(session, request.state.plan, now=clock())
             title = plan_title(request, session)
+            extras = _review_extras(session, items)
         return render(
             request,
             "review.html",
             "/review",
             status,
             items=items,
+            extras=extras,
             plan_title=title,
             csrf_field=CSRF_FIELD,
             error_list=list(error_list),
