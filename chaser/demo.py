@@ -208,7 +208,36 @@ class Demo:
         )
         if not outcome.ok:
             raise click.ClickException("; ".join(e.message for e in outcome.errors))
+        self.load_measures_and_risks(now)
         return people.created, outcome.actions
+
+    def load_measures_and_risks(self, now: datetime) -> None:
+        """The sample scorecard (figures to July 2025) and risk register, as the secretary
+        would import them; the simulated leads then give August's figures and review risks."""
+        from chaser.measures_import import import_register, import_scorecard
+        from workflows.measures.mapping import load_scorecard_mapping
+        from workflows.risks.mapping import load_register_mapping
+
+        folder = SAMPLES_DIR / "plymouth_measures"
+        maps = SHIPPED_CONFIG_DIR / "mappings"
+        for outcome in (
+            import_scorecard(
+                self.engine,
+                folder / "plymouth_scorecard_2025.xlsx",
+                mapping=load_scorecard_mapping(maps / "scorecards" / "plymouth.yaml"),
+                now=now,
+                given_by="Morwenna Tregear",
+            ),
+            import_register(
+                self.engine,
+                folder / "plymouth_risk_register_2025.xlsx",
+                mapping=load_register_mapping(maps / "risks" / "plymouth.yaml"),
+                now=now,
+                given_by="Morwenna Tregear",
+            ),
+        ):
+            if not outcome.ok:
+                raise click.ClickException("; ".join(e.message for e in outcome.errors))
 
     def sign_in_link(self) -> str:
         """The board secretary's account (an admin), and a link that signs in whoever opens it:

@@ -36,7 +36,7 @@ from notifications.channel import KEY_HEADER
 from workflows.calendar.cycles import LONDON
 from workflows.calendar.working_days import add_working_days
 from workflows.chasing.chases import plan_of_key
-from workflows.store.models import Action, Delivery, Person, Plan
+from workflows.store.models import Action, Delivery, Measure, Person, Plan, Risk
 
 Way = Literal["form", "no_change", "email", "email_all", "stranger", "never"]
 
@@ -105,6 +105,30 @@ DELIVERED = "Delivered; the evidence is in the programme's shared folder."
 #: An action due this long ago is reported as delivered (the sample plan dates from 2023).
 DELIVERED_AFTER = timedelta(days=90)
 SLIP_WORDS = "Recruitment has stalled after two failed rounds; we now expect to finish later."
+#: This period's figures the leads give on the form (chaser/samples/plymouth_measures/): by
+#: measure code and the period the form asks for. August's EHCP timeliness falls off its
+#: trajectory (46% against about 59% expected), so the SIB digest shows it off trajectory.
+FIGURES: dict[str, dict[str, str]] = {
+    "M1": {"Aug 2025": "46%"},
+    "M2": {"Aug 2025": "24.5"},
+    "M3": {"Aug 2025": "505"},
+    "M4": {"Aug 2025": "64%"},
+    "M5": {"Aug 2025": "8,610"},
+}
+#: Risk reviews the leads make on the form, at the request for one group's meeting: Freya Odgers
+#: raises the likelihood of R3 (waiting lists) from 3 to 4, its score from 12 to 16, which is
+#: over the register's escalation threshold (15).
+REVIEWS: dict[str, tuple[str, dict[str, str]]] = {
+    "R3": (
+        "SIB",
+        {
+            "likelihood": "4",
+            "mitigation": "Extra clinics booked; a locum paediatrician starts in October.",
+        },
+    ),
+}
+_FIGURE_LABEL = re.compile(r'for="a\d+-measure-(\d+)">\s*Figure for ([A-Za-z]{3} \d{4}):')
+_RISK_FIELD = re.compile(r'name="risk-(\d+)-likelihood"')
 _ACTION_FORM = re.compile(r'action="(/r/[^"/]+/actions/[^"]+)"')
 _NO_CHANGE_FORM = re.compile(r'action="(/r/[^"/]+/no-change)"')
 _CSRF = re.compile(r'name="csrf_token" value="([0-9a-f]+)"')
@@ -145,6 +169,8 @@ class Answer:
     actions: int
     late: bool
     slipped: str = ""
+    figures: int = 0  # measure figures given on the form
+    reviewed: tuple[str, ...] = ()  # register risks reviewed on the form
 
     def describe(self) -> str:
         how = {
@@ -160,6 +186,10 @@ class Answer:
             words += ", after the papers deadline"
         if self.slipped:
             words += f"; {self.slipped} has slipped"
+        if self.figures:
+            words += f"; gave {self.figures} figure(s)"
+        if self.reviewed:
+            words += f"; reviewed risk {', '.join(self.reviewed)}"
         return words
 
 
@@ -183,6 +213,8 @@ class SimulatedLeads:
         self.queue: list[Planned] = []
         self.answered: set[tuple[str, str]] = set()  # (lead, meeting)
         self.http = requests.Session()
+        self.figures = 0  # given in the answer being sent
+        self.reviewed: list[str] = []
 
     def persona(self, lead: str) -> Persona:
         return self.personas.get(lead, DEFAULT)
@@ -263,12 +295,23 @@ class SimulatedLeads:
     def _answer(self, request: Request, now: datetime) -> Answer:
         persona = self.persona(request.lead)
         slip = request.refs[0] if persona.slip_for == request.group and request.refs else ""
+        self.figures, self.reviewed = 0, []
         if persona.way in ("form", "no_change"):
             count = self._by_form(request, now, no_change=persona.way == "no_change", slip=slip)
         else:
             count = self._by_email(request, persona.way, now, slip=slip)
         late = request.due_by is not None and now > request.due_by
-        return Answer(now, request.lead, persona.way, request.meeting, count, late, slip)
+        return Answer(
+            now,
+            request.lead,
+            persona.way,
+            request.meeting,
+            count,
+            late,
+            slip,
+            self.figures,
+            tuple(self.reviewed),
+        )
 
     def _by_form(self, request: Request, now: datetime, *, no_change: bool, slip: str) -> int:
         page = self.http.get(request.link, timeout=30)
@@ -312,12 +355,45 @@ class SimulatedLeads:
                     "risks": "Posts may stay vacant into the new year.",
                     "mitigations": "Agency cover agreed while we advertise again.",
                 }
+            fields |= self._measures_and_risks(page.text, ref, request)
             answer = self.http.post(
                 origin + unescape(path), data=fields, headers=headers, timeout=30
             )
             answer.raise_for_status()
             count += 1
         return count
+
+    def _measures_and_risks(self, page: str, ref: str, request: Request) -> dict[str, str]:
+        """The figures the form asks this lead for on action ``ref`` (for the period it names)
+        and the reviews of the register risks it shows them, as :data:`FIGURES` and
+        :data:`REVIEWS` say. Each field is on the form only for its own action."""
+        fields: dict[str, str] = {}
+        with Session(self.engine) as session:
+            action = session.exec(
+                select(Action).join(Plan).where(Plan.code == self.plan_code, Action.ref == ref)
+            ).first()
+            if action is None:
+                return fields
+            measures = {
+                m.id: m.code
+                for m in session.exec(select(Measure).where(Measure.action_id == action.id))
+            }
+            risks = {
+                r.id: r.code for r in session.exec(select(Risk).where(Risk.action_id == action.id))
+            }
+        for measure_id, period in _FIGURE_LABEL.findall(page):
+            code = measures.get(int(measure_id))
+            figure = FIGURES.get(code or "", {}).get(period)
+            if figure:
+                fields[f"measure-{measure_id}"] = figure
+                self.figures += 1
+        for risk_id in _RISK_FIELD.findall(page):
+            code = risks.get(int(risk_id))
+            group, review = REVIEWS.get(code or "", ("", {}))
+            if code and group == request.group:
+                fields |= {f"risk-{risk_id}-{part}": value for part, value in review.items()}
+                self.reviewed.append(code)
+        return fields
 
     def _by_email(self, request: Request, way: Way, now: datetime, *, slip: str) -> int:
         with Session(self.engine) as session:

@@ -49,6 +49,7 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
 from notifications.channel import KEY_HEADER, Address, Attachment, OutgoingMessage
+from notifications.digest_scorecard import add_scorecard_docx, add_scorecard_sheets
 from notifications.render import Templates, long_date, short_date
 from workflows.digest.contents import AreaCount, Digest, LogRow, Severity, Trend
 
@@ -354,6 +355,7 @@ def digest_context(digest: Digest) -> dict[str, Any]:
         "not_replied": list(digest.not_replied),
         "escalated": list(digest.escalated),
         "risks": list(digest.risks),
+        "scorecard": digest.scorecard,  # impact measures and the risk register
         "risk_words": RISK_WORDS,
         "dead_letters": list(digest.dead_letters),
         "invitees": list(digest.invitees),
@@ -564,6 +566,7 @@ def digest_xlsx(digest: Digest) -> bytes:
     for c in range(1, len(columns) + 1):
         ar.cell(row=last, column=c).font = Font(name="Arial", size=10, bold=True)
 
+    add_scorecard_sheets(wb, digest, sheet_table=_sheet_table)  # measures and risks
     out = io.BytesIO()
     wb.save(out)
     return out.getvalue()
@@ -834,7 +837,12 @@ def digest_docx(digest: Digest) -> bytes:
             doc,
             ("Lead", "Actions", "Escalated"),
             (
-                (p.name or p.code, str(p.actions), "Yes" if p.escalated else "No")
+                (
+                    (p.name or p.code)
+                    + (", replied, awaiting review" if p.awaiting_review else ""),
+                    str(p.actions),
+                    "Yes" if p.escalated else "No",
+                )
                 for p in digest.not_replied
             ),
         )
@@ -844,6 +852,7 @@ def digest_docx(digest: Digest) -> bytes:
     if escalated:
         _para(doc, "Also escalated: " + ", ".join(p.name or p.code for p in escalated) + ".")
 
+    add_scorecard_docx(doc, digest, table=_docx_table, para=_para)  # measures and risks
     doc.add_heading("Changes to the risk register", level=1)
     if digest.risks:
         _docx_table(

@@ -154,7 +154,7 @@ def _drain(q: queue.Queue[str | None]) -> list[str]:
 def _text(message: EmailMessage) -> str:
     body = message.get_body(preferencelist=("plain",))
     assert body is not None
-    return str(body.get_content())
+    return str(body.get_content()).replace("\r\n", "\n")  # sections split on blank lines
 
 
 def _exceptions(digest_text: str) -> dict[str, str]:
@@ -339,3 +339,22 @@ def _first_ref_of_reply(demo: DemoRun, number: str) -> str:
         ).fetchone()
         (ref,) = db.execute("select ref from action where id = ?", (action_id,)).fetchone()
     return str(ref)
+
+
+def test_the_digest_shows_the_figure_and_the_risk_the_leads_gave_on_the_form(
+    demo: DemoRun,
+) -> None:
+    text = _text(demo.message(demo.digest_number("SIB")))
+    scorecard = text.split("SCORECARD: IMPACT MEASURES", 1)[1].split("RISK REGISTER", 1)[0]
+    # Aisha Pendleford gave August's EHCP timeliness on the form: 46%, off its trajectory.
+    assert "\nM1  " in scorecard, scorecard
+    m1 = scorecard.split("\nM1  ", 1)[1].split("\nM2  ", 1)[0]
+    assert "Latest: 46% (Aug 2025) ↓ worsening" in m1
+    assert "RAG: Red" in m1 and "more than 15% off" in m1
+    # Freya Odgers raised R3's likelihood from 3 to 4 on the form: 12 to 16, escalated.
+    register = text.split("RISK REGISTER\n=============", 1)[1].split("CHANGES TO THE RISK", 1)[0]
+    assert "R3  16 Very high (was 12): Waiting lists for community paediatric" in register
+    assert "Escalated: R3 (12 -> 16)" in register
+    assert "Freya Odgers: likelihood 3 → 4; mitigation: Extra clinics booked" in register
+    assert "AP answered" in demo.output() and "gave " in demo.output()
+    assert "FO answered" in demo.output() and "reviewed risk R3" in demo.output()

@@ -27,6 +27,7 @@ from sqlmodel import Session, col, select
 
 from workflows.calendar.cycles import LONDON, CyclesConfig
 from workflows.calendar.meetings import Meeting, Scope, meetings, scope_of
+from workflows.chasing.state import awaiting_review
 from workflows.digest.contents import (
     AreaCount,
     DeadLetter,
@@ -37,6 +38,7 @@ from workflows.digest.contents import (
     RiskLine,
     Trend,
 )
+from workflows.digest.scorecard import with_scorecard
 from workflows.digest.slippage import (
     ActionFacts,
     CycleState,
@@ -135,6 +137,7 @@ class DeliveryRow:
     meeting_key: str
     last_error: str
     updated_at: datetime
+    action_refs: tuple[str, ...] = ()  # what it asked about (an escalation: whose leads)
 
 
 @dataclass(frozen=True)
@@ -148,6 +151,8 @@ class PlanSnapshot:
     people: Mapping[str, str] = field(default_factory=dict)  # code -> name
     risks: tuple[RiskRow, ...] = ()
     deliveries: tuple[DeliveryRow, ...] = ()
+    #: (reply number, received) of replies waiting for review, by the refs they answer.
+    awaiting_review: Mapping[str, tuple[tuple[int, datetime], ...]] = field(default_factory=dict)
 
 
 # -- building the digest -------------------------------------------------------------------------
@@ -166,7 +171,7 @@ def build_digest(
     cycle_groups: Sequence[str] | None = None,
 ) -> Digest:
     """The digest for ``meeting`` of ``group_code`` as the store stands at ``now``."""
-    return assemble(
+    digest = assemble(
         load_snapshot(session, plan_code),
         cycles=cycles,
         group_code=group_code,
@@ -176,6 +181,7 @@ def build_digest(
         invited=invited,
         cycle_groups=cycle_groups,
     )
+    return with_scorecard(session, digest)  # the impact measures and the risk register
 
 
 def assemble(
@@ -218,7 +224,7 @@ def assemble(
             key=lambda r: (-(r.worst or 0), -len(r.flags), order[r.ref]),
         )
     )
-    not_replied, escalated = _people(snapshot, in_scope, log, meeting)
+    not_replied, escalated = _people(snapshot, in_scope, log, meeting, cycle_start, now)
     trend_dates = _earlier_meetings(cycles, (group_code,), meeting.date, TREND_MEETINGS)
     trend = (
         *(
@@ -444,21 +450,37 @@ def _people(
     in_scope: Sequence[ActionRow],
     log: Sequence[LogRow],
     meeting: Meeting,
+    cycle_start: datetime,
+    now: datetime,
 ) -> tuple[tuple[PersonLine, ...], tuple[PersonLine, ...]]:
-    """Leads who have not updated every chased action this cycle, and leads escalated for it."""
+    """Leads who have not updated every chased action this cycle, and leads escalated for it.
+
+    A lead whose every action not updated is answered by a reply received this cycle that
+    waits for review is listed as replied, awaiting review (with the replies' numbers)."""
     updated = {row.ref: row.updated_this_cycle for row in log}
     chased: dict[str, list[ActionRow]] = defaultdict(list)
     for action in in_scope:
         if action.lead_code and not action.embedded:
             chased[action.lead_code].append(action)
-    escalated = {
-        d.person_code
-        for d in snapshot.deliveries
-        if d.kind == "escalation"
-        and d.meeting_key == meeting.key
-        and d.state != DeliveryState.DEAD
-        and d.person_code
-    }
+    lead_of = {a.ref: a.lead_code for a in snapshot.actions if a.lead_code}
+    escalated: set[str] = set()
+    for d in snapshot.deliveries:
+        if d.kind != "escalation" or d.meeting_key != meeting.key:
+            continue
+        if d.state != DeliveryState.DEAD:  # one names each silent lead whose actions it lists
+            about = {lead_of[r] for r in d.action_refs if r in lead_of}
+            escalated |= about or ({d.person_code} if d.person_code else set())
+
+    def waiting(ref: str) -> list[int]:
+        return [n for n, at in snapshot.awaiting_review.get(ref, ()) if cycle_start <= at <= now]
+
+    def review_replies(code: str) -> tuple[int, ...]:
+        silent = [a.ref for a in chased.get(code, []) if not updated[a.ref]]
+        answers = [waiting(ref) for ref in silent]
+        if not silent or not all(answers):
+            return ()
+        return tuple(sorted({n for found in answers for n in found}))
+
     lines = {
         code: PersonLine(
             code=code,
@@ -466,6 +488,7 @@ def _people(
             actions=len(chased.get(code, [])),
             replied=all(updated[a.ref] for a in chased.get(code, [])),
             escalated=code in escalated,
+            review_replies=review_replies(code),
         )
         for code in sorted(set(chased) | escalated)
     }
@@ -600,6 +623,7 @@ def load_snapshot(session: Session, plan_code: str) -> PlanSnapshot:
             meeting_key=d.meeting_key,
             last_error=d.last_error,
             updated_at=d.updated_at,
+            action_refs=tuple(d.action_refs or ()),
         )
         for d in session.exec(
             select(Delivery)
@@ -646,6 +670,10 @@ def load_snapshot(session: Session, plan_code: str) -> PlanSnapshot:
         people={p.code: p.name for p in people.values()},
         risks=risks,
         deliveries=deliveries,
+        awaiting_review={
+            ref: tuple((w.reply_id, w.received_at) for w in found)
+            for ref, found in awaiting_review(session, plan.id).items()
+        },
     )
 
 

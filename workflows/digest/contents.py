@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from enum import IntEnum
 
+from workflows.digest.scorecard_contents import ScorecardSection
+
 
 class Severity(IntEnum):
     LOW = 1
@@ -69,6 +71,13 @@ class PersonLine:
     actions: int  # in scope
     replied: bool  # updated every in-scope action this cycle
     escalated: bool  # an escalation went to their senior responsible officer
+    #: Replied, awaiting review: every action not updated this cycle is answered by a reply
+    #: received this cycle that waits on the review queue; these are those replies' numbers.
+    review_replies: tuple[int, ...] = ()
+
+    @property
+    def awaiting_review(self) -> bool:
+        return bool(self.review_replies)
 
 
 @dataclass(frozen=True)
@@ -123,3 +132,5 @@ class Digest:
     dead_letters: tuple[DeadLetter, ...]
     invitees: tuple[Invitee, ...]
     trend: tuple[Trend, ...]  # oldest first, the current meeting last
+    #: The scorecard and the risk register (workflows/digest/scorecard.py), None if neither.
+    scorecard: ScorecardSection | None = None

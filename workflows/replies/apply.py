@@ -16,12 +16,13 @@ from datetime import datetime
 
 from sqlmodel import Session, col, select
 
-from workflows.calendar.cycles import LONDON
+from workflows.measures.store import record_form_figure
 from workflows.plan.dates import FuzzyDate
+from workflows.risks.form import apply_form_reviews
 from workflows.store.models import (
     Action,
     ChangeKind,
-    MeasureReading,
+    Channel,
     Reply,
     Risk,
     StatusChange,
@@ -100,17 +101,10 @@ def apply_reply(
     ]
     for risk in answer.risks:
         _record_risk(session, reply, actions[risk.ref], risk, now)
-    for figure in answer.figures:
-        session.add(
-            MeasureReading(
-                measure_id=figure.measure_id,
-                period_end=now.astimezone(LONDON).date(),
-                value=figure.value,
-                recorded_at=now,
-                person_id=reply.person_id,
-                channel=reply.channel,
-            )
-        )
+    for figure in answer.figures:  # for the period due, kept with who, how and which reply
+        record_form_figure(session, figure.measure_id, figure.value, reply, now=now)
+    if reply.channel == Channel.FORM:  # register risks reviewed on the form (in the post)
+        apply_form_reviews(session, reply, now=now)
     session.flush()
     return changes
 

@@ -12,9 +12,11 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from workflows.measures.values import read_figure
 from workflows.plan.dates import FuzzyDate
 from workflows.plan.mapping import StatusScale
 from workflows.replies.apply import ActionUpdate
+from workflows.risks.form import RiskField, read_review_fields
 
 #: The fields one action's form posts (besides the CSRF token and the measure figures).
 TEXT_FIELDS = ("status", "narrative", "evidence", "forecast-month", "forecast-year", "risks",
@@ -40,6 +42,7 @@ class MeasureField:
     id: int
     name: str
     unit: str = ""
+    period: str = ""  # the period the figure is asked for ("Aug 2025")
 
 
 @dataclass(frozen=True)
@@ -68,6 +71,7 @@ def read_action_form(
     *,
     scale: StatusScale | None,
     measures: Sequence[MeasureField] = (),
+    risks_to_review: Sequence[RiskField] = (),
 ) -> FormReading:
     """Check one action's posted fields and turn them into an update."""
     f = clean(fields)
@@ -114,6 +118,7 @@ def read_action_form(
         if not text:
             continue
         value = read_number(text)
+        checked = read_figure(text, field=measure.name, unit=measure.unit)
         if value is None:
             errors.append(
                 FieldError(
@@ -121,8 +126,18 @@ def read_action_form(
                     f"{measure.name} must be a number, like 12 or 4.5",
                 )
             )
-        else:
+        elif isinstance(checked, float):
             figures[measure.id] = value
+        else:  # a percentage over 100 or below 0
+            errors.append(
+                FieldError(
+                    f"{MEASURE_PREFIX}{measure.id}",
+                    f"{measure.name} must be a percentage from 0 to 100",
+                )
+            )
+
+    _, review_errors = read_review_fields(f, risks_to_review)
+    errors.extend(FieldError(e.field, e.message) for e in review_errors)
 
     if errors:
         return FormReading(update=None, errors=tuple(errors))

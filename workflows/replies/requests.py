@@ -14,11 +14,14 @@ from datetime import datetime
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
+from workflows.calendar.cycles import LONDON
 from workflows.calendar.meetings import meeting_label
+from workflows.measures.store import form_period_label
 from workflows.plan.dates import show_date
 from workflows.plan.mapping import StatusScale, plan_scale
 from workflows.replies.form import MeasureField
 from workflows.replies.links import LinkClaims
+from workflows.risks.form import RiskField, risks_for_actions
 from workflows.store.models import (
     Action,
     ChangeKind,
@@ -42,6 +45,7 @@ class ActionView:
     progress: str
     measures: tuple[MeasureField, ...]
     updated: bool = False  # someone has sent an update on it since this request went out
+    register_risks: tuple[RiskField, ...] = ()  # open register risks its lead reviews
 
 
 @dataclass(frozen=True)
@@ -100,7 +104,9 @@ def find_request(session: Session, claims: LinkClaims) -> RequestView | None:
         select(Measure).where(col(Measure.action_id).in_(ids)).order_by(col(Measure.id))
     ):
         if m.id is not None and m.action_id is not None:
-            measures.setdefault(m.action_id, []).append(MeasureField(m.id, m.name, m.unit))
+            period = form_period_label(m, delivery.created_at.astimezone(LONDON).date())
+            measures.setdefault(m.action_id, []).append(MeasureField(m.id, m.name, m.unit, period))
+    register_risks = risks_for_actions(session, ids)
     updated = set(
         session.exec(
             select(StatusChange.action_id).where(
@@ -130,6 +136,7 @@ def find_request(session: Session, claims: LinkClaims) -> RequestView | None:
                 progress=a.progress,
                 measures=tuple(measures.get(a.id or 0, ())),
                 updated=a.id in updated,
+                register_risks=tuple(register_risks.get(a.id or 0, ())),
             )
             for i, a in enumerate(actions, start=1)
         ),
