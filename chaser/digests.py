@@ -13,11 +13,13 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import structlog
+from sqlalchemy import select as core_select
 from sqlmodel import Session, select
 
+from chaser.invitations import INVITATION
 from chaser.runtime import PlanRuntime, Runtime
 from notifications.channel import Address, Attachment, OutgoingMessage
-from notifications.outbox import NewDelivery, enqueue
+from notifications.outbox import DELIVERY, NewDelivery, enqueue
 from workflows.calendar.meetings import Meeting, meetings
 from workflows.chasing.chases import outbox_key
 from workflows.digest.build import build_digest
@@ -25,7 +27,7 @@ from workflows.digest.config import DigestConfig, due_digests
 from workflows.digest.contents import Digest
 from workflows.digest.slippage import SlippageConfig
 from workflows.replies.links import reference_for
-from workflows.store.models import Delivery, Plan
+from workflows.store.models import Delivery, DeliveryState, Plan
 
 log = structlog.get_logger(__name__)
 
@@ -66,7 +68,6 @@ def build(
     """The digest of ``plan`` for ``meeting`` of ``group``, as of ``now``."""
     config = plan.digests or DigestConfig(groups=(group,))
     cycles = plan.cycles(now)
-    invitees = cycles.group(group).mandatory_invitees
     with Session(runtime.engine) as session:
         return build_digest(
             session,
@@ -76,9 +77,34 @@ def build(
             meeting=meeting,
             now=now,
             config=SlippageConfig.from_mapping(config.slippage),
-            invited=[p.email or p.name for p in invitees],
+            invited=invited_to(runtime, plan, meeting),
             cycle_groups=list(config.cycle_groups or (group,)),
         )
+
+
+def invited_to(runtime: Runtime, plan: PlanRuntime, meeting: Meeting) -> list[str]:
+    """Who holds the meeting's invitation, from the records: the addresses whose latest
+    invitation to it is a request that was sent (not a cancellation, not one still waiting or
+    dead in the outbox)."""
+    plans = Plan.__table__  # type: ignore[attr-defined]
+    with runtime.engine.connect() as conn:
+        rows = conn.execute(
+            core_select(
+                INVITATION.c.email, INVITATION.c.sequence, INVITATION.c.method, DELIVERY.c.state
+            )
+            .join(plans, plans.c.id == INVITATION.c.plan_id)
+            .join(DELIVERY, DELIVERY.c.key == INVITATION.c.delivery_key)
+            .where(plans.c.code == plan.code, INVITATION.c.meeting_key == meeting.key)
+        ).all()
+    latest: dict[str, tuple[int, str, str]] = {}
+    for email, sequence, method, state in rows:
+        if email not in latest or sequence > latest[email][0]:
+            latest[email] = (sequence, method, state)
+    return sorted(
+        email
+        for email, (_, method, state) in latest.items()
+        if method == "REQUEST" and state == DeliveryState.SENT
+    )
 
 
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"

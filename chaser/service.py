@@ -22,6 +22,7 @@ from sqlmodel import Session
 
 from chaser.dead_letters import enqueue_dead_letter_notice
 from chaser.digests import enqueue_due_digests
+from chaser.invitations import enqueue_invitations
 from chaser.runtime import PlanRuntime, Runtime
 from integrations.graph.inbox import StaleCursorError
 from notifications.channel import Address, DeliveryError, OutgoingMessage, log_reason
@@ -202,6 +203,7 @@ def tick(
             enqueued += enqueue(conn, [p.delivery for p in due if p.new], now=now)
         if plan.digests is not None:
             enqueued += enqueue_due_digests(runtime, plan, now)
+        enqueued += enqueue_invitations(runtime, plan, now)
         enqueued += enqueue_dead_letter_notice(runtime, plan, now)
     report = runtime.get_dispatcher().dispatch() if dispatch else None
     ingested = ingest_inbox(runtime, now)
@@ -256,7 +258,15 @@ def ingest_inbox(runtime: Runtime, now: datetime) -> int:
         return 0
     for message in messages:
         receiver = Receiver.graph(_exchange_headers(message))
-        ingest_email(runtime.engine, message.raw, now=now, plan_code=only, receiver=receiver)
+        ingest_email(
+            runtime.engine,
+            message.raw,
+            now=now,
+            plan_code=only,
+            receiver=receiver,
+            # Lateness is judged by when Exchange received it, not when it was read.
+            received_at=getattr(message, "received_at", None),
+        )
         try:
             runtime.inbox.mark_processed(message.id)
         except DeliveryError as exc:

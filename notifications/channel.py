@@ -79,6 +79,9 @@ class OutgoingMessage:
     #: When the message was written (enqueued): its ``Date``. With the Message-ID and the MIME
     #: boundaries drawn from the key, a copy sent again is byte for byte the first one.
     written_at: datetime | None = None
+    #: A calendar invitation (an iCalendar object with its METHOD): sent by email as iMIP
+    #: (RFC 6047), a ``text/calendar`` part beside the text, so calendars offer to accept it.
+    calendar: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -102,6 +105,7 @@ class OutgoingMessage:
                 [a.filename, a.content_type, base64.b64encode(a.data).decode("ascii")]
                 for a in self.attachments
             ],
+            **({"calendar": self.calendar} if self.calendar else {}),
         }
 
     @classmethod
@@ -130,6 +134,7 @@ class OutgoingMessage:
                 Attachment(name, kind, base64.b64decode(content))
                 for name, kind, content in data.get("attachments", [])
             ),
+            calendar=data.get("calendar", ""),
         )
 
 

@@ -17,7 +17,7 @@ from sqlmodel import Session, select
 from chaser.cli import cli
 from chaser.importing import import_people, import_plan
 from chaser.runtime import Runtime
-from chaser.service import tick
+from chaser.service import plan_tick, tick
 from chaser.settings import Settings
 from chaser.wiring import build_runtime
 from integrations.channels.smtp import SmtpChannel
@@ -28,7 +28,7 @@ from tests.conftest import MAPPING, NOW, PEOPLE_CSV, PLAN_XLSX, ROOT
 from tests.mail_servers import CapturedMessage, FakeWebhook, SmtpSink
 from workflows.plan.mapping import load_mapping
 from workflows.replies.links import verify_link
-from workflows.store.models import Action, Delivery, Person, StatusChange
+from workflows.store.models import Action, Delivery, Person, Plan, Reply, StatusChange
 
 #: The demo plan's code, which begins every outbox key.
 PLAN = "plymouth-send-2023"
@@ -65,8 +65,18 @@ def _runtime(
 
 def chases(sink: SmtpSink) -> list[CapturedMessage]:
     """What went to leads and their seniors: the messages less the secretary's notices that
-    some died (HP's Teams posts, where no Teams channel is configured)."""
-    return [m for m in sink.messages if "/dead_letters:" not in m.message["X-Chaser-Key"]]
+    some died (HP's Teams posts, where no Teams channel is configured) and the board's
+    calendar invitations to its advisers."""
+    return [
+        m
+        for m in sink.messages
+        if "/dead_letters:" not in m.message["X-Chaser-Key"]
+        and "/invitation:" not in m.message["X-Chaser-Key"]
+    ]
+
+
+def _notices(sink: SmtpSink) -> list[CapturedMessage]:
+    return [m for m in sink.messages if "/dead_letters:" in m.message["X-Chaser-Key"]]
 
 
 def _run_days(
@@ -77,10 +87,10 @@ def _run_days(
     while day < end:
         for hour in (time(9, 30), time(14, 0)):
             clock.now = datetime.combine(day, hour, tzinfo=LONDON).astimezone(UTC)
-            before = len(sink.messages)
+            before = len(chases(sink))
             tick(runtime, clock.now)
-            if len(sink.messages) > before:
-                per_day[day] += len(sink.messages) - before
+            if len(chases(sink)) > before:
+                per_day[day] += len(chases(sink)) - before
         day += timedelta(days=1)
     return per_day
 
@@ -95,17 +105,17 @@ def test_six_weeks_of_ticks_send_exactly_the_ladder_through_smtp_and_teams(
         date(2025, 9, 16): 13,  # SIB requests
         date(2025, 9, 19): 13,  # reminders
         date(2025, 9, 23): 13,  # final reminders
-        date(2025, 9, 24): 26,  # escalations, one per lead and senior responsible officer
+        date(2025, 9, 24): 7,  # escalations: one per senior responsible officer, and the secretary
         date(2025, 9, 26): 1,  # the digest to the board's secretary, 2 working days before
         date(2025, 10, 7): 13,  # SSDG requests
         date(2025, 10, 10): 13,
         date(2025, 10, 14): 13,
-        date(2025, 10, 15): 26,
+        date(2025, 10, 15): 7,
         date(2025, 10, 17): 1,  # the SSDG digest
     }
-    messages = [m.message for m in sink.messages]
+    messages = [m.message for m in chases(sink)]
     ids = [m["Message-ID"] for m in messages]
-    assert len(set(ids)) == len(ids) == 132
+    assert len(set(ids)) == len(ids) == 94
     with Session(engine) as s:
         rows = s.exec(select(Delivery)).all()
     assert {r.state for r in rows} == {"sent"}
@@ -142,10 +152,14 @@ def test_six_weeks_of_ticks_send_exactly_the_ladder_through_smtp_and_teams(
         assert ref in text
 
     escalation = next(
-        m for m in messages if m["X-Chaser-Key"] == f"{PLAN}/escalation:TC:SIB:2025-09-30:SS"
+        m for m in messages if m["X-Chaser-Key"] == f"{PLAN}/escalation:SS:SIB:2025-09-30"
     )
     assert "saoirse.stannard@example.nhs.uk" in escalation["To"]
     assert escalation["Cc"] is not None and "@example.org" in escalation["Cc"]
+    assert escalation["Subject"].startswith("No update from 4 leads for the ")
+    body = escalation.get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]
+    for name in ("Freya Odgers", "Hester Pengelly", "Tobias Carnsew"):
+        assert f"{name}: " in body
 
 
 def test_a_lead_who_replies_is_not_reminded(engine: Engine, tmp_path: Path, sink: SmtpSink) -> None:
@@ -174,7 +188,7 @@ def test_a_lead_who_replies_is_not_reminded(engine: Engine, tmp_path: Path, sink
         if "freya.odgers@example.nhs.uk" in m.rcpt_tos
     ]
     assert to_fo == [f"{PLAN}/request:FO:SIB:2025-09-30"]
-    assert len(chases(sink)) == 13 + 12 + 12 + 25  # FO (one area, one SRO) left out
+    assert len(chases(sink)) == 13 + 12 + 12 + 7  # FO left out (SS still escalated others)
 
 
 def test_a_transient_smtp_error_is_retried_and_delivered_once(
@@ -184,7 +198,7 @@ def test_a_transient_smtp_error_is_retried_and_delivered_once(
     runtime = _runtime(engine, tmp_path, sink, clock)
     sink.fail("rcpt", "451 4.3.0 Try again later")
     tick(runtime, clock.now)
-    assert len(sink.messages) == 12
+    assert len(chases(sink)) == 12
     with Session(engine) as s:
         waiting = s.exec(select(Delivery).where(Delivery.state == "pending")).one()
     assert waiting.attempts == 1 and "451" in waiting.last_error
@@ -193,7 +207,7 @@ def test_a_transient_smtp_error_is_retried_and_delivered_once(
     keys = Counter(m.message["X-Chaser-Key"] for m in chases(sink))
     assert len(keys) == 13 and set(keys.values()) == {1}
     # HP's Teams post died (no Teams channel): the secretary is told, once
-    told = [m for m in sink.messages if m not in chases(sink)]
+    told = _notices(sink)
     assert len(told) == 1 and "Teams" in told[0].body("plain")
 
 
@@ -205,9 +219,10 @@ def test_ticking_twice_at_the_same_moment_sends_nothing_twice(
     first = tick(runtime, clock.now)
     second = tick(runtime, clock.now)
     third = tick(runtime, clock.now)
-    # 13 emails and HP's Teams post; then only the secretary's notice that the post died
-    assert (first.enqueued, second.enqueued, third.enqueued) == (14, 1, 0)
-    assert len(chases(sink)) == 13 and len(sink.messages) == 14
+    # 13 emails, HP's Teams post and the 30 Sep board's invitations to its three advisers;
+    # then only the secretary's notice that the post died
+    assert (first.enqueued, second.enqueued, third.enqueued) == (14 + 3, 1, 0)
+    assert len(chases(sink)) == 13 and len(_notices(sink)) == 1
 
 
 def test_chase_by_hand_shows_and_sends_what_is_due(tmp_path: Path, sink: SmtpSink) -> None:
@@ -241,10 +256,95 @@ def test_chase_by_hand_shows_and_sends_what_is_due(tmp_path: Path, sink: SmtpSin
     assert len(hp[0]["actions"]) == 13
     real = json.loads(chaser("chase", "--now", "2025-09-16T09:30", "--json"))
     # no CHASER_TEAMS_WEBHOOK_SIB is set: the Teams post is dead-lettered with that fix
-    assert real["enqueued"] == 14 and real["dispatch"]["sent"] == 13
+    # and the 30 Sep board's invitations to its three advisers
+    assert real["enqueued"] == 14 + 3 and real["dispatch"]["sent"] == 13 + 3
     assert real["dispatch"]["dead"] == 1
-    assert len(sink.messages) == 13
+    assert len(chases(sink)) == 13
     again = chaser("chase", "--now", "2025-09-16T10:30")
     assert "0 enqueued, 14 already in the outbox" in again
     # nothing went twice; the secretary heard that the Teams post died
-    assert len(chases(sink)) == 13 and len(sink.messages) == 14
+    assert len(chases(sink)) == 13 and len(_notices(sink)) == 1
+
+
+def _escalations_on(sink: SmtpSink, since: int = 0) -> list[CapturedMessage]:
+    return [m for m in sink.messages[since:] if "/escalation:" in m.message["X-Chaser-Key"]]
+
+
+def test_it_sends_no_second_escalation_after_an_upgrade_from_per_lead_keys(
+    engine: Engine, tmp_path: Path, sink: SmtpSink
+) -> None:
+    """A store whose outbox already holds this morning's escalations under the old per-lead
+    keys (``escalation:{lead}:{meeting}:{officer}``): upgrading mid-cycle sends none again."""
+    clock = Clock(datetime(2025, 9, 24, 8, tzinfo=UTC))
+    runtime = _runtime(engine, tmp_path, sink, clock)
+    grouped = [p.chase for p in plan_tick(runtime, datetime(2025, 9, 24, 9, 30, tzinfo=LONDON))]
+    old: list[tuple[str, str]] = []  # (lead, officer) as the old code keyed them
+    for chase in grouped:
+        for who, _ in chase.leads:
+            old.append((who.code, chase.lead.code))
+    assert len(old) == 26  # what the old code sent: one per lead and officer
+    kept_back = ("TC", "RH")  # pretend the old code had not yet reached this one
+    written = datetime(2025, 9, 24, 8, 31, tzinfo=UTC)
+    with Session(engine) as s:
+        plan_id = s.exec(select(Plan.id).where(Plan.code == PLAN)).one()
+        for n, (lead, officer) in enumerate(old):
+            if (lead, officer) == kept_back:
+                continue
+            s.add(
+                Delivery(
+                    key=f"{PLAN}/escalation:{lead}:SIB:2025-09-30:{officer}",
+                    reference=f"CHS-OLD{n:05d}",
+                    kind="escalation",
+                    channel="email",
+                    plan_id=plan_id,
+                    person_code=lead,
+                    recipient_code=officer,
+                    meeting_key="SIB:2025-09-30",
+                    state="sent",
+                    not_before=written,
+                    created_at=written,
+                    updated_at=written,
+                    sent_at=written,
+                )
+            )
+        s.commit()
+    _run_days(runtime, clock, sink, date(2025, 9, 24), date(2025, 9, 26))
+    sent = _escalations_on(sink)
+    # Only the one lead the old code had not escalated goes, in a grouped message to RH.
+    assert [m.message["X-Chaser-Key"] for m in sent] == [f"{PLAN}/escalation:RH:SIB:2025-09-30"]
+    body = sent[0].body("plain")
+    assert "Tobias Carnsew: 5 actions with no update" in body
+    assert "Aisha Pendleford" not in body
+
+
+def test_it_does_not_chase_a_lead_whose_reply_waits_for_review(
+    engine: Engine, tmp_path: Path, sink: SmtpSink
+) -> None:
+    clock = Clock(datetime(2025, 9, 16, 8, tzinfo=UTC))
+    runtime = _runtime(engine, tmp_path, sink, clock)
+    _run_days(runtime, clock, sink, date(2025, 9, 16), date(2025, 9, 17))
+    with Session(engine) as s:  # TC replies by email; the reply waits for the secretary
+        request = s.exec(
+            select(Delivery).where(Delivery.key == f"{PLAN}/request:TC:SIB:2025-09-30")
+        ).one()
+        tc = s.exec(select(Person).where(Person.code == "TC")).one()
+        s.add(
+            Reply(
+                plan_id=request.plan_id,
+                channel="email",
+                received_at=datetime(2025, 9, 17, 10, tzinfo=UTC),
+                sender=tc.email,
+                person_id=tc.id,
+                delivery_id=request.id,
+                verdict="review",
+                reason="the status of 6.1 is unclear",
+            )
+        )
+        s.commit()
+    _run_days(runtime, clock, sink, date(2025, 9, 17), date(2025, 9, 25))
+    tc_email = "tobias.carnsew@example.nhs.uk"
+    to_tc = [m.message["X-Chaser-Key"] for m in sink.messages if tc_email in m.rcpt_tos]
+    assert to_tc == [f"{PLAN}/request:TC:SIB:2025-09-30"]  # no reminder, no final reminder
+    escalations = _escalations_on(sink)
+    assert escalations  # the others are still escalated
+    assert all("Tobias Carnsew" not in m.body("plain") for m in escalations)

@@ -185,7 +185,7 @@ class GraphMailChannel:
             draft_id = str(created.json().get("id") or "")
             if not draft_id:
                 raise TransientError("Graph: creating the draft returned no id")
-            self._attach(draft_id, message.attachments)
+            self._attach(draft_id, _files(message))
             internet_message_id = self._internet_message_id(draft_id)
             self._call("POST", f"/messages/{quote(draft_id, safe='')}/send", "sending the draft")
         except PermanentError:
@@ -232,7 +232,7 @@ class GraphMailChannel:
             )
         if not message.to:
             raise PermanentError("the message has no recipients")
-        for attachment in message.attachments:
+        for attachment in _files(message):
             if len(attachment.data) > MAX_ATTACHMENT_BYTES:
                 raise PermanentError(
                     f"attachment {attachment.filename!r} is {len(attachment.data)} bytes: "
@@ -299,10 +299,10 @@ class GraphMailChannel:
             return None
         leftover = drafts[0]  # the oldest; any later duplicates stay unsent in Drafts
         draft_id = str(leftover["id"])
-        if message.attachments:
+        if _files(message):
             # The crash may have come while attaching: complete the set before sending.
             present = self._attachment_names(draft_id)
-            self._attach(draft_id, message.attachments, present=present)
+            self._attach(draft_id, _files(message), present=present)
         self._call(
             "POST", f"/messages/{quote(draft_id, safe='')}/send", "sending the leftover draft"
         )
@@ -339,6 +339,15 @@ class GraphMailChannel:
             )
         ]
         return sorted(matches, key=lambda item: str(item.get("createdDateTime") or ""))
+
+
+def _files(message: OutgoingMessage) -> tuple[Attachment, ...]:
+    """What is attached to the draft: the message's attachments, and a calendar invitation as
+    ``invite.ics`` (Graph's sendMail has no iMIP part; Outlook offers to add the file's event)."""
+    if not message.calendar:
+        return message.attachments
+    invite = Attachment("invite.ics", "text/calendar", message.calendar.encode("utf-8"))
+    return (*message.attachments, invite)
 
 
 def _receipt(item: Mapping[str, Any], detail: str) -> Receipt:

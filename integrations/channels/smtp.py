@@ -130,6 +130,9 @@ def build_mime(
     if message.html:
         _set_text(mime, message.html, "html", alternative=True)
         mime.set_boundary(f"{_BOUNDARY_MARK}{digest[32:56]}")
+    if message.calendar:
+        _add_calendar(mime, message.calendar)
+        mime.set_boundary(f"{_BOUNDARY_MARK}{digest[32:56]}")
     if message.attachments:
         mime.make_mixed()
         for attachment in message.attachments:
@@ -142,6 +145,23 @@ def build_mime(
             )
         mime.set_boundary(f"{_BOUNDARY_MARK}m{digest[32:56]}")
     return mime
+
+
+_METHOD = re.compile(r"^METHOD:([A-Z-]+)\r?$", re.M)
+
+
+def _add_calendar(mime: EmailMessage, calendar: str) -> None:
+    """An iMIP invitation (RFC 6047): the iCalendar object as a ``text/calendar`` alternative
+    with its ``method`` parameter, which Outlook and Gmail show with Accept and Decline."""
+    found = _METHOD.search(calendar)
+    method = found.group(1) if found else "PUBLISH"
+    mime.add_alternative(
+        calendar.replace("\r\n", "\n"),
+        subtype="calendar",
+        charset="utf-8",
+        cte="quoted-printable" if not calendar.isascii() else "7bit",
+        params={"method": method},
+    )
 
 
 def _set_text(mime: EmailMessage, text: str, subtype: str, *, alternative: bool = False) -> None:

@@ -24,13 +24,16 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import SQLAlchemyError
+from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from integrations.web.access import LocalOnly, is_loopback
-from integrations.web.outbox_pages import CapturedMail, outbox_router
+from integrations.web.admin_people import people_router
+from integrations.web.outbox_pages import CapturedMail, delivery_router, outbox_router
 from integrations.web.pages import ErrorPage, NavItem, Pages, long_date
+from integrations.web.scorecard import SCORECARD_NAVIGATION, scorecard_router
 from integrations.web.secretary import (
     SECRETARY_NAVIGATION,
     FlagsNow,
@@ -53,6 +56,7 @@ from workflows.replies.form import TEXT_FIELDS, read_action_form
 from workflows.replies.intake import take_in_form_post
 from workflows.replies.links import LinkClaims, TokenError, verify_link
 from workflows.replies.requests import RequestView, load_request
+from workflows.views.outbox_status import outbox_counts
 
 log = structlog.get_logger(__name__)
 HERE = Path(__file__).resolve().parent
@@ -141,8 +145,13 @@ def create_app(
     app.mount("/assets", StaticFiles(directory=HERE / "static" / "govuk"), name="assets")
     local_only = LocalOnly(bind_host)
     navigation: list[NavItem] = []
+    # The store's outbox: /outbox, but the demo's /outbox is its mail sink.
+    deliveries = "/outbox" if mailbox is None else "/deliveries"
     if plans:
         navigation += SECRETARY_NAVIGATION
+        navigation += SCORECARD_NAVIGATION
+        navigation.append(NavItem(deliveries, "Outbox" if mailbox is None else "Delivery"))
+        navigation.append(NavItem("/people", "People"))
     if mailbox is not None:
         navigation.append(NavItem("/outbox", "Outbox"))
     pages = Pages(contact_email=contact_email, navigation=navigation)
@@ -262,9 +271,18 @@ def create_app(
         """200 when the store answers and (in ``chaser run``) the ticks keep coming; else 503
         saying what is wrong, for a container's health check or a load balancer."""
         problems: dict[str, str] = {}
+        detail: dict[str, Any] = {}
         try:
             with engine.connect() as conn:
                 conn.execute(text("SELECT 1"))
+            with Session(engine) as session:
+                counts = outbox_counts(session)
+            # Counts only: never a key, an address or a name.
+            detail["outbox"] = {
+                "dead": counts.dead,
+                "pending": counts.pending,
+                "oldest_pending_seconds": counts.oldest_pending_seconds(clock()),
+            }
         except SQLAlchemyError:
             log.warning("health_database_unreachable")
             problems["database"] = "unreachable"
@@ -272,8 +290,8 @@ def create_app(
         if trouble:
             problems["scheduler"] = trouble
         if problems:
-            return JSONResponse({"status": "unavailable", **problems}, status_code=503)
-        return JSONResponse({"status": "ok"})
+            return JSONResponse({"status": "unavailable", **problems, **detail}, status_code=503)
+        return JSONResponse({"status": "ok", **detail})
 
     @app.get("/metrics")
     def metrics_page(request: Request) -> Response:
@@ -309,7 +327,13 @@ def create_app(
         if action is None:
             log.info("form_post_refused", reason="action not in request")
             raise NOT_IN_REQUEST
-        reading = read_action_form(ref, fields, scale=found.scale, measures=action.measures)
+        reading = read_action_form(
+            ref,
+            fields,
+            scale=found.scale,
+            measures=action.measures,
+            risks_to_review=action.register_risks,
+        )
         if not reading.ok:
             prefix = f"a{action.index}"
             errors = {e.field: e.message for e in reading.errors}
@@ -388,8 +412,18 @@ def create_app(
                 clock=clock,
                 plans=plans,
                 access=access,
+                outbox_href=deliveries,
             )
         )
+        app.include_router(
+            scorecard_router(pages=pages, engine=engine, clock=clock, plans=plans, access=access)
+        )
+        app.include_router(
+            delivery_router(
+                pages=pages, engine=engine, clock=clock, access=access, prefix=deliveries
+            )
+        )
+        app.include_router(people_router(pages=pages, engine=engine, clock=clock, access=access))
     if mailbox is not None:
         app.include_router(
             outbox_router(pages=pages, mailbox=mailbox), dependencies=[Depends(access.page)]
@@ -405,5 +439,5 @@ async def _fields(request: Request) -> dict[str, str]:
     return {
         k: v
         for k, v in form.items()
-        if isinstance(v, str) and (k in known or k.startswith("measure-"))
+        if isinstance(v, str) and (k in known or k.startswith(("measure-", "risk-")))
     }

@@ -211,40 +211,79 @@ class StatusChange(SQLModel, table=True):
 
 
 class Risk(SQLModel, table=True):
-    """An entry in the risk register, against an action or an area."""
+    """An entry in the risk register, against an action or an area, scored likelihood x impact
+    on the 5x5 scale (each 1-5). Every change to it is kept in ``risk_change``."""
+
+    __table_args__ = (Index("ix_risk_plan_code", "plan_id", "code"),)
 
     id: int | None = Field(default=None, primary_key=True)
     plan_id: int = Field(foreign_key="plan.id", index=True)
     action_id: int | None = Field(default=None, foreign_key="action.id")
     area_id: int | None = Field(default=None, foreign_key="area.id")
+    #: The register's own reference ("R3"); "" for a risk a lead wrote on the form.
+    code: str = Field(default="", max_length=32)
+    title: str = Field(default="", max_length=500)
     description: str
+    cause: str = ""
+    effect: str = ""
+    #: Refs of the actions the risk threatens (the first is ``action_id``).
+    action_refs: list[str] = Field(default_factory=list, sa_column=_json_column())
     likelihood: int | None = None
     impact: int | None = None
+    target_score: int | None = None
     mitigation: str = ""
     owner_id: int | None = Field(default=None, foreign_key="person.id")
+    review_date: date | None = None
+    status: str = Field(default="open", max_length=16)  # open | closed
     closed: bool = False
+    closed_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
+    source: str = Field(default="", max_length=200)
     created_at: datetime = Field(sa_column=_utc_column())
     updated_at: datetime = Field(sa_column=_utc_column())
 
 
 class Measure(SQLModel, table=True):
-    """An impact measure (a KPI) with its baseline, target and expected trajectory."""
+    """An impact measure (a KPI) with its baseline, targets and expected trajectory.
+
+    ``trajectory`` and ``targets`` are lists of ``{"date": "2025-03-31", "value": 55.0}``; the
+    expected value on a day between two points is interpolated. ``amber_within`` is how far
+    (in per cent of the expected value) short of the trajectory a reading is still amber.
+    """
+
+    __table_args__ = (Index("ix_measure_plan_code", "plan_id", "code"),)
 
     id: int | None = Field(default=None, primary_key=True)
     plan_id: int = Field(foreign_key="plan.id", index=True)
     action_id: int | None = Field(default=None, foreign_key="action.id")
     area_id: int | None = Field(default=None, foreign_key="area.id")
+    #: The scorecard's own reference ("M1"); unique in a plan.
+    code: str = Field(default="", max_length=32)
     name: str
     unit: str = ""
     baseline: float | None = None
+    baseline_period: date | None = None
     target: float | None = None
     higher_is_better: bool = True
     #: Expected values over time: [{"date": "2024-03-31", "value": 12.0}, ...].
     trajectory: list[dict[str, Any]] = Field(default_factory=list, sa_column=_json_column())
+    targets: list[dict[str, Any]] = Field(default_factory=list, sa_column=_json_column())
+    amber_within: float = 15.0
+    #: How often a figure is due: month | quarter | year.
+    frequency: str = Field(default="month", max_length=16)
+    #: The periods readings may be given for (inclusive; None: open).
+    first_period: date | None = None
+    last_period: date | None = None
+    owner_id: int | None = Field(default=None, foreign_key="person.id")
+    #: Refs of the actions the measure evidences (the first is ``action_id``).
+    action_refs: list[str] = Field(default_factory=list, sa_column=_json_column())
+    source: str = Field(default="", max_length=500)
+    created_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
+    updated_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
 
 
 class MeasureReading(SQLModel, table=True):
-    """A reported figure for an impact measure (append-only)."""
+    """A reported figure for an impact measure (append-only): a later reading for the same
+    period supersedes an earlier one, which is kept."""
 
     __tablename__ = "measure_reading"
 
@@ -255,6 +294,11 @@ class MeasureReading(SQLModel, table=True):
     recorded_at: datetime = Field(sa_column=_utc_column())
     person_id: int | None = Field(default=None, foreign_key="person.id")
     channel: str
+    #: Who gave it when no person is known ("import by Morwenna Tregear").
+    given_by: str = Field(default="", max_length=200)
+    #: Where it came from: the file's name, "reply 12", "form".
+    source: str = Field(default="", max_length=200)
+    reply_id: int | None = Field(default=None, foreign_key="reply.id")
 
 
 class ImportRun(SQLModel, table=True):
@@ -506,3 +550,7 @@ class AuditEvent(SQLModel, table=True):
     method: str = Field(default="", max_length=16)
     reason: str = Field(default="", max_length=200)
     by: str = Field(default="", max_length=320)  # who made a change to a user
+
+
+from workflows.store import invitation_models as _invitation_models  # noqa: E402,F401
+from workflows.store import measures_models as _measures_models  # noqa: E402,F401

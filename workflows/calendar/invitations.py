@@ -1,0 +1,228 @@
+"""Calendar invitations to a group's meetings (pure): who is invited, and what each is sent.
+
+The improvement notice asks that the DfE adviser, the NHS England adviser and the Department's
+case lead be invited to *every* improvement board meeting. Chaser sends each meeting's members
+(those with an email address) and its mandatory invitees a real calendar invitation, an
+iCalendar object (RFC 5545) carried by email as iMIP (RFC 6047), with the scheduling method of
+iTIP (RFC 5546):
+
+- ``METHOD:REQUEST`` when a meeting comes within :data:`INVITE_AHEAD` of now, with a ``UID``
+  that stays the meeting's for good (made from its plan, group and *slot*, the date the cycle
+  gave it, which a move keeps) and ``SEQUENCE:0``;
+- ``METHOD:REQUEST`` again with ``SEQUENCE`` raised by one when the meeting moves (its start,
+  end or place changes): calendars update the event they hold;
+- ``METHOD:CANCEL`` with ``SEQUENCE`` raised when the meeting is cancelled, or when someone who
+  was invited is no longer on the list.
+
+:func:`invitations_due` compares what the calendar says now with what was sent (the
+:class:`Sent` records) and returns only what is new, so a tick that runs again sends nothing
+twice; :func:`invitation_ics` writes the iCalendar text.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+
+from icalendar import Calendar, Event, vCalAddress, vText
+
+from workflows.calendar.cycles import Group, Person
+from workflows.calendar.meetings import Meeting
+
+__all__ = [
+    "INVITE_AHEAD",
+    "InvitationDue",
+    "Invitee",
+    "Method",
+    "Sent",
+    "invitation_ics",
+    "invitations_due",
+    "invitees",
+    "meeting_uid",
+]
+
+#: How long before a meeting its invitations go: one six-weekly board cycle, so the next
+#: board's invitations go out as the last one ends.
+INVITE_AHEAD = dt.timedelta(days=42)
+PRODID = "-//Chaser//Improvement plan meetings//EN"
+
+
+class Method(StrEnum):
+    REQUEST = "REQUEST"
+    CANCEL = "CANCEL"
+
+
+@dataclass(frozen=True)
+class Invitee:
+    """Someone a meeting's invitation goes to."""
+
+    name: str
+    email: str  # lower case
+    role: str = ""
+    mandatory: bool = False  # a mandatory invitee (the notice's advisers), not a member
+
+
+@dataclass(frozen=True)
+class Sent:
+    """What was last sent to one invitee about one meeting (the store's record)."""
+
+    uid: str
+    email: str
+    sequence: int
+    method: Method
+    starts_at: dt.datetime
+    ends_at: dt.datetime
+    location: str
+
+
+@dataclass(frozen=True)
+class InvitationDue:
+    """One invitation (or update, or cancellation) to send now."""
+
+    meeting: Meeting
+    uid: str
+    invitee: Invitee
+    sequence: int
+    method: Method
+    location: str
+    #: "new", "moved" (start, end or place changed), "cancelled" or "uninvited".
+    why: str
+
+
+def meeting_uid(plan_code: str, meeting: Meeting, domain: str) -> str:
+    """The meeting's iCalendar UID: the same for every message about it, moves included."""
+    seed = f"{plan_code}\n{meeting.group}\n{meeting.slot.isoformat()}".encode()
+    return f"{hashlib.sha256(seed).hexdigest()[:24]}@{domain}"
+
+
+def invitees(group: Group) -> list[Invitee]:
+    """The group's mandatory invitees, then its members who have an email address; each once."""
+    found: dict[str, Invitee] = {}
+    people: list[tuple[Person, bool]] = [(p, True) for p in group.mandatory_invitees]
+    people += [(p, False) for p in group.members]
+    for person, mandatory in people:
+        if not person.email:
+            continue  # a member written as a role ("Chief Executive") has no address to invite
+        email = person.email.strip().lower()
+        found.setdefault(email, Invitee(person.name, email, person.role or "", mandatory))
+    return list(found.values())
+
+
+def invitations_due(
+    plan_code: str,
+    meetings: Iterable[Meeting],
+    groups: Sequence[Group],
+    sent: Iterable[Sent],
+    *,
+    now: dt.datetime,
+    domain: str,
+    ahead: dt.timedelta = INVITE_AHEAD,
+) -> list[InvitationDue]:
+    """What to send now so that every invitee's calendar holds each coming meeting as it is.
+
+    ``meetings`` are the groups' meetings around now, cancelled ones included; ``sent`` the
+    records of what went before (any order). Meetings that have started are left alone.
+    """
+    by_group = {g.code: g for g in groups}
+    last: dict[tuple[str, str], Sent] = {}
+    for record in sent:
+        key = (record.uid, record.email)
+        if key not in last or record.sequence > last[key].sequence:
+            last[key] = record
+    due: list[InvitationDue] = []
+    for meeting in meetings:
+        group = by_group.get(meeting.group)
+        if group is None or meeting.starts_at <= now:
+            continue
+        uid = meeting_uid(plan_code, meeting, domain)
+        invited = any(record_uid == uid for record_uid, _ in last)
+        if meeting.starts_at - now > ahead and not invited:
+            continue  # not yet; one moved further out after its invitations went is updated
+        location = group.location or ""
+        listed = {i.email: i for i in invitees(group)}
+        wanted = listed if meeting.goes_ahead else {}
+        for invitee in wanted.values():
+            before = last.get((uid, invitee.email))
+            if before is None:
+                due.append(InvitationDue(meeting, uid, invitee, 0, Method.REQUEST, location, "new"))
+            elif before.method is Method.CANCEL:
+                # uninvited and now on the list again (or a cancelled meeting reinstated)
+                due.append(
+                    InvitationDue(
+                        meeting, uid, invitee, before.sequence + 1, Method.REQUEST, location, "new"
+                    )
+                )
+            elif (before.starts_at, before.ends_at, before.location) != (
+                meeting.starts_at,
+                meeting.ends_at,
+                location,
+            ):
+                due.append(
+                    InvitationDue(
+                        meeting,
+                        uid,
+                        invitee,
+                        before.sequence + 1,
+                        Method.REQUEST,
+                        location,
+                        "moved",
+                    )
+                )
+        for (record_uid, email), before in sorted(last.items()):
+            if record_uid != uid or email in wanted or before.method is Method.CANCEL:
+                continue
+            invitee = listed.get(email) or Invitee(email, email)  # no longer listed: no name
+            why = "cancelled" if not meeting.goes_ahead else "uninvited"
+            due.append(
+                InvitationDue(
+                    meeting, uid, invitee, before.sequence + 1, Method.CANCEL, location, why
+                )
+            )
+    return due
+
+
+def invitation_ics(
+    due: InvitationDue,
+    *,
+    organizer: Person,
+    summary: str,
+    description: str,
+    stamp: dt.datetime,
+) -> str:
+    """The iCalendar object for ``due`` (RFC 5545/5546): one VEVENT with its UID, SEQUENCE,
+    ORGANIZER, the invitee as a required ATTENDEE asked to reply (RSVP), times in UTC."""
+    cal = Calendar()
+    cal.add("prodid", PRODID)
+    cal.add("version", "2.0")
+    cal.add("calscale", "GREGORIAN")
+    cal.add("method", str(due.method))
+    event = Event()
+    event.add("uid", due.uid)
+    event.add("sequence", due.sequence)
+    event.add("dtstamp", stamp.astimezone(dt.UTC))
+    event.add("dtstart", due.meeting.starts_at.astimezone(dt.UTC))
+    event.add("dtend", due.meeting.ends_at.astimezone(dt.UTC))
+    event.add("summary", summary)
+    if description:
+        event.add("description", description)
+    if due.location:
+        event.add("location", due.location)
+    event.add("status", "CANCELLED" if due.method is Method.CANCEL else "CONFIRMED")
+    event.add("transp", "OPAQUE")
+    boss = vCalAddress(f"mailto:{organizer.email}")
+    boss.params["cn"] = vText(organizer.name)
+    event.add("organizer", boss)
+    attendee = vCalAddress(f"mailto:{due.invitee.email}")
+    attendee.params["cn"] = vText(due.invitee.name)
+    # as in the subscription feed (``chaser cycles ics``): members are optional attendees
+    attendee.params["role"] = vText(
+        "REQ-PARTICIPANT" if due.invitee.mandatory else "OPT-PARTICIPANT"
+    )
+    attendee.params["partstat"] = vText("NEEDS-ACTION")
+    attendee.params["rsvp"] = vText("TRUE" if due.method is Method.REQUEST else "FALSE")
+    event.add("attendee", attendee)
+    cal.add_component(event)
+    return str(cal.to_ical().decode("utf-8"))
