@@ -50,6 +50,30 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "chaser.commands.outbox:outbox",
         "The outbox: list the messages that could not be sent, and send them again.",
     ),
+    "requests": (
+        "chaser.commands.requests:requests",
+        "Update requests sent by another system: record them so replies to them are linked.",
+    ),
+    "measures": (
+        "chaser.commands.measures:measures",
+        "Impact measures: import a scorecard and its readings, list them.",
+    ),
+    "risks": (
+        "chaser.commands.risks:risks",
+        "The risk register: import it, list the risks and what changed.",
+    ),
+    "status": (
+        "chaser.commands.status:status",
+        "Where the plan stands: next meeting, next chase, who has not replied, what waits.",
+    ),
+    "compliance": (
+        "chaser.commands.compliance:compliance",
+        "Evidence of the improvement notice's duties over a period, with the gaps named.",
+    ),
+    "report": (
+        "chaser.commands.report:report",
+        "Reports for others: the Department's stock-take of progress, measures and milestones.",
+    ),
     "users": (
         "chaser.commands.users:users",
         "Who may sign in to the secretary's pages: add users, list them, print a sign-in link.",
