@@ -170,7 +170,7 @@ def test_it_shows_the_message_waiting_for_review_and_how_to_decide_it(
 def test_it_lists_the_outbox_by_state_and_shows_one_message(chaser: Chaser) -> None:
     chaser("chase", "--now", "2025-09-16T09:30")
     sent, _ = chaser("outbox", "list", "--state", "sent")
-    assert sent.rstrip().endswith("13 messages sent.")
+    assert sent.rstrip().endswith("16 messages sent.")  # 13 requests, the board's 3 invitations
     assert f"sent     email  {PLAN}/request:AP:SIB:2025-09-30\n    1 attempt\n" in sent
     dead = json.loads(chaser("outbox", "list", "--json")[0])
     assert [d["key"] for d in dead] == [f"{PLAN}/request:HP:SIB:2025-09-30:teams"]

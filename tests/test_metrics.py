@@ -79,12 +79,13 @@ def test_it_counts_what_a_tick_sent_and_shows_the_outbox(
     assert scraped.status_code == 200
     assert scraped.headers["content-type"].startswith("text/plain")
     values = _values(scraped.text)
-    assert values[("chaser_outbox_messages_total", (("outcome", "sent"),))] == 13
+    # the 13 SIB requests and the 30 Sep board's invitations to its three advisers
+    assert values[("chaser_outbox_messages_total", (("outcome", "sent"),))] == 13 + 3
     # HP's Teams copy: no webhook is configured in this test, so it died at once
     assert values[("chaser_outbox_messages_total", (("outcome", "dead"),))] == 1
     assert values[("chaser_ticks_total", (("result", "ok"),))] == 1
     assert values[("chaser_tick_duration_seconds_count", ())] == 1
-    assert values[("chaser_outbox_queue", (("state", "sent"),))] == 13
+    assert values[("chaser_outbox_queue", (("state", "sent"),))] == 13 + 3
     assert values[("chaser_outbox_queue", (("state", "dead"),))] == 1
     assert values[("chaser_outbox_oldest_due_age_seconds", ())] == 0
     assert values[("chaser_replies_waiting_for_review", ())] == 1
@@ -103,8 +104,9 @@ def test_it_shows_how_long_the_oldest_message_has_waited_while_the_mail_is_down(
     app = web_app(runtime, settings, bind_host="127.0.0.1")
     with TestClient(app, base_url="http://127.0.0.1:8080") as client:
         values = _values(client.get("/metrics", headers={"Authorization": f"Bearer {TOKEN}"}).text)
-    assert values[("chaser_outbox_messages_total", (("outcome", "retried"),))] == 13
-    assert values[("chaser_outbox_queue", (("state", "pending"),))] == 13
+    # the 13 SIB requests and the board's 3 invitations wait for the mail server
+    assert values[("chaser_outbox_messages_total", (("outcome", "retried"),))] == 13 + 3
+    assert values[("chaser_outbox_queue", (("state", "pending"),))] == 13 + 3
     # due again a minute after the first attempt: it has waited the rest of the hour since
     assert 3000 < values[("chaser_outbox_oldest_due_age_seconds", ())] < 3600
     runtime.close()

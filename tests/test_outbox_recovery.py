@@ -81,7 +81,8 @@ def test_it_tells_the_secretary_and_sends_everything_once_after_a_long_outage(
             cli, ["--db", db, "outbox", "retry", "--all", "--by", "Morwenna Tregear"]
         )
         assert retry.exit_code == 0, retry.output
-        assert "14 messages queued to send again" in retry.output  # and the Teams copy
+        # the requests, the Teams copy and the board's invitations to its 3 advisers
+        assert "17 messages queued to send again" in retry.output
         _ticks(runtime, clock, hours=1)
         again = CliRunner().invoke(
             cli, ["--db", db, "outbox", "retry", "--channel", "email", "--by", "M"]
@@ -108,7 +109,7 @@ def test_it_tells_the_secretary_and_sends_everything_once_after_a_long_outage(
     assert "Update request (Teams) for SIB 30 Sep 2025, to Hester Pengelly" in bodies
     assert "no 'teams' channel is configured" in bodies
     assert f'chaser outbox retry --plan {PLAN} --by "YOUR NAME"' in bodies
-    assert _states(runtime)["sent"] == 13 + len(notices)
+    assert _states(runtime)["sent"] == 13 + 3 + len(notices)
     runtime.close()
 
 

@@ -48,6 +48,7 @@ from workflows.replies.apply import (
     apply_reply,
 )
 from workflows.replies.authentication import Receiver, Vouching, vouch
+from workflows.replies.figures import apply_figures_and_reviews
 from workflows.replies.form import FormReading
 from workflows.replies.parsing import (
     MAX_MESSAGE_BYTES,
@@ -355,6 +356,30 @@ def _ingest(
         if verdict.updates and plan is not None and plan.id is not None:
             # The clear answers are applied even while doubtful ones wait for review.
             apply_reply(session, reply, answer_of(verdict.updates), now=now)
+        if person is not None and vouching.authenticated and plan is not None:
+            # Figures ("EHCP 20-week timeliness: 61%") and risk reviews from a trusted sender
+            # are kept at once; a reply that held nothing else has nothing left to review.
+            kept = apply_figures_and_reviews(session, reply, now=now)
+            # An answer naming no action is then the figures themselves, not an update.
+            nothing_else = not verdict.updates and not any(
+                a.verdict == "review" and a.ref is not None for a in verdict.answers
+            )
+            if kept and nothing_else and verdict.kind is ReplyVerdict.REVIEW:
+                verdict = dataclasses.replace(
+                    verdict,
+                    kind=ReplyVerdict.APPLIED,
+                    reason=f"{kept} figure(s) or risk review(s) kept",
+                )
+                reply.verdict, reply.reason = str(verdict.kind), verdict.reason
+                reply.parsed = {
+                    **reply.parsed,
+                    "answers": [
+                        {**a, "verdict": "acknowledged", "reason": "its figures were kept"}
+                        if a.get("verdict") == "review"
+                        else a
+                        for a in reply.parsed.get("answers", [])
+                    ],
+                }
         if verdict.kind is ReplyVerdict.AUTO_REPLY and person and verdict.away_until:
             person.away_until = verdict.away_until
             person.updated_at = now

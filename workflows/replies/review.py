@@ -24,6 +24,7 @@ from sqlmodel import Session, col, or_, select
 
 from workflows.plan.mapping import StatusScale, plan_scale
 from workflows.replies.apply import ActionUpdate, UnknownAction, answer_of, apply_reply
+from workflows.replies.figures import apply_figures_and_reviews, figures_and_reviews_pending
 from workflows.replies.parsing import ParsedReply, parse_reply
 from workflows.replies.trust import (
     RequestInfo,
@@ -153,13 +154,17 @@ def decide(
             plan = session.get(Plan, reply.plan_id)
             request = session.get(Delivery, reply.delivery_id) if reply.delivery_id else None
             updates = as_read(reply, plan, request, today=now.date())
-            if not updates:
+            kept = 0
+            if reply.channel == "email" and figures_and_reviews_pending(reply):
+                kept = apply_figures_and_reviews(session, reply, now=now)
+            if not updates and not kept:
                 raise ReviewError(
                     f"nothing could be read from reply {reply_id}; reject it and enter the "
                     "update by hand"
                 )
             try:
-                apply_reply(session, reply, answer_of(updates), now=now)
+                if updates:
+                    apply_reply(session, reply, answer_of(updates), now=now)
             except UnknownAction as exc:
                 raise ReviewError(f"reply {reply_id}: {exc}; reject it instead") from exc
         _decide_answers(reply, "applied" if apply else "rejected", by)
