@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter
 from datetime import UTC, date, datetime, time, timedelta
+from email.message import EmailMessage
 from pathlib import Path
 
 import icalendar
@@ -22,12 +23,14 @@ from integrations.channels.smtp import SmtpChannel
 from tests.clock import Clock
 from tests.conftest import MAPPING, NOW, PEOPLE_CSV, PLAN_XLSX, ROOT
 from tests.mail_servers import CapturedMessage, SmtpSink
+from tests.test_replies import TRUSTED, gateway_stamp
 from workflows.calendar.cycles import LONDON, CyclesConfig, Person, load_cycles
 from workflows.calendar.invitations import Method, Sent, invitation_ics, invitations_due
 from workflows.calendar.meetings import meetings
 from workflows.plan.mapping import load_mapping
+from workflows.replies.intake import ingest_email
 from workflows.store.invitation_models import Invitation
-from workflows.store.models import Delivery
+from workflows.store.models import Delivery, Reply
 
 PLAN = "plymouth-send-2023"
 ADVISERS = {
@@ -206,3 +209,47 @@ def test_it_invites_every_adviser_to_every_board_once_over_six_months(
     assert "imogen.castellane@example.gov.uk" not in invited_to(
         runtime, plan, by_date[date(2025, 12, 16)]
     )
+
+
+def _answer(invite: CapturedMessage, partstat: str, *, stamped: bool) -> bytes:
+    """The adviser's calendar answering the invitation, as Outlook sends it (iTIP REPLY)."""
+    cal = _calendar(invite)
+    cal["METHOD"] = "REPLY"
+    (event,) = cal.walk("VEVENT")
+    event["ATTENDEE"].params["PARTSTAT"] = partstat
+    mail = EmailMessage()
+    (to,) = invite.rcpt_tos
+    if stamped:
+        mail["Authentication-Results"] = gateway_stamp(to)
+    mail["From"] = to
+    mail["To"] = "send.improvement@example.org"
+    mail["Subject"] = f"Accepted: {invite.message['Subject']}"
+    mail["Message-ID"] = f"<answer-{partstat}-{stamped}@example.gov.uk>"
+    mail.set_content("Accepted")
+    mail.add_alternative(cal.to_ical().decode(), subtype="calendar", params={"method": "REPLY"})
+    return mail.as_bytes()
+
+
+def test_it_records_an_advisers_accept_and_keeps_it_off_the_review_queue(
+    engine: Engine, tmp_path: Path, sink: SmtpSink
+) -> None:
+    clock = Clock(datetime(2025, 9, 16, 8, 30, tzinfo=UTC))
+    runtime = _runtime(engine, tmp_path, sink, clock)
+    tick(runtime, clock.now)
+    invite = next(
+        m
+        for m in sink.messages
+        if "/invitation:" in m.message["X-Chaser-Key"] and m.rcpt_tos[0].startswith("imogen")
+    )
+    forged = ingest_email(engine, _answer(invite, "DECLINED", stamped=False), now=clock.now)
+    assert forged.verdict == "auto_reply" and "nothing recorded" in forged.reason
+    real = ingest_email(
+        engine, _answer(invite, "ACCEPTED", stamped=True), now=clock.now, receiver=TRUSTED
+    )
+    assert real.verdict == "auto_reply"
+    assert real.reason == "accepted the invitation to SIB:2025-09-30"
+    with Session(engine) as s:
+        imogen = s.exec(select(Invitation).where(col(Invitation.email).startswith("imogen"))).one()
+        waiting = s.exec(select(Reply).where(Reply.verdict == "review")).all()
+    assert imogen.response == "accepted" and waiting == []
+    runtime.close()

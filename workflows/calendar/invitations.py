@@ -34,6 +34,7 @@ from workflows.calendar.meetings import Meeting
 
 __all__ = [
     "INVITE_AHEAD",
+    "CalendarReply",
     "InvitationDue",
     "Invitee",
     "Method",
@@ -42,6 +43,7 @@ __all__ = [
     "invitations_due",
     "invitees",
     "meeting_uid",
+    "read_calendar_reply",
 ]
 
 #: How long before a meeting its invitations go: one six-weekly board cycle, so the next
@@ -226,3 +228,39 @@ def invitation_ics(
     event.add("attendee", attendee)
     cal.add_component(event)
     return str(cal.to_ical().decode("utf-8"))
+
+
+@dataclass(frozen=True)
+class CalendarReply:
+    """An invitee's answer to an invitation (iTIP ``METHOD:REPLY``)."""
+
+    uid: str
+    email: str  # the attendee who answered, lower case
+    answer: str  # "accepted", "declined", "tentative"
+
+
+_ANSWERS = {"ACCEPTED": "accepted", "DECLINED": "declined", "TENTATIVE": "tentative"}
+
+
+def read_calendar_reply(text: str) -> CalendarReply | None:
+    """The answer in an iCalendar ``METHOD:REPLY`` object, or None if ``text`` is not one (or
+    cannot be read: a calendar that fails to parse is simply not an answer)."""
+    try:
+        cal = Calendar.from_ical(text[:65_536])
+    except Exception:  # icalendar raises ValueError and others on bad input
+        return None
+    if str(cal.get("METHOD", "")).upper() != "REPLY":
+        return None
+    for event in cal.walk("VEVENT"):
+        uid = str(event.get("UID", "")).strip()
+        attendee = event.get("ATTENDEE")
+        if isinstance(attendee, list):
+            attendee = attendee[0] if attendee else None
+        if not uid or attendee is None:
+            continue
+        email = str(attendee).strip()
+        email = email[7:] if email.lower().startswith("mailto:") else email
+        answer = _ANSWERS.get(str(attendee.params.get("PARTSTAT", "")).upper())
+        if answer and "@" in email:
+            return CalendarReply(uid, email.lower(), answer)
+    return None

@@ -30,6 +30,8 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from email import policy as email_policy
+from email.parser import BytesParser
 from enum import Enum
 from typing import Any
 
@@ -37,6 +39,7 @@ import structlog
 from sqlalchemy import Engine, func
 from sqlmodel import Session, col, select
 
+from workflows.calendar.invitations import CalendarReply, read_calendar_reply
 from workflows.plan.mapping import plan_scale
 from workflows.plan.people import plan_people
 from workflows.replies.apply import (
@@ -60,6 +63,7 @@ from workflows.replies.parsing import (
 from workflows.replies.requests import RequestView
 from workflows.replies.review import request_info
 from workflows.replies.trust import ActionPeople, Sender, Verdict, judge_reply
+from workflows.store.invitation_models import Invitation
 from workflows.store.models import (
     Action,
     ActionContributor,
@@ -313,6 +317,9 @@ def _ingest(
             sender_email=parsed.sender_email,
             from_count=parsed.from_count,
         )
+        answer = read_calendar_reply(_calendar_part(raw))
+        if answer is not None:  # an invitee accepting or declining a meeting: not an update
+            return _take_calendar_reply(session, raw, parsed, answer, vouching, plan, now=now)
         verdict = judge_reply(
             parsed,
             request=request_info(request),
@@ -386,6 +393,75 @@ def _ingest(
         session.commit()
         log.info("reply_ingested", reply=reply.id, verdict=str(verdict.kind))
         return _outcome(reply.id, verdict, parsed, request)
+
+
+def _calendar_part(raw: bytes) -> str:
+    """The message's iCalendar part (``text/calendar``, or an ``.ics`` file), if it has one."""
+    if b"calendar" not in raw and b".ics" not in raw:
+        return ""
+    try:
+        message = BytesParser(policy=email_policy.default).parsebytes(raw)
+        for part in message.walk():
+            kind = part.get_content_type()
+            named = str(part.get_filename() or "").lower().endswith(".ics")
+            if kind in ("text/calendar", "application/ics") or named:
+                content = part.get_content()
+                return content.decode("utf-8", "replace") if isinstance(content, bytes) else content
+    except Exception:  # a part that cannot be read is no calendar answer
+        return ""
+    return ""
+
+
+def _take_calendar_reply(
+    session: Session,
+    raw: bytes,
+    parsed: ParsedReply,
+    answer: CalendarReply,
+    vouching: Vouching,
+    plan: Plan | None,
+    *,
+    now: datetime,
+) -> IngestOutcome:
+    """Record an invitee's answer on the invitation it answers (its UID), when the receiving
+    server vouched for the sender and the sender is the attendee who answered; keep the message
+    either way. It changes nothing in the plan and waits for nobody."""
+    invitation = session.exec(
+        select(Invitation)
+        .where(Invitation.uid == answer.uid, Invitation.email == answer.email)
+        .order_by(col(Invitation.sequence).desc())
+    ).first()
+    if invitation is None:
+        reason = "a calendar answer to an invitation Chaser did not send: nothing recorded"
+    elif parsed.sender_email.lower() != answer.email:
+        reason = f"a calendar answer for {answer.email} sent by someone else: nothing recorded"
+    elif not vouching.authenticated:
+        reason = f"a calendar answer, but {vouching.reason}: nothing recorded"
+    else:
+        invitation.response, invitation.responded_at = answer.answer, now
+        session.add(invitation)
+        reason = f"{answer.answer} the invitation to {invitation.meeting_key}"
+    reply = Reply(
+        plan_id=invitation.plan_id if invitation is not None else (plan.id if plan else None),
+        channel=str(Channel.EMAIL),
+        received_at=now,
+        message_id=parsed.message_id[:998],
+        sender=parsed.sender_email[:320],
+        raw=raw_text(raw),
+        parsed={
+            **jsonable(parsed),
+            "authentication": _authentication_record(vouching),
+            "calendar": {"uid": answer.uid, "email": answer.email, "answer": answer.answer},
+        },
+        verdict=str(ReplyVerdict.AUTO_REPLY),
+        reason=clean_text(reason),
+    )
+    session.add(reply)
+    session.commit()
+    assert reply.id is not None
+    log.info("calendar_reply", reply=reply.id, answer=answer.answer)
+    return IngestOutcome(
+        reply_id=reply.id, verdict=str(ReplyVerdict.AUTO_REPLY), reason=reason, sender=reply.sender
+    )
 
 
 def _authentication_record(vouching: Vouching) -> dict[str, Any]:
