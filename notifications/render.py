@@ -36,7 +36,7 @@ import jinja2
 from markupsafe import Markup
 
 from notifications.channel import KEY_HEADER, REFERENCE_HEADER, Address, Mention, OutgoingMessage
-from workflows.chasing.chases import Chase, Step, Who
+from workflows.chasing.chases import NUDGE_KINDS, Chase, ChasedAction, Step, Who
 
 SHIPPED_TEMPLATES = Path(__file__).resolve().parent / "templates"
 
@@ -135,20 +135,35 @@ def chase_context(chase: Chase, *, link: str, reference: str) -> dict[str, Any]:
     ``first_ref``, ``group`` (the group's name, or ""), ``meeting_date``, ``papers_deadline``,
     ``delegated``, ``escalation``, ``nudge``, ``whose`` ("your" or "Hester Pengelly's"),
     ``link``, ``reference`` and ``reply_example``; ``leads`` (``(Who, [ChasedAction])`` pairs:
-    one, the lead, unless an escalation lists several silent leads) and ``lead_names``
-    ("Hester Pengelly, Kit Trelawny and Tom Carne"); and, in every template but
-    ``chase_subject.txt``, ``subject``. ``teams.txt`` also has ``mention(person)``.
+    one, the lead, unless an escalation lists several silent leads, or a nudge to a delegate
+    covering several away leads) and ``lead_names`` ("Hester Pengelly, Kit Trelawny and Tom
+    Carne"); ``nudge_groups``, a nudge's actions by kind, most urgent first (each with
+    ``.kind`` "nudge_overdue", "nudge_due" or "nudge_before", ``.heading`` "Overdue", "Due
+    today" or "Due soon", ``.count`` and ``.actions``; empty for other steps) and
+    ``nudge_counts`` ("1 action overdue, 2 due soon"); and, in every template but
+    ``chase_subject.txt``, ``subject``. ``teams.txt`` also has ``mention(person)``. The step of
+    a nudge listing more than one kind is "nudge".
     """
     first_ref = chase.actions[0].ref if chase.actions else "2.5"
     escalation = chase.step is Step.ESCALATION
     own = chase.to.code == chase.lead.code and not chase.delegated and not escalation
     leads = [(who, list(actions)) for who, actions in chase.leads]
     names = [who.name for who, _ in leads]
+    groups = nudge_groups(chase) if chase.step.is_nudge else []
+    lead_names = (
+        " and ".join([", ".join(names[:-1]), names[-1]]) if len(names) > 1 else "".join(names)
+    )
+    several = len(names) > 1 and not escalation  # a delegate's nudge for several away leads
     return {
+        "nudge_groups": groups,
+        "nudge_counts": ", ".join(
+            f"{g.count} action{'' if g.count == 1 else 's'} {g.phrase}"
+            if n == 0
+            else f"{g.count} {g.phrase}"
+            for n, g in enumerate(groups)
+        ),
         "leads": leads,
-        "lead_names": " and ".join([", ".join(names[:-1]), names[-1]])
-        if len(names) > 1
-        else "".join(names),
+        "lead_names": lead_names,
         "chase": chase,
         "step": chase.step.value,
         "recipient": chase.to,
@@ -164,11 +179,44 @@ def chase_context(chase: Chase, *, link: str, reference: str) -> dict[str, Any]:
         "delegated": chase.delegated,
         "escalation": escalation,
         "nudge": chase.step.is_nudge,
-        "whose": "your" if own else f"{chase.lead.name}'s",
+        "whose": "your" if own else f"{lead_names if several else chase.lead.name}'s",
         "link": link,
         "reference": reference,
         "reply_example": f"{first_ref}: amber – recruitment under way",
     }
+
+
+@dataclass(frozen=True)
+class NudgeGroup:
+    """The actions of one kind in a nudge."""
+
+    kind: str  # "nudge_overdue", "nudge_due", "nudge_before"
+    heading: str  # "Overdue"
+    phrase: str  # "overdue", as in "2 actions overdue"
+    actions: tuple[ChasedAction, ...]
+
+    @property
+    def count(self) -> int:
+        return len(self.actions)
+
+
+_NUDGE_WORDS = {
+    Step.NUDGE_OVERDUE: ("Overdue", "overdue"),
+    Step.NUDGE_DUE: ("Due today", "due today"),
+    Step.NUDGE_BEFORE: ("Due soon", "due soon"),
+}
+
+
+def nudge_groups(chase: Chase) -> list[NudgeGroup]:
+    """A nudge's actions by kind, most urgent first (an action without a kind takes the
+    chase's own step, as a nudge built before actions carried one did)."""
+    groups = []
+    for kind in NUDGE_KINDS:
+        mine = tuple(a for a in chase.actions if (a.nudge or str(chase.step)) == kind)
+        if mine:
+            heading, phrase = _NUDGE_WORDS[kind]
+            groups.append(NudgeGroup(str(kind), heading, phrase, mine))
+    return groups
 
 
 # -- email -------------------------------------------------------------------------------------

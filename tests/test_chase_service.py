@@ -348,3 +348,88 @@ def test_it_does_not_chase_a_lead_whose_reply_waits_for_review(
     escalations = _escalations_on(sink)
     assert escalations  # the others are still escalated
     assert all("Tobias Carnsew" not in m.body("plain") for m in escalations)
+
+
+def _fo_due(engine: Engine, dues: list[date]) -> list[str]:
+    """FO's first actions due on ``dues`` (their forecast), every other action undated."""
+    with Session(engine) as s:
+        fo = s.exec(select(Person).where(Person.code == "FO")).one()
+        actions = list(s.exec(select(Action).order_by(Action.position)))  # type: ignore[arg-type]
+        mine = [a for a in actions if a.accountable_id == fo.id][: len(dues)]
+        due_of = {a.id: d for a, d in zip(mine, dues, strict=True)}
+        for a in actions:
+            a.forecast_due = due_of.get(a.id)
+            a.forecast_due_precision = "day" if a.id in due_of else None
+            s.add(a)
+        s.commit()
+        return [a.ref for a in mine]
+
+
+def _nudges_on(sink: SmtpSink) -> list[CapturedMessage]:
+    return [m for m in sink.messages if "/nudge" in m.message["X-Chaser-Key"]]
+
+
+#: A due 30 Nov (due soon from Fri 14 Nov), B due Thu 13 Nov (overdue from 14 Nov), C due
+#: Mon 1 Dec (due soon from Mon 17 Nov).
+DUES = [date(2025, 11, 30), date(2025, 11, 13), date(2025, 12, 1)]
+
+
+def test_it_sends_a_lead_one_nudge_a_day_listing_each_kind(
+    engine: Engine, tmp_path: Path, sink: SmtpSink
+) -> None:
+    clock = Clock(datetime(2025, 11, 14, 8, tzinfo=UTC))
+    runtime = _runtime(engine, tmp_path, sink, clock)
+    a, b, _ = _fo_due(engine, DUES)
+    _run_days(runtime, clock, sink, date(2025, 11, 14), date(2025, 11, 15))  # ticked twice
+    [sent] = _nudges_on(sink)
+    assert sent.message["X-Chaser-Key"] == f"{PLAN}/nudge:FO:2025-11-14"
+    assert sent.message["Subject"].startswith("1 action overdue, 1 due soon [ref ")
+    body = sent.body("plain")
+    assert body.index("Overdue:") < body.index(f"1. {b} ") < body.index("Due soon:")
+    assert body.index("Due soon:") < body.index(f"2. {a} ")
+
+
+def test_it_sends_no_second_nudge_after_an_upgrade_from_per_kind_keys(
+    engine: Engine, tmp_path: Path, sink: SmtpSink
+) -> None:
+    """A store whose outbox already holds this morning's nudges under the old per-kind keys
+    (``nudge_before:{lead}:{window's first day}``): upgrading sends none of them again, and
+    each action's later windows still get their nudge."""
+    clock = Clock(datetime(2025, 11, 14, 8, tzinfo=UTC))
+    runtime = _runtime(engine, tmp_path, sink, clock)
+    a, b, c = _fo_due(engine, DUES)
+    written = datetime(2025, 11, 14, 9, 1, tzinfo=UTC)
+    with Session(engine) as s:
+        plan_id = s.exec(select(Plan.id).where(Plan.code == PLAN)).one()
+        for n, (kind, ref) in enumerate([("nudge_before", a), ("nudge_overdue", b)]):
+            s.add(
+                Delivery(
+                    key=f"{PLAN}/{kind}:FO:2025-11-14",
+                    reference=f"CHS-OLD{n:05d}",
+                    kind=kind,
+                    channel="email",
+                    plan_id=plan_id,
+                    person_code="FO",
+                    recipient_code="FO",
+                    action_refs=[ref],
+                    state="sent",
+                    not_before=written,
+                    created_at=written,
+                    updated_at=written,
+                    sent_at=written,
+                )
+            )
+        s.commit()
+    _run_days(runtime, clock, sink, date(2025, 11, 14), date(2025, 12, 4))
+    sent = [
+        (m.message["X-Chaser-Key"].removeprefix(f"{PLAN}/"), m.body("plain"))
+        for m in _nudges_on(sink)
+    ]
+    assert [key for key, _ in sent] == [
+        "nudge:FO:2025-11-17",  # C's window opens; A and B were nudged under the old keys
+        "nudge:FO:2025-11-28",  # A due today
+        "nudge:FO:2025-12-01",  # A overdue, C due today: one message
+        "nudge:FO:2025-12-02",  # C overdue
+    ]
+    assert f"1. {c} " in sent[0][1] and f" {a} " not in sent[0][1] and f" {b} " not in sent[0][1]
+    assert "Overdue:" in sent[2][1] and "Due today:" in sent[2][1]

@@ -59,12 +59,21 @@ def simulate(
     cycles: CyclesConfig = CYCLES,
     config: ChasingConfig = CHASING,
 ) -> dict[str, tuple[date, Chase]]:
-    """Run the rules every working hour of every day; keep each key's first day (the outbox)."""
+    """Run the rules every working hour of every day; keep each key's first day (the outbox).
+
+    What the outbox holds is fed back as the store would give it (``load_chase_state`` reads
+    the actions each nudge already listed)."""
     first: dict[str, tuple[date, Chase]] = {}
     for day in days(start, end):
         for hour in (8, 9, 12, 17, 20):
             for chase in due_chases(state, cycles, config, at(day, time(hour, 15))):
-                first.setdefault(chase.key, (day, chase))
+                if chase.key in first:
+                    continue
+                first[chase.key] = (day, chase)
+                if chase.step.is_nudge:
+                    rest = chase.key.partition("/")[2]
+                    listed = {(a.ref, "", day, rest) for a in chase.actions}
+                    state = dataclasses.replace(state, nudged=state.nudged | listed)
     return first
 
 
@@ -290,7 +299,9 @@ def test_it_keeps_london_office_hours_across_the_october_clock_change(state: Cha
     assert due_chases(state, CYCLES, CHASING, datetime(2025, 10, 28, 9, 0, tzinfo=UTC)) != []
 
 
-def test_due_dates_get_their_own_nudges_grouped_per_lead(state: ChaseState) -> None:
+def test_it_nudges_each_action_once_per_window_in_one_message_per_lead_and_day(
+    state: ChaseState,
+) -> None:
     due = date(2025, 11, 30)  # a Sunday: "on the due date" is Friday 28th
     assert nudge_days(CHASING, due) == [
         (Step.NUDGE_BEFORE, date(2025, 11, 14), date(2025, 11, 27)),
@@ -308,10 +319,12 @@ def test_due_dates_get_their_own_nudges_grouped_per_lead(state: ChaseState) -> N
     )
     nudges = sorted((day, c.key, len(c.actions)) for day, c in sent.values() if c.step.is_nudge)
     assert nudges == [
-        (date(2025, 11, 14), f"{PLAN}/nudge_before:FO:2025-11-14", 3),
-        (date(2025, 11, 28), f"{PLAN}/nudge_due:FO:2025-11-28", 3),
-        (date(2025, 12, 1), f"{PLAN}/nudge_overdue:FO:2025-12-01", 3),
+        (date(2025, 11, 14), f"{PLAN}/nudge:FO:2025-11-14", 3),
+        (date(2025, 11, 28), f"{PLAN}/nudge:FO:2025-11-28", 3),
+        (date(2025, 12, 1), f"{PLAN}/nudge:FO:2025-12-01", 3),
     ]
+    steps = [c.step for _, c in sorted(sent.values(), key=lambda x: x[0]) if c.step.is_nudge]
+    assert steps == [Step.NUDGE_BEFORE, Step.NUDGE_DUE, Step.NUDGE_OVERDUE]
 
 
 def test_complete_actions_get_no_nudges(state: ChaseState) -> None:
@@ -329,3 +342,106 @@ def test_complete_actions_get_no_nudges(state: ChaseState) -> None:
 def test_it_refuses_a_naive_now(state: ChaseState) -> None:
     with pytest.raises(ValueError, match="timezone-aware"):
         due_chases(state, CYCLES, CHASING, datetime(2025, 9, 16, 10, 0))
+
+
+def _fo_due(state: ChaseState, dues: list[date]) -> tuple[ChaseState, list[str]]:
+    """The state with FO's first actions due on ``dues`` and no other action due at all."""
+    fo = [a for a in state.actions if a.lead_code == "FO"][: len(dues)]
+    due_of = {a.id: d for a, d in zip(fo, dues, strict=True)}
+    actions = tuple(dataclasses.replace(a, due=due_of.get(a.id)) for a in state.actions)
+    return dataclasses.replace(state, actions=actions), [a.ref for a in fo]
+
+
+def _nudges_sent(sent: dict[str, tuple[date, Chase]]) -> list[tuple[date, str, list[str]]]:
+    """(day, key, [ref:kind, …]) of each nudge, in order."""
+    return sorted(
+        (day, c.key, [f"{a.ref}:{a.nudge}" for a in c.actions])
+        for day, c in sent.values()
+        if c.step.is_nudge
+    )
+
+
+def test_it_sends_one_nudge_a_day_listing_each_kind_and_each_action_once_per_window(
+    state: ChaseState,
+) -> None:
+    # A is due 30 Nov (due soon from Fri 14 Nov), B was due Thu 13 Nov (overdue from 14 Nov),
+    # C is due Mon 1 Dec (due soon from Mon 17 Nov).
+    nudging, (a, b, c) = _fo_due(state, [date(2025, 11, 30), date(2025, 11, 13), date(2025, 12, 1)])
+    sent = simulate(nudging, date(2025, 11, 14), date(2025, 12, 9))
+    assert _nudges_sent(sent) == [
+        (
+            date(2025, 11, 14),
+            f"{PLAN}/nudge:FO:2025-11-14",
+            [f"{b}:nudge_overdue", f"{a}:nudge_before"],
+        ),
+        (date(2025, 11, 17), f"{PLAN}/nudge:FO:2025-11-17", [f"{c}:nudge_before"]),
+        (date(2025, 11, 28), f"{PLAN}/nudge:FO:2025-11-28", [f"{a}:nudge_due"]),
+        (
+            date(2025, 12, 1),
+            f"{PLAN}/nudge:FO:2025-12-01",
+            [f"{a}:nudge_overdue", f"{c}:nudge_due"],
+        ),
+        (date(2025, 12, 2), f"{PLAN}/nudge:FO:2025-12-02", [f"{c}:nudge_overdue"]),
+    ]
+    mixed = sent[f"{PLAN}/nudge:FO:2025-11-14"][1]
+    assert mixed.step is Step.NUDGE and mixed.to.code == "FO" and not mixed.delegated
+    assert sent[f"{PLAN}/nudge:FO:2025-11-17"][1].step is Step.NUDGE_BEFORE
+
+
+def test_it_catches_up_a_missed_day_of_nudges_in_one_message(state: ChaseState) -> None:
+    nudging, (a, b, c) = _fo_due(state, [date(2025, 11, 30), date(2025, 11, 13), date(2025, 12, 1)])
+    sent = simulate(nudging, date(2025, 11, 17), date(2025, 11, 27))  # 14 Nov was missed
+    assert _nudges_sent(sent) == [
+        (
+            date(2025, 11, 17),
+            f"{PLAN}/nudge:FO:2025-11-17",
+            [f"{b}:nudge_overdue", f"{a}:nudge_before", f"{c}:nudge_before"],
+        ),
+    ]
+
+
+def test_it_sends_no_second_nudge_after_an_upgrade_from_per_kind_keys(state: ChaseState) -> None:
+    nudging, (a, b, c) = _fo_due(state, [date(2025, 11, 30), date(2025, 11, 13), date(2025, 12, 1)])
+    # This morning the old code sent FO two nudges, one per kind, keyed by the window's start.
+    old = frozenset(
+        {
+            (a, "nudge_before", date(2025, 11, 14), "nudge_before:FO:2025-11-14"),
+            (b, "nudge_overdue", date(2025, 11, 14), "nudge_overdue:FO:2025-11-14"),
+        }
+    )
+    sent = simulate(
+        dataclasses.replace(nudging, nudged=old), date(2025, 11, 14), date(2025, 11, 29)
+    )
+    assert _nudges_sent(sent) == [
+        (date(2025, 11, 17), f"{PLAN}/nudge:FO:2025-11-17", [f"{c}:nudge_before"]),
+        # an old nudge of one kind does not stand for the next window's
+        (date(2025, 11, 28), f"{PLAN}/nudge:FO:2025-11-28", [f"{a}:nudge_due"]),
+    ]
+
+
+def test_a_delegate_covering_two_away_leads_gets_one_nudge_a_day(state: ChaseState) -> None:
+    fo = next(a for a in state.actions if a.lead_code == "FO")
+    hp = next(a for a in state.actions if a.lead_code == "HP")
+    due = {fo.id: date(2025, 11, 30), hp.id: date(2025, 11, 13)}
+    actions = tuple(dataclasses.replace(a, due=due.get(a.id)) for a in state.actions)
+    people = dict(state.people)
+    for code in ("FO", "HP"):
+        people[code] = dataclasses.replace(
+            people[code], away_until=date(2025, 11, 14), delegate_code="KR"
+        )
+    away = dataclasses.replace(state, actions=actions, people=people)
+    sent = simulate(away, date(2025, 11, 14), date(2025, 11, 18))
+    # On their return FO and HP are not nudged again about what KR was told.
+    assert _nudges_sent(sent) == [
+        (
+            date(2025, 11, 14),
+            f"{PLAN}/nudge:KR:2025-11-14",
+            [f"{hp.ref}:nudge_overdue", f"{fo.ref}:nudge_before"],
+        )
+    ]
+    kr = sent[f"{PLAN}/nudge:KR:2025-11-14"][1]
+    assert kr.delegated and kr.to.code == "KR"
+    assert [(w.code, [x.ref for x in mine]) for w, mine in kr.leads] == [
+        ("HP", [hp.ref]),
+        ("FO", [fo.ref]),
+    ]

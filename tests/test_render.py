@@ -178,6 +178,44 @@ def test_it_names_the_single_action_in_a_nudge(templates: Templates) -> None:
     assert "whether it is complete" in text
 
 
+#: One day's nudge to Hester: one action overdue, one due today, two due soon.
+MIXED = (
+    replace(ACTIONS[0], nudge="nudge_before"),
+    replace(ACTIONS[1], nudge="nudge_overdue"),
+    replace(ACTIONS[2], nudge="nudge_before"),
+    ChasedAction("5.1", "Open the sensory room", "Nov 2025", "", "Green", None, nudge="nudge_due"),
+)
+
+
+def test_it_words_a_nudge_of_several_kinds_grouped_most_urgent_first(
+    templates: Templates,
+) -> None:
+    c = chase(Step.NUDGE, actions=MIXED, group_name="", meeting_date=None, papers_deadline=None)
+    subject, text, html = render(templates, c)
+    assert subject == "1 action overdue, 1 due today, 2 due soon [ref CHS-abc123]"
+    assert "Some of your actions need attention: 1 action overdue, 1 due today, 2 due soon." in text
+    assert "whether it is on track or complete, and if not, when you now expect to finish" in text
+    overdue, today, soon = (text.index(f"\n{h}:\n") for h in ("Overdue", "Due today", "Due soon"))
+    lines = [text.index(f"{n}. {ref} ") for n, ref in enumerate(["3.1", "5.1", "2.5", "4.2"], 1)]
+    assert overdue < lines[0] < today < lines[1] < soon < lines[2] < lines[3]
+    for heading in ("Overdue</h2>", "Due today</h2>", "Due soon</h2>"):
+        assert heading in html
+    assert html.index("Overdue</h2>") < html.index(">3.1<") < html.index("Due soon</h2>")
+
+
+def test_it_words_a_delegates_nudge_for_two_away_leads(templates: Templates) -> None:
+    actions = (replace(MIXED[1], lead=HESTER), replace(MIXED[0], lead=SRO))
+    c = chase(Step.NUDGE, to=KIT, delegated=True, actions=actions, group_name="")
+    subject, text, html = render(templates, c)
+    assert subject.endswith("(Hester Pengelly and Morwenna Rowe are away) [ref CHS-abc123]")
+    assert "Hello Kit Trelawny," in text
+    assert "because Hester Pengelly and Morwenna Rowe are away and you are named as" in text
+    assert "Some of Hester Pengelly and Morwenna Rowe's actions need attention" in text
+    assert "1. 3.1 Publish the local offer (Hester Pengelly) — " in text
+    assert "2. 2.5 Recruit two specialist teachers (Morwenna Rowe) — " in text
+    assert "Publish the local offer (Hester Pengelly)" in html
+
+
 def test_it_escalates_to_the_sro_with_the_secretary_copied(templates: Templates) -> None:
     c = chase(Step.ESCALATION, to=SRO, cc=(SECRETARY,), actions=ACTIONS[:2])
     m = render_chase(c, link=LINK, reference=REF, sender=SENDER, templates=templates)
@@ -321,7 +359,7 @@ def test_it_lists_each_silent_lead_in_one_escalation(templates: Templates) -> No
 LONG_LINK = "https://chaser.council.example/r/" + "x" * 300
 
 
-@pytest.mark.parametrize("step", [Step.REQUEST, Step.ESCALATION])
+@pytest.mark.parametrize("step", [Step.REQUEST, Step.ESCALATION, Step.NUDGE])
 def test_it_fits_a_phone_screen_without_scrolling_sideways(
     templates: Templates, step: Step, tmp_path: Path
 ) -> None:
@@ -339,6 +377,9 @@ def test_it_fits_a_phone_screen_without_scrolling_sideways(
     actions: tuple[ChasedAction, ...] = (*ACTIONS, long_title)
     if step is Step.ESCALATION:
         actions = tuple(replace(a, lead=HESTER if i < 2 else KIT) for i, a in enumerate(actions))
+    if step is Step.NUDGE:
+        kinds = ("nudge_overdue", "nudge_due", "nudge_before", "nudge_before")
+        actions = tuple(replace(a, nudge=k) for a, k in zip(actions, kinds, strict=True))
     to = {"to": SRO, "lead": SRO} if step is Step.ESCALATION else {}
     c = chase(step, actions=actions, **to)
     m = render_chase(c, link=LONG_LINK, reference=REF, sender=SENDER, templates=templates)

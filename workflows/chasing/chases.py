@@ -17,10 +17,17 @@ class Step(StrEnum):
     NUDGE_BEFORE = "nudge_before"  # an action falls due soon
     NUDGE_DUE = "nudge_due"  # an action is due today
     NUDGE_OVERDUE = "nudge_overdue"  # an action is past its due date
+    #: One day's nudge about actions of more than one of the three kinds above (each action's
+    #: own kind is its ``ChasedAction.nudge``).
+    NUDGE = "nudge"
 
     @property
     def is_nudge(self) -> bool:
-        return self in (Step.NUDGE_BEFORE, Step.NUDGE_DUE, Step.NUDGE_OVERDUE)
+        return self in NUDGE_KINDS or self is Step.NUDGE
+
+
+#: The kinds of due-date nudge, most urgent first (the order a mixed nudge lists them in).
+NUDGE_KINDS = (Step.NUDGE_OVERDUE, Step.NUDGE_DUE, Step.NUDGE_BEFORE)
 
 
 @dataclass(frozen=True)
@@ -43,6 +50,9 @@ class ChasedAction:
     last_update: date | None  # when the lead last reported on it
     #: Whose action it is, in a message about several people's actions (an escalation).
     lead: Who | None = None
+    #: In a nudge, why this action is in it: ``nudge_before``, ``nudge_due`` or
+    #: ``nudge_overdue`` ("" in other messages).
+    nudge: str = ""
 
 
 @dataclass(frozen=True)

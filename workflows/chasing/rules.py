@@ -15,8 +15,9 @@ escalation for it. Requests and reminders are one message per lead per meeting p
 the number of actions. A step stays
 due until the next one takes over, so a day missed by the service is caught up the next day; the
 outbox's unique key makes asking again harmless. Nudges about an action's own due date (before,
-on and after it) are grouped per lead and day so six actions due the same month-end make one
-nudge, not six. Withdrawn actions, actions complete and embedded, and completed actions (for
+on and after it) are one message per person per day, whatever their kinds, so six actions due
+the same month-end and another overdue make one nudge, not seven; each action is nudged once
+per window. Withdrawn actions, actions complete and embedded, and completed actions (for
 nudges) are never chased. Someone away is replaced by their delegate.
 """
 
@@ -35,7 +36,7 @@ from workflows.calendar.working_days import (
     is_working_day,
     working_day_on_or_before,
 )
-from workflows.chasing.chases import Chase, ChasedAction, Step, Who, outbox_key
+from workflows.chasing.chases import NUDGE_KINDS, Chase, ChasedAction, Step, Who, outbox_key
 from workflows.chasing.config import ChasingConfig
 
 #: How long an overdue nudge stays due if the service missed its day (working days).
@@ -100,6 +101,10 @@ class ChaseState:
     #: (meeting key, lead, officer or "secretary") of escalations already in the outbox under
     #: the per-lead keys used before escalations were grouped per officer.
     escalated: frozenset[tuple[str, str, str]] = frozenset()
+    #: (action ref, kind or "", day, key after ``{plan}/``) of each action a nudge already in
+    #: the outbox listed: the kind is that of an old per-kind key (``nudge_before:{lead}:{day}``,
+    #: the day its window's first) and "" for a per-day key (``nudge:{person}:{day}``).
+    nudged: frozenset[tuple[str, str, date, str]] = frozenset()
 
 
 def due_chases(
@@ -324,29 +329,69 @@ def nudge_days(config: ChasingConfig, due: date) -> list[tuple[Step, date, date]
 def _nudges(
     state: ChaseState, config: ChasingConfig, today: date, now: datetime
 ) -> Iterable[Chase]:
-    grouped: dict[tuple[str, Step, date], list[ActionInfo]] = defaultdict(list)
+    """One message per person per day, listing every action they are nudged about that day,
+    each with its kind (due soon, due today, overdue).
+
+    An action is due a nudge from the first day of its window to the last (so a day the service
+    missed is caught up), but only once per window: not when a nudge under another key already
+    listed it on a day of that window (``state.nudged``). The person is the lead, or the
+    delegate covering them while they are away, so a delegate covering two away leads gets one
+    message."""
+    grouped: dict[str, list[tuple[ActionInfo, Step]]] = defaultdict(list)
     for action in state.actions:
         if action.withdrawn or action.embedded or action.status == "complete":
             continue
         if action.due is None or action.lead_code is None:
             continue
-        for step, first, last in nudge_days(config, action.due):
-            if first <= today <= last:
-                grouped[(action.lead_code, step, first)].append(action)
-    for (lead_code, step, first), actions in sorted(grouped.items()):
-        lead = state.people.get(lead_code)
+        lead = state.people.get(action.lead_code)
         if lead is None:
             continue
-        to, delegated = _route(state.people, lead, today)
+        to, _ = _route(state.people, lead, today)
+        key = nudge_key(to.code, today)
+        for step, first, last in nudge_days(config, action.due):
+            if not first <= today <= last:
+                continue
+            if not _nudged_in_window(state, action.ref, step, first, today, key):
+                grouped[to.code].append((action, step))
+    order = {step: n for n, step in enumerate(NUDGE_KINDS)}
+    for to_code, items in sorted(grouped.items()):
+        to = state.people[to_code]
+        items.sort(key=lambda item: order[item[1]])  # most urgent first, else plan order
+        leads = {a.lead_code: state.people[a.lead_code or ""] for a, _ in items}
+        several = len(leads) > 1
+        kinds = {step for _, step in items}
         yield Chase(
-            key=outbox_key(state.plan_code, f"{step}:{lead.code}:{first.isoformat()}"),
-            step=step,
+            key=outbox_key(state.plan_code, nudge_key(to_code, today)),
+            step=kinds.pop() if len(kinds) == 1 else Step.NUDGE,
             plan_code=state.plan_code,
             to=to.who(),
-            lead=lead.who(),
+            lead=next(iter(leads.values())).who(),
             cc=(),
-            actions=tuple(a.listed() for a in actions),
+            actions=tuple(
+                dataclasses.replace(
+                    a.listed(),
+                    nudge=str(step),
+                    lead=state.people[a.lead_code or ""].who() if several else None,
+                )
+                for a, step in items
+            ),
             channels=("email",),
             send_at=now,
-            delegated=delegated,
+            delegated=any(code != to_code for code in leads),
         )
+
+
+def nudge_key(person_code: str, day: date) -> str:
+    """The key (after ``{plan}/``) of the one nudge ``person_code`` gets on ``day``."""
+    return f"nudge:{person_code}:{day.isoformat()}"
+
+
+def _nudged_in_window(
+    state: ChaseState, ref: str, step: Step, first: date, today: date, key: str
+) -> bool:
+    """Whether a nudge other than ``key`` listed ``ref`` on a day from ``first`` to ``today``
+    (one under the old per-kind keys only counts for the same kind)."""
+    return any(
+        day_ref == ref and kind in ("", step) and first <= day <= today and other != key
+        for day_ref, kind, day, other in state.nudged
+    )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import func
@@ -99,6 +99,7 @@ def load_chase_state(session: Session, plan_code: str) -> ChaseState:
         people=people,
         actions=tuple(actions),
         escalated=_per_lead_escalations(session, plan.id, set(people)),
+        nudged=_nudged(session, plan.id),
     )
 
 
@@ -178,6 +179,38 @@ def _per_lead_escalations(
             continue  # a grouped key: escalation:{officer}:{meeting}
         officer = rest.removeprefix(prefix).removesuffix(":teams")
         found.add((str(meeting), str(lead), officer if officer in people else SECRETARY))
+    return frozenset(found)
+
+
+#: The outbox kinds of due-date nudges: the per-kind ones Chaser sent before it sent one nudge
+#: per person per day, and that one when it lists more than one kind.
+_NUDGE_KINDS = ("nudge_before", "nudge_due", "nudge_overdue", "nudge")
+
+
+def _nudged(session: Session, plan_id: int | None) -> frozenset[tuple[str, str, date, str]]:
+    """(ref, kind, day, key) of each action listed by a nudge in the outbox, so the rules nudge
+    an action once per window, across the upgrade from per-kind keys too.
+
+    A per-day key, ``{plan}/nudge:{person}:{day}``, gives kind "" (the rules know each action's
+    kind on a day); an old per-kind key, ``{plan}/nudge_before:{lead}:{first day of the
+    window}`` (``nudge_due``, ``nudge_overdue``), gives its kind. A key whose day does not
+    parse is skipped (nothing Chaser wrote)."""
+    found = set()
+    for key, kind, refs in session.execute(
+        select_columns(col(Delivery.key), col(Delivery.kind), col(Delivery.action_refs)).where(
+            col(Delivery.plan_id) == plan_id, col(Delivery.kind).in_(_NUDGE_KINDS)
+        )
+    ):
+        _, _, rest = str(key).partition("/")
+        rest = rest.removesuffix(":teams")
+        _, _, day_text = rest.rpartition(":")
+        try:
+            day = date.fromisoformat(day_text)
+        except ValueError:
+            continue
+        old_kind = "" if rest.startswith("nudge:") else str(kind)
+        for ref in refs or ():
+            found.add((str(ref), old_kind, day, rest))
     return frozenset(found)
 
 

@@ -43,6 +43,7 @@ KIND_WORDS = {
     "nudge_before": "Reminder: due soon",
     "nudge_due": "Reminder: due today",
     "nudge_overdue": "Reminder: overdue",
+    "nudge": "Reminder: due dates",
     "digest": "Digest",
 }
 STATE_WORDS = {
