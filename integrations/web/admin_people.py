@@ -109,7 +109,7 @@ def people_router(
 ) -> APIRouter:
     async def admin_page(request: Request) -> SignedIn:
         # A GET of an admin page needs the admin role too (Access.page asks only for a viewer).
-        return await run_in_threadpool(access._load, request, Role.ADMIN)
+        return await run_in_threadpool(access.require, request, Role.ADMIN)
 
     router = APIRouter(dependencies=[Depends(admin_page)])
     may_change = access.change(Role.ADMIN)

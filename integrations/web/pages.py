@@ -18,6 +18,7 @@ from fastapi.responses import HTMLResponse
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, PackageLoader, PrefixLoader
 
 from workflows.calendar.cycles import LONDON
+from workflows.store.models import Role
 
 HERE = Path(__file__).resolve().parent
 SERVICE_NAME = "Improvement plan updates"
@@ -35,6 +36,15 @@ class ErrorPage(Exception):
 class NavItem:
     href: str
     text: str
+    #: Shown only to a user with this role on the page's plan (``"admin"`` for admin pages).
+    need: str = ""
+
+
+def _may(user: Any, need: str, plan_code: str) -> bool:
+    """Whether the signed-in ``user`` (a :class:`~workflows.access.users.SignedIn`) has a role
+    including ``need`` on the plan; False when nobody is signed in."""
+    may = getattr(user, "may", None)
+    return bool(may is not None and may(Role(need), plan_code))
 
 
 def long_date(moment: datetime | None) -> str:
@@ -117,6 +127,7 @@ class Pages:
                     "active": item.href == current,
                 }
                 for item in self.navigation
+                if not item.need or _may(context["signed_in"], item.need, context["current_plan"])
             ]
             if current
             else [],

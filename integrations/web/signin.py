@@ -213,6 +213,12 @@ class Access:
             )
         return theirs[0]
 
+    def require(self, request: Request, need: Role) -> SignedIn:
+        """The signed-in user if their role on the request's plan includes ``need`` (a GET of
+        an admin page asks for ``Role.ADMIN``); else sign-in or a 403 page. Blocking: call it
+        in a thread from async code."""
+        return self._load(request, need)
+
     async def page(self, request: Request) -> SignedIn:
         """A FastAPI dependency for a page (GET): a signed-in user with a role on the plan."""
         return await run_in_threadpool(self._load, request, Role.VIEWER)
