@@ -35,7 +35,8 @@ from integrations.web.pages import ErrorPage, NavItem, Pages, with_plan
 from integrations.web.security import CSRF_FIELD
 from integrations.web.signin import PLAN_COOKIE, Access
 from workflows.access.users import SignedIn
-from workflows.calendar.cycles import LONDON
+from workflows.board.panel import BOARD_NOTICES, board_panel
+from workflows.calendar.cycles import LONDON, CyclesConfig
 from workflows.calendar.meetings import Meeting
 from workflows.digest.contents import Flag
 from workflows.replies.review import ReviewError, decide, decision_of, raw_bytes, review_items
@@ -75,6 +76,8 @@ class PlanSite:
     code: str
     flags: FlagsNow | None = None
     meetings: MeetingsNear | None = None
+    #: The plan's calendar as it stands at a moment (the compliance page reads any period).
+    cycles: Callable[[datetime], CyclesConfig] | None = None
 
 
 MAX_REASON = 2000
@@ -316,6 +319,13 @@ def secretary_router(
     def action_page(request: Request, ref: str) -> HTMLResponse:
         with Session(engine) as session:
             found = action_history(session, request.state.plan, ref, flags=flags_now(request))
+            board = board_panel(
+                session,
+                request.state.plan,
+                ref,
+                chased_meetings(request) or (),
+                clock().astimezone(LONDON).date(),
+            )
         if found is None:
             raise ErrorPage(
                 404,
@@ -323,7 +333,18 @@ def secretary_router(
                 f"There is no action {ref[:40]} in the plan. Check the reference, or find the "
                 "action on the plan page.",
             )
-        return render(request, "action.html", "/plan", action=found, plan_title=found.plan_title)
+        user: SignedIn | None = getattr(request.state, "user", None)
+        return render(
+            request,
+            "action.html",
+            "/plan",
+            action=found,
+            plan_title=found.plan_title,
+            board=board,
+            may_record=user is not None and user.may(Role.SECRETARY, request.state.plan),
+            csrf_field=CSRF_FIELD,
+            board_notice=next((k for k in BOARD_NOTICES if request.query_params.get(k)), ""),
+        )
 
     def chased_meetings(request: Request) -> Sequence[Meeting] | None:
         meetings = site_of(request).meetings

@@ -224,8 +224,11 @@ class ActionFacts:
     status: str | None = None  # a StatusMeaning value, None = never reported
     status_label: str = ""
     withdrawn: bool = False
+    #: The current baseline: the one the board last agreed (workflows/board/baselines.py).
     baseline: FuzzyDate | None = None
     forecast: FuzzyDate | None = None  # None = the baseline
+    #: The baseline first imported, when the board has agreed another since.
+    original_baseline: FuzzyDate | None = None
     #: How the plan's due cell read ("date", "parts", "tbc", "completed", "empty", "unreadable").
     due_kind: str = "date"
     narrative: str = ""  # the latest words from the lead, as they stand now
@@ -264,7 +267,8 @@ def overdue(facts: ActionFacts, config: SlippageConfig, today: date) -> Flag | N
 
 
 def forecast_slipped(facts: ActionFacts, config: SlippageConfig, today: date) -> Flag | None:
-    """The forecast is later than the baseline the board agreed: how much later."""
+    """The forecast is later than the baseline the board agreed (the current one, when it
+    agreed a new date): how much later."""
     del today
     slip = slip_days(facts.baseline, facts.forecast)
     if facts.done or slip is None or slip <= config.forecast_slip_days:
@@ -279,12 +283,18 @@ def forecast_slipped(facts: ActionFacts, config: SlippageConfig, today: date) ->
         "forecast_slipped",
         severity,
         f"Forecast {facts.forecast.display} is {how_long(facts.baseline, facts.forecast)} later "
-        f"than the baseline {facts.baseline.display}",
+        f"than the baseline {facts.baseline.display}"
+        + (
+            f" (agreed again; first {facts.original_baseline.display})"
+            if facts.original_baseline and facts.original_baseline != facts.baseline
+            else ""
+        ),
     )
 
 
 def milestone_missed(facts: ActionFacts, config: SlippageConfig, today: date) -> Flag | None:
-    """A milestone whose date has passed without it being marked complete."""
+    """A milestone whose date has passed without it being marked complete; the flag clears
+    once it is marked done (by the secretary, the form or an email: workflows/board/)."""
     if facts.done:
         return None
     missed = [m for m in facts.milestones if not m.complete and m.due.last_day < today]

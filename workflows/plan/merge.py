@@ -29,6 +29,7 @@ from workflows.plan.dates import FuzzyDate
 from workflows.plan.mapping import Mapping, normalise_header
 from workflows.plan.people import plan_people
 from workflows.plan.reading import ActionRow, ParsedPlan, PlanReadError, Problem
+from workflows.store.board_models import Decision
 from workflows.store.models import (
     Action,
     ActionContributor,
@@ -318,7 +319,18 @@ class _Merger:
             if found is not None:
                 assert found.id is not None
                 action_ids[id(row)] = found.id
+        # Actions the board set at a meeting are the board's, not the workbook's: a re-import
+        # of a workbook that does not hold them leaves them in the plan.
+        set_by_board = set(
+            self.session.exec(
+                select(Decision.action_id).where(
+                    Decision.plan_id == self.plan_id, col(Decision.action_id).is_not(None)
+                )
+            )
+        )
         for action in existing:
+            if action.id in set_by_board:
+                continue
             if action.id not in matched_ids and not action.withdrawn:
                 assert action.id is not None
                 action.withdrawn = True

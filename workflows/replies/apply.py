@@ -11,11 +11,14 @@ measure figures to the measure's readings, the same way for every channel.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlmodel import Session, col, select
 
+from workflows.board.errors import BoardInputError
+from workflows.board.milestones import mark_done
 from workflows.measures.store import record_form_figure
 from workflows.plan.dates import FuzzyDate
 from workflows.risks.form import apply_form_reviews
@@ -43,6 +46,8 @@ class ActionUpdate:
     evidence: str = ""
     forecast: FuzzyDate | None = None
     no_change: bool = False
+    #: Milestones of the action the lead says are done (their numbers): workflows/board/.
+    milestones_done: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -142,6 +147,9 @@ def _apply_update(
     if update.narrative:
         action.progress = update.narrative  # the latest narrative; evidence stays in history
     action.updated_at = now
+    for position in update.milestones_done:  # one the action lacks is not applied
+        with suppress(BoardInputError):
+            mark_done(session, action, position, now=now, channel=reply.channel, reply=reply)
     return change
 
 

@@ -23,6 +23,8 @@ TEXT_FIELDS = ("status", "narrative", "evidence", "forecast-month", "forecast-ye
                "mitigations")  # fmt: skip
 MAX_TEXT = 10_000
 MEASURE_PREFIX = "measure-"
+#: A ticked "milestone N is done" box posts ``milestone-done-N=yes``.
+MILESTONE_PREFIX = "milestone-done-"
 
 _MONTHS = {name.lower(): i for i, name in enumerate(calendar.month_name) if name}
 _MONTHS |= {name.lower(): i for i, name in enumerate(calendar.month_abbr) if name}
@@ -149,6 +151,15 @@ def read_action_form(
         narrative=narrative,
         evidence=f.get("evidence", ""),
         forecast=forecast,
+        milestones_done=tuple(
+            sorted(
+                int(name.removeprefix(MILESTONE_PREFIX))
+                for name, value in f.items()
+                if name.startswith(MILESTONE_PREFIX)
+                and name.removeprefix(MILESTONE_PREFIX).isdigit()
+                and value == "yes"
+            )
+        ),
     )
     return FormReading(
         update=update,

@@ -366,7 +366,7 @@ def _ingest(
         if person is not None and vouching.authenticated and plan is not None:
             # Figures ("EHCP 20-week timeliness: 61%") and risk reviews from a trusted sender
             # are kept at once; a reply that held nothing else has nothing left to review.
-            kept = apply_figures_and_reviews(session, reply, now=now)
+            kept = apply_figures_and_reviews(session, reply, now=now, refs_asked=asked)
             # An answer naming no action is then the figures themselves, not an update.
             nothing_else = not verdict.updates and not any(
                 a.verdict == "review" and a.ref is not None for a in verdict.answers

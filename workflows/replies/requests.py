@@ -14,6 +14,7 @@ from datetime import datetime
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
+from workflows.board.milestones import OpenMilestone, open_milestones
 from workflows.calendar.cycles import LONDON
 from workflows.calendar.meetings import meeting_label
 from workflows.measures.store import form_period_label
@@ -46,6 +47,7 @@ class ActionView:
     measures: tuple[MeasureField, ...]
     updated: bool = False  # someone has sent an update on it since this request went out
     register_risks: tuple[RiskField, ...] = ()  # open register risks its lead reviews
+    milestones: tuple[OpenMilestone, ...] = ()  # not yet done: the form offers to mark them
 
 
 @dataclass(frozen=True)
@@ -107,6 +109,7 @@ def find_request(session: Session, claims: LinkClaims) -> RequestView | None:
             period = form_period_label(m, delivery.created_at.astimezone(LONDON).date())
             measures.setdefault(m.action_id, []).append(MeasureField(m.id, m.name, m.unit, period))
     register_risks = risks_for_actions(session, ids)
+    milestones = open_milestones(session, ids)
     updated = set(
         session.exec(
             select(StatusChange.action_id).where(
@@ -137,6 +140,7 @@ def find_request(session: Session, claims: LinkClaims) -> RequestView | None:
                 measures=tuple(measures.get(a.id or 0, ())),
                 updated=a.id in updated,
                 register_risks=tuple(register_risks.get(a.id or 0, ())),
+                milestones=milestones.get(a.id or 0, ()),
             )
             for i, a in enumerate(actions, start=1)
         ),

@@ -156,7 +156,12 @@ def decide(
             updates = as_read(reply, plan, request, today=now.date())
             kept = 0
             if reply.channel == "email" and figures_and_reviews_pending(reply):
-                kept = apply_figures_and_reviews(session, reply, now=now)
+                kept = apply_figures_and_reviews(
+                    session,
+                    reply,
+                    now=now,
+                    refs_asked=list(request.action_refs or ()) if request else [],
+                )
             if not updates and not kept:
                 raise ReviewError(
                     f"nothing could be read from reply {reply_id}; reject it and enter the "
