@@ -23,7 +23,7 @@ from notifications.outbox import DELIVERY, NewDelivery, enqueue
 from workflows.calendar.meetings import Meeting, meetings
 from workflows.chasing.chases import outbox_key
 from workflows.digest.build import build_digest
-from workflows.digest.config import DigestConfig, due_digests
+from workflows.digest.config import BoardPaper, DigestConfig, due_digests
 from workflows.digest.contents import Digest
 from workflows.digest.slippage import SlippageConfig
 from workflows.replies.links import reference_for
@@ -111,15 +111,17 @@ XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 DOCX_TYPE = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 
 
-def write_files(digest: Digest, folder: Path) -> list[Path]:
+def write_files(digest: Digest, folder: Path, cover: BoardPaper | None = None) -> list[Path]:
     from notifications.digest_render import digest_docx, digest_xlsx  # python-docx, openpyxl
+
+    template = Path(cover.template).read_bytes() if cover and cover.template else None
 
     folder.mkdir(parents=True, exist_ok=True)
     stem = f"{digest.group_code}-{digest.meeting_date.isoformat()}"
     xlsx = folder / f"{stem}-action-and-impact-log.xlsx"
     docx = folder / f"{stem}-board-paper.docx"
     xlsx.write_bytes(digest_xlsx(digest))
-    docx.write_bytes(digest_docx(digest))
+    docx.write_bytes(digest_docx(digest, cover, template=template))
     return [xlsx, docx]
 
 
@@ -145,7 +147,7 @@ def prepare(
     folder: Path,
 ) -> BuiltDigest:
     digest = build(runtime, plan, group, meeting, now)
-    files = write_files(digest, folder)
+    files = write_files(digest, folder, plan.digests.board_paper if plan.digests else None)
     secretary = plan.cycles(now).group(group).secretary
     message = None
     if secretary is not None and secretary.email:

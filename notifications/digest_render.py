@@ -36,11 +36,12 @@ from xml.sax.saxutils import escape as xml_escape
 import docx
 import docx.document
 import docx.table
-from docx.enum.section import WD_ORIENT
+from docx.enum.section import WD_ORIENT, WD_SECTION
 from docx.enum.table import WD_TABLE_ALIGNMENT
+from docx.enum.text import WD_ALIGN_PARAGRAPH
 from docx.oxml import OxmlElement, parse_xml
 from docx.oxml.ns import nsdecls, qn
-from docx.shared import Cm, Pt
+from docx.shared import Cm, Emu, Pt
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from openpyxl import Workbook
@@ -51,6 +52,7 @@ from openpyxl.worksheet.worksheet import Worksheet
 from notifications.channel import KEY_HEADER, Address, Attachment, OutgoingMessage
 from notifications.digest_scorecard import add_scorecard_docx, add_scorecard_sheets
 from notifications.render import Templates, long_date, short_date
+from workflows.digest.config import BoardPaper
 from workflows.digest.contents import AreaCount, Digest, LogRow, Severity, Trend
 
 NOT_REPORTED = "Not reported"
@@ -308,6 +310,20 @@ def area_table(digest: Digest) -> AreaTable:
     )
 
 
+#: The email shows this many exceptions in full (the worst); the rest by ref, with the paper
+#: and the spreadsheet holding them all. Keeps the email to a few phone screens.
+EMAIL_EXCEPTIONS = 6
+SLIP_RULES = ("forecast_slipped", "milestone_missed", "status_worse")
+
+
+def slipped(digest: Digest) -> list[LogRow]:
+    """What slipped since the last meeting: worse than then, a forecast moved past its
+    baseline, or a milestone missed; in plan order."""
+    return [
+        r for r in digest.log if r.change == "worse" or any(f.rule in SLIP_RULES for f in r.flags)
+    ]
+
+
 def summary(digest: Digest) -> dict[str, int]:
     """The headline numbers, for the email's opening and the board paper's summary."""
     return {
@@ -317,7 +333,8 @@ def summary(digest: Digest) -> dict[str, int]:
         "updated": sum(1 for r in digest.log if r.updated_this_cycle),
         "late": sum(1 for r in digest.log if r.late),
         "not_replied": len(digest.not_replied),
-        "escalated": len(digest.escalated),
+        "escalated": len(digest.escalated),  # leads named by an escalation
+        "escalations": digest.escalations,  # messages, one per officer (the meeting page's)
         "dead_letters": len(digest.dead_letters),
         "not_invited": sum(1 for i in digest.invitees if not i.invited),
     }
@@ -332,9 +349,11 @@ def digest_context(digest: Digest) -> dict[str, Any]:
     ``digest`` (the Digest itself), ``group`` (the group's name, else the plan's title),
     ``plan_title``, ``meeting_date``, ``papers_deadline``, ``previous_meeting``,
     ``generated_at``, ``summary`` (dict: ``actions``, ``flagged``, ``high``, ``updated``,
-    ``late``, ``not_replied``, ``escalated``, ``dead_letters``, ``not_invited``),
-    ``exceptions`` and ``log`` (lists of :class:`RowView`, exceptions worst first, the log in plan
-    order), ``areas`` (:class:`AreaTable`), ``not_replied`` and ``escalated``
+    ``late``, ``not_replied``, ``escalated`` (leads), ``escalations`` (messages, one per
+    officer), ``dead_letters``, ``not_invited``), ``exceptions``, ``slipped`` and ``log`` (lists
+    of :class:`RowView`, exceptions worst first, the others in plan order), ``log_changes``
+    (``better``, ``worse``, ``same``, ``new``, ``none``: how many actions), ``areas``
+    (:class:`AreaTable`), ``not_replied`` and ``escalated``
     (``PersonLine``: ``.name``, ``.actions``, ``.escalated``), ``risks`` (``RiskLine``),
     ``risk_words``, ``dead_letters`` (``DeadLetter``: ``.kind``, ``.recipient`` (a person code),
     ``.reason``, ``.at``) and ``invitees`` (``Invitee``: ``.name``, ``.role``, ``.invited``);
@@ -351,6 +370,12 @@ def digest_context(digest: Digest) -> dict[str, Any]:
         "summary": summary(digest),
         "exceptions": [row_view(r) for r in exceptions_worst_first(digest)],
         "log": [row_view(r) for r in digest.log],
+        "slipped": [row_view(r) for r in slipped(digest)],
+        "email_exceptions": EMAIL_EXCEPTIONS,
+        "log_changes": {
+            change: sum(1 for r in digest.log if r.change == change)
+            for change in ("better", "worse", "same", "new", "none")
+        },
         "areas": area_table(digest),
         "not_replied": list(digest.not_replied),
         "escalated": list(digest.escalated),
@@ -592,6 +617,13 @@ def _mpl_text(value: str, width: int = 30) -> str:
     return textwrap.fill(clean(value), width=width).replace("$", r"\$")
 
 
+def _chart_title(title: str, number: int | None) -> str:
+    """A small chart's title: the area's number and the start of its name (a plan's areas are
+    often whole sentences, which would leave no room for the bars)."""
+    short = textwrap.shorten(title, width=70, placeholder="…")
+    return f"{number}. {short}" if number is not None else short
+
+
 def digest_chart_png(digest: Digest) -> bytes:
     """Status by area over the recent cycles: one small chart per area, a stacked bar per
     meeting, in the plan's own colours with a legend and the counts written on the bars.
@@ -622,6 +654,7 @@ def digest_chart_png(digest: Digest) -> bytes:
     spare = iter(_GREYS * (1 + len(labels) // len(_GREYS)))
     fills = {label: colours.get(label) or next(spare) for label in labels}
 
+    numbers = {a.title: a.area for a in digest.areas}
     ncols = min(len(areas), 3)
     nrows = math.ceil(len(areas) / ncols)
     fig = Figure(figsize=(3.4 * ncols, 2.9 * nrows + 0.9), dpi=150)
@@ -655,7 +688,7 @@ def digest_chart_png(digest: Digest) -> bytes:
                 color=f"#{ink(fills[label])}",
             )
             bottom = [b + h for b, h in zip(bottom, heights, strict=True)]
-        ax.set_title(_mpl_text(area), fontsize=8)
+        ax.set_title(_mpl_text(_chart_title(area, numbers.get(area))), fontsize=8)
         ax.set_xticks(xs, ticks, fontsize=7)
         ax.tick_params(axis="y", labelsize=7)
         ax.spines[["top", "right"]].set_visible(False)
@@ -682,6 +715,15 @@ def digest_chart_png(digest: Digest) -> bytes:
 
 # -- DOCX --------------------------------------------------------------------------------------
 
+#: A4, in centimetres, and the margins of the portrait cover report and the landscape appendix.
+A4 = (21.0, 29.7)
+PORTRAIT_MARGIN = 2.0
+LANDSCAPE_MARGIN = 1.5
+#: Tables of at most this many rows are kept on one page.
+KEEP_TOGETHER_ROWS = 10
+#: The chart takes at most this share of the page's usable height.
+CHART_MAX_HEIGHT = 0.55
+
 
 def _shade(cell: docx.table._Cell, colour: str) -> None:
     """Fill a table cell (python-docx has no API for it)."""
@@ -692,93 +734,339 @@ def _shade(cell: docx.table._Cell, colour: str) -> None:
     cell._tc.get_or_add_tcPr().append(shd)
 
 
+def usable_width(doc: docx.document.Document) -> float:
+    """The current (last) section's width between its margins, in centimetres."""
+    s = doc.sections[-1]
+    width = (s.page_width or 0) - (s.left_margin or 0) - (s.right_margin or 0)
+    return float(Emu(width).cm)
+
+
+def usable_height(doc: docx.document.Document) -> float:
+    s = doc.sections[-1]
+    height = (s.page_height or 0) - (s.top_margin or 0) - (s.bottom_margin or 0)
+    return float(Emu(height).cm)
+
+
+def fitted_widths(
+    headers: Sequence[str],
+    rows: Sequence[Sequence[str | tuple[str, str]]],
+    total: float,
+    *,
+    cm_per_char: float = 0.2,
+) -> list[float]:
+    """Column widths (cm) summing to ``total``, fitted to the content: a column whose longest
+    entry is short (a ref, a count, a status) gets what that entry takes on one line; when not
+    everything fits, each column gets at least its longest word and the rest goes to the
+    columns that lack most. So an area's name does not wrap to a word a line and "Green" does
+    not break."""
+
+    def text(v: str | tuple[str, str]) -> str:
+        return v[0] if isinstance(v, tuple) else v
+
+    pad = 0.55  # the cell's left and right margins, and a little slack
+    natural: list[float] = []
+    floor: list[float] = []
+    for i, header in enumerate(headers):
+        cells = [text(r[i]) for r in rows if i < len(r)]
+        word = max((len(w) for c in [header, *cells] for w in c.split()), default=1)
+        # a header may wrap ("Not / reported") where its column's entries are short
+        longest = max([word, *(len(c) for c in cells)])
+        natural.append(longest * cm_per_char + pad)
+        floor.append(min(word, 14) * cm_per_char + pad)
+    if sum(natural) <= total:
+        return [round(w * total / sum(natural), 2) for w in natural]
+    floor = [min(f, n) for f, n in zip(floor, natural, strict=True)]
+    spare = total - sum(floor)
+    if spare <= 0:  # not even every longest word fits: shrink the floors alike
+        return [round(f * total / sum(floor), 2) for f in floor]
+    # each column starts at its longest word; what is left goes where text is missing most
+    # (a long narrative counts as at most 80 characters, so it cannot starve the rest)
+    deficit = [min(n, 80 * cm_per_char + pad) - f for n, f in zip(natural, floor, strict=True)]
+    widths = [f + spare * d / (sum(deficit) or 1) for f, d in zip(floor, deficit, strict=True)]
+    return [round(w, 2) for w in widths]
+
+
 def _docx_table(
     doc: docx.document.Document,
     headers: Sequence[str],
     rows: Iterable[Sequence[str | tuple[str, str]]],
     widths: Sequence[float] | None = None,
+    *,
+    size: float = 9,
 ) -> docx.table.Table:
-    """A table with a bold header row that repeats on every page (and tells screen readers it is
-    a header). A cell given as ``(text, colour)`` is filled with the colour, text kept.
+    """A table in ``size`` pt type with a bold header row that repeats on every page (and tells
+    screen readers it is a header). A cell given as ``(text, colour)`` is filled with the colour,
+    text kept. Without ``widths`` the columns are fitted to their content across the page's
+    usable width; the layout is fixed, so Word and LibreOffice keep the widths given.
 
     The body rows are written as WordprocessingML and parsed in one go: python-docx's per-cell
     API costs about a millisecond a cell, too slow for an exception report thousands long.
     """
+    rows = list(rows)
+    if widths is None:
+        widths = fitted_widths(headers, rows, usable_width(doc))
+    if doc.paragraphs:  # the heading or words that introduce a table stay with its first rows
+        doc.paragraphs[-1].paragraph_format.keep_with_next = True
     table: docx.table.Table = doc.add_table(rows=1, cols=len(headers))
     table.style = "Table Grid"
     table.alignment = WD_TABLE_ALIGNMENT.CENTER
+    table.autofit = False
+    tbl_pr = table._tbl.tblPr
+    layout = OxmlElement("w:tblLayout")
+    layout.set(qn("w:type"), "fixed")
+    tbl_pr.append(layout)
+    grid = table._tbl.tblGrid
+    for col, width in zip(grid.findall(qn("w:gridCol")), widths, strict=True):
+        col.set(qn("w:w"), str(int(Cm(width).twips)))
     head = table.rows[0]
     repeat = OxmlElement("w:tblHeader")
     repeat.set(qn("w:val"), "true")
     head._tr.get_or_add_trPr().append(repeat)
-    for cell, text in zip(head.cells, headers, strict=True):
+    for cell, text, width in zip(head.cells, headers, widths, strict=True):
         run = cell.paragraphs[0].add_run(text)
         run.bold = True
+        run.font.size = Pt(size)
         _shade(cell, "D9D9D9")
-    twips = [int(Cm(w).twips) for w in widths] if widths else None
-    if twips:
-        for cell, width in zip(head.cells, widths or (), strict=True):
-            cell.width = Cm(width)
-    body = "".join(_row_xml(values, twips) for values in rows)
+        cell.width = Cm(width)
+    twips = [int(Cm(w).twips) for w in widths]
+    # a short table is kept on one page (each row's paragraphs kept with the next), so its last
+    # rows do not run over alone onto a page of their own
+    together = len(rows) <= KEEP_TOGETHER_ROWS
+    for cell in head.cells:  # the header row stays with the first row under it
+        cell.paragraphs[0].paragraph_format.keep_with_next = True
+    body = "".join(
+        _row_xml(values, twips, size, keep_next=together and i < len(rows) - 1)
+        for i, values in enumerate(rows)
+    )
     if body:
         for tr in parse_xml(f"<w:tbl {nsdecls('w')}>{body}</w:tbl>"):
             table._tbl.append(tr)
     return table
 
 
-def _row_xml(values: Sequence[str | tuple[str, str]], twips: Sequence[int] | None) -> str:
-    """One ``<w:tr>``, every text escaped (it is user text) and XML-clean."""
+def _row_xml(
+    values: Sequence[str | tuple[str, str]],
+    twips: Sequence[int] | None,
+    size: float = 9,
+    *,
+    keep_next: bool = False,
+) -> str:
+    """One ``<w:tr>``, every text escaped (it is user text) and XML-clean; a row is kept on one
+    page (``cantSplit``) unless it is long. A row of one value in a table of several columns is
+    a band across the table (an area's name above its actions)."""
+    sz = f'<w:sz w:val="{round(size * 2)}"/>'
+    if twips and len(values) == 1 and len(twips) > 1:
+        text = values[0][0] if isinstance(values[0], tuple) else values[0]
+        return (
+            f'<w:tr><w:trPr><w:cantSplit/></w:trPr><w:tc><w:tcPr><w:tcW w:w="{sum(twips)}" '
+            f'w:type="dxa"/><w:gridSpan w:val="{len(twips)}"/>'
+            '<w:shd w:val="clear" w:color="auto" w:fill="DEE0E2"/></w:tcPr>'
+            f"<w:p><w:pPr><w:keepNext/></w:pPr><w:r><w:rPr><w:b/>{sz}</w:rPr>"
+            f'<w:t xml:space="preserve">{xml_escape(clean(text))}</w:t></w:r></w:p></w:tc></w:tr>'
+        )
     cells = []
+    long = sum(len(v[0] if isinstance(v, tuple) else v) for v in values) > 900
     for i, value in enumerate(values):
         text, colour = value if isinstance(value, tuple) else (value, "")
         colour = hex_colour(colour)
         props = f'<w:tcW w:w="{twips[i]}" w:type="dxa"/>' if twips else ""
-        run_props = ""
+        run_props = f"<w:rPr>{sz}</w:rPr>"
         if colour:
             props += f'<w:shd w:val="clear" w:color="auto" w:fill="{colour}"/>'
-            run_props = f'<w:rPr><w:b/><w:color w:val="{ink(colour)}"/></w:rPr>'
+            run_props = f'<w:rPr><w:b/><w:color w:val="{ink(colour)}"/>{sz}</w:rPr>'
+        para_props = "<w:pPr><w:keepNext/></w:pPr>" if keep_next else ""
         cells.append(
-            f"<w:tc><w:tcPr>{props}</w:tcPr><w:p><w:r>{run_props}"
+            f"<w:tc><w:tcPr>{props}</w:tcPr><w:p>{para_props}<w:r>{run_props}"
             f'<w:t xml:space="preserve">{xml_escape(clean(text))}</w:t></w:r></w:p></w:tc>'
         )
-    return f"<w:tr>{''.join(cells)}</w:tr>"
+    keep = "" if long else "<w:trPr><w:cantSplit/></w:trPr>"
+    return f"<w:tr>{keep}{''.join(cells)}</w:tr>"
 
 
 def _para(doc: docx.document.Document, text: str, style: str | None = None) -> None:
     doc.add_paragraph(clean(text), style=style)
 
 
-def digest_docx(digest: Digest) -> bytes:
-    """The board paper: summary, chart, exception report, replies, risks, delivery, invitees."""
-    doc = docx.Document()
-    section = doc.sections[0]
-    section.orientation = WD_ORIENT.LANDSCAPE
-    section.page_width, section.page_height = Cm(29.7), Cm(21.0)
+def _field(paragraph: Any, instruction: str, placeholder: str) -> None:
+    """A Word field (PAGE, NUMPAGES) that Word and LibreOffice work out when they lay out."""
+    fld = OxmlElement("w:fldSimple")
+    fld.set(qn("w:instr"), instruction)
+    run = OxmlElement("w:r")
+    t = OxmlElement("w:t")
+    t.text = placeholder
+    run.append(t)
+    fld.append(run)
+    paragraph._p.append(fld)
+
+
+def _header_footer(section: Any, classification: str, title: str) -> None:
+    """The classification at the top and foot of every page, with the title and page numbers."""
+    head = section.header.paragraphs[0]
+    head.text = clean(classification)
+    head.alignment = WD_ALIGN_PARAGRAPH.CENTER
+    head.runs[0].bold = True
+    foot = section.footer.paragraphs[0]
+    foot.alignment = WD_ALIGN_PARAGRAPH.CENTER
+    foot.add_run(clean(f"{classification}  ·  {title}  ·  Page "))
+    _field(foot, "PAGE", "1")
+    foot.add_run(" of ")
+    _field(foot, "NUMPAGES", "1")
+
+
+def _page(section: Any, landscape: bool) -> None:
+    short, long = Cm(A4[0]), Cm(A4[1])
+    if landscape:
+        section.orientation = WD_ORIENT.LANDSCAPE
+        section.page_width, section.page_height = long, short
+        margin = LANDSCAPE_MARGIN
+    else:
+        section.orientation = WD_ORIENT.PORTRAIT
+        section.page_width, section.page_height = short, long
+        margin = PORTRAIT_MARGIN
     for side in ("left_margin", "right_margin", "top_margin", "bottom_margin"):
-        setattr(section, side, Cm(1.8))
-    normal = doc.styles["Normal"]
-    normal.font.name = "Arial"
-    normal.font.size = Pt(10)
-    doc.core_properties.title = clean(f"{group_name(digest)}: digest")
+        setattr(section, side, Cm(margin))
+    section.header_distance = section.footer_distance = Cm(0.8)
+
+
+def png_size(png: bytes) -> tuple[int, int]:
+    """A PNG's width and height in pixels, from its IHDR chunk."""
+    return int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
+
+
+def add_chart(doc: docx.document.Document, png: bytes, alt: str) -> tuple[float, float]:
+    """``png`` as large as fits: the page's usable width, or less so that its height stays
+    within :data:`CHART_MAX_HEIGHT` of the usable height. Returns its size in cm."""
+    w_px, h_px = png_size(png)
+    width = usable_width(doc)
+    height = width * h_px / w_px
+    limit = usable_height(doc) * CHART_MAX_HEIGHT
+    if height > limit:
+        width, height = limit * w_px / h_px, limit
+    doc.add_picture(io.BytesIO(png), width=Cm(width))
+    pic = doc.inline_shapes[len(doc.inline_shapes) - 1]
+    pic._inline.docPr.set("descr", alt)  # alt text, for screen readers
+    doc.paragraphs[-1].alignment = WD_ALIGN_PARAGRAPH.CENTER
+    return width, height
+
+
+def _count(cell: CountCell) -> str:
+    return f"{cell.now} ({cell.change_text})" if cell.change_text else str(cell.now)
+
+
+def _counts_words(counts: dict[str, int], labels: Sequence[str]) -> str:
+    parts = [f"{label} {counts[label]}" for label in labels if counts.get(label)]
+    return ", ".join(parts) or "none"
+
+
+def _shorten(text: str, width: int = 400) -> str:
+    return textwrap.shorten(text, width=width, placeholder="…") if text else ""
+
+
+def direction_of_travel(rows: Sequence[LogRow]) -> str:
+    """ "Improving: 2 better, 1 worse, 5 no change" from the rows' change since last time."""
+    better = sum(1 for r in rows if r.change == "better")
+    worse = sum(1 for r in rows if r.change == "worse")
+    same = sum(1 for r in rows if r.change == "same")
+    trend = "Improving" if better > worse else "Worsening" if worse > better else "Steady"
+    return f"{trend}: {better} better, {worse} worse, {same} no change"
+
+
+def recommendations(cover: BoardPaper, digest: Digest) -> list[str]:
+    if cover.recommendations:
+        return list(cover.recommendations)
+    n = len(digest.exceptions)
+    return [
+        "The board is asked to note the progress made against each area of the plan, and the "
+        "impact measures and risks reported.",
+        f"The board is asked to agree the action to be taken on the {_n(n, 'exception')} "
+        "in section 4, and who will take it.",
+    ]
+
+
+def start_board_paper(
+    digest: Digest, cover: BoardPaper, *, title: str, template: bytes | None = None
+) -> docx.document.Document:
+    """A portrait A4 document with the classification in its header and footer, page numbers,
+    Arial 10 pt; over the council's own ``template`` (a .docx: its styles, header and footer
+    kept, its body emptied) when it is given."""
+    if template is not None:
+        doc = docx.Document(io.BytesIO(template))
+        body = doc.element.body
+        for child in list(body):
+            if child.tag != qn("w:sectPr"):
+                body.remove(child)
+    else:
+        doc = docx.Document()
+        normal = doc.styles["Normal"]
+        normal.font.name = "Arial"
+        normal.font.size = Pt(10)
+        _page(doc.sections[0], landscape=False)
+        _header_footer(doc.sections[0], cover.classification, title)
+    doc.core_properties.title = clean(title)
     doc.core_properties.author = "Chaser"
+    return doc
 
+
+def front_sheet(
+    doc: docx.document.Document, digest: Digest, cover: BoardPaper, *, title: str
+) -> None:
+    """The front sheet: meeting, date, title, lead member and director, author, contact and the
+    classification, as a two-column table."""
+    meeting = cover.meeting or group_name(digest)
+    doc.add_heading(clean(meeting), level=0)
+    doc.add_heading(clean(title), level=1)
+    lines = [
+        ("Meeting", meeting),
+        ("Date of meeting", long_date(digest.meeting_date)),
+        ("Title of report", title),
+        ("Lead member", cover.lead_member),
+        ("Director", cover.director),
+        ("Author", cover.author),
+        ("Contact", cover.contact),
+        ("Classification", cover.classification),
+        ("Plan", digest.plan_title),
+        ("Compiled", f"{_when(digest.generated_at)}, by Chaser"),
+    ]
+    _docx_table(doc, ("Report details", ""), [(k, v) for k, v in lines if v], widths=(4.5, 12.5))
+
+
+def digest_docx(
+    digest: Digest, cover: BoardPaper | None = None, *, template: bytes | None = None
+) -> bytes:
+    """The board paper: a portrait cover report in a council's style (front sheet, purpose,
+    recommendations, summary of progress, exceptions needing a decision, sign-off), then the
+    highlight report by area, the scorecard, the risks, non-responders and escalations, and the
+    action and impact log as a landscape appendix."""
+    cover = cover or BoardPaper()
     group = group_name(digest)
-    doc.add_heading(clean(f"{group}: status digest"), level=0)
-    _para(doc, f"Meeting: {long_date(digest.meeting_date)}")
-    _para(doc, f"Papers deadline: {long_date(digest.papers_deadline)}")
-    if digest.previous_meeting:
-        _para(
-            doc, f"Changes are since the previous meeting on {long_date(digest.previous_meeting)}."
-        )
-    _para(doc, f"Plan: {digest.plan_title}. Compiled {_when(digest.generated_at)}.")
+    title = cover.title or f"{digest.plan_title}: progress report"
+    doc = start_board_paper(digest, cover, title=title, template=template)
+    front_sheet(doc, digest, cover, title=title)
 
+    doc.add_heading("1. Purpose of the report", level=1)
+    _para(
+        doc,
+        cover.purpose
+        or f"To update the {group} on progress against the {digest.plan_title} since its "
+        "previous meeting, and to bring to its attention the actions that need a decision.",
+    )
+    doc.add_heading("2. Recommendations", level=1)
+    for line in recommendations(cover, digest):
+        _para(doc, line, style="List Number")
+
+    doc.add_heading("3. Summary of progress", level=1)
     s = summary(digest)
-    doc.add_heading("Summary", level=1)
+    since = (
+        f" since the previous meeting on {long_date(digest.previous_meeting)}"
+        if digest.previous_meeting
+        else ""
+    )
     for line in (
-        f"{_n(s['actions'], 'action')} in scope; {_n(s['updated'], 'action')} updated this cycle"
-        f" ({s['late']} after the papers deadline).",
+        f"{_n(s['actions'], 'action')} in scope; {_n(s['updated'], 'action')} updated{since}"
+        f" ({s['late']} after the papers deadline of {long_date(digest.papers_deadline)}).",
         f"{_n(s['flagged'], 'action')} flagged for the board, {s['high']} of them high.",
-        f"{_n(s['not_replied'], 'lead')} not replied; {_n(s['escalated'], 'escalation')}.",
+        f"{_n(s['not_replied'], 'lead')} not replied; {_n(s['escalations'], 'escalation')} sent"
+        f" (one per officer), naming {_n(s['escalated'], 'lead')}.",
         f"{_n(s['dead_letters'], 'message')} could not be delivered.",
         (
             f"{_n(s['not_invited'], 'mandatory invitee')} not on the invitation."
@@ -787,35 +1075,28 @@ def digest_docx(digest: Digest) -> bytes:
         ),
     ):
         _para(doc, line, style="List Bullet")
-
-    doc.add_heading("Status by area", level=1)
-    doc.add_picture(io.BytesIO(digest_chart_png(digest)), width=Cm(24))
-    pic = doc.inline_shapes[len(doc.inline_shapes) - 1]
-    pic._inline.docPr.set(  # alt text, for screen readers
-        "descr", "Stacked bar charts: actions by status in each area at recent meetings."
-    )
     table = area_table(digest)
-    headers = ["Area", *(lv.label for lv in table.labels), "Total"]
-
-    def count(cell: CountCell) -> str:
-        return f"{cell.now} ({cell.change_text})" if cell.change_text else str(cell.now)
-
+    _para(doc, "Status by area" + (" (in brackets: the change since then)" if since else "") + ":")
     _docx_table(
         doc,
-        headers,
-        ([line.title, *(count(c) for c in line.cells), count(line.total)] for line in table.rows),
+        ["Area", *(lv.label for lv in table.labels), "Total"],
+        [[line.title, *(_count(c) for c in line.cells), _count(line.total)] for line in table.rows],
     )
-    if digest.previous_meeting:
-        _para(doc, "Figures in brackets are the change since the previous meeting.")
+    _para(doc, "")
+    add_chart(
+        doc,
+        digest_chart_png(digest),
+        "Stacked bar charts: actions by status in each area at recent meetings.",
+    )
 
-    doc.add_heading("Exception report", level=1)
+    doc.add_heading("4. Exceptions needing a decision", level=1)
     exceptions = exceptions_worst_first(digest)
     if exceptions:
         _para(doc, "Only the actions flagged, worst first, with the lead's own words.")
         _docx_table(
             doc,
             ("Ref", "Action", "Lead", "Status", "Why flagged", "Lead's own words"),
-            (
+            [
                 (
                     r.ref,
                     r.title,
@@ -825,32 +1106,27 @@ def digest_docx(digest: Digest) -> bytes:
                     _dated(r.narrative, r.narrative_on) or "No update given.",
                 )
                 for r in exceptions
-            ),
-            widths=(1.4, 5.5, 3.0, 2.2, 5.5, 8.5),
+            ],
+            widths=(1.0, 4.6, 2.2, 1.8, 3.4, 4.0),
+            size=8,
         )
     else:
         _para(doc, "No actions are flagged.")
 
-    doc.add_heading("Replies and escalations", level=1)
-    if digest.not_replied:
-        _docx_table(
-            doc,
-            ("Lead", "Actions", "Escalated"),
-            (
-                (
-                    (p.name or p.code)
-                    + (", replied, awaiting review" if p.awaiting_review else ""),
-                    str(p.actions),
-                    "Yes" if p.escalated else "No",
-                )
-                for p in digest.not_replied
-            ),
-        )
-    else:
-        _para(doc, "Every lead has replied.")
-    escalated = [p for p in digest.escalated if p not in digest.not_replied]
-    if escalated:
-        _para(doc, "Also escalated: " + ", ".join(p.name or p.code for p in escalated) + ".")
+    doc.add_heading("5. Sign-off", level=1)
+    _docx_table(
+        doc,
+        ("Signed off by", "Date"),
+        [(cover.sign_off or cover.director or "", "")],
+        widths=(12.0, 5.0),
+    )
+
+    # a new page by the heading's own property, not a page break: a break that falls at the
+    # foot of a full page would leave a blank one
+    doc.add_heading(
+        "6. Highlight report by area", level=1
+    ).paragraph_format.page_break_before = True
+    highlight_report(doc, digest)
 
     add_scorecard_docx(doc, digest, table=_docx_table, para=_para)  # measures and risks
     doc.add_heading("Changes to the risk register", level=1)
@@ -858,20 +1134,31 @@ def digest_docx(digest: Digest) -> bytes:
         _docx_table(
             doc,
             ("Ref", "Risk", "Mitigation", "Owner", "Change"),
-            (
+            [
                 (r.ref, r.description, r.mitigation, r.owner, RISK_WORDS.get(r.change, r.change))
                 for r in digest.risks
-            ),
+            ],
         )
     else:
         _para(doc, "No changes since the previous meeting.")
+
+    non_responders(doc, digest)
+
+    doc.add_heading("Decisions tracker", level=1)
+    if digest.decisions:
+        for meeting in digest.decisions:
+            _para(doc, f"{meeting.meeting}:")
+            for line in meeting.lines:
+                _para(doc, line, style="List Bullet")
+    else:
+        _para(doc, "No decisions are recorded since the previous meeting.")
 
     doc.add_heading("Messages not delivered", level=1)
     if digest.dead_letters:
         _docx_table(
             doc,
             ("When", "Message", "To (person)", "Reason"),
-            ((_when(d.at), d.kind, d.recipient, d.reason) for d in digest.dead_letters),
+            [(_when(d.at), d.kind, d.recipient, d.reason) for d in digest.dead_letters],
         )
     else:
         _para(doc, "Every message was delivered.")
@@ -881,18 +1168,135 @@ def digest_docx(digest: Digest) -> bytes:
         _docx_table(
             doc,
             ("Invitee", "Role", "Invited"),
-            (
+            [
                 (i.name, i.role, "Yes" if i.invited else ("No - not invited", "FF0000"))
                 for i in digest.invitees
-            ),
+            ],
         )
     else:
         _para(doc, "No mandatory invitees are configured.")
 
-    _para(doc, "The full action and impact log is in the accompanying spreadsheet.")
+    log_appendix(doc, digest)
     out = io.BytesIO()
     doc.save(out)
     return out.getvalue()
+
+
+def highlight_report(doc: docx.document.Document, digest: Digest) -> None:
+    """Per area: status now against the previous meeting, direction of travel, milestones
+    missed or moved; then the actions that moved, are flagged or are new this period, with
+    progress this period and what is due next; the rest named in one line."""
+    labels = status_labels(digest)
+    for area in digest.areas:
+        title = area.title or NOT_REPORTED
+        rows = [r for r in digest.log if (r.area_title or NOT_REPORTED) == title]
+        doc.add_heading(clean(_shorten(title, 160)), level=2)
+        previous = (
+            f" (previous meeting: {_counts_words(area.previous, labels)})"
+            if digest.previous_meeting
+            else ""
+        )
+        _para(doc, f"Status now: {_counts_words(area.counts, labels)}{previous}.")
+        _para(doc, f"Direction of travel: {direction_of_travel(rows)}.")
+        missed = [
+            f"{r.ref} ({f.reason})"
+            for r in rows
+            for f in r.flags
+            if f.rule in ("milestone_missed", "overdue", "forecast_slipped")
+        ]
+        _para(doc, "Milestones missed or moved: " + ("; ".join(missed) or "none") + ".")
+        notable = [r for r in rows if r.flags or r.change in ("better", "worse", "new")]
+        steady = [r for r in rows if r not in notable]
+        if notable:
+            _docx_table(
+                doc,
+                ("Ref", "Action", "Previous → current", "Progress this period", "Next: due"),
+                [
+                    (
+                        r.ref,
+                        _shorten(r.title, 160),
+                        (
+                            f"{r.previous_status_label or '–'} → {r.status_label or NOT_REPORTED}",
+                            r.status_colour,
+                        ),
+                        _shorten(_dated(r.narrative, r.narrative_on), 300)
+                        if r.updated_this_cycle
+                        else "No update this period.",
+                        r.due + (f", forecast {r.forecast}" if r.forecast else ""),
+                    )
+                    for r in notable
+                ],
+                widths=(1.1, 4.6, 2.6, 6.4, 2.3),
+                size=8,
+            )
+        if steady:
+            _para(
+                doc,
+                "No change and nothing flagged: "
+                + ", ".join(f"{r.ref} ({r.status_label or NOT_REPORTED})" for r in steady)
+                + ".",
+            )
+
+
+def non_responders(doc: docx.document.Document, digest: Digest) -> None:
+    doc.add_heading("Non-responders and escalations", level=1)
+    _para(
+        doc,
+        f"{_n(digest.escalations, 'escalation')} sent for this meeting (one per officer, as "
+        f"the meeting page counts them), naming {_n(len(digest.escalated), 'lead')}.",
+    )
+    if digest.not_replied:
+        _docx_table(
+            doc,
+            ("Lead", "Actions", "Escalated"),
+            [
+                (
+                    (p.name or p.code)
+                    + (", replied, awaiting review" if p.awaiting_review else ""),
+                    str(p.actions),
+                    "Yes" if p.escalated else "No",
+                )
+                for p in digest.not_replied
+            ],
+        )
+    else:
+        _para(doc, "Every lead has replied.")
+    escalated = [p for p in digest.escalated if p not in digest.not_replied]
+    if escalated:
+        _para(doc, "Also escalated: " + ", ".join(p.name or p.code for p in escalated) + ".")
+
+
+def log_appendix(doc: docx.document.Document, digest: Digest) -> None:
+    """The action and impact log, in a landscape section of its own, under each area's name."""
+    section = doc.add_section(WD_SECTION.NEW_PAGE)
+    _page(section, landscape=True)
+    doc.add_heading("Appendix: action and impact log", level=1)
+    _para(doc, f"Every action in scope, in plan order ({_n(len(digest.log), 'action')}).")
+    rows: list[Sequence[str | tuple[str, str]]] = []
+    area = None
+    for r in digest.log:
+        if r.area_title != area or not rows:
+            area = r.area_title
+            rows.append((r.area_title or NOT_REPORTED,))
+        rows.append(
+            (
+                r.ref,
+                r.title,
+                r.lead_name or r.lead_code,
+                (r.status_label or NOT_REPORTED, r.status_colour),
+                change_words(r),
+                r.due + (f" (forecast {r.forecast})" if r.forecast else ""),
+                _dated(r.narrative, r.narrative_on),
+                r.evidence,
+            )
+        )
+    _docx_table(
+        doc,
+        ("Ref", "Action", "Lead", "Status", "Change", "Due", "Latest update", "Evidence"),
+        rows,
+        widths=(1.1, 8.2, 2.4, 2.0, 2.1, 2.1, 4.8, 4.0),
+        size=8,
+    )
 
 
 def _n(count: int, word: str) -> str:

@@ -10,6 +10,8 @@ from pathlib import Path
 import docx
 import openpyxl
 import pytest
+from docx.oxml.ns import qn
+from docx.shared import Cm
 
 from notifications.channel import Address
 from notifications.digest_render import (
@@ -24,6 +26,7 @@ from notifications.digest_render import (
 )
 from notifications.render import Templates, load_templates
 from tests.digest_samples import SCRIPT, big_digest, digest
+from workflows.digest.config import BoardPaper
 from workflows.digest.contents import Digest
 
 SECRETARY = (Address("Board Secretary", "board.secretary@council.example"),)
@@ -64,16 +67,17 @@ def test_the_subject_names_the_board_the_meeting_and_the_count(
     assert subject.endswith(": no actions flagged")
 
 
-def test_the_html_has_every_section_in_the_issues_order(
+def test_it_puts_what_needs_the_boards_attention_before_the_counts(
     templates: Templates, sample: Digest
 ) -> None:
     _, _, html = email(templates, sample)
     headings = re.findall(r"<h2[^>]*>(.*?)</h2>", html)
     assert headings == [
+        "Not replied and escalated",
+        "Slipped since the last meeting",
         "Exception report",
         "Action and impact log",
         "Status by area",
-        "Not replied and escalated",
         "Changes to the risk register",
         "Messages not delivered",
         "Mandatory invitees",
@@ -91,24 +95,47 @@ def test_the_exception_report_is_only_what_is_flagged_worst_first(
 ) -> None:
     _, _, html = email(templates, sample)
     report = _section(html, "Exception report")
-    refs = re.findall(r"<td[^>]*>(\d+\.\d+)</td>", report)
+    refs = re.findall(r'<td class="head"[^>]*>(\d+\.\d+) ', report)
     assert refs == ["1.3", "3.1", "1.2", "2.1", "2.2", "3.3"]
     assert "Overdue by 3 months" in report
     assert "Timeliness fell to 38% in August" in report  # the lead's own words
     assert "No update given." in report
 
 
-def test_every_action_is_in_the_log_under_its_area(templates: Templates, sample: Digest) -> None:
-    _, _, html = email(templates, sample)
+def test_it_shows_the_worst_exceptions_in_full_and_names_the_rest(
+    templates: Templates, sample: Digest
+) -> None:
+    many = tuple(replace(sample.exceptions[0], ref=f"9.{i}") for i in range(1, 11))
+    _, _, html = email(templates, replace(sample, exceptions=many))
+    report = _section(html, "Exception report")
+    assert re.findall(r'<td class="head"[^>]*>(\d+\.\d+) ', report) == [
+        f"9.{i}" for i in range(1, 7)
+    ]
+    assert "the worst 6 of 10" in report
+    assert "Also flagged: <strong>9.7</strong> (high)" in report
+    assert "section 4 of the attached board paper" in report
+
+
+def test_it_summarises_the_log_and_leaves_the_rows_to_the_spreadsheet(
+    templates: Templates, sample: Digest
+) -> None:
+    _, text, html = email(templates, sample)
     log = _section(html, "Action and impact log")
-    refs = re.findall(r"<td[^>]*>(\d+\.\d+)</td>", log)
-    assert refs == [r.ref for r in sample.log]
-    assert "1.10" in refs
-    for area in ("Identification and assessment of need", "Preparing for adulthood"):
-        assert f">{area}</td>" in log
-    assert "Better (was Amber)" in log
-    assert "Jun 2025" in log and "182 days later" in log  # forecast against baseline
-    assert "QA audit tool v2" in log  # evidence
+    assert "12 actions in scope" in log
+    assert "1 better, 1 worse" in log or "better" in log
+    assert "The full log is in the spreadsheet" in log
+    assert "QA audit tool v2" not in html  # an evidence cell: no row of the log is inline
+    assert "1.10  Publish the graduated approach toolkit" not in text.split("EXCEPTION")[0]
+
+
+def test_it_lists_what_slipped_since_the_last_meeting(templates: Templates, sample: Digest) -> None:
+    _, text, html = email(templates, sample)
+    slipped = _section(html, "Slipped since the last meeting")
+    refs = re.findall(r"<strong>(\d+\.\d+)</strong>", slipped)
+    worse = [r.ref for r in sample.log if r.change == "worse"]
+    assert worse and set(worse) <= set(refs)
+    assert "182 days later" in slipped  # the forecast moved past its baseline
+    assert "SLIPPED SINCE THE LAST MEETING" in text
 
 
 def test_status_is_its_colour_and_its_label(templates: Templates, sample: Digest) -> None:
@@ -116,7 +143,7 @@ def test_status_is_its_colour_and_its_label(templates: Templates, sample: Digest
     amber = re.search(r'<td[^>]*bgcolor="#FFC000"[^>]*>([^<]*)</td>', html)
     assert amber is not None and amber.group(1) == "Amber"
     assert "background-color: #FFC000" in amber.group(0)
-    blue = re.search(r'<td[^>]*bgcolor="#0070C0"[^>]*>Blue</td>', html)
+    blue = re.search(r'<span class="chip" style="[^"]*#0070C0[^"]*">Blue \d+</span>', html)
     assert blue is not None and "color: #FFFFFF" in blue.group(0)  # readable on blue
     assert ">Not reported</td>" in html
 
@@ -128,7 +155,7 @@ def test_the_html_is_self_contained_and_inlined(templates: Templates, sample: Di
     assert "<style" not in html  # inlined, then removed
     assert "<img" not in html
     assert html.count('style="') > 100
-    assert re.search(r'<td class="ref" style="[^"]*font-weight: ?bold', html)
+    assert re.search(r'<td class="head" style="[^"]*font-weight: ?bold', html)
     assert html.isascii()
 
 
@@ -151,7 +178,7 @@ def test_the_html_shows_counts_replies_risks_dead_letters_and_invitees(
     risks = _section(html, "Changes to the risk register")
     assert "Loss of case officers delays EHCPs" in risks and "Agency cover &amp;" in risks
     dead = _section(html, "Messages not delivered")
-    assert "550 mailbox unavailable" in dead and ">JB<" in dead
+    assert "550 mailbox unavailable" in dead and " to JB<" in dead
     invitees = _section(html, "Mandatory invitees")
     assert "Parent Carer Forum representative" in invitees and "No: not invited" in invitees
 
@@ -160,19 +187,19 @@ def test_the_text_version_has_the_same_content(templates: Templates, sample: Dig
     subject, text, _ = email(templates, sample)
     assert text.startswith(subject + "\n")
     order = [
+        "NOT REPLIED AND ESCALATED",
+        "SLIPPED SINCE THE LAST MEETING",
         "EXCEPTION REPORT",
         "ACTION AND IMPACT LOG",
         "STATUS BY AREA",
-        "NOT REPLIED AND ESCALATED",
         "CHANGES TO THE RISK REGISTER",
         "MESSAGES NOT DELIVERED",
         "MANDATORY INVITEES",
     ]
-    positions = [text.index(h) for h in order]
+    positions = [text.index(f"\n{h}\n=") for h in order]
     assert positions == sorted(positions)
-    report = text[positions[0] : positions[1]]
+    report = text[positions[2] : positions[3]]
     assert report.index("1.3  Issue 60%") < report.index("3.3  Transition health")
-    assert "1.10  Publish the graduated approach toolkit" in text
     assert "Status: Amber (Worse (was Green))" in text
     assert "Parent Carer Forum representative (Parent carers): NOT INVITED" in text
     assert "<" not in text.replace(SCRIPT, "")  # no HTML leaks into the text body
@@ -311,36 +338,124 @@ def test_the_board_paper_has_its_sections(paper: docx.document.Document) -> None
     headings = [
         p.text
         for p in paper.paragraphs
-        if p.style is not None and str(p.style.name).startswith(("Heading", "Title"))
+        if p.style is not None and str(p.style.name).startswith(("Heading 1", "Title"))
     ]
     assert headings == [
-        "Local Area SEND Improvement Board: status digest",
-        "Summary",
-        "Status by area",
-        "Exception report",
-        "Replies and escalations",
+        "Local Area SEND Improvement Board",
+        "Plymouth Local Area SEND Written Statement of Action: progress report",
+        "1. Purpose of the report",
+        "2. Recommendations",
+        "3. Summary of progress",
+        "4. Exceptions needing a decision",
+        "5. Sign-off",
+        "6. Highlight report by area",
         "Changes to the risk register",
+        "Non-responders and escalations",
+        "Decisions tracker",
         "Messages not delivered",
         "Mandatory invitees",
+        "Appendix: action and impact log",
     ]
     text = "\n".join(p.text for p in paper.paragraphs)
-    assert "Meeting: Tuesday 30 September 2025" in text
-    assert "Papers deadline: Tuesday 23 September 2025" in text
     assert "6 actions flagged for the board, 2 of them high." in text
+    assert "The board is asked to note" in text and "The board is asked to agree" in text
+    front = _table(paper, "Report details", "")
+    assert ["Date of meeting", "Tuesday 30 September 2025"] in front
+    assert ["Classification", "OFFICIAL"] in front
 
 
-def _table(paper: docx.document.Document, first_header: str, second: str) -> list[list[str]]:
+def test_it_fills_the_front_sheet_from_the_plans_configuration(sample: Digest) -> None:
+    cover = BoardPaper(
+        meeting="Plymouth SEND Improvement Board",
+        title="SEND improvement: progress to September",
+        lead_member="Cllr A Member",
+        director="Director of Children's Services",
+        author="M Tregear",
+        contact="send@plymouth.example",
+        classification="OFFICIAL-SENSITIVE",
+        purpose="To tell the board where the plan stands.",
+        recommendations=("The board is asked to note X.", "The board is asked to agree Y."),
+    )
+    paper = docx.Document(io.BytesIO(digest_docx(sample, cover)))
+    front = _table(paper, "Report details", "")
+    for row in (
+        ["Meeting", "Plymouth SEND Improvement Board"],
+        ["Title of report", "SEND improvement: progress to September"],
+        ["Lead member", "Cllr A Member"],
+        ["Author", "M Tregear"],
+        ["Contact", "send@plymouth.example"],
+        ["Classification", "OFFICIAL-SENSITIVE"],
+    ):
+        assert row in front
+    text = [p.text for p in paper.paragraphs]
+    assert "To tell the board where the plan stands." in text
+    assert "The board is asked to agree Y." in text
+    for section in paper.sections:  # the classification heads and foots every page
+        assert section.header.paragraphs[0].text == "OFFICIAL-SENSITIVE"
+        assert section.footer.paragraphs[0].text.startswith("OFFICIAL-SENSITIVE")
+
+
+def test_it_is_portrait_with_the_log_in_a_landscape_appendix(
+    paper: docx.document.Document, sample: Digest
+) -> None:
+    cover, appendix = paper.sections
+    assert cover.page_width is not None and cover.page_height is not None
+    assert cover.page_width < cover.page_height  # portrait A4
+    assert appendix.page_width is not None and appendix.page_height is not None
+    assert appendix.page_width > appendix.page_height
+    log = _table(paper, "Ref", "Action", third="Lead", fourth="Status", fifth="Change")
+    assert [r[0] for r in log[1:] if r[0] == r[1] == r[-1]] == [
+        "Identification and assessment of need",
+        "Joint commissioning",
+        "Preparing for adulthood",
+    ]  # each area as a band across the table, above its actions
+    assert [r[0] for r in log[1:] if r[0] != r[1]] == [r.ref for r in sample.log]
+
+
+def test_its_tables_fit_the_page_with_columns_fitted_to_content(
+    paper: docx.document.Document,
+) -> None:
+    for table in paper.tables:
+        widths = [int(c.get(qn("w:w"))) for c in table._tbl.tblGrid.findall(qn("w:gridCol"))]
+        assert sum(widths) <= Cm(26.7).twips + 10  # never wider than the page between margins
+    counts = _table(paper, "Area", "Blue")
+    grid = paper.tables[[t.rows[0].cells[0].text for t in paper.tables].index("Area")]._tbl
+    widths = [int(c.get(qn("w:w"))) for c in grid.tblGrid.findall(qn("w:gridCol"))]
+    assert widths[0] > 2 * max(widths[1:])  # the area's name gets the room, not the counts
+    assert counts[-1][0] == "All areas"
+
+
+def test_the_highlight_report_gives_each_area_its_travel_and_milestones(
+    paper: docx.document.Document,
+) -> None:
+    text = "\n".join(p.text for p in paper.paragraphs)
+    start = text.index("6. Highlight report by area")
+    highlight = text[start : text.index("Changes to the risk register", start)]
+    for area in ("Identification and assessment of need", "Preparing for adulthood"):
+        assert area in highlight
+    assert "Direction of travel: " in highlight
+    assert "Milestones missed or moved: " in highlight
+    assert "1.3 (Overdue by 3 months)" in highlight
+    rows = _table(paper, "Ref", "Action", third="Previous → current")
+    assert rows[0][3:] == ["Progress this period", "Next: due"]
+
+
+def _table(
+    paper: docx.document.Document, first_header: str, second: str, **more: str
+) -> list[list[str]]:
+    """The first table headed so (``third=``, ``fourth=``… name further headers)."""
+    wanted = [first_header, second, *more.values()]
     for t in paper.tables:
         rows = [[c.text for c in r.cells] for r in t.rows]
-        if rows[0][:2] == [first_header, second]:
+        if rows[0][: len(wanted)] == wanted:
             return rows
-    raise AssertionError(f"no table headed {first_header}, {second}")
+    raise AssertionError(f"no table headed {', '.join(wanted)}")
 
 
 def test_the_exception_table_is_worst_first_with_the_leads_words(
     paper: docx.document.Document,
 ) -> None:
-    rows = _table(paper, "Ref", "Action")
+    rows = _table(paper, "Ref", "Action", third="Lead", fourth="Status", fifth="Why flagged")
     assert rows[0] == ["Ref", "Action", "Lead", "Status", "Why flagged", "Lead's own words"]
     assert [r[0] for r in rows[1:]] == ["1.3", "3.1", "1.2", "2.1", "2.2", "3.3"]
     assert rows[1][3] == "Red"

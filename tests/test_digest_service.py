@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import json
 import shutil
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 from click.testing import CliRunner
 from docx import Document
 from openpyxl import load_workbook
 from sqlalchemy import Engine
+from sqlmodel import Session
 
 from chaser.cli import cli
+from chaser.digests import build, find_meeting
 from chaser.importing import import_people, import_plan
 from chaser.runtime import Runtime
 from chaser.service import tick
@@ -25,6 +27,7 @@ from tests.mail_servers import SmtpSink
 from tests.test_replies import AISHA, TRUSTED, reply_to
 from workflows.plan.mapping import load_mapping
 from workflows.replies.intake import ingest_email
+from workflows.views.meeting_status import meeting_chases
 
 #: The demo plan's code, which begins every outbox key.
 PLAN = "plymouth-send-2023"
@@ -77,7 +80,10 @@ def test_the_secretary_gets_the_digest_two_working_days_before_the_meeting(
     ]
     assert "Attached: SIB-2025-09-30-action-and-impact-log.xlsx" in digests[0].body("plain")
     html = digests[0].body("html")
-    assert "2.5" in html and "&lt;script&gt;" in html and "<script>" not in html
+    assert "<strong>2.5</strong>" in html  # flagged, named in the exception report
+    assert "<script>" not in html  # the lead's words are escaped wherever they show
+    text = digests[0].body("plain")
+    assert "recruitment stalled" in text.split("EXCEPTION REPORT")[1]  # 2.5 is flagged
     folder = tmp_path / "digests" / "SIB" / "2025-09-30"
     xlsx = next(folder.glob("*.xlsx"))
     assert xlsx.read_bytes() == attached[xlsx.name]
@@ -86,6 +92,30 @@ def test_the_secretary_gets_the_digest_two_working_days_before_the_meeting(
     assert "2.5" in refs and "P7-01" in refs
     paper = Document(str(next(folder.glob("*.docx"))))
     assert any("Local Area SEND Improvement Board" in p.text for p in paper.paragraphs)
+
+
+def test_its_escalation_count_is_the_meeting_pages(
+    engine: Engine, tmp_path: Path, sink: SmtpSink
+) -> None:
+    runtime = _runtime(engine, tmp_path, sink)
+    for day in (16, 26):  # the requests, then (silence) the escalations and the digest
+        tick(runtime, datetime(2025, 9, day, 8, 30, tzinfo=UTC))
+    with Session(engine) as session:
+        chases = meeting_chases(session, PLAN)
+    assert chases is not None
+    on_the_page = next(c for c in chases if c.key == "SIB:2025-09-30").sent("escalation")
+    assert on_the_page > 1
+    now = datetime(2025, 9, 26, 9, 0, tzinfo=UTC)
+    meeting = find_meeting(runtime.plan, "SIB", date(2025, 9, 30), now)
+    digest = build(runtime, runtime.plan, "SIB", meeting, now)
+    assert digest.escalations == on_the_page
+    assert len(digest.escalated) >= on_the_page  # an escalation may name several leads
+    mail = next(
+        m for m in sink.messages if m.message["X-Chaser-Key"].endswith("digest:SIB:2025-09-30")
+    )
+    assert f"{on_the_page} escalations sent for this meeting (one per officer)" in mail.body(
+        "plain"
+    )
 
 
 def test_digest_by_hand_writes_the_files_and_prints_what_was_flagged(tmp_path: Path) -> None:

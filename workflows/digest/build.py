@@ -25,8 +25,9 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
+from workflows.board.baselines import meeting_words
 from workflows.calendar.cycles import LONDON, CyclesConfig
-from workflows.calendar.meetings import Meeting, Scope, meetings, scope_of
+from workflows.calendar.meetings import Meeting, Scope, meeting_date, meetings, scope_of
 from workflows.chasing.state import awaiting_review
 from workflows.digest.contents import (
     AreaCount,
@@ -34,6 +35,7 @@ from workflows.digest.contents import (
     Digest,
     Invitee,
     LogRow,
+    MeetingDecisions,
     PersonLine,
     RiskLine,
     Trend,
@@ -49,8 +51,9 @@ from workflows.digest.slippage import (
     slip_days,
     status_change,
 )
-from workflows.plan.dates import FuzzyDate
+from workflows.plan.dates import FuzzyDate, show_date
 from workflows.replies.apply import NO_CHANGE
+from workflows.store.board_models import Baseline, Decision
 from workflows.store.models import (
     Action,
     Area,
@@ -113,6 +116,22 @@ class ActionRow:
     withdrawn: bool = False
     milestones: tuple[MilestoneFacts, ...] = ()
     measures: tuple[MeasureFacts, ...] = ()
+    #: The baseline first imported, when the board has agreed another since (``baseline`` is
+    #: the current one); None if never re-baselined.
+    original_baseline: FuzzyDate | None = None
+    baseline_note: str = ""  # the latest agreement, in words
+
+
+@dataclass(frozen=True)
+class AgreedBaseline:
+    """A completion date the board agreed again (workflows/board/baselines.py)."""
+
+    action_id: int
+    meeting_key: str
+    before: str  # "Mar 2024"
+    after: str  # "Dec 2024"
+    reason: str
+    at: datetime
 
 
 @dataclass(frozen=True)
@@ -153,6 +172,9 @@ class PlanSnapshot:
     deliveries: tuple[DeliveryRow, ...] = ()
     #: (reply number, received) of replies waiting for review, by the refs they answer.
     awaiting_review: Mapping[str, tuple[tuple[int, datetime], ...]] = field(default_factory=dict)
+    agreed_baselines: tuple[AgreedBaseline, ...] = ()  # oldest first
+    #: The board's decisions (workflows/board/decisions.py): (meeting key, at, words), in order.
+    decisions: tuple[tuple[str, datetime, str], ...] = ()
 
 
 # -- building the digest -------------------------------------------------------------------------
@@ -226,6 +248,7 @@ def assemble(
     )
     not_replied, escalated = _people(snapshot, in_scope, log, meeting, cycle_start, now)
     trend_dates = _earlier_meetings(cycles, (group_code,), meeting.date, TREND_MEETINGS)
+    group_earlier = _earlier_meetings(cycles, (group_code,), meeting.date, 1)
     trend = (
         *(
             Trend(meeting=d, counts=_counts_by_area(in_scope, history, labels, d))
@@ -251,6 +274,13 @@ def assemble(
         areas=_areas(in_scope, history, labels, previous),
         not_replied=not_replied,
         escalated=escalated,
+        escalations=_escalations(snapshot, meeting),
+        decisions=_decisions(
+            snapshot,
+            in_scope,
+            group_earlier[0] if group_earlier else meeting.date - timedelta(days=42),
+            meeting.date,
+        ),
         risks=_risks(snapshot, scope, in_scope, cycle_start, now),
         dead_letters=_dead_letters(snapshot, cycle_start, now),
         invitees=tuple(
@@ -368,6 +398,7 @@ def _log_row(
         status_label=action.status_label,
         withdrawn=action.withdrawn,
         baseline=action.baseline,
+        original_baseline=action.original_baseline,
         forecast=action.forecast,
         due_kind=action.due_kind,
         narrative=said_now.narrative if said_now else "",
@@ -381,6 +412,7 @@ def _log_row(
     prev_status = before.status if before else None
     due = action.baseline.display if action.baseline else _no_date(action.due_kind)
     forecast = action.forecast.display if action.forecast else ""
+    original = action.original_baseline.display if action.original_baseline else ""
     evidence = next(
         (c.evidence for c in reversed(history.upto(action.id, None)) if c.evidence),
         action.evidence,
@@ -406,6 +438,8 @@ def _log_row(
         updated_this_cycle=bool(updates),
         late=updates[-1].late if updates else False,
         flags=flags_for(facts, config, today),
+        original_due=original if original != due else "",
+        baseline_note=action.baseline_note,
     )
 
 
@@ -442,6 +476,49 @@ def _areas(
             area=number, title=title, counts=now.get(title, {}), previous=before.get(title, {})
         )
         for title, number in ordered
+    )
+
+
+def _decisions(
+    snapshot: PlanSnapshot, in_scope: Sequence[ActionRow], since: date, until: date
+) -> tuple[MeetingDecisions, ...]:
+    """What each meeting held from ``since`` (the group's previous meeting) to before ``until``
+    (this one) decided: its resolutions, and the baselines it agreed for actions in scope."""
+
+    def held(key: str) -> bool:
+        day = meeting_date(key)
+        return day is not None and since <= day < until
+
+    refs = {a.id: a.ref for a in in_scope}
+    by_meeting: dict[str, list[str]] = {}
+    for key, _, words in snapshot.decisions:
+        if held(key):
+            by_meeting.setdefault(key, []).append(words)
+    for agreed in snapshot.agreed_baselines:
+        if agreed.action_id in refs and held(agreed.meeting_key):
+            by_meeting.setdefault(agreed.meeting_key, []).append(
+                f"{refs[agreed.action_id]}: baseline {agreed.before or 'none'} → {agreed.after}"
+                + (f" ({agreed.reason})" if agreed.reason else "")
+            )
+    return tuple(
+        MeetingDecisions(meeting_key=key, meeting=meeting_words(key), lines=tuple(lines))
+        for key, lines in sorted(
+            by_meeting.items(), key=lambda kv: (kv[0].partition(":")[2], kv[0])
+        )
+    )
+
+
+def _escalations(snapshot: PlanSnapshot, meeting: Meeting) -> int:
+    """Escalation messages for ``meeting`` that were not dead, one per officer: the number the
+    meeting page shows (an escalation listing three leads counts once)."""
+    return len(
+        {
+            d.recipient_code or d.person_code
+            for d in snapshot.deliveries
+            if d.kind == "escalation"
+            and d.meeting_key == meeting.key
+            and d.state != DeliveryState.DEAD
+        }
     )
 
 
@@ -580,6 +657,33 @@ def load_snapshot(session: Session, plan_code: str) -> PlanSnapshot:
             )
         )
     measures = _measures(session, plan.id)
+    first_baselines: dict[int, tuple[date | None, str | None]] = {}
+    baseline_notes: dict[int, str] = {}
+    agreed: list[AgreedBaseline] = []
+    previous_due: dict[int, str] = {}
+    for b in session.exec(
+        select(Baseline)
+        .where(col(Baseline.action_id).in_(action_ids))
+        .order_by(col(Baseline.action_id), col(Baseline.position))
+    ):
+        shown = show_date(b.due, b.due_precision)
+        if b.position == 0:
+            first_baselines[b.action_id] = (b.due, b.due_precision)
+        else:
+            agreed.append(
+                AgreedBaseline(
+                    action_id=b.action_id,
+                    meeting_key=b.meeting_key,
+                    before=previous_due.get(b.action_id, ""),
+                    after=shown,
+                    reason=b.reason,
+                    at=b.recorded_at,
+                )
+            )
+            baseline_notes[b.action_id] = f"agreed by {meeting_words(b.meeting_key)}" + (
+                f": {b.reason}" if b.reason else ""
+            )
+        previous_due[b.action_id] = shown
     changes = tuple(
         ChangeRow(
             action_id=c.action_id,
@@ -659,6 +763,10 @@ def load_snapshot(session: Session, plan_code: str) -> PlanSnapshot:
                 withdrawn=a.withdrawn,
                 milestones=tuple(milestones.get(a.id, ())),
                 measures=tuple(measures.get(a.id, ())),
+                original_baseline=_fuzzy(*first_baselines[a.id])
+                if a.id in first_baselines
+                else None,
+                baseline_note=baseline_notes.get(a.id, ""),
             )
         )
     return PlanSnapshot(
@@ -674,6 +782,22 @@ def load_snapshot(session: Session, plan_code: str) -> PlanSnapshot:
             ref: tuple((w.reply_id, w.received_at) for w in found)
             for ref, found in awaiting_review(session, plan.id).items()
         },
+        agreed_baselines=tuple(sorted(agreed, key=lambda x: x.at)),
+        decisions=tuple(
+            (d.meeting_key, d.recorded_at, _decision_words(d, refs))
+            for d in session.exec(
+                select(Decision)
+                .where(Decision.plan_id == plan.id)
+                .order_by(col(Decision.meeting_key), col(Decision.position))
+            )
+        ),
+    )
+
+
+def _decision_words(d: Decision, refs: Mapping[int | None, str]) -> str:
+    """'Decision 2: … (new action 2.12)'."""
+    return f"Decision {d.position}: {d.text}" + (
+        f" (new action {refs[d.action_id]})" if d.action_id in refs else ""
     )
 
 

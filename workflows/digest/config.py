@@ -22,6 +22,28 @@ class DigestSend(BaseModel):
     working_days_before: int = Field(default=2, ge=0, le=20)
 
 
+class BoardPaper(BaseModel):
+    """The board paper's cover report, in the council's own words (``board_paper:`` in
+    digest.yaml). Every field is optional; what is left out is left off the front sheet, except
+    the classification, which is always printed in the header and footer."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    meeting: str = ""  # "Local Area SEND Improvement Board"; default: the group's name
+    title: str = ""  # "SEND improvement plan: progress report"
+    lead_member: str = ""  # "Cllr Jane Smith, Cabinet Member for Children's Services"
+    director: str = ""  # "Director of Children's Services"
+    author: str = ""
+    contact: str = ""  # "send.improvement@plymouth.gov.uk, 01752 000000"
+    classification: str = Field(default="OFFICIAL", min_length=1, max_length=60)
+    purpose: str = ""
+    #: "The board is asked to note…", "…and agree…": one line each.
+    recommendations: tuple[str, ...] = ()
+    sign_off: str = ""  # who signed the report off ("Director of Children's Services")
+    #: The council's own Word file (.docx), relative to digest.yaml: its styles, header and
+    #: footer are used and its body replaced by the paper. Resolved when the file is loaded.
+    template: str = ""
+
+
 class DigestConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     groups: tuple[str, ...] = Field(min_length=1)
@@ -30,6 +52,8 @@ class DigestConfig(BaseModel):
     #: Thresholds and severities, read by workflows.digest.slippage.SlippageConfig.from_mapping
     #: (and checked when the file is loaded).
     slippage: dict[str, Any] = Field(default_factory=dict)
+    #: The board paper's front sheet, purpose and recommendations.
+    board_paper: BoardPaper = BoardPaper()
 
 
 class DigestConfigError(ConfigFileError):
@@ -39,10 +63,13 @@ class DigestConfigError(ConfigFileError):
 def load_digest_config(path: Path, *, groups: Collection[str] | None = None) -> DigestConfig:
     """digest.yaml, checked, slippage rules included; with ``groups`` (cycles.yaml's codes),
     its groups too."""
-    checks: list[Check] = [lambda data: slippage_problems(data.get("slippage"))]
+    checks: list[Check] = [
+        lambda data: slippage_problems(data.get("slippage")),
+        lambda data: _template_problems(data, path.parent),
+    ]
     if groups is not None:
         checks.append(unknown_codes(["groups", "cycle_groups"], groups))
-    return load_model(
+    config = load_model(
         path,
         DigestConfig,
         DigestConfigError,
@@ -50,6 +77,36 @@ def load_digest_config(path: Path, *, groups: Collection[str] | None = None) -> 
         expected="keys such as groups, send, slippage",
         checks=checks,
     )
+    if config.board_paper.template:
+        resolved = (path.parent / config.board_paper.template).resolve()
+        paper = config.board_paper.model_copy(update={"template": str(resolved)})
+        config = config.model_copy(update={"board_paper": paper})
+    return config
+
+
+def _template_problems(data: dict[str, Any], folder: Path) -> list[tuple[list[str | int], str]]:
+    paper = data.get("board_paper")
+    template = paper.get("template") if isinstance(paper, dict) else None
+    if not template or not isinstance(template, str):
+        return []
+    found = folder / template
+    if not template.lower().endswith(".docx"):
+        return [
+            (
+                ["board_paper", "template"],
+                f"{template!r} is not a Word file; expected the path of a .docx (relative to "
+                "digest.yaml) whose styles, header and footer the board paper should use",
+            )
+        ]
+    if not found.is_file():
+        return [
+            (
+                ["board_paper", "template"],
+                f"{template!r}: there is no such file ({found}); put the council's .docx there "
+                "or correct the path (it is relative to digest.yaml)",
+            )
+        ]
+    return []
 
 
 def send_day(config: DigestConfig, meeting: Meeting) -> date:

@@ -50,6 +50,10 @@ class LogRow:
     updated_this_cycle: bool
     late: bool  # the latest update came after the papers deadline
     flags: tuple[Flag, ...]
+    #: The baseline first imported, when the board has since agreed another ("" if not).
+    original_due: str = ""
+    #: The latest agreement: "agreed by SIB on 30 Sep 2025: funding moved" ("" if none).
+    baseline_note: str = ""
 
     @property
     def worst(self) -> Severity | None:
@@ -113,6 +117,15 @@ class Trend:
 
 
 @dataclass(frozen=True)
+class MeetingDecisions:
+    """What one meeting decided, for the log: each line says what and for which action."""
+
+    meeting_key: str  # "SIB:2025-09-30"
+    meeting: str  # "SIB on 30 Sep 2025"
+    lines: tuple[str, ...]  # "2.5: baseline Mar 2024 → Dec 2024 (funding moved)"
+
+
+@dataclass(frozen=True)
 class Digest:
     plan_code: str
     plan_title: str
@@ -134,3 +147,8 @@ class Digest:
     trend: tuple[Trend, ...]  # oldest first, the current meeting last
     #: The scorecard and the risk register (workflows/digest/scorecard.py), None if neither.
     scorecard: ScorecardSection | None = None
+    #: Escalation messages sent for this meeting, one per officer (as the meeting page counts
+    #: them); ``escalated`` lists the leads they named.
+    escalations: int = 0
+    #: What the board decided, per meeting, since the previous one (workflows/board/).
+    decisions: tuple[MeetingDecisions, ...] = ()
