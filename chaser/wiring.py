@@ -253,6 +253,7 @@ def web_app(
     stalled loop."""
     from chaser.web_feeds import flags_now, meetings_near
     from integrations.web import create_app
+    from integrations.web.admin_cycles import PlanConfigFiles
     from integrations.web.secretary import PlanSite
 
     first = runtime.first.chasing
@@ -263,7 +264,12 @@ def web_app(
         form_url=first.form_url,
         contact_email=first.sender.mailbox,
         plans=[
-            PlanSite(code, flags=flags_now(runtime, plan), meetings=meetings_near(plan))
+            PlanSite(
+                code,
+                flags=flags_now(runtime, plan),
+                meetings=meetings_near(plan),
+                cycles=plan.cycles,
+            )
             for code, plan in runtime.plans.items()
         ],
         bind_host=bind_host,
@@ -275,6 +281,17 @@ def web_app(
         metrics_token=(
             settings.metrics_token.get_secret_value() if settings.metrics_token is not None else ""
         ),
+        config_files={
+            code: PlanConfigFiles(
+                cycles=f.cycles,
+                chasing=f.chasing,
+                digest=f.digest,
+                mappings=settings.config_dir / "mappings",
+            )
+            for code, f in configured_plans(settings.config_dir).items()
+            if code in runtime.plans
+        },
+        data_dir=settings.data_dir,
     )
 
 

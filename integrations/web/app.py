@@ -30,7 +30,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from integrations.web.access import LocalOnly, is_loopback
+from integrations.web.admin_cycles import PlanConfigFiles, cycles_router
 from integrations.web.admin_people import people_router
+from integrations.web.admin_plan import plan_router
+from integrations.web.admin_settings import settings_router
+from integrations.web.board import BOARD_NAVIGATION, board_router
 from integrations.web.outbox_pages import CapturedMail, delivery_router, outbox_router
 from integrations.web.pages import ErrorPage, NavItem, Pages, long_date
 from integrations.web.scorecard import SCORECARD_NAVIGATION, scorecard_router
@@ -118,6 +122,8 @@ def create_app(
     plans: Sequence[PlanSite] = (),
     metrics: Callable[[], tuple[bytes, str]] | None = None,
     metrics_token: str = "",
+    config_files: Mapping[str, PlanConfigFiles] | None = None,
+    data_dir: Path | None = None,
 ) -> FastAPI:
     """The reply form, and with ``plan_code`` the secretary's pages for that plan.
 
@@ -132,7 +138,9 @@ def create_app(
     only from ``trusted_proxies`` (addresses or networks). ``plans`` serves several plans' pages
     (``plan_code``, ``flags`` and ``meetings`` are the one plan's, when there is one).
     ``metrics`` gives what ``/metrics`` serves (Prometheus's text format): to this computer, or
-    to anyone presenting ``metrics_token`` as a bearer token.
+    to anyone presenting ``metrics_token`` as a bearer token. ``config_files`` (each plan's
+    ``cycles.yaml`` and the files its preview reads) adds the admin's ``/cycles`` page, and with
+    ``data_dir`` (where uploads wait for confirmation) the plan upload, ``/upload``.
     """
     if plan_code is not None:
         plans = [PlanSite(plan_code, flags=flags, meetings=meetings), *plans]
@@ -150,8 +158,15 @@ def create_app(
     if plans:
         navigation += SECRETARY_NAVIGATION
         navigation += SCORECARD_NAVIGATION
+        navigation += BOARD_NAVIGATION
         navigation.append(NavItem(deliveries, "Outbox" if mailbox is None else "Delivery"))
-        navigation.append(NavItem("/people", "People"))
+        navigation.append(NavItem("/people", "People", need="admin"))
+        if config_files:
+            navigation.append(NavItem("/cycles", "Meeting cycles", need="admin"))
+            navigation.append(NavItem("/settings/chasing", "Chasing settings", need="admin"))
+            navigation.append(NavItem("/settings/digest", "Digest settings", need="admin"))
+        if config_files and data_dir is not None:
+            navigation.append(NavItem("/upload", "Upload plan", need="admin"))
     if mailbox is not None:
         navigation.append(NavItem("/outbox", "Outbox"))
     pages = Pages(contact_email=contact_email, navigation=navigation)
@@ -419,11 +434,42 @@ def create_app(
             scorecard_router(pages=pages, engine=engine, clock=clock, plans=plans, access=access)
         )
         app.include_router(
+            board_router(
+                pages=pages,
+                engine=engine,
+                clock=clock,
+                access=access,
+                sites=plans,
+            )
+        )
+        app.include_router(
             delivery_router(
                 pages=pages, engine=engine, clock=clock, access=access, prefix=deliveries
             )
         )
         app.include_router(people_router(pages=pages, engine=engine, clock=clock, access=access))
+        if config_files:
+            app.include_router(
+                cycles_router(
+                    pages=pages, engine=engine, clock=clock, access=access, files=config_files
+                )
+            )
+            app.include_router(
+                settings_router(
+                    pages=pages, engine=engine, clock=clock, access=access, files=config_files
+                )
+            )
+        if config_files and data_dir is not None:
+            app.include_router(
+                plan_router(
+                    pages=pages,
+                    engine=engine,
+                    clock=clock,
+                    access=access,
+                    files=config_files,
+                    data_dir=data_dir,
+                )
+            )
     if mailbox is not None:
         app.include_router(
             outbox_router(pages=pages, mailbox=mailbox), dependencies=[Depends(access.page)]
@@ -439,5 +485,6 @@ async def _fields(request: Request) -> dict[str, str]:
     return {
         k: v
         for k, v in form.items()
-        if isinstance(v, str) and (k in known or k.startswith(("measure-", "risk-")))
+        if isinstance(v, str)
+        and (k in known or k.startswith(("measure-", "risk-", "milestone-done-")))
     }

@@ -552,5 +552,7 @@ class AuditEvent(SQLModel, table=True):
     by: str = Field(default="", max_length=320)  # who made a change to a user
 
 
+from workflows.store import admin_models as _admin_models  # noqa: E402,F401
+from workflows.store import board_models as _board_models  # noqa: E402,F401
 from workflows.store import invitation_models as _invitation_models  # noqa: E402,F401
 from workflows.store import measures_models as _measures_models  # noqa: E402,F401
