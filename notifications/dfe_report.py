@@ -49,6 +49,10 @@ class GovernanceLine:
     invited: int  # addresses that hold its invitation
     mandatory_missing: tuple[str, ...]  # mandatory invitees not on it
     digest_sent: bool
+    #: Who attended and who sent apologies, as the secretary recorded them after the meeting
+    #: (``chaser``'s board pages); None when nothing was recorded.
+    attended: tuple[str, ...] | None = None
+    apologies: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -255,19 +259,29 @@ def dfe_docx(
 
     doc.add_heading("6. Governance", level=1)
     held = [g for g in governance if g.held]
+    recorded = [g for g in held if g.attended is not None]
     _para(
         doc,
         f"{_n(len(held), 'meeting')} of the {digest.group_name or digest.group_code} held in "
-        "the period. Attendance is not recorded by Chaser; the minutes hold it.",
+        f"the period; attendance recorded for {len(recorded)} of them (the secretary records "
+        "it on the board pages after each meeting).",
     )
     if governance:
         _docx_table(
             doc,
-            ("Meeting", "Held", "Invitations sent", "Mandatory invitees missing", "Digest sent"),
+            (
+                "Meeting",
+                "Held",
+                "Attended",
+                "Invitations sent",
+                "Mandatory invitees missing",
+                "Digest sent",
+            ),
             [
                 (
                     f"{g.meeting:%-d %b %Y}",
                     "Yes" if g.held else "Not yet",
+                    _attendance(g),
                     str(g.invited),
                     ", ".join(g.mandatory_missing) or "None",
                     "Yes" if g.digest_sent else "No",
@@ -299,6 +313,13 @@ def dfe_docx(
     out = io.BytesIO()
     doc.save(out)
     return out.getvalue()
+
+
+def _attendance(line: GovernanceLine) -> str:
+    if line.attended is None:
+        return "Not recorded" if line.held else ""
+    text = ", ".join(line.attended) or "Nobody recorded"
+    return text + (f" (apologies: {', '.join(line.apologies)})" if line.apologies else "")
 
 
 def dfe_xlsx(digest: Digest, *, roles: Mapping[str, str]) -> bytes:

@@ -11,6 +11,7 @@ import docx.document
 from click.testing import CliRunner
 from openpyxl import load_workbook
 from sqlalchemy import Engine
+from sqlmodel import Session, select
 
 from chaser.cli import cli
 from chaser.commands.report import write_dfe
@@ -21,6 +22,8 @@ from tests.mail_servers import SmtpSink
 from tests.test_digest_service import _runtime
 from tests.test_replies import AISHA, TRUSTED, reply_to
 from workflows.replies.intake import ingest_email
+from workflows.store.board_models import MeetingRecord
+from workflows.store.models import Plan
 
 SECTIONS = [
     "1. Progress against each area",
@@ -60,6 +63,20 @@ def test_it_writes_the_stocktake_from_the_store(
     )
     tick(runtime, datetime(2025, 9, 26, 8, 30, tzinfo=UTC))  # the board's digest goes
 
+    with Session(engine) as s:  # the secretary recorded who came to the August board
+        plan_id = s.exec(select(Plan).where(Plan.code == "plymouth-send-2023")).one().id
+        assert plan_id is not None
+        s.add(
+            MeetingRecord(
+                plan_id=plan_id,
+                meeting_key="SIB:2025-08-19",
+                present=["Morwenna Tregear", "Imogen Castellane"],
+                apologies=["Rhodri Penhallow"],
+                recorded_by="Morwenna Tregear",
+                recorded_at=datetime(2025, 8, 20, 9, tzinfo=UTC),
+            )
+        )
+        s.commit()
     paper_path, workbook_path, summary = write_dfe(runtime, runtime.plan, date(2025, 9, 26))
     assert paper_path == tmp_path / "reports" / "dfe-plymouth-send-2023-2025-09-26.docx"
     assert workbook_path == paper_path.with_suffix(".xlsx")
@@ -95,8 +112,10 @@ def test_it_writes_the_stocktake_from_the_store(
     # governance: the board's meetings over the year, the digest that went on the 26th
     governance = _table(paper, "Meeting")
     assert governance[-1][:2] == ["30 Sep 2025", "Not yet"]
-    assert governance[-1][4] == "Yes"  # its digest was sent
-    assert "held in the period" in text
+    assert governance[-1][5] == "Yes"  # its digest was sent
+    august = next(r for r in governance if r[0] == "19 Aug 2025")
+    assert august[2] == "Morwenna Tregear, Imogen Castellane (apologies: Rhodri Penhallow)"
+    assert "held in the period; attendance recorded for 1 of them" in text
     evidence = next(
         t for t in paper.tables if [c.text for c in t.rows[0].cells][2:3] == ["Evidence"]
     )

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import click
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from chaser.commands.common import fail, plan_files, plan_option, runtime_from
 from chaser.digests import DigestError, build, digest_key, find_meeting, invited_to
@@ -21,6 +21,7 @@ from chaser.settings import Settings
 from workflows.calendar.cycles import LONDON
 from workflows.calendar.meetings import meetings
 from workflows.plan.people import people_of
+from workflows.store.board_models import MeetingRecord
 from workflows.store.models import Delivery, DeliveryState, Plan
 
 #: How far back the governance record goes.
@@ -99,11 +100,24 @@ def write_dfe(
                 )
             )
         )
+    with Session(runtime.engine) as session:
+        attendance = {
+            r.meeting_key: r
+            for r in session.exec(
+                select(MeetingRecord).where(
+                    MeetingRecord.plan_id == row.id,
+                    col(MeetingRecord.meeting_key).in_([m.key for m in held]),
+                )
+            )
+        }
     governance = []
     for m in held:
         invited = {e.lower() for e in invited_to(runtime, plan, m)}
+        record = attendance.get(m.key)
         governance.append(
             GovernanceLine(
+                attended=tuple(record.present) if record is not None else None,
+                apologies=tuple(record.apologies) if record is not None else (),
                 meeting=m.date,
                 held=m.date <= day,
                 invited=len(invited),
