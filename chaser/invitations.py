@@ -2,10 +2,10 @@
 
 Every tick, for every plan, the calendar as it is now is compared with the invitations already
 recorded (:func:`workflows.calendar.invitations.invitations_due`); what is new — an invitation
-to a meeting coming within six weeks, an update for one that moved, a cancellation — is
-recorded and enqueued in one transaction. The outbox key names the meeting (by its slot), the
-invitee (a digest of their address, keys carry no addresses) and the sequence, so a second tick
-or a second worker adds nothing and every message goes once.
+to a meeting coming within its group's lead time (six weeks by default), an update for one that
+moved, a cancellation — is recorded and enqueued in one transaction. The outbox key names the
+meeting (by its slot), the invitee (a digest of their address, keys carry no addresses) and
+the sequence, so a second tick or a second worker adds nothing and every message goes once.
 """
 
 from __future__ import annotations

@@ -22,6 +22,7 @@ from sqlmodel import Session
 
 from chaser.dead_letters import enqueue_dead_letter_notice
 from chaser.digests import enqueue_due_digests
+from chaser.invitation_flags import flag_missing_invitations
 from chaser.invitations import enqueue_invitations
 from chaser.runtime import PlanRuntime, Runtime
 from integrations.graph.inbox import StaleCursorError
@@ -204,6 +205,7 @@ def tick(
         if plan.digests is not None:
             enqueued += enqueue_due_digests(runtime, plan, now)
         enqueued += enqueue_invitations(runtime, plan, now)
+        enqueued += flag_missing_invitations(runtime, plan, now)
         enqueued += enqueue_dead_letter_notice(runtime, plan, now)
     report = runtime.get_dispatcher().dispatch() if dispatch else None
     ingested = ingest_inbox(runtime, now)

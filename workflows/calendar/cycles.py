@@ -257,6 +257,11 @@ class Group:
     changes: tuple[MeetingChange, ...] = ()
     location: str | None = None
     purpose: str | None = None
+    #: ``invitations: {ahead_days, flag_days}``: how many days before a meeting its calendar
+    #: invitations go, and from how many days before it the secretary is told of a mandatory
+    #: invitee who does not yet hold one.
+    invite_ahead_days: int = 42
+    invite_flag_days: int = 14
 
     def is_slot(self, d: date) -> bool:
         """Whether the cycle schedules a meeting on ``d`` (before any exception or recess)."""
@@ -532,7 +537,9 @@ _GROUP_KEYS = (
     "plan_areas",
     "plan_task_and_finish_groups",
     "exceptions",
+    "invitations",
 )
+_INVITATION_KEYS = ("ahead_days", "flag_days")
 _PERSON_KEYS = ("name", "email", "role")
 _CHANGE_KEYS = ("slot", "added", "moved_to", "time", "cancelled", "note")
 _RECESS_KEYS = ("name", "groups", "from", "to", "months")
@@ -950,7 +957,38 @@ class _Parser:
         f["plan_task_and_finish_groups"] = tuple(v for _, v in d.plan_tfg_nodes)
         if "exceptions" in m:
             d.changes_node = m["exceptions"][1]
+        if "invitations" in m:
+            self._invitations(m["invitations"][1], f"{key}.invitations", f)
         return d
+
+    def _invitations(self, node: yaml.Node, key: str, f: dict[str, Any]) -> None:
+        """``invitations: {ahead_days: 42, flag_days: 14}``: both whole days, flag <= ahead."""
+        if self.is_null(node):
+            return
+        m = self.mapping(node, key, _INVITATION_KEYS)
+        if m is None:
+            return
+        ahead = flag = None
+        if "ahead_days" in m:
+            ahead = self.integer(m["ahead_days"][1], f"{key}.ahead_days", 1, 365, "days")
+            if ahead is not None:
+                f["invite_ahead_days"] = ahead
+        if "flag_days" in m:
+            flag = self.integer(m["flag_days"][1], f"{key}.flag_days", 0, 365, "days")
+            if flag is not None:
+                f["invite_flag_days"] = flag
+        ahead_days = f.get("invite_ahead_days", 42)
+        flag_days = f.get("invite_flag_days", 14)
+        if (ahead is not None or flag is not None) and flag_days > ahead_days:
+            self.problem(
+                m["flag_days"][1] if "flag_days" in m else m["ahead_days"][1],
+                f"{key}.flag_days",
+                f"{flag_days} days is more than ahead_days ({ahead_days}): the secretary would "
+                "be told an invitation is missing before it is due to go; write a flag_days of "
+                f"at most {ahead_days}",
+            )
+            f.pop("invite_flag_days", None)
+            f.pop("invite_ahead_days", None)
 
     def _resolve_alternation(self, known: dict[str, _Draft]) -> None:
         """Fill in cadence and first meeting of alternating groups from their partners."""
@@ -1343,6 +1381,8 @@ class _Parser:
                 plan_task_and_finish_groups=f["plan_task_and_finish_groups"],
                 location=f.get("location"),
                 purpose=f.get("purpose"),
+                invite_ahead_days=f.get("invite_ahead_days", 42),
+                invite_flag_days=f.get("invite_flag_days", 14),
             )
             if group.until is not None and group.until < group.first_meeting:
                 self.problem(

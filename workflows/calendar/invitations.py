@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -38,16 +38,20 @@ __all__ = [
     "InvitationDue",
     "Invitee",
     "Method",
+    "Missing",
     "Sent",
+    "Standing",
     "invitation_ics",
     "invitations_due",
     "invitees",
     "meeting_uid",
+    "missing_invitees",
     "read_calendar_reply",
 ]
 
-#: How long before a meeting its invitations go: one six-weekly board cycle, so the next
-#: board's invitations go out as the last one ends.
+#: How long before a meeting its invitations go by default (a group's ``invitations:
+#: ahead_days`` in cycles.yaml sets its own): one six-weekly board cycle, so the next board's
+#: invitations go out as the last one ends.
 INVITE_AHEAD = dt.timedelta(days=42)
 PRODID = "-//Chaser//Improvement plan meetings//EN"
 
@@ -121,12 +125,14 @@ def invitations_due(
     *,
     now: dt.datetime,
     domain: str,
-    ahead: dt.timedelta = INVITE_AHEAD,
+    ahead: dt.timedelta | None = None,
 ) -> list[InvitationDue]:
     """What to send now so that every invitee's calendar holds each coming meeting as it is.
 
     ``meetings`` are the groups' meetings around now, cancelled ones included; ``sent`` the
-    records of what went before (any order). Meetings that have started are left alone.
+    records of what went before (any order). Meetings that have started are left alone. A
+    meeting's invitations go from its group's ``invite_ahead_days`` before it (``ahead``, when
+    given, overrides that for every group).
     """
     by_group = {g.code: g for g in groups}
     last: dict[tuple[str, str], Sent] = {}
@@ -141,7 +147,8 @@ def invitations_due(
             continue
         uid = meeting_uid(plan_code, meeting, domain)
         invited = any(record_uid == uid for record_uid, _ in last)
-        if meeting.starts_at - now > ahead and not invited:
+        lead = ahead if ahead is not None else dt.timedelta(days=group.invite_ahead_days)
+        if meeting.starts_at - now > lead and not invited:
             continue  # not yet; one moved further out after its invitations went is updated
         location = group.location or ""
         listed = {i.email: i for i in invitees(group)}
@@ -184,6 +191,55 @@ def invitations_due(
                 )
             )
     return due
+
+
+@dataclass(frozen=True)
+class Standing:
+    """Where one invitee's latest invitation to a meeting stands (from the store)."""
+
+    method: Method
+    #: the outbox row's state: "pending", "sending", "submitting", "sent", "failed", "dead"…
+    state: str
+    reason: str = ""  # the outbox row's last error, if any
+
+
+@dataclass(frozen=True)
+class Missing:
+    """A mandatory invitee who does not hold a sent invitation to a meeting, and why."""
+
+    invitee: Invitee
+    why: str  # "not yet sent", "could not be sent: …", "taken off the list (cancelled)"
+    reason: str = ""  # the outbox's own words when it could not be sent
+
+
+def missing_invitees(
+    meeting: Meeting, group: Group, standing: Mapping[str, Standing], *, now: dt.datetime
+) -> list[Missing]:
+    """The group's mandatory invitees who do not hold a sent invitation to ``meeting``, once it
+    is within the group's ``invite_flag_days`` (empty before then, once it has started, or when
+    it is cancelled). ``standing`` is each address's latest record (lower-case email)."""
+    if not meeting.goes_ahead or meeting.starts_at <= now:
+        return []
+    if meeting.starts_at - now > dt.timedelta(days=group.invite_flag_days):
+        return []
+    missing: list[Missing] = []
+    for invitee in invitees(group):
+        if not invitee.mandatory:
+            continue
+        record = standing.get(invitee.email)
+        if record is None:
+            missing.append(Missing(invitee, "not yet sent"))
+        elif record.method is Method.CANCEL:
+            missing.append(Missing(invitee, "taken off the list: their invitation was cancelled"))
+        elif record.state in ("failed", "dead"):
+            reason = " ".join(record.reason.split())[:300]
+            missing.append(Missing(invitee, "could not be sent", reason or "no reason recorded"))
+        elif record.state != "sent" and record.reason:
+            reason = " ".join(record.reason.split())[:300]
+            missing.append(Missing(invitee, "not yet sent: the last try failed", reason))
+        elif record.state != "sent":
+            missing.append(Missing(invitee, "not yet sent (waiting in the outbox)"))
+    return missing
 
 
 def invitation_ics(
