@@ -16,6 +16,7 @@ from chaser.settings import Settings
 from workflows.replies.authentication import Receiver
 from workflows.replies.intake import ingest_email
 from workflows.replies.review import (
+    AnswerEdit,
     ReviewError,
     decide,
     pending_reviews,
@@ -100,7 +101,9 @@ def review(settings: Settings, as_json: bool, plan_code: str | None) -> None:
                     "sender_name": item.sender_name,
                     "subject": item.subject,
                     "reason": item.reason,
+                    "headers": dict(shown.headers),
                     "text": shown.text,
+                    "quoted": shown.quoted,
                     "text_from_html": shown.from_html,
                     "text_cut": shown.cut,
                     "attachments": [
@@ -183,8 +186,16 @@ def _print_item(w: dict[str, Any], *, first: bool) -> None:
         click.echo(f"  answers request {w['request']} to {w['request_lead'] or 'a lead'}")
     heading = "the message (its HTML shown as text)" if w["text_from_html"] else "the message"
     click.echo(f"  {heading}:")
+    for name, value in w["headers"].items():
+        click.echo(f"  | {name}: {value}")
+    if w["headers"]:
+        click.echo("  |")
     for line in (w["text"] or "(no text)").splitlines() or [""]:
         click.echo(f"  | {line}")
+    if w["quoted"]:
+        click.echo("  the earlier messages it quotes:")
+        for line in w["quoted"].splitlines():
+            click.echo(f"  |   {line}")
     if w["text_cut"]:
         click.echo("  | … (cut: the rest is kept with the reply)")
     for a in w["attachments"]:
@@ -211,18 +222,76 @@ def _print_item(w: dict[str, Any], *, first: bool) -> None:
         click.echo(f"  could not read: {p}")
     if w["apply"]:
         click.echo(f"  to apply it:  {w['apply']}")
+        click.echo(
+            "  to edit what was read first, add: --status REF=VALUE --date REF=DATE "
+            "--narrative REF=TEXT (each repeatable)"
+        )
     click.echo(f"  to reject it: {w['reject']}")
+
+
+def _pairs(option: str, values: tuple[str, ...]) -> dict[str, str]:
+    """``REF=VALUE`` options as {ref: value}; one without ``=`` is refused, naming it."""
+    out: dict[str, str] = {}
+    for value in values:
+        ref, sep, text = value.partition("=")
+        if not sep or not ref.strip():
+            raise click.BadParameter(
+                f"{value!r} is not REF=VALUE; write e.g. {option} 2.5=Amber", param_hint=option
+            )
+        out[ref.strip()] = text
+    return out
 
 
 @replies.command("apply")
 @click.argument("reply_id", type=int)
 @click.option("--by", required=True, metavar="NAME", help="Who decided (kept in the history).")
+@click.option(
+    "--status",
+    "statuses",
+    multiple=True,
+    metavar="REF=VALUE",
+    help="Apply this status (a value on the plan's scale) to action REF instead of the one read.",
+)
+@click.option(
+    "--date",
+    "dates",
+    multiple=True,
+    metavar="REF=DATE",
+    help="Apply this revised date (2026-03-31, March 2026) to action REF instead.",
+)
+@click.option(
+    "--narrative",
+    "narratives",
+    multiple=True,
+    metavar="REF=TEXT",
+    help="Record this narrative for action REF instead of the one read.",
+)
 @plan_option
 @click.pass_obj
-def apply_reply(settings: Settings, reply_id: int, by: str, plan_code: str | None) -> None:
+def apply_reply(
+    settings: Settings,
+    reply_id: int,
+    by: str,
+    statuses: tuple[str, ...],
+    dates: tuple[str, ...],
+    narratives: tuple[str, ...],
+    plan_code: str | None,
+) -> None:
     """Apply a reply from the review queue as it was read (to --plan's plan, when it names
-    none)."""
-    _decide(settings, reply_id, apply=True, by=by, reason="", plan_code=plan_code)
+    none), or with what was read edited first (--status, --date, --narrative; repeatable). The
+    original reading and who edited it are kept with the reply."""
+    status, when, narrative = (
+        _pairs("--status", statuses),
+        _pairs("--date", dates),
+        _pairs("--narrative", narratives),
+    )
+    edits = {
+        ref: AnswerEdit(
+            status=status.get(ref), forecast=when.get(ref), narrative=narrative.get(ref)
+        )
+        for ref in {**status, **when, **narrative}
+    }
+    _decide(settings, reply_id, apply=True, by=by, reason="", plan_code=plan_code, edits=edits)
 
 
 @replies.command("reject")
@@ -246,6 +315,7 @@ def _decide(
     by: str,
     reason: str,
     plan_code: str | None,
+    edits: dict[str, AnswerEdit] | None = None,
 ) -> None:
     engine = engine_from(settings)
     try:
@@ -257,6 +327,7 @@ def _decide(
             now=datetime.now(UTC),
             reason=reason,
             plan_code=plan_code,
+            edits=edits,
         )
     except ReviewError as exc:
         click.echo(f"error: {exc}", err=True)

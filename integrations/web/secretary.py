@@ -39,8 +39,16 @@ from workflows.board.panel import BOARD_NOTICES, board_panel
 from workflows.calendar.cycles import LONDON, CyclesConfig
 from workflows.calendar.meetings import Meeting
 from workflows.digest.contents import Flag
-from workflows.replies.review import ReviewError, decide, decision_of, raw_bytes, review_items
-from workflows.replies.shown import Attachment, show_message
+from workflows.plan.mapping import plan_scale
+from workflows.replies.review import (
+    AnswerEdit,
+    ReviewError,
+    decide,
+    decision_of,
+    raw_bytes,
+    review_items,
+)
+from workflows.replies.shown import Attachment, Shown, show_message
 from workflows.store.models import Reply, Role
 from workflows.views.action_history import action_history
 from workflows.views.meeting_status import meeting_chase, meeting_chases
@@ -189,6 +197,8 @@ class ReviewExtras:
 
     attachments: tuple[Attachment, ...]
     answers: tuple[Mapping[str, Any], ...]
+    #: The message as sent, when it is an email: its headers, text and quoted history.
+    shown: Shown | None = None
 
 
 def _review_extras(session: Session, items: Sequence[Any]) -> dict[int, ReviewExtras]:
@@ -206,6 +216,7 @@ def _review_extras(session: Session, items: Sequence[Any]) -> dict[int, ReviewEx
             tuple(a for a in answers if isinstance(a, Mapping))
             if isinstance(answers, list)
             else (),
+            shown if reply.channel == "email" else None,
         )
     return out
 
@@ -393,6 +404,7 @@ def secretary_router(
             items = review_items(session, request.state.plan, now=clock())
             title = plan_title(request, session)
             extras = _review_extras(session, items)
+            scale = plan_scale(find_plan(session, request.state.plan))
         return render(
             request,
             "review.html",
@@ -400,6 +412,12 @@ def secretary_router(
             status,
             items=items,
             extras=extras,
+            scale_values=[
+                (v.value, f"{v.value} ({v.label})" if v.label and v.label != v.value else v.value)
+                for v in scale.values
+            ]
+            if scale
+            else [],
             plan_title=title,
             csrf_field=CSRF_FIELD,
             error_list=list(error_list),
@@ -416,6 +434,30 @@ def secretary_router(
                 verdict = decision_of(session, int(decided))
             banner = f"Reply {int(decided)} {verdict}" if verdict else ""
         return review_page(request, banner=banner)
+
+    def answer_edits(
+        request: Request, number: int, fields: Mapping[str, str]
+    ) -> dict[str, AnswerEdit]:
+        """What the secretary changed in the form (``status:REF``, ``date:REF``,
+        ``narrative:REF``) from what was read, per action; an unchanged field is no edit."""
+        with Session(engine) as session:
+            items = review_items(session, request.state.plan, now=clock())
+        item = next((i for i in items if i.reply_id == number), None)
+        edits: dict[str, AnswerEdit] = {}
+        for u in item.read if item is not None else ():
+            status, when, text = (
+                fields.get(f"{name}:{u.ref}") for name in ("status", "date", "narrative")
+            )
+            edit = AnswerEdit(
+                status=status if status is not None and status != u.status_label else None,
+                forecast=when if when is not None and when.strip() != u.forecast else None,
+                narrative=text
+                if text is not None and " ".join(text.split()) != " ".join(u.narrative.split())
+                else None,
+            )
+            if edit != AnswerEdit():
+                edits[u.ref] = edit
+        return edits
 
     def post_decision(
         request: Request, user: SignedIn, reply_id: str, fields: dict[str, str]
@@ -440,6 +482,7 @@ def secretary_router(
                     now=clock(),
                     reason=reason,
                     plan_code=request.state.plan,
+                    edits=answer_edits(request, number, fields) if decision == "apply" else None,
                 )
             except ReviewError as exc:
                 log.info("review_decision_refused", reply=number)
@@ -476,7 +519,12 @@ def secretary_router(
         user: SignedIn = request.state.user
         form = await request.form()
         known = {CSRF_FIELD, "decision", "reason"}
-        fields = {k: v for k, v in form.items() if isinstance(v, str) and k in known}
+        edited = ("status:", "date:", "narrative:")
+        fields = {
+            k: v
+            for k, v in form.items()
+            if isinstance(v, str) and (k in known or (k.startswith(edited) and len(k) < 80))
+        }
         return await run_in_threadpool(post_decision, request, user, reply_id, fields)
 
     return router

@@ -15,13 +15,14 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import Engine, func
 from sqlmodel import Session, col, or_, select
 
+from workflows.plan.dates import parse_date_cell
 from workflows.plan.mapping import StatusScale, plan_scale
 from workflows.replies.apply import ActionUpdate, UnknownAction, answer_of, apply_reply
 from workflows.replies.figures import apply_figures_and_reviews, figures_and_reviews_pending
@@ -31,6 +32,7 @@ from workflows.replies.trust import (
     expand_updates,
     to_action_update,
     update_from_json,
+    update_json,
 )
 from workflows.store.models import Delivery, Person, Plan, Reply, ReplyVerdict
 
@@ -116,6 +118,86 @@ def _as_read(
     return [to_action_update(r, scale) for r in expand_updates(parsed, info)]
 
 
+@dataclass(frozen=True)
+class AnswerEdit:
+    """What the secretary changed in one action's update before applying it; ``None`` keeps
+    what was read. ``status`` is a value of the plan's scale ("Amber"), ``forecast`` a date as
+    a plan writes one ("2026-03-31", "March 2026"), ``narrative`` the text to record."""
+
+    status: str | None = None
+    forecast: str | None = None
+    narrative: str | None = None
+
+
+def _edited(
+    reply_id: int,
+    updates: list[ActionUpdate],
+    edits: Mapping[str, AnswerEdit],
+    scale: StatusScale | None,
+) -> list[ActionUpdate]:
+    """``updates`` with the secretary's ``edits`` made; a ref not waiting, a status not on the
+    scale or a date that cannot be read raises :class:`ReviewError` naming it."""
+    waiting = {u.ref for u in updates}
+    unknown = sorted(set(edits) - waiting)
+    if unknown:
+        raise ReviewError(
+            f"reply {reply_id}: action {', '.join(unknown)} is not among the updates waiting "
+            f"({', '.join(sorted(waiting)) or 'none'}); edit only those"
+        )
+    out = []
+    for update in updates:
+        edit = edits.get(update.ref)
+        if edit is None:
+            out.append(update)
+            continue
+        if edit.status is not None and edit.status.strip():
+            value = scale.lookup(edit.status) if scale is not None else None
+            if value is None:
+                names = ", ".join(v.value for v in scale.values) if scale else "none configured"
+                raise ReviewError(
+                    f"reply {reply_id}, action {update.ref}, status: {edit.status!r} is not on "
+                    f"the plan's status scale ({names}); write one of those"
+                )
+            update = replace(
+                update,
+                status=str(value.meaning),
+                status_label=value.value,
+                embedded=value.embedded,
+                no_change=False,
+            )
+        if edit.forecast is not None and edit.forecast.strip():
+            parsed = parse_date_cell(edit.forecast.strip())
+            if parsed.date is None or parsed.problem:
+                raise ReviewError(
+                    f"reply {reply_id}, action {update.ref}, revised date: {edit.forecast!r} "
+                    "cannot be read as a date; write it as 2026-03-31 or March 2026"
+                )
+            update = replace(update, forecast=parsed.date, no_change=False)
+        if edit.narrative is not None:
+            update = replace(update, narrative=edit.narrative.strip(), no_change=False)
+        out.append(update)
+    return out
+
+
+def _record_edits(
+    reply: Reply, before: list[ActionUpdate], after: list[ActionUpdate], by: str, now: datetime
+) -> None:
+    """Keep in ``reply.parsed["edits"]`` who changed which update, when, and what was read."""
+    edits = [
+        {
+            "ref": old.ref,
+            "by": by,
+            "at": now.isoformat(),
+            "read": update_json(old),
+            "applied": update_json(new),
+        }
+        for old, new in zip(before, after, strict=True)
+        if old != new
+    ]
+    if edits:
+        reply.parsed = {**reply.parsed, "edits": edits}
+
+
 def decide(
     engine: Engine,
     reply_id: int,
@@ -125,9 +207,11 @@ def decide(
     now: datetime,
     reason: str = "",
     plan_code: str | None = None,
+    edits: Mapping[str, AnswerEdit] | None = None,
 ) -> Reply:
-    """The secretary applies (as read) or rejects a reply waiting for review. With
-    ``plan_code``, only a reply of that plan (or tied to none) may be decided."""
+    """The secretary applies (as read, or with ``edits`` made to what was read, per action
+    ref) or rejects a reply waiting for review. With ``plan_code``, only a reply of that plan
+    (or tied to none) may be decided. Bad edits raise :class:`ReviewError`, nothing applied."""
     with Session(engine) as session:
         reply = session.get(Reply, reply_id)
         if reply is not None and plan_code is not None and reply.plan_id is not None:
@@ -154,6 +238,10 @@ def decide(
             plan = session.get(Plan, reply.plan_id)
             request = session.get(Delivery, reply.delivery_id) if reply.delivery_id else None
             updates = as_read(reply, plan, request, today=now.date())
+            if edits:
+                edited = _edited(reply_id, updates, edits, plan_scale(plan))
+                _record_edits(reply, updates, edited, by, now)
+                updates = edited
             kept = 0
             if reply.channel == "email" and figures_and_reviews_pending(reply):
                 kept = apply_figures_and_reviews(

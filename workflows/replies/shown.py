@@ -1,6 +1,9 @@
 """A stored reply shown as its sender wrote it: its text (an HTML-only message rendered to plain
 text, never as markup) and the attachments it carried (name, type, size; never opened).
 
+Its headers (From, To, Date, Subject) come too, and the quoted history under the new text is
+kept apart (``Shown.quoted``), to be shown set apart from it.
+
 For the review queue (``chaser replies review`` and the secretary's page), so the secretary
 reads the message itself before applying or rejecting what Chaser read from it. Pure: a raw
 message in, a :class:`Shown` out. Messages over the reader's limits are not parsed again.
@@ -10,13 +13,16 @@ from __future__ import annotations
 
 import email
 from dataclasses import dataclass
+from email.header import decode_header, make_header
 from email.message import Message
 
 from workflows.replies.parsing import (
+    _CUTS,
     MAX_MULTIPARTS,
     MAX_TEXT_CHARS,
+    _HtmlText,
+    _tidy,
     clean_text,
-    html_to_text,
     message_over_limits,
 )
 
@@ -45,6 +51,67 @@ class Shown:
     from_html: bool  # the message had no plain-text part: its HTML was rendered to text
     cut: bool  # the text is longer than what is shown
     attachments: tuple[Attachment, ...]
+    #: The message's own headers, decoded: From, To, Date, Subject (those it has).
+    headers: tuple[tuple[str, str], ...] = ()
+    #: The quoted history under the new text (earlier messages), shown apart; "" when none.
+    quoted: str = ""
+
+
+SHOWN_HEADERS = ("From", "To", "Date", "Subject")
+
+
+class _WholeHtml(_HtmlText):
+    """The HTML rendered to text, all of it: where the reader stops at the quoted history, this
+    notes where the history starts and goes on."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.quote_at: int | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        super().handle_starttag(tag, attrs)
+        if self.stopped:
+            self.stopped = False
+            if self.quote_at is None:
+                self.quote_at = len(self.out)
+            self._break(2)
+
+
+def _html_parts(html: str) -> tuple[str, str]:
+    """(new text, quoted history) of an HTML body, as plain text."""
+    parser = _WholeHtml()
+    try:
+        parser.feed(html)
+        parser.close()
+    except Exception:  # html.parser is lenient; this is belt and braces
+        pass
+    at = len(parser.out) if parser.quote_at is None else parser.quote_at
+    return _tidy("".join(parser.out[:at])), _tidy("".join(parser.out[at:]))
+
+
+def _text_parts(text: str) -> tuple[str, str]:
+    """(new text, quoted history) of a plain-text body: the history starts at the first
+    "On ... wrote:", "-----Original Message-----", "From: ... Sent:" or "> " line."""
+    positions = [m.start() for rx in _CUTS if (m := rx.search(text))]
+    offset = 0
+    for line in text.split("\n"):
+        if line.lstrip().startswith(">"):
+            positions.append(offset)
+            break
+        offset += len(line) + 1
+    at = min(positions, default=len(text))
+    return text[:at].strip(), text[at:].strip()
+
+
+def _header(msg: Message, name: str) -> str:
+    value = msg.get(name)
+    if value is None:
+        return ""
+    try:
+        text = str(make_header(decode_header(str(value))))
+    except Exception:  # a malformed encoded word: shown as it came
+        text = str(value)
+    return " ".join(clean_text(text).split())[:500]
 
 
 def _decoded(part: Message) -> bytes:
@@ -87,6 +154,19 @@ def show_message(raw: bytes, *, fallback: str = "") -> Shown:
         elif ctype == "text/html" and html is None:
             html = _as_text(part)
     from_html = plain is None and html is not None
-    text = plain if plain is not None else html_to_text(html) if html is not None else fallback
-    text = clean_text(text).strip()
-    return Shown(text[:SHOWN_CHARS], from_html, len(text) > SHOWN_CHARS, tuple(attachments))
+    if plain is not None:
+        text, quoted = _text_parts(clean_text(plain.replace("\r\n", "\n")))
+    elif html is not None:
+        text, quoted = _html_parts(html)
+    else:
+        text, quoted = fallback, ""
+    text, quoted = clean_text(text).strip(), clean_text(quoted).strip()
+    headers = tuple((n, v) for n in SHOWN_HEADERS if (v := _header(msg, n)))
+    return Shown(
+        text[:SHOWN_CHARS],
+        from_html,
+        len(text) > SHOWN_CHARS or len(quoted) > SHOWN_CHARS,
+        tuple(attachments),
+        headers,
+        quoted[:SHOWN_CHARS],
+    )
