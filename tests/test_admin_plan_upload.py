@@ -18,6 +18,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session, select
 
 from chaser.importing import import_people, import_plan
+from integrations.spreadsheets import MAX_FILE_BYTES
 from integrations.web import FormServer, create_app
 from integrations.web.admin_cycles import PlanConfigFiles
 from tests.browser import axe_violations, chromium_page, describe
@@ -202,6 +203,8 @@ def test_it_explains_a_file_that_is_not_a_spreadsheet_or_password_protected(
         assert "notes.pdf is not a spreadsheet" in upload("notes.pdf", b"%PDF-1.4")
         assert "password-protected" in upload("locked.xlsx", locked.read_bytes())
         assert "plan.xlsx" in upload("plan.xlsx", b"this is not a workbook")
+        huge = upload("huge.xlsx", b"\0" * (MAX_FILE_BYTES + 1))  # read no further than the limit
+        assert f"huge.xlsx is larger than {MAX_FILE_BYTES // (1024 * 1024)} MB" in huge
         wrong = client.post(
             "/upload",
             data={"csrf_token": csrf, "mapping": "torbay.yaml"},
