@@ -535,11 +535,11 @@ def test_every_sign_in_page_passes_axe_at_phone_and_desktop_widths(
             page.set_viewport_size({"width": width, "height": 844})
             page.goto(base + "/signin")
             page.get_by_role("button", name="Email me a sign-in link").click()  # empty: an error
-            assert page.get_by_role("heading", name="There is a problem").is_visible()
+            page.get_by_role("heading", name="There is a problem").wait_for()  # the answer came
             assert axe_violations(page) == [], describe(axe_violations(page))
             page.get_by_label("Email address").fill(MORWENNA)
             page.get_by_role("button", name="Email me a sign-in link").click()
-            assert page.get_by_role("heading", name="Check your email").is_visible()
+            page.get_by_role("heading", name="Check your email").wait_for()  # the answer came
             assert axe_violations(page) == [], describe(axe_violations(page))
             page.screenshot(path=str(shots / f"check-email-{width}.png"), full_page=True)
             page.goto(world.sent[-1][1].replace(BASE, base))

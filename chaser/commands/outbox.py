@@ -11,6 +11,7 @@ from sqlmodel import Session, col, select
 
 from chaser.commands.common import engine_from, fail
 from chaser.dead_letters import KIND as NOTICE_KIND
+from chaser.invitation_flags import KIND as MISSING_KIND
 from chaser.settings import Settings
 from notifications.channel import OutgoingMessage
 from notifications.outbox import DeadLetter, dead_letters, requeue
@@ -279,14 +280,15 @@ def outbox_retry(
     """Send dead letters again, after the outage that killed them is over (or the address that
     was refused is corrected in the people directory). Choose them by --reason, --channel,
     --key or --plan, or take --all; the next tick sends them, each once. Emails that told the
-    secretaries of dead letters are not sent again (unless named by --key)."""
+    secretaries of dead letters or of advisers not invited are not sent again (unless named by
+    --key)."""
     if not (everything or plan_code or reason or channel or keys):
         raise click.UsageError(
             "choose the messages to send again (--reason, --channel, --key, --plan) or say --all"
         )
-    # An email about dead letters is out of date once they are sent again: left out, unless
-    # asked for by its key.
-    left_out = () if keys else (NOTICE_KIND,)
+    # An email telling the secretary of dead letters, or of advisers not invited, is out of
+    # date once those messages go: left out, unless asked for by its key.
+    left_out = () if keys else (NOTICE_KIND, MISSING_KIND)
     found, _ = _find(settings, plan_code, reason, channel, keys, kinds_left_out=left_out)
     for d in found:
         click.echo(_line(d))
