@@ -134,7 +134,7 @@ class Figures:
     mid_send: set[str] = field(default_factory=set)
 
 
-def forked_worker(store: Store, channel: dict[str, str], worker: str) -> int:
+def forked_worker(store: Store, channel: dict[str, str], worker: str, lease: float = LEASE) -> int:
     """A dispatcher in a process forked from this one (already imported: starting it takes
     milliseconds, so a hundred kills fit in CI); returns its pid once it is dispatching."""
     read, write = os.pipe()
@@ -148,7 +148,7 @@ def forked_worker(store: Store, channel: dict[str, str], worker: str) -> int:
         try:
             os.close(read)
             code = run(
-                store.url, schema=store.schema, lease=LEASE, worker=worker, ready=ready, **channel
+                store.url, schema=store.schema, lease=lease, worker=worker, ready=ready, **channel
             )
         finally:
             os._exit(code)
@@ -172,20 +172,22 @@ def keys_in(engine: Engine, state: DeliveryState) -> set[str]:
         )
 
 
-def kill_loop(store: Store, channel: dict[str, str], *, kills: int, seed: int) -> Figures:
+def kill_loop(
+    store: Store, channel: dict[str, str], *, kills: int, seed: int, lease: float = LEASE
+) -> Figures:
     """Start a dispatcher, kill -9 it at a random moment once it is dispatching, ``kills``
     times; then let one run to the end."""
     rng = random.Random(seed)
     figures = Figures()
     for n in range(kills):
-        pid = forked_worker(store, channel, f"crash-{n}")
+        pid = forked_worker(store, channel, f"crash-{n}", lease)
         time.sleep(rng.uniform(0.0, 0.04))
         os.kill(pid, signal.SIGKILL)
         _, status = os.waitpid(pid, 0)
         figures.kills += os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL
         figures.mid_send |= keys_in(store.engine, DeliveryState.SUBMITTING)
-        time.sleep(rng.choice([0.0, LEASE]))  # sometimes the next one finds the leases expired
-    pid = forked_worker(store, channel, "survivor")
+        time.sleep(rng.choice([0.0, lease]))  # sometimes the next one finds the leases expired
+    pid = forked_worker(store, channel, "survivor", lease)
     _, status = os.waitpid(pid, 0)
     assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
     return figures

@@ -103,7 +103,11 @@ def test_it_sends_nothing_twice_through_graph_under_kill_9(
     store: Store, fake_graph: FakeGraph
 ) -> None:
     keys = fill(store.engine, 120)
-    figures = kill_loop(store, {"graph": fake_graph.url}, kills=50, seed=11)
+    # The lease must outlast a request the dead worker left in flight, which the server may
+    # still carry out (as Exchange may): on a busy machine the fake server can take longer than
+    # 0.3 s, and a worker recovering before it had would send a second copy. (In service the
+    # lease is 15 minutes.)
+    figures = kill_loop(store, {"graph": fake_graph.url}, kills=50, seed=11, lease=2.0)
     sent = Counter(
         p["value"]
         for m in fake_graph.in_folder("sentitems")
