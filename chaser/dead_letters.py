@@ -33,6 +33,9 @@ from workflows.views.meeting_status import KIND_WORDS
 log = structlog.get_logger(__name__)
 
 KIND = "dead_letters"
+#: The secretary's own notices (this one, and the one naming advisers not invited): one that
+#: died is not announced by another email to the same secretary.
+NOTICES = [KIND, "invitations_missing"]
 UNSENT = [str(s) for s in (DeliveryState.PENDING, DeliveryState.SENDING, DeliveryState.SUBMITTING)]
 
 
@@ -82,7 +85,8 @@ def withdraw_stale_notices(runtime: Runtime, plan_id: int, now: datetime) -> int
         ).all()
         if not waiting:
             return 0
-        still_dead = [d.died_at for d in dead_letters(conn, plan_id=plan_id, kinds_left_out=[KIND])]
+        letters = dead_letters(conn, plan_id=plan_id, kinds_left_out=NOTICES)
+        still_dead = [d.died_at for d in letters]
         stale = [n.id for n in waiting if not any(died <= n.created_at for died in still_dead)]
         if not stale:
             return 0
@@ -111,7 +115,7 @@ def enqueue_dead_letter_notice(runtime: Runtime, plan: PlanRuntime, now: datetim
                 DELIVERY.c.kind == KIND, DELIVERY.c.plan_id == row.id
             )
         ).scalar_one()
-        letters = dead_letters(conn, plan_id=row.id, since=last, kinds_left_out=[KIND])
+        letters = dead_letters(conn, plan_id=row.id, since=last, kinds_left_out=NOTICES)
         unsent = conn.execute(
             select(func.count()).where(
                 DELIVERY.c.kind == KIND,
