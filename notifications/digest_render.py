@@ -6,9 +6,13 @@ Four outputs, all from the same plain data:
   ``digest.html``, found through :func:`notifications.render.load_templates`, so an admin can
   override them in ``<config_dir>/templates/`` like the chase templates). The HTML's ``<style>``
   block is inlined (Outlook ignores most ``<style>`` rules) and the layout is tables, with no
-  external resources;
-* :func:`digest_xlsx`: the action and impact log as a council keeps it (title row, bold frozen
-  header, filters, status colours), with the exceptions and the status counts on their own sheets;
+  external resources. Its cost follows what it shows, not the plan's size: a row's words are
+  worked out when a template first shows it (:class:`RowViews`), and long lists give their
+  first :data:`EMAIL_IN_FULL` rows in words and the rest by ref (``bench/digest.py``);
+* :func:`digest_xlsx` (bytes) and :func:`write_digest_xlsx` (a file): the action and impact log
+  as a council keeps it (title row, bold frozen header, filters, status colours), with the
+  exceptions and the status counts on their own sheets, streamed row by row (openpyxl's
+  write-only mode) so that its memory does not grow with the plan;
 * :func:`digest_docx`: the board paper, with :func:`digest_chart_png` (status by area over the
   recent cycles) embedded.
 
@@ -23,14 +27,16 @@ Nothing here logs: the digest is full of people's names and words.
 
 from __future__ import annotations
 
+import functools
 import io
 import math
 import re
 import textwrap
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from pathlib import Path
+from typing import IO, Any, overload
 from xml.sax.saxutils import escape as xml_escape
 
 import docx
@@ -45,15 +51,16 @@ from docx.shared import Cm, Emu, Pt
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from openpyxl import Workbook
+from openpyxl.cell import Cell, WriteOnlyCell
 from openpyxl.styles import Alignment, Border, Font, NamedStyle, PatternFill, Side
 from openpyxl.utils import get_column_letter
-from openpyxl.worksheet.worksheet import Worksheet
+from openpyxl.worksheet._write_only import WriteOnlyWorksheet  # its only home, in 3.1
 
 from notifications.channel import KEY_HEADER, Address, Attachment, OutgoingMessage
 from notifications.digest_scorecard import add_scorecard_docx, add_scorecard_sheets
 from notifications.render import Templates, long_date, short_date
 from workflows.digest.config import BoardPaper
-from workflows.digest.contents import AreaCount, Digest, LogRow, Severity, Trend
+from workflows.digest.contents import AreaCount, Digest, Flag, LogRow, Severity, Trend
 
 NOT_REPORTED = "Not reported"
 #: Fill for statuses the plan's scale gives no colour (and "Not reported"), in the chart only.
@@ -116,6 +123,7 @@ def clean(value: str) -> str:
     return _NOT_XML.sub("", value) if value else ""
 
 
+@functools.lru_cache(maxsize=512)
 def hex_colour(value: str) -> str:
     """``value`` as six upper-case hex digits, or "" if it is not a colour. A digest's colours
     come from the plan's mapping file; nothing else reaches a ``style`` attribute or a fill."""
@@ -123,8 +131,12 @@ def hex_colour(value: str) -> str:
     return m.group(1).upper() if m else ""
 
 
+@functools.lru_cache(maxsize=512)
 def ink(colour: str) -> str:
-    """The text colour (near-black or white) with the better contrast on ``colour`` (WCAG)."""
+    """The text colour (near-black or white) with the better contrast on ``colour`` (WCAG).
+
+    Cached, like :func:`hex_colour`: a plan has a handful of colours and a digest asks about
+    each once per row."""
     c = hex_colour(colour)
     if not c:
         return _INK_DARK
@@ -217,7 +229,15 @@ class RowView:
     updated: bool
 
 
+def _by_severity(flag: Flag) -> int:
+    return -flag.severity
+
+
 def row_view(row: LogRow) -> RowView:
+    flags = row.flags
+    worst = max(f.severity for f in flags) if flags else None
+    if len(flags) > 1:  # worst first; the stable sort keeps the order among equals
+        flags = tuple(sorted(flags, key=_by_severity))
     bg = hex_colour(row.status_colour)
     return RowView(
         ref=row.ref,
@@ -234,11 +254,55 @@ def row_view(row: LogRow) -> RowView:
         narrative=row.narrative,
         narrative_on=row.narrative_on,
         evidence=row.evidence,
-        flags=tuple(f.reason for f in sorted(row.flags, key=lambda f: -f.severity)),
-        severity=SEVERITY_WORDS.get(row.worst, "") if row.worst is not None else "",
+        flags=tuple(f.reason for f in flags),
+        severity=SEVERITY_WORDS.get(worst, "") if worst is not None else "",
         late=row.late,
         updated=row.updated_this_cycle,
     )
+
+
+class RowViews(Sequence[RowView]):
+    """Log rows as :class:`RowView`, each worked out when a template first asks for it.
+
+    The shipped templates never list the whole log (it is in the spreadsheet), but an
+    override may: so ``log`` is still every row, without paying for 5,000 views that nobody
+    reads. ``view`` is shared, so a row that is both an exception and slipped is viewed once.
+    """
+
+    def __init__(self, rows: Sequence[LogRow], view: Callable[[LogRow], RowView]) -> None:
+        self._rows = rows
+        self._view = view
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    @overload
+    def __getitem__(self, index: int) -> RowView: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[RowView]: ...
+    def __getitem__(self, index: int | slice) -> RowView | list[RowView]:
+        if isinstance(index, slice):
+            return [self._view(r) for r in self._rows[index]]
+        return self._view(self._rows[index])
+
+    def __iter__(self) -> Iterator[RowView]:
+        return map(self._view, self._rows)
+
+    def __bool__(self) -> bool:
+        return bool(self._rows)
+
+
+def _viewer() -> Callable[[LogRow], RowView]:
+    """:func:`row_view`, remembered per row for one render."""
+    seen: dict[int, RowView] = {}
+
+    def view(row: LogRow) -> RowView:
+        v = seen.get(id(row))
+        if v is None:
+            v = seen[id(row)] = row_view(row)
+        return v
+
+    return view
 
 
 @dataclass(frozen=True, slots=True)
@@ -313,6 +377,12 @@ def area_table(digest: Digest) -> AreaTable:
 #: The email shows this many exceptions in full (the worst); the rest by ref, with the paper
 #: and the spreadsheet holding them all. Keeps the email to a few phone screens.
 EMAIL_EXCEPTIONS = 6
+#: The text version writes this many exceptions out in full (the worst), and both versions
+#: list this many slipped actions with their words; the rest are named by ref, so every
+#: flagged and slipped action is still in the email. Without a cap a 5,000-action plan's
+#: email was 2.3 MB (0.9 MB of HTML, far past the 102 kB at which Gmail clips a message, and
+#: 1.4 MB of text); the log, the paper and the spreadsheet hold every row in full.
+EMAIL_IN_FULL = 30
 SLIP_RULES = ("forecast_slipped", "milestone_missed", "status_worse")
 
 
@@ -324,14 +394,30 @@ def slipped(digest: Digest) -> list[LogRow]:
     ]
 
 
-def summary(digest: Digest) -> dict[str, int]:
-    """The headline numbers, for the email's opening and the board paper's summary."""
+CHANGES = ("better", "worse", "same", "new", "none")
+
+
+def _tally(log: Sequence[LogRow]) -> dict[str, int]:
+    """How many rows were updated this cycle, came late, and of each change: one pass, not
+    seven, over a log that may be thousands long."""
+    counts = dict.fromkeys(("updated", "late", *CHANGES), 0)
+    for r in log:
+        counts["updated"] += r.updated_this_cycle
+        counts["late"] += r.late
+        counts[r.change] = counts.get(r.change, 0) + 1
+    return counts
+
+
+def summary(digest: Digest, tally: dict[str, int] | None = None) -> dict[str, int]:
+    """The headline numbers, for the email's opening and the board paper's summary
+    (``tally``: :func:`_tally` of the log, when the caller has it already)."""
+    tally = tally if tally is not None else _tally(digest.log)
     return {
         "actions": len(digest.log),
         "flagged": len(digest.exceptions),
         "high": sum(1 for r in digest.exceptions if r.worst == Severity.HIGH),
-        "updated": sum(1 for r in digest.log if r.updated_this_cycle),
-        "late": sum(1 for r in digest.log if r.late),
+        "updated": tally["updated"],
+        "late": tally["late"],
         "not_replied": len(digest.not_replied),
         "escalated": len(digest.escalated),  # leads named by an escalation
         "escalations": digest.escalations,  # messages, one per officer (the meeting page's)
@@ -351,14 +437,22 @@ def digest_context(digest: Digest) -> dict[str, Any]:
     ``generated_at``, ``summary`` (dict: ``actions``, ``flagged``, ``high``, ``updated``,
     ``late``, ``not_replied``, ``escalated`` (leads), ``escalations`` (messages, one per
     officer), ``dead_letters``, ``not_invited``), ``exceptions``, ``slipped`` and ``log`` (lists
-    of :class:`RowView`, exceptions worst first, the others in plan order), ``log_changes``
+    of :class:`RowView`, exceptions worst first, the others in plan order),
+    ``email_exceptions`` (how many exceptions the HTML shows in full) and ``email_in_full``
+    (how many the text writes out, and how many slipped actions both list in words; the rest
+    by ref), ``log_changes``
     (``better``, ``worse``, ``same``, ``new``, ``none``: how many actions), ``areas``
     (:class:`AreaTable`), ``not_replied`` and ``escalated``
     (``PersonLine``: ``.name``, ``.actions``, ``.escalated``), ``risks`` (``RiskLine``),
     ``risk_words``, ``dead_letters`` (``DeadLetter``: ``.kind``, ``.recipient`` (a person code),
     ``.reason``, ``.at``) and ``invitees`` (``Invitee``: ``.name``, ``.role``, ``.invited``);
     and, in ``digest.txt`` and ``digest.html``, ``subject``.
+
+    The row lists are :class:`RowViews`: each row's words are worked out once, when a template
+    first shows it, so the cost follows what the email shows, not the size of the plan.
     """
+    view = _viewer()
+    tally = _tally(digest.log)
     return {
         "digest": digest,
         "group": group_name(digest),
@@ -367,15 +461,13 @@ def digest_context(digest: Digest) -> dict[str, Any]:
         "papers_deadline": digest.papers_deadline,
         "previous_meeting": digest.previous_meeting,
         "generated_at": digest.generated_at,
-        "summary": summary(digest),
-        "exceptions": [row_view(r) for r in exceptions_worst_first(digest)],
-        "log": [row_view(r) for r in digest.log],
-        "slipped": [row_view(r) for r in slipped(digest)],
+        "summary": summary(digest, tally),
+        "exceptions": RowViews(exceptions_worst_first(digest), view),
+        "log": RowViews(digest.log, view),
+        "slipped": RowViews(slipped(digest), view),
         "email_exceptions": EMAIL_EXCEPTIONS,
-        "log_changes": {
-            change: sum(1 for r in digest.log if r.change == change)
-            for change in ("better", "worse", "same", "new", "none")
-        },
+        "email_in_full": EMAIL_IN_FULL,
+        "log_changes": {change: tally[change] for change in CHANGES},
         "areas": area_table(digest),
         "not_replied": list(digest.not_replied),
         "escalated": list(digest.escalated),
@@ -426,13 +518,17 @@ def render_digest_email(
 _THIN = Side(style="thin", color="B1B4B6")
 _BORDER = Border(left=_THIN, right=_THIN, top=_THIN, bottom=_THIN)
 _TOP_WRAP = Alignment(wrap_text=True, vertical="top")
+#: How dates show in the log's cells (they are real dates, so they sort and filter).
+DATE_FORMAT = "d mmm yyyy"
 
 
 def _named_styles(wb: Workbook, colours: Iterable[str]) -> dict[str, str]:
     """Register the few styles every cell uses, once per workbook; returns colour -> style name.
 
     Assigning a registered style by name is what keeps 5,000 rows quick: no Font, Fill or
-    Alignment objects are made per cell.
+    Alignment objects are made per cell. The styles: "Log text", "Log ref" (bold, kept as
+    text), "Log number", "Log date", "Log header", "Log title", "Log total" and "Log total
+    number" (a table's last, summing row, in bold), and "Status <colour>" for each colour.
     """
     text = NamedStyle(name="Log text", alignment=_TOP_WRAP, border=_BORDER)
     text.font = Font(name="Arial", size=10)
@@ -441,13 +537,21 @@ def _named_styles(wb: Workbook, colours: Iterable[str]) -> dict[str, str]:
     number = NamedStyle(name="Log number", border=_BORDER, number_format="0")
     number.font = Font(name="Arial", size=10)
     number.alignment = Alignment(vertical="top", horizontal="right")
+    when = NamedStyle(name="Log date", alignment=_TOP_WRAP, border=_BORDER)
+    when.font = Font(name="Arial", size=10)
+    when.number_format = DATE_FORMAT
     header = NamedStyle(name="Log header", border=_BORDER)
     header.font = Font(name="Arial", size=10, bold=True)
     header.fill = PatternFill("solid", fgColor="D9D9D9")
     header.alignment = Alignment(wrap_text=True, vertical="bottom")
     title = NamedStyle(name="Log title")
     title.font = Font(name="Arial", size=14, bold=True)
-    for style in (text, ref, number, header, title):
+    total = NamedStyle(name="Log total", alignment=_TOP_WRAP, border=_BORDER)
+    total.font = Font(name="Arial", size=10, bold=True)
+    total_number = NamedStyle(name="Log total number", border=_BORDER, number_format="0")
+    total_number.font = Font(name="Arial", size=10, bold=True)
+    total_number.alignment = Alignment(vertical="top", horizontal="right")
+    for style in (text, ref, number, when, header, title, total, total_number):
         wb.add_named_style(style)
     names: dict[str, str] = {}
     for colour in sorted(set(colours)):
@@ -460,49 +564,89 @@ def _named_styles(wb: Workbook, colours: Iterable[str]) -> dict[str, str]:
     return names
 
 
-def _put(ws: Worksheet, row: int, column: int, value: object, style: str) -> None:
-    """Write one cell. Text is stored as text: a narrative starting ``=`` is not a formula."""
+def _cell(ws: WriteOnlyWorksheet, value: object, style: str) -> Cell:
+    """One styled cell for a streamed row. Text is stored as text: a narrative starting ``=``
+    is not a formula; what XML cannot hold is dropped."""
     if isinstance(value, str):
         value = clean(value)
-    cell = ws.cell(row=row, column=column, value=value)
+    cell = WriteOnlyCell(ws, value)
     if cell.data_type == "f":
         cell.data_type = "s"
     cell.style = style
+    return cell
 
 
 def _sheet_table(
-    ws: Worksheet,
+    ws: WriteOnlyWorksheet,
     title: str,
     columns: Sequence[tuple[str, float]],
     rows: Iterable[Sequence[tuple[object, str]]],
+    count: int | None = None,
 ) -> int:
-    """A title in row 1, a bold header in row 2 frozen above the rows, filters over it all."""
-    _put(ws, 1, 1, title, "Log title")
-    for i, (name, width) in enumerate(columns, start=1):
-        _put(ws, 2, i, name, "Log header")
+    """A title in row 1, a bold header in row 2 frozen above the rows, filters over it all;
+    returns the last row's number.
+
+    The sheet is streamed (openpyxl's write-only mode): each row goes to disk as it is made,
+    so memory stays flat however long the log. So everything about the sheet but its filter
+    range is set before the first row, and ``rows`` is read once, as it comes: give ``rows``
+    as a generator, with ``count`` (how many it yields), and no row is held longer than it
+    takes to write it."""
+    if count is None:
+        rows = rows if isinstance(rows, Sequence) else list(rows)
+        count = len(rows)
+    last = 2 + count
+    if isinstance(ws, WriteOnlyWorksheet):
+        # state the sheet's size (<dimension>) above its rows, as a normal sheet does: the
+        # streaming writer leaves it out (it cannot know it yet), and readers in read-only
+        # mode then find no rows; openpyxl's writer asks the sheet for it if it can
+        dimension = f"A1:{get_column_letter(len(columns))}{last}"
+        ws.calculate_dimension = lambda: dimension
+    for i, (_, width) in enumerate(columns, start=1):
         ws.column_dimensions[get_column_letter(i)].width = width
-    r = 2
-    for r, values in enumerate(rows, start=3):  # r: the last row, used below
-        for c, (value, style) in enumerate(values, start=1):
-            _put(ws, r, c, value, style)
     ws.freeze_panes = "A3"
-    ws.auto_filter.ref = f"A2:{get_column_letter(len(columns))}{max(r, 3)}"
     ws.print_title_rows = "2:2"
     ws.page_setup.orientation = "landscape"
     ws.page_setup.fitToWidth = 1
     ws.page_setup.fitToHeight = 0
     ws.sheet_properties.pageSetUpPr.fitToPage = True
-    return r
+    ws.append([_cell(ws, title, "Log title")])
+    ws.append([_cell(ws, name, "Log header") for name, _ in columns])
+    written = 0
+    for values in rows:
+        ws.append([_cell(ws, value, style) for value, style in values])
+        written += 1
+    if written != count:  # the dimension written at the top would be wrong
+        raise ValueError(f"{ws.title}: {written} rows written, {count} announced; pass the count")
+    ws.auto_filter.ref = f"A2:{get_column_letter(len(columns))}{max(last, 3)}"
+    return last
 
 
 def _flags_text(row: LogRow) -> str:
-    return "; ".join(f.reason for f in sorted(row.flags, key=lambda f: -f.severity))
+    flags = row.flags
+    if len(flags) == 1:
+        return flags[0].reason
+    return "; ".join(f.reason for f in sorted(flags, key=_by_severity))
 
 
 def digest_xlsx(digest: Digest) -> bytes:
-    """The action and impact log workbook: the log, the exceptions and the status counts."""
-    wb = Workbook()
-    rows = list(digest.log)
+    """The action and impact log workbook: the log, the exceptions and the status counts,
+    as bytes (an email attachment). :func:`write_digest_xlsx` writes it to a file instead."""
+    out = io.BytesIO()
+    write_digest_xlsx(digest, out)
+    return out.getvalue()
+
+
+def write_digest_xlsx(digest: Digest, target: str | Path | IO[bytes]) -> None:
+    """The action and impact log workbook, written to ``target`` (a path or a binary file).
+
+    Streamed: openpyxl's write-only workbook writes each row as it is made (to a temporary
+    file, zipped at the end), so its memory does not grow with the plan as a normal workbook's
+    does (each of a normal workbook's cells is an object held until it is saved). The price:
+    a sheet's rows are written in order, once; styles are registered names, set on each cell
+    as it is made.
+    """
+    wb = Workbook(write_only=True)
+    rows = digest.log
     colours = {hex_colour(r.status_colour) for r in rows} | set(scale_colours(digest).values())
     styles = _named_styles(wb, colours - {""})
 
@@ -512,12 +656,8 @@ def digest_xlsx(digest: Digest) -> bytes:
     heading = f"{group_name(digest)}: action and impact log for the meeting on " + long_date(
         digest.meeting_date
     )
-
-    ws = wb.active
-    assert ws is not None  # a new workbook always has one sheet
-    ws.title = LOG_SHEET
     _sheet_table(
-        ws,
+        wb.create_sheet(LOG_SHEET),
         heading,
         LOG_COLUMNS,
         (
@@ -537,11 +677,11 @@ def digest_xlsx(digest: Digest) -> bytes:
             )
             for r in rows
         ),
+        len(rows),
     )
 
-    ex = wb.create_sheet(EXCEPTIONS_SHEET)
     _sheet_table(
-        ex,
+        wb.create_sheet(EXCEPTIONS_SHEET),
         f"Exception report: {len(digest.exceptions)} actions flagged, worst first",
         EXCEPTION_COLUMNS,
         (
@@ -554,17 +694,14 @@ def digest_xlsx(digest: Digest) -> bytes:
                 (SEVERITY_WORDS.get(r.worst, "") if r.worst is not None else "", "Log text"),
                 (_flags_text(r), "Log text"),
                 (r.narrative, "Log text"),
-                (r.narrative_on, "Log text"),
-                # dates as real dates, so they sort and filter
+                (r.narrative_on, "Log date"),  # a real date, so it sorts and filters
             )
             for r in exceptions_worst_first(digest)
         ),
+        len(digest.exceptions),
     )
-    for cell in ex["I"][2:]:
-        cell.number_format = "d mmm yyyy"
 
     table = area_table(digest)
-    ar = wb.create_sheet(AREAS_SHEET)
     columns: list[tuple[str, float]] = [("Area", 40)]
     for lv in table.labels:
         columns += [(lv.label, 10), (f"{lv.label}: change", 10)]
@@ -573,28 +710,27 @@ def digest_xlsx(digest: Digest) -> bytes:
         f" (change since {long_date(digest.previous_meeting)})" if digest.previous_meeting else ""
     )
 
-    def area_row(line: AreaLine) -> list[tuple[object, str]]:
-        values: list[tuple[object, str]] = [(line.title, "Log text")]
+    def area_row(line: AreaLine, total: bool) -> list[tuple[object, str]]:
+        """One area's counts; the last line (all areas) in bold, its coloured cells too."""
+        number = "Log total number" if total else "Log number"
+        values: list[tuple[object, str]] = [(line.title, "Log total" if total else "Log text")]
         for lv, cell in zip(table.labels, line.cells, strict=True):
             values += [
-                (cell.now, status_style(lv.bg) if lv.bg else "Log number"),
-                (cell.change, "Log number"),
+                (cell.now, status_style(lv.bg) if lv.bg else number),
+                (cell.change, number),
             ]
-        return [*values, (line.total.now, "Log number")]
+        return [*values, (line.total.now, number)]
 
-    last = _sheet_table(
-        ar,
+    lines = table.rows
+    _sheet_table(
+        wb.create_sheet(AREAS_SHEET),
         f"Status by area{since}",
         columns,
-        [area_row(line) for line in table.rows],
+        [area_row(line, i == len(lines) - 1) for i, line in enumerate(lines)],
     )
-    for c in range(1, len(columns) + 1):
-        ar.cell(row=last, column=c).font = Font(name="Arial", size=10, bold=True)
 
     add_scorecard_sheets(wb, digest, sheet_table=_sheet_table)  # measures and risks
-    out = io.BytesIO()
-    wb.save(out)
-    return out.getvalue()
+    wb.save(target)
 
 
 def _dated(text: str, on: date | None) -> str:

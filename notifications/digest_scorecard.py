@@ -184,7 +184,10 @@ def add_scorecard_sheets(
         [Any, str, Sequence[tuple[str, float]], Iterable[Sequence[tuple[object, str]]]], int
     ],
 ) -> None:
-    """A Scorecard sheet (one row per measure) and a Risks sheet (one row per risk in scope)."""
+    """A Scorecard sheet (one row per measure) and a Risks sheet (one row per risk in scope).
+
+    ``wb`` is the log's streaming workbook, whose rows cannot be revisited once written: so a
+    date gets the "Log date" style as it is written, not a number format afterwards."""
     section = digest.scorecard
     if section is None:
         return
@@ -260,7 +263,7 @@ def add_scorecard_sheets(
                 (r.band, "Log text"),
                 (r.score_at_since, "Log number"),
                 (r.mitigation, "Log text"),
-                (r.review_date, "Log text"),
+                (r.review_date, "Log date"),
                 (r.status, "Log text"),
                 (", ".join(LABEL_WORDS[label] for label in r.labels), "Log text"),
             )
@@ -269,6 +272,3 @@ def add_scorecard_sheets(
             )
         ),
     )
-    for cell in rk["J"][2:]:
-        if isinstance(cell.value, date):
-            cell.number_format = "d mmm yyyy"
