@@ -31,6 +31,19 @@ Only what the Graph mail channel uses is implemented:
   MIME, ``text/plain`` as Graph sends it) and ``PATCH .../messages/{id}`` (``isRead`` and the
   other writable flags). :meth:`FakeGraph.deliver` drops a raw RFC 5322 message into a folder.
 
+- calendar events (what the Graph path of meeting invitations uses), in the shared mailbox's
+  calendar: ``POST .../events`` (``201`` with Graph's generated ``id``, ``iCalUId``,
+  ``changeKey``, ``organizer``, ``attendees`` with their ``status``; ``transactionId`` honoured as
+  Graph does: a second create with the same one answers with the first event, one with other
+  content is ``400 ErrorDuplicateTransactionId``), ``GET .../events`` (the same ``$filter`` on an
+  extended property, ``$expand`` of one or more of them joined by ``or``, ``$select``, ``$top``;
+  cancelled events are not in the calendar), ``GET``/``PATCH``/``DELETE .../events/{id}`` and
+  ``POST .../events/{id}/cancel`` (organizer only, ``202`` with no body; the event moves to
+  Deleted Items). Nothing is sent anywhere: what Exchange would send the attendees is recorded
+  in :attr:`FakeGraph.meeting_messages` (a request to each attendee of a new event, an update to
+  each on a change of time or place, a cancellation to each one dropped or on cancel), and
+  :meth:`FakeGraph.respond` plays an attendee's answer, kept on the event as Exchange does.
+
 Faults are scripted per request (see :meth:`FakeGraph.fail` and :meth:`FakeGraph.delay`). To use the
 ``fake_graph`` fixture without touching conftest.py, import its function into the test module:
 ``from tests.fake_graph import fake_graph_fixture  # noqa: F401`` (the fixture is *named*
@@ -85,8 +98,34 @@ _ANY_FILTER = re.compile(
     re.IGNORECASE,
 )
 _EXPAND = re.compile(
-    r"^singleValueExtendedProperties\(\$filter=id eq '((?:[^']|'')*)'\)$", re.IGNORECASE
+    r"^singleValueExtendedProperties\(\$filter=(id eq '(?:[^']|'')*'"
+    r"(?: or id eq '(?:[^']|'')*')*)\)$",
+    re.IGNORECASE,
 )
+_EXPAND_ID = re.compile(r"id eq '((?:[^']|'')*)'", re.IGNORECASE)
+#: The zones the fake accepts in an event's ``start``/``end`` (a few of Graph's: Windows names
+#: and the calendar API's additional IANA ones).
+EVENT_TIME_ZONES = {"UTC", "Europe/London", "GMT Standard Time", "Etc/GMT"}
+#: Properties a PATCH may change on an event (Graph refuses read-only ones such as ``iCalUId``).
+_EVENT_WRITABLE = {
+    "subject",
+    "body",
+    "start",
+    "end",
+    "location",
+    "locations",
+    "attendees",
+    "isOnlineMeeting",
+    "responseRequested",
+    "allowNewTimeProposals",
+    "showAs",
+    "importance",
+    "sensitivity",
+    "categories",
+    "isReminderOn",
+    "reminderMinutesBeforeStart",
+    "singleValueExtendedProperties",
+}
 #: The only ``$filter`` Graph's message delta accepts.
 _DELTA_FILTER = re.compile(r"^receivedDateTime (ge|gt) (\S+)$", re.IGNORECASE)
 #: Graph's limit for an attachment POSTed in one request; larger ones need an upload session.
@@ -153,6 +192,17 @@ class Fault:
     after: bool = False
 
 
+@dataclass(frozen=True)
+class MeetingMessage:
+    """What Exchange would have sent one attendee about an event (the fake sends nothing)."""
+
+    kind: str  # "request", "update" or "cancel"
+    event_id: str
+    to: str  # the attendee's address, lower case
+    subject: str
+    comment: str = ""
+
+
 @dataclass
 class DeltaState:
     """What a message-delta state token stands for: the query it was started with and how far
@@ -192,6 +242,11 @@ class FakeGraph:
         #: ``$deltatoken`` -> the state it resumes from (forget one to make it "expire").
         self.delta_tokens: dict[str, DeltaState] = {}
         self._skip_tokens: dict[str, _PendingPages] = {}
+        #: event id -> Graph event resource (``_props``: its extended properties; ``_folder``:
+        #: "calendar" or "deleteditems", where a cancelled event goes).
+        self.events: dict[str, dict[str, Any]] = {}
+        #: What Exchange would have sent attendees, in order.
+        self.meeting_messages: list[MeetingMessage] = []
         #: Every change (a message entering a folder, a PATCH) takes the next sequence number.
         self._sequence = 0
         self._faults: list[Fault] = []
@@ -467,6 +522,215 @@ class FakeGraph:
         message["_updated"] = self._next_sequence()
         return message
 
+    # -- calendar events ---------------------------------------------------------------------
+
+    def calendar(self) -> list[dict[str, Any]]:
+        """The events in the shared mailbox's calendar (cancelled ones are in Deleted Items)."""
+        with self._lock:
+            return [e for e in self.events.values() if e["_folder"] == "calendar"]
+
+    def create_event(self, data: Any) -> dict[str, Any]:
+        """``POST .../events``: a new event, or the one an earlier create with the same
+        ``transactionId`` made (Graph's guard against a client's retry)."""
+        data = _check_event(data)
+        transaction = data.get("transactionId")
+        with self._lock:
+            if transaction:
+                for earlier in self.events.values():
+                    if earlier.get("transactionId") != transaction:
+                        continue
+                    same = all(
+                        earlier.get(k) == data.get(k) for k in ("subject", "start", "end")
+                    ) and _attendee_addresses(earlier) == _attendee_addresses(data)
+                    if not same:
+                        raise _GraphError(
+                            400,
+                            "ErrorDuplicateTransactionId",
+                            "Your request can't be completed. The TransactionId specified in "
+                            "the request has already been used to create a different event.",
+                        )
+                    return earlier
+            now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.0000000Z")
+            event_id = f"AAMkAGI2TG93AAABGAAA{uuid.uuid4().hex}AAA="
+            attendees = [
+                {
+                    "type": a.get("type", "required"),
+                    "status": {"response": "none", "time": "0001-01-01T00:00:00Z"},
+                    "emailAddress": dict(a["emailAddress"]),
+                }
+                for a in data.get("attendees") or []
+            ]
+            event: dict[str, Any] = {
+                "@odata.etag": f'W/"DwAAABYAAAB{uuid.uuid4().hex[:12]}"',
+                "id": event_id,
+                "createdDateTime": now,
+                "lastModifiedDateTime": now,
+                "changeKey": f"DwAAABYAAAB{uuid.uuid4().hex[:12]}",
+                "categories": [],
+                "transactionId": transaction,
+                "originalStartTimeZone": data["start"]["timeZone"],
+                "originalEndTimeZone": data["end"]["timeZone"],
+                "iCalUId": "040000008200E00074C5B7101A82E00800000000" + uuid.uuid4().hex.upper(),
+                "reminderMinutesBeforeStart": 15,
+                "isReminderOn": True,
+                "hasAttachments": False,
+                "subject": data.get("subject", ""),
+                "bodyPreview": str((data.get("body") or {}).get("content", ""))[:255],
+                "importance": "normal",
+                "sensitivity": "normal",
+                "isAllDay": False,
+                "isCancelled": False,
+                "isOrganizer": True,
+                "responseRequested": data.get("responseRequested", True),
+                "seriesMasterId": None,
+                "showAs": "busy",
+                "type": "singleInstance",
+                "webLink": f"https://outlook.office365.com/owa/?itemid={event_id}&exvsurl=1",
+                "onlineMeetingUrl": None,
+                "isOnlineMeeting": bool(data.get("isOnlineMeeting", False)),
+                "allowNewTimeProposals": data.get("allowNewTimeProposals", True),
+                "responseStatus": {"response": "organizer", "time": "0001-01-01T00:00:00Z"},
+                "body": data.get("body") or {"contentType": "text", "content": ""},
+                "start": dict(data["start"]),
+                "end": dict(data["end"]),
+                "location": data.get("location") or {"displayName": ""},
+                "locations": [data["location"]] if data.get("location") else [],
+                "attendees": attendees,
+                "organizer": {"emailAddress": {"name": "Chaser", "address": self.mailbox}},
+                "_props": list(data.get("singleValueExtendedProperties") or []),
+                "_folder": "calendar",
+            }
+            self.events[event_id] = event
+            for address in _attendee_addresses(event):
+                self.meeting_messages.append(
+                    MeetingMessage("request", event_id, address, event["subject"])
+                )
+        return event
+
+    def update_event(self, event_id: str, changes: Any) -> dict[str, Any]:
+        """``PATCH .../events/{id}``: what Exchange sends follows what changed."""
+        changes = _check_event(changes, partial=True)
+        refused = sorted(set(changes) - _EVENT_WRITABLE)
+        if refused:
+            raise _GraphError(
+                400,
+                "ErrorInvalidPropertyUpdate",
+                f"Update operation is not allowed for property '{refused[0]}'.",
+            )
+        with self._lock:
+            event = self.events[event_id]
+            before = _attendee_addresses(event)
+            moved = any(
+                k in changes and changes[k] != event.get(k) for k in ("start", "end", "location")
+            )
+            props = {p["id"].lower(): p for p in event["_props"]}
+            for prop in changes.get("singleValueExtendedProperties") or []:
+                props[prop["id"].lower()] = prop
+            event["_props"] = list(props.values())
+            for key, value in changes.items():
+                if key == "attendees":
+                    known = {
+                        str(a["emailAddress"]["address"]).lower(): a for a in event["attendees"]
+                    }
+                    event["attendees"] = [
+                        {
+                            "type": a.get("type", "required"),
+                            "status": known.get(str(a["emailAddress"]["address"]).lower(), {}).get(
+                                "status", {"response": "none", "time": "0001-01-01T00:00:00Z"}
+                            ),
+                            "emailAddress": dict(a["emailAddress"]),
+                        }
+                        for a in value
+                    ]
+                elif key != "singleValueExtendedProperties":
+                    event[key] = value
+            event["lastModifiedDateTime"] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.0000000Z")
+            event["changeKey"] = f"DwAAABYAAAB{uuid.uuid4().hex[:12]}"
+            after = _attendee_addresses(event)
+            for address in after:
+                if address not in before:
+                    kind = "request"
+                elif moved:
+                    kind = "update"
+                else:
+                    continue
+                self.meeting_messages.append(
+                    MeetingMessage(kind, event_id, address, event["subject"])
+                )
+            for address in before:
+                if address not in after:
+                    self.meeting_messages.append(
+                        MeetingMessage("cancel", event_id, address, event["subject"])
+                    )
+        return event
+
+    def respond(self, event_id: str, address: str, response: str) -> None:
+        """An attendee answers (``accepted``, ``declined``, ``tentativelyAccepted``): Exchange
+        takes the answer in and keeps it on the organizer's event."""
+        with self._lock:
+            for attendee in self.events[event_id]["attendees"]:
+                if attendee["emailAddress"]["address"].lower() == address.lower():
+                    attendee["status"] = {
+                        "response": response,
+                        "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.0000000Z"),
+                    }
+                    return
+        raise KeyError(address)
+
+    def cancel_event(self, event_id: str, comment: str) -> None:
+        """``POST .../events/{id}/cancel``: every attendee is told, the event goes to Deleted
+        Items."""
+        with self._lock:
+            event = self.events[event_id]
+            event["isCancelled"] = True
+            event["_folder"] = "deleteditems"
+            for address in _attendee_addresses(event):
+                self.meeting_messages.append(
+                    MeetingMessage("cancel", event_id, address, event["subject"], comment)
+                )
+
+
+def _attendee_addresses(event: dict[str, Any]) -> list[str]:
+    return [
+        str(a.get("emailAddress", {}).get("address", "")).lower()
+        for a in event.get("attendees") or []
+    ]
+
+
+def _check_event(data: Any, *, partial: bool = False) -> dict[str, Any]:
+    """Validate an event body as Graph does (what Chaser sends must be what Graph takes)."""
+    if not isinstance(data, dict):
+        raise _GraphError(400, "ErrorInvalidRequest", "Empty Payload. JSON content expected.")
+    for side in ("start", "end"):
+        if side not in data:
+            if partial:
+                continue
+            raise _GraphError(400, "ErrorInvalidRequest", f"The event needs '{side}'.")
+        when = data[side]
+        if not isinstance(when, dict) or when.get("timeZone") not in EVENT_TIME_ZONES:
+            raise _GraphError(
+                400,
+                "TimeZoneNotSupportedException",
+                f"A valid TimeZone value must be specified for '{side}'.",
+            )
+        try:
+            parsed = datetime.fromisoformat(str(when.get("dateTime")))
+        except ValueError:
+            raise _GraphError(
+                400, "ErrorInvalidRequest", "Cannot convert the literal to 'Edm.DateTime'."
+            ) from None
+        if parsed.tzinfo is not None:
+            raise _GraphError(
+                400, "ErrorInvalidRequest", "dateTime carries no offset: the zone is timeZone."
+            )
+    for attendee in data.get("attendees") or []:
+        address = (attendee.get("emailAddress") or {}).get("address")
+        if not address or "@" not in str(address):
+            raise _GraphError(400, "ErrorInvalidRecipients", "An attendee has no address.")
+        if attendee.get("type", "required") not in ("required", "optional", "resource"):
+            raise _GraphError(400, "ErrorInvalidRequest", "Attendee type is not valid.")
+    return data
+
 
 def exchange_stamp(from_domain: str, verdict: str = "pass", *, mailfrom: str = "") -> str:
     """An ``Authentication-Results`` value as Exchange Online Protection writes it: no
@@ -541,6 +805,16 @@ def _public(message: dict[str, Any], select: list[str] | None) -> dict[str, Any]
         shown = {k: v for k, v in shown.items() if k in select or k in ("id", "@odata.etag")}
         if "internetMessageHeaders" in select:
             shown["internetMessageHeaders"] = list(message["_headers"])
+    return shown
+
+
+def _shown(event: dict[str, Any], select: list[str] | None = None) -> dict[str, Any]:
+    """An event as Graph shows it: ``transactionId`` only when the app set one."""
+    shown = {k: v for k, v in event.items() if not k.startswith("_")}
+    if not shown.get("transactionId"):
+        shown.pop("transactionId", None)
+    if select:
+        shown = {k: v for k, v in shown.items() if k in select or k in ("id", "@odata.etag")}
     return shown
 
 
@@ -895,6 +1169,9 @@ def _make_handler(fake: FakeGraph) -> type[BaseHTTPRequestHandler]:
                 }
                 return 200, shown, headers
 
+            if re.fullmatch(r"/(calendar/)?events(/.*)?", rest):
+                return self._events(method, re.sub(r"^/calendar", "", rest), query, body, context)
+
             delta = re.fullmatch(r"/mailFolders/([^/]+)/messages/delta", rest)
             if method == "GET" and delta:
                 return 200, self._delta(user, delta.group(1), query), headers
@@ -904,6 +1181,97 @@ def _make_handler(fake: FakeGraph) -> type[BaseHTTPRequestHandler]:
                 return 200, self._list(listing.group(1), query, context), headers
 
             raise _GraphError(400, "BadRequest", f"Unsupported request {method} {rest}")
+
+        def _events(
+            self, method: str, rest: str, query: dict[str, str], body: Any, context: str
+        ) -> tuple[int, Any, dict[str, str]]:
+            headers: dict[str, str] = {}
+            if method == "POST" and rest == "/events":
+                event = fake.create_event(body)
+                return (
+                    201,
+                    {"@odata.context": f"{context}/events/$entity", **_shown(event)},
+                    headers,
+                )
+            if method == "GET" and rest == "/events":
+                return 200, self._list_events(query, context), headers
+            cancel = re.fullmatch(r"/events/([^/]+)/cancel", rest)
+            if method == "POST" and cancel:
+                event = self._event(cancel.group(1))
+                if event["isCancelled"]:
+                    raise _GraphError(
+                        400, "ErrorItemNotFound", "The meeting has already been cancelled."
+                    )
+                comment = (body or {}).get("comment", "") if isinstance(body, dict) else ""
+                fake.cancel_event(event["id"], str(comment))
+                return 202, None, headers
+            one = re.fullmatch(r"/events/([^/]+)", rest)
+            if one and method == "GET":
+                event = self._event(one.group(1))
+                shown = _shown(event, self._select(query))
+                return 200, {"@odata.context": f"{context}/events/$entity", **shown}, headers
+            if one and method == "PATCH":
+                event = self._event(one.group(1))
+                event = fake.update_event(event["id"], body)
+                return (
+                    200,
+                    {"@odata.context": f"{context}/events/$entity", **_shown(event)},
+                    headers,
+                )
+            if one and method == "DELETE":
+                event = self._event(one.group(1))
+                with fake._lock:
+                    del fake.events[event["id"]]
+                return 204, None, headers
+            raise _GraphError(400, "BadRequest", f"Unsupported request {method} {rest}")
+
+        def _event(self, event_id: str) -> dict[str, Any]:
+            event = fake.events.get(event_id)
+            if event is None:
+                raise _GraphError(
+                    404, "ErrorItemNotFound", "The specified object was not found in the store."
+                )
+            return event
+
+        def _list_events(self, query: dict[str, str], context: str) -> dict[str, Any]:
+            found = fake.calendar()
+            filter_ = query.get("$filter")
+            if filter_:
+                match = _ANY_FILTER.match(filter_.strip())
+                if not match:
+                    raise _GraphError(400, "BadRequest", f"Invalid filter clause: {filter_}")
+                prop_id, value = _odata_unquote(match.group(2)), _odata_unquote(match.group(3))
+                found = [
+                    e
+                    for e in found
+                    if any(
+                        p["id"].lower() == prop_id.lower() and p["value"] == value
+                        for p in e["_props"]
+                    )
+                ]
+            found.sort(key=lambda e: e["createdDateTime"])
+            select = self._select(query)
+            expand = self._expand_ids(query)
+            listed = []
+            for event in found[: int(query.get("$top", "10"))]:
+                shown = _shown(event, select)
+                if expand is not None:
+                    props = [p for p in event["_props"] if p["id"].lower() in expand]
+                    if props:
+                        shown["singleValueExtendedProperties"] = props
+                listed.append(shown)
+            return {"@odata.context": f"{context}/events", "value": listed}
+
+        @staticmethod
+        def _expand_ids(query: dict[str, str]) -> set[str] | None:
+            if "$expand" not in query:
+                return None
+            match = _EXPAND.match(query["$expand"].strip())
+            if not match:
+                raise _GraphError(
+                    400, "BadRequest", f"Parsing OData Select and Expand failed: {query}"
+                )
+            return {_odata_unquote(i).lower() for i in _EXPAND_ID.findall(match.group(1))}
 
         def _check_headers(self, body: Any) -> None:
             for header in (body or {}).get("internetMessageHeaders", []):
@@ -951,19 +1319,12 @@ def _make_handler(fake: FakeGraph) -> type[BaseHTTPRequestHandler]:
             found.sort(key=lambda m: m["createdDateTime"])
             top = int(query.get("$top", "10"))
             select = self._select(query)
-            expand_id: str | None = None
-            if "$expand" in query:
-                match = _EXPAND.match(query["$expand"].strip())
-                if not match:
-                    raise _GraphError(
-                        400, "BadRequest", f"Parsing OData Select and Expand failed: {query}"
-                    )
-                expand_id = _odata_unquote(match.group(1))
+            expand = self._expand_ids(query)
             listed: list[dict[str, Any]] = []
             for message in found[:top]:
                 shown = _public(message, select)
-                if expand_id is not None:
-                    props = [p for p in message["_props"] if p["id"].lower() == expand_id.lower()]
+                if expand is not None:
+                    props = [p for p in message["_props"] if p["id"].lower() in expand]
                     if props:
                         shown["singleValueExtendedProperties"] = props
                 listed.append(shown)

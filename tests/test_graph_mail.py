@@ -27,6 +27,7 @@ from notifications.channel import (
     Receipt,
     TransientError,
 )
+from notifications.invitations import EVENT_HEADER
 from tests.fake_graph import (  # noqa: F401
     FakeGraph,
     StoredAttachment,
@@ -477,3 +478,71 @@ def test_it_sends_a_leftover_draft_that_already_has_all_its_attachments(
     assert len(fake_graph.calls("POST", ATTACH_PATH)) == 2  # none added by the recovery
     (listing,) = fake_graph.calls("GET", ATTACH_PATH)
     assert "contentBytes" not in listing.query["$select"]
+
+
+def _board_ics(method: str = "REQUEST", sequence: int = 0) -> str:
+    """A board's calendar object as Chaser writes it (one attendee, London's 10:00 in BST)."""
+    return (
+        "BEGIN:VCALENDAR\r\nPRODID:-//Chaser//Improvement plan meetings//EN\r\nVERSION:2.0\r\n"
+        f"METHOD:{method}\r\nBEGIN:VEVENT\r\nUID:0123abcd@council.example\r\n"
+        f"SEQUENCE:{sequence}\r\nDTSTAMP:20250916T083000Z\r\nDTSTART:20250930T090000Z\r\n"
+        "DTEND:20250930T110000Z\r\nSUMMARY:SEND Improvement Board\r\nLOCATION:Council House\r\n"
+        "ORGANIZER;CN=Chaser:mailto:chaser@council.example\r\n"
+        "ATTENDEE;CN=Imogen Castellane;ROLE=REQ-PARTICIPANT;RSVP=TRUE:"
+        "mailto:imogen.castellane@example.gov.uk\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+    )
+
+
+def test_it_mails_a_per_invitee_invitation_with_its_ics_attached(fake_graph: FakeGraph) -> None:
+    ch = channel(fake_graph)
+    ch.send(message(calendar=_board_ics(), html="", cc=()))
+    ch.close()
+    (sent,) = fake_graph.in_folder("sentitems")
+    (invite,) = fake_graph.attachments(sent["id"])
+    assert (invite.name, invite.content_type) == ("invite.ics", "text/calendar")
+    assert b"METHOD:REQUEST" in invite.data
+    assert fake_graph.calls("POST", r"/events$") == []
+
+
+def test_it_makes_a_meeting_event_of_a_message_marked_as_one_and_mails_nothing(
+    fake_graph: FakeGraph,
+) -> None:
+    ch = channel(fake_graph)
+    marked = message(calendar=_board_ics(), html="", cc=(), headers={EVENT_HEADER: "1"})
+    receipt = ch.send(marked)
+    (event,) = fake_graph.calendar()
+    assert receipt.provider_id == event["id"]
+    assert event["start"] == {"dateTime": "2025-09-30T10:00:00", "timeZone": "Europe/London"}
+    assert event["location"] == {"displayName": "Council House"}
+    assert fake_graph.messages == {}  # no draft, no mail: Exchange writes the invitation
+    # the same change again (a retry) changes nothing; a cancellation cancels the one event
+    assert ch.send(marked).provider_id == event["id"]
+    assert ch.find_sent(marked) == receipt.__class__(
+        event["id"], "graph event: found in the calendar"
+    )
+    cancel = message(
+        key=KEY + ":1",
+        calendar=_board_ics("CANCEL", 1),
+        html="",
+        cc=(),
+        text="Cancelled.",
+        headers={EVENT_HEADER: "1"},
+    )
+    assert ch.find_sent(cancel) is None  # not yet cancelled
+    ch.send(cancel)
+    ch.close()
+    assert len(fake_graph.calls("POST", r"/events$")) == 1
+    (cancelled,) = fake_graph.calls("POST", r"/events/[^/]+/cancel$")
+    assert cancelled.body == {"comment": "Cancelled."}
+    assert fake_graph.calendar() == [] and fake_graph.events[event["id"]]["isCancelled"]
+
+
+def test_it_dead_letters_an_event_without_calendar_permission_naming_the_fix(
+    fake_graph: FakeGraph,
+) -> None:
+    fake_graph.fail("GET", r"/events$", 403)
+    ch = channel(fake_graph)
+    with pytest.raises(PermanentError, match=r"Application Calendars\.ReadWrite"):
+        ch.send(message(calendar=_board_ics(), html="", cc=(), headers={EVENT_HEADER: "1"}))
+    ch.close()
+    assert fake_graph.events == {}

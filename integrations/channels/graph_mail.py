@@ -25,6 +25,12 @@ Why it is built this way:
   attachment POST is atomic in Graph, and the outbox's message for a key never changes, so a name
   already on the draft is that file.
 
+- **Calendar invitations** are not mail here: a message marked as a meeting's event change
+  (:func:`integrations.graph.calendar.is_event_message`) creates, updates or cancels that
+  meeting's one calendar event in the shared mailbox (:class:`~integrations.graph.calendar.
+  GraphCalendar`), and Exchange sends the invitations. A per-invitee iMIP message (one enqueued
+  for email) still goes as mail, with its calendar attached as ``invite.ics``.
+
 Failures are the client's: 429, 5xx and timeouts are transient, other refusals permanent and name
 the fix.
 """
@@ -41,6 +47,7 @@ from urllib.parse import quote, urlencode
 import structlog
 
 from integrations.channels.base import ChannelConfigError
+from integrations.graph.calendar import GraphCalendar, is_event_message
 from integrations.graph.client import ADMIN_DOC, GraphClient
 from notifications.channel import (
     KEY_HEADER,
@@ -127,6 +134,9 @@ class GraphMailChannel:
     name = "email"
     kind: ClassVar[str] = "graph"
     delivers: ClassVar[str] = "email"
+    #: Meeting invitations through this channel are calendar events in the shared mailbox (one
+    #: per meeting), not one email per invitee: :mod:`chaser.invitations` enqueues them so.
+    calendar_events: ClassVar[bool] = True
 
     @classmethod
     def configured(cls, settings: Any) -> bool:
@@ -153,6 +163,7 @@ class GraphMailChannel:
             raise ValueError("GraphMailChannel needs mailbox")
         self.client = client
         self.mailbox = mailbox
+        self.calendar = GraphCalendar(client, mailbox=mailbox)
         #: Keys whose last attempt in this process began creating a draft but never
         #: confirmed the send; the next :meth:`send` for such a key recovers first.
         self._unsettled: set[str] = set()
@@ -170,6 +181,8 @@ class GraphMailChannel:
         the draft was created), recover first (:meth:`find_sent`) so a retry never sends twice.
         """
         self._check(message)
+        if is_event_message(message):
+            return self.calendar.apply(message)
         payload = draft_payload(message, self.mailbox)
         self.client.token()  # a refused token dead-letters before anything is created
         if message.key in self._unsettled:
@@ -205,8 +218,11 @@ class GraphMailChannel:
         A draft with the key that was never sent (the crash came between creating and sending
         it) is sent now and its receipt returned, so recovery never creates a second draft; any of
         ``message.attachments`` the draft lacks (the crash came while attaching) are added first.
-        Like :meth:`send`, this may raise TransientError or PermanentError.
+        Like :meth:`send`, this may raise TransientError or PermanentError. For a calendar event
+        change, whether the meeting's event already shows it.
         """
+        if is_event_message(message):
+            return self.calendar.find_applied(message)
         return self._recover(message)
 
     def close(self) -> None:

@@ -17,6 +17,10 @@ iTIP (RFC 5546):
 :func:`invitations_due` compares what the calendar says now with what was sent (the
 :class:`Sent` records) and returns only what is new, so a tick that runs again sends nothing
 twice; :func:`invitation_ics` writes the iCalendar text.
+
+Through Microsoft Graph a meeting is one calendar event with every invitee on it, not one email
+each: :func:`event_changes` turns one tick's items into one :class:`EventChange` per meeting,
+and :func:`meeting_ics` writes that whole event (the per-invitee items are still recorded).
 """
 
 from __future__ import annotations
@@ -35,15 +39,18 @@ from workflows.calendar.meetings import Meeting
 __all__ = [
     "INVITE_AHEAD",
     "CalendarReply",
+    "EventChange",
     "InvitationDue",
     "Invitee",
     "Method",
     "Missing",
     "Sent",
     "Standing",
+    "event_changes",
     "invitation_ics",
     "invitations_due",
     "invitees",
+    "meeting_ics",
     "meeting_uid",
     "missing_invitees",
     "read_calendar_reply",
@@ -252,36 +259,138 @@ def invitation_ics(
 ) -> str:
     """The iCalendar object for ``due`` (RFC 5545/5546): one VEVENT with its UID, SEQUENCE,
     ORGANIZER, the invitee as a required ATTENDEE asked to reply (RSVP), times in UTC."""
+    return _ics(
+        due.meeting,
+        uid=due.uid,
+        sequence=due.sequence,
+        method=due.method,
+        location=due.location,
+        attendees=[due.invitee],
+        organizer=organizer,
+        summary=summary,
+        description=description,
+        stamp=stamp,
+    )
+
+
+@dataclass(frozen=True)
+class EventChange:
+    """What one meeting's single calendar event must become now (the Graph path, where the
+    shared mailbox holds one event per meeting with every invitee on it, rather than one
+    email per invitee): made from the meeting's :class:`InvitationDue` items of one tick."""
+
+    meeting: Meeting
+    uid: str
+    #: REQUEST: the event exists, as it is now, with exactly ``attendees``; CANCEL: it is off.
+    method: Method
+    #: REQUEST: everyone on the list now (those already invited too); CANCEL: those it reached.
+    attendees: tuple[Invitee, ...]
+    location: str
+    #: The per-invitee items it carries out (each is recorded, as for email).
+    items: tuple[InvitationDue, ...]
+
+    @property
+    def why(self) -> str:
+        """What the event's text says: "cancelled", "moved" (its time or place changed), else
+        "new" (first sent, or only the list of invitees changed)."""
+        if self.method is Method.CANCEL:
+            return "cancelled"
+        return "moved" if any(i.why == "moved" for i in self.items) else "new"
+
+
+def event_changes(due: Sequence[InvitationDue], groups: Sequence[Group]) -> list[EventChange]:
+    """``due`` (from :func:`invitations_due`) as one change per meeting, in the order first
+    seen: a meeting that goes ahead keeps one event with every invitee listed now (an uninvited
+    one drops off it, which Exchange tells them); a cancelled one is cancelled."""
+    by_group = {g.code: g for g in groups}
+    by_uid: dict[str, list[InvitationDue]] = {}
+    for item in due:
+        by_uid.setdefault(item.uid, []).append(item)
+    changes: list[EventChange] = []
+    for uid, items in by_uid.items():
+        meeting = items[0].meeting
+        group = by_group.get(meeting.group)
+        if meeting.goes_ahead and group is not None:
+            method, attendees = Method.REQUEST, tuple(invitees(group))
+        else:
+            method = Method.CANCEL
+            attendees = tuple(i.invitee for i in items if i.method is Method.CANCEL)
+        if attendees:
+            changes.append(
+                EventChange(meeting, uid, method, attendees, items[0].location, tuple(items))
+            )
+    return changes
+
+
+def meeting_ics(
+    change: EventChange,
+    *,
+    sequence: int,
+    organizer: Person,
+    summary: str,
+    description: str,
+    stamp: dt.datetime,
+) -> str:
+    """The iCalendar object for a whole meeting's event (every attendee on it): what the Graph
+    channel turns into the event's JSON. ``sequence`` orders the changes to one event."""
+    return _ics(
+        change.meeting,
+        uid=change.uid,
+        sequence=sequence,
+        method=change.method,
+        location=change.location,
+        attendees=change.attendees,
+        organizer=organizer,
+        summary=summary,
+        description=description,
+        stamp=stamp,
+    )
+
+
+def _ics(
+    meeting: Meeting,
+    *,
+    uid: str,
+    sequence: int,
+    method: Method,
+    location: str,
+    attendees: Sequence[Invitee],
+    organizer: Person,
+    summary: str,
+    description: str,
+    stamp: dt.datetime,
+) -> str:
     cal = Calendar()
     cal.add("prodid", PRODID)
     cal.add("version", "2.0")
     cal.add("calscale", "GREGORIAN")
-    cal.add("method", str(due.method))
+    cal.add("method", str(method))
     event = Event()
-    event.add("uid", due.uid)
-    event.add("sequence", due.sequence)
+    event.add("uid", uid)
+    event.add("sequence", sequence)
     event.add("dtstamp", stamp.astimezone(dt.UTC))
-    event.add("dtstart", due.meeting.starts_at.astimezone(dt.UTC))
-    event.add("dtend", due.meeting.ends_at.astimezone(dt.UTC))
+    event.add("dtstart", meeting.starts_at.astimezone(dt.UTC))
+    event.add("dtend", meeting.ends_at.astimezone(dt.UTC))
     event.add("summary", summary)
     if description:
         event.add("description", description)
-    if due.location:
-        event.add("location", due.location)
-    event.add("status", "CANCELLED" if due.method is Method.CANCEL else "CONFIRMED")
+    if location:
+        event.add("location", location)
+    event.add("status", "CANCELLED" if method is Method.CANCEL else "CONFIRMED")
     event.add("transp", "OPAQUE")
     boss = vCalAddress(f"mailto:{organizer.email}")
     boss.params["cn"] = vText(organizer.name)
     event.add("organizer", boss)
-    attendee = vCalAddress(f"mailto:{due.invitee.email}")
-    attendee.params["cn"] = vText(due.invitee.name)
-    # as in the subscription feed (``chaser cycles ics``): members are optional attendees
-    attendee.params["role"] = vText(
-        "REQ-PARTICIPANT" if due.invitee.mandatory else "OPT-PARTICIPANT"
-    )
-    attendee.params["partstat"] = vText("NEEDS-ACTION")
-    attendee.params["rsvp"] = vText("TRUE" if due.method is Method.REQUEST else "FALSE")
-    event.add("attendee", attendee)
+    for invitee in attendees:
+        attendee = vCalAddress(f"mailto:{invitee.email}")
+        attendee.params["cn"] = vText(invitee.name)
+        # as in the subscription feed (``chaser cycles ics``): members are optional attendees
+        attendee.params["role"] = vText(
+            "REQ-PARTICIPANT" if invitee.mandatory else "OPT-PARTICIPANT"
+        )
+        attendee.params["partstat"] = vText("NEEDS-ACTION")
+        attendee.params["rsvp"] = vText("TRUE" if method is Method.REQUEST else "FALSE")
+        event.add("attendee", attendee)
     cal.add_component(event)
     return str(cal.to_ical().decode("utf-8"))
 

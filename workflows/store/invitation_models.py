@@ -15,7 +15,13 @@ class Invitation(SQLModel, table=True):
 
     The latest ``sequence`` for a (``uid``, ``email``) is what that person's calendar holds; the
     message itself is the outbox row ``delivery_key``. ``response`` is their answer (accepted,
-    declined, tentative) when one comes back."""
+    declined, tentative) when one comes back.
+
+    ``via`` says how it went: ``email`` (an iMIP message to this one person), or ``graph`` (the
+    meeting's one calendar event in the shared mailbox, every invitee on it; then several
+    records share one ``delivery_key``, and ``graph_event_id`` is the event's Graph ``id``,
+    copied from the outbox row's receipt once it is sent; Exchange keeps the answers on the
+    event, and ``graph_checked_at`` is when Chaser last read them from it)."""
 
     __table_args__ = (UniqueConstraint("plan_id", "uid", "email", "sequence"),)
 
@@ -37,3 +43,6 @@ class Invitation(SQLModel, table=True):
     created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     response: str = Field(default="", max_length=16)
     responded_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    via: str = Field(default="email", max_length=16)  # email | graph
+    graph_event_id: str = Field(default="", max_length=255)
+    graph_checked_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
