@@ -1,8 +1,23 @@
 """Benchmark: import a generated 20,000-action workbook, against openpyxl's bare read.
 
-Prints the import time as a ratio to openpyxl's read-only pass over the same file
-(``iter_rows(values_only=True)``), both measured in this run on this machine.
-Target: at most 3x. Run with ``bench/run`` (or ``python bench/import_plan.py --actions N``).
+Prints the whole import (reading the file, the plan's rows, and writing them to a fresh SQLite
+store) as a ratio to openpyxl's bare read-only pass over the same file
+(``load_workbook(read_only=True)`` + ``iter_rows(values_only=True)``), both measured in this run
+on this machine, and says whether the target, at most 0.5x (issue 20), is met; the re-import
+of the same workbook into that store is shown beside it (no target). A third of the
+start dates are real date cells formatted ``mmm-yy``, as councils' workbooks have them, so the
+reading of their number formats is measured too. Each is timed ``--repeat`` times and the
+fastest taken (the machine is shared). Run with ``bench/run`` (or
+``python bench/import_plan.py --actions N``).
+
+Where a 20,000-action import's time goes (December 2026, 2-core machine, openpyxl's pass about
+2.7 s): reading the workbook about 0.6 s (calamine 0.25, the scan of the sheet's XML for its
+extent 0.2, the date cells' formats from the XML 0.07; the openpyxl pass this replaced took
+about as long as openpyxl's bare read itself), reading the plan's rows about 0.7 s, writing them
+about 1.1 s (SQLite's own executemany 0.85 for ~80,000 rows and ~75 MB: each row's text is kept
+three times, in the action's columns, its raw cells and the import's rows) and the commit
+0.25 s: 1.06x (2.84x before; the re-import 1.31x, 11.5x before). The 0.5x target would need the
+store to keep less, not the import to do less.
 """
 
 from __future__ import annotations
@@ -12,10 +27,11 @@ import random
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from openpyxl import Workbook, load_workbook
+from openpyxl.cell import WriteOnlyCell
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -102,6 +118,11 @@ def generate(path: Path, actions: int, seed: int = 7) -> None:
         area = i // per_area + 1
         n = i % per_area + 1
         text = " ".join(rnd.choice(WORDS) for _ in range(40))
+        start: object = rnd.choice(["August 2023", "October 2023", "January 2024"])
+        if i % 3 == 0:
+            cell = WriteOnlyCell(ws, value=datetime(2023, 8 + i % 5, 1))
+            cell.number_format = "mmm-yy"
+            start = cell
         ws.append(
             [
                 f"PRIORITY ACTION AREA {area}",
@@ -111,7 +132,7 @@ def generate(path: Path, actions: int, seed: int = 7) -> None:
                 f"{area}.{n}",
                 text,
                 rnd.choice(LEADS),
-                rnd.choice(["August 2023", "October 2023", "January 2024"]),
+                start,
                 rnd.choice(DUES),
                 " ".join(rnd.choice(WORDS) for _ in range(25)),
                 "– " + " ".join(rnd.choice(WORDS) for _ in range(20)),
@@ -131,7 +152,9 @@ def openpyxl_pass(path: Path) -> float:
     return time.perf_counter() - start
 
 
-def chaser_import(path: Path, folder: Path) -> tuple[float, int]:
+def chaser_import(path: Path, folder: Path) -> tuple[float, float, int]:
+    """The first import of ``path`` into a fresh store, then its re-import (every action
+    matched and unchanged), in seconds, and how many actions it holds."""
     db = folder / "bench.db"
     db.unlink(missing_ok=True)
     engine = make_engine(f"sqlite:///{db}")
@@ -139,19 +162,22 @@ def chaser_import(path: Path, folder: Path) -> tuple[float, int]:
     now = datetime(2026, 1, 5, 9, tzinfo=UTC)
     import_people(engine, PEOPLE, now=now)
     mapping = load_mapping(MAPPING)
-    start = time.perf_counter()
-    outcome = import_plan(engine, path, mapping=mapping, now=now)
-    elapsed = time.perf_counter() - start
+    times = []
+    for when in (now, now + timedelta(days=7)):
+        start = time.perf_counter()
+        outcome = import_plan(engine, path, mapping=mapping, now=when)
+        times.append(time.perf_counter() - start)
+        if not outcome.ok:
+            raise SystemExit(f"import failed: {outcome.errors}")
     engine.dispose()
-    if not outcome.ok:
-        raise SystemExit(f"import failed: {outcome.errors}")
-    return elapsed, outcome.actions
+    return times[0], times[1], outcome.actions
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--actions", type=int, default=20_000)
-    parser.add_argument("--target", type=float, default=3.0)
+    parser.add_argument("--target", type=float, default=0.5)
+    parser.add_argument("--repeat", type=int, default=1, help="time each this many times")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="chaser-bench-") as tmp:
         folder = Path(tmp)
@@ -159,13 +185,21 @@ def main() -> None:
         t0 = time.perf_counter()
         generate(path, args.actions)
         print(f"generated {args.actions} actions in {time.perf_counter() - t0:.1f}s")
-        baseline = openpyxl_pass(path)
-        ours, n = chaser_import(path, folder)
+        baselines, imports, reimports = [], [], []
+        for _ in range(max(1, args.repeat)):
+            baselines.append(openpyxl_pass(path))
+            first, again, n = chaser_import(path, folder)
+            imports.append(first)
+            reimports.append(again)
+        baseline, ours, reimport = min(baselines), min(imports), min(reimports)
         ratio = ours / baseline
         print(f"openpyxl read-only pass : {baseline:7.2f}s  (baseline, 1.00x)")
         print(f"chaser plan import      : {ours:7.2f}s  ({ratio:.2f}x, {n} actions)")
-        verdict = "within" if ratio <= args.target else "OVER"
-        print(f"ratio {ratio:.2f}x: {verdict} the {args.target:.0f}x target")
+        print(
+            f"chaser plan re-import   : {reimport:7.2f}s  ({reimport / baseline:.2f}x, unchanged)"
+        )
+        verdict = "met" if ratio <= args.target else "not met"
+        print(f"import {ratio:.2f}x openpyxl: target ≤ {args.target:g}x {verdict}")
 
 
 if __name__ == "__main__":

@@ -3,7 +3,10 @@
 Values come from python-calamine, which is about twenty times faster than openpyxl and exposes
 merged cells. Calamine does not expose number formats, and councils' month-precision dates
 ("Feb-23") and Excel's mangling of "Apr-24" into "24-Apr" can only be told apart by format, so
-when a sheet holds real date cells, their formats are read with openpyxl (read-only, one pass).
+when a sheet holds real date cells, their formats are read straight from the XML: each date
+cell's style id from the sheet (already read for the scan below) and the styles' number formats
+from ``xl/styles.xml``, streamed. A full openpyxl pass to find them took longer than the rest
+of the import together.
 
 Nothing in a file is trusted to be small. Calamine builds a sheet as one dense grid from its first
 to its last cell, so one stray cell in XFD1048576 would make it allocate 17 billion cells and
@@ -477,7 +480,7 @@ def _read_xlsx(path: Path, sheet: str | None) -> Grid:
             # Only blank cells lie beyond the used range: calamine reads a copy without them.
             trimmed = _without_cells_beyond(data, extent.rows, extent.columns)
             workbook = _open_calamine(path, _repacked(archive, part, trimmed))
-    return _grid(path, name, workbook, extent)
+    return _grid(path, name, workbook, extent, data)
 
 
 def _check_text(
@@ -551,7 +554,9 @@ def _repacked(archive: zipfile.ZipFile, part: str, data: bytes) -> io.BytesIO:
     return out
 
 
-def _grid(path: Path, name: str, workbook: Any, extent: _Extent) -> Grid:
+def _grid(path: Path, name: str, workbook: Any, extent: _Extent, data: bytes | None = None) -> Grid:
+    """The sheet calamine reads; ``data``, the sheet's XML when it was found, gives the date
+    cells' formats."""
     rows: list[list[object]] = []
     try:
         cal_sheet = workbook.get_sheet_by_name(name)
@@ -563,10 +568,11 @@ def _grid(path: Path, name: str, workbook: Any, extent: _Extent) -> Grid:
         text = 0
         for r, cells in enumerate(cal_sheet.iter_rows()):
             row: list[object] = [None if v == "" else v for v in cells]
-            for c, v in enumerate(row):
-                if isinstance(v, str):
-                    text += len(v)
-                    if len(v) > MAX_CELL_CHARS:
+            lengths = [len(v) for v in row if isinstance(v, str)]
+            text += sum(lengths)
+            if lengths and max(lengths) > MAX_CELL_CHARS:
+                for c, v in enumerate(row):
+                    if isinstance(v, str) and len(v) > MAX_CELL_CHARS:
                         raise _cell_too_long(
                             path, name, r, c + (start[1] if start else 0), len(v), v
                         )
@@ -597,8 +603,8 @@ def _grid(path: Path, name: str, workbook: Any, extent: _Extent) -> Grid:
     grid = Grid(source=str(path), sheet=name, rows=rows, merged=merged)
     grid.errors = {k: v for k, v in errors.items() if k[0] < height and k[1] < width}
     grid.formulas = {k: v for k, v in formulas.items() if k[0] < height and k[1] < width}
-    if path.suffix.lower() in (".xlsx", ".xlsm") and _has_dates(rows):
-        grid.date_formats = _date_formats(path, name, rows)
+    if path.suffix.lower() in (".xlsx", ".xlsm"):
+        grid.date_formats = _date_formats(path, name, rows, data, plain=extent.plain)
     return grid
 
 
@@ -646,16 +652,16 @@ def _fill_merges(
                     rows[r][c] = value
 
 
-def _has_dates(rows: list[list[object]]) -> bool:
-    return any(isinstance(v, date) for row in rows for v in row)
+def _date_formats(
+    path: Path, sheet: str, rows: list[list[object]], data: bytes | None, *, plain: bool
+) -> dict[tuple[int, int], str]:
+    """Number formats of the cells calamine returned as dates, the formats openpyxl would give.
 
-
-def _date_formats(path: Path, sheet: str, rows: list[list[object]]) -> dict[tuple[int, int], str]:
-    """Number formats of the cells calamine returned as dates (one openpyxl read-only pass over
-    the rows and columns holding them). A workbook openpyxl cannot read keeps its dates, read
+    Read from the sheet's XML already in hand, ``data`` (each date cell's style id, ``s``), and
+    the workbook's styles (streamed): no second pass over the sheet through openpyxl, which would
+    take longer than the whole rest of the import. Only a workbook whose sheet part was not
+    found falls back to openpyxl. A workbook whose styles cannot be read keeps its dates, read
     to the day."""
-    from openpyxl import load_workbook
-
     wanted = {
         (r, c)
         for r, row in enumerate(rows)
@@ -664,6 +670,127 @@ def _date_formats(path: Path, sheet: str, rows: list[list[object]]) -> dict[tupl
     }
     if not wanted:
         return {}
+    if data is None:
+        return _date_formats_by_openpyxl(path, sheet, wanted)
+    try:
+        with zipfile.ZipFile(path) as archive:
+            styles = _cell_formats(archive)
+    except Exception:
+        return {}
+    formats: dict[tuple[int, int], str] = {}
+    for key, style in _style_ids(data, wanted, plain=plain):
+        if 0 <= style < len(styles):
+            formats[key] = styles[style]
+    return formats
+
+
+#: Excel's built-in number formats, as openpyxl names them (``openpyxl.styles.numbers``); an
+#: id missing here (23–36 are the locale's own) reads as "General", as in openpyxl.
+_BUILTIN_FORMATS = {
+    0: "General",
+    1: "0",
+    2: "0.00",
+    3: "#,##0",
+    4: "#,##0.00",
+    5: '"$"#,##0_);("$"#,##0)',
+    6: '"$"#,##0_);[Red]("$"#,##0)',
+    7: '"$"#,##0.00_);("$"#,##0.00)',
+    8: '"$"#,##0.00_);[Red]("$"#,##0.00)',
+    9: "0%",
+    10: "0.00%",
+    11: "0.00E+00",
+    12: "# ?/?",
+    13: "# ??/??",
+    14: "mm-dd-yy",
+    15: "d-mmm-yy",
+    16: "d-mmm",
+    17: "mmm-yy",
+    18: "h:mm AM/PM",
+    19: "h:mm:ss AM/PM",
+    20: "h:mm",
+    21: "h:mm:ss",
+    22: "m/d/yy h:mm",
+    37: "#,##0_);(#,##0)",
+    38: "#,##0_);[Red](#,##0)",
+    39: "#,##0.00_);(#,##0.00)",
+    40: "#,##0.00_);[Red](#,##0.00)",
+    41: '_(* #,##0_);_(* \\(#,##0\\);_(* "-"_);_(@_)',
+    42: '_("$"* #,##0_);_("$"* \\(#,##0\\);_("$"* "-"_);_(@_)',
+    43: '_(* #,##0.00_);_(* \\(#,##0.00\\);_(* "-"??_);_(@_)',
+    44: '_("$"* #,##0.00_)_("$"* \\(#,##0.00\\)_("$"* "-"??_)_(@_)',
+    45: "mm:ss",
+    46: "[h]:mm:ss",
+    47: "mmss.0",
+    48: "##0.0E+0",
+    49: "@",
+}
+
+
+def _cell_formats(archive: zipfile.ZipFile) -> list[str]:
+    """The number format of each cell style (``cellXfs``, by style id) in ``xl/styles.xml``,
+    streamed (its size is only bounded by the unpacked limit): a custom format (``numFmts``)
+    by its id, else Excel's built-in one."""
+    entry = next((n for n in archive.namelist() if n.lower() == "xl/styles.xml"), None)
+    if entry is None:
+        return ["General"]  # openpyxl's default stylesheet has the one plain style
+    custom: dict[int, str] = {}
+    ids: list[int] = []
+    inside = {"numFmts": 0, "cellXfs": 0}  # conditional formats (dxf) have numFmts of their own
+    with archive.open(entry) as fh:
+        for event, el in ElementTree.iterparse(fh, events=("start", "end")):
+            tag = _local(el.tag)
+            if tag in inside:
+                inside[tag] += 1 if event == "start" else -1
+                continue
+            if event == "start":
+                continue
+            if tag == "numFmt" and inside["numFmts"]:
+                number = _int(el.get("numFmtId"))
+                if number is not None:
+                    custom[number] = el.get("formatCode", "")
+            elif tag == "xf" and inside["cellXfs"]:
+                ids.append(_int(el.get("numFmtId")) or 0)
+            el.clear()
+    return [custom[i] if i in custom else _BUILTIN_FORMATS.get(i, "General") for i in ids]
+
+
+def _int(text: str | None) -> int | None:
+    try:
+        return int(text) if text is not None else None
+    except ValueError:
+        return None
+
+
+def _style_ids(
+    data: bytes, wanted: set[tuple[int, int]], *, plain: bool
+) -> Iterator[tuple[tuple[int, int], int]]:
+    """The style id (``s``, 0 if none) of each cell of ``wanted`` the sheet's XML holds;
+    ``plain``: the scan found every cell written the usual way."""
+    if plain:
+        # Only the cells of the columns holding dates are matched at all (a plan has one or
+        # two such columns of a dozen or more).
+        letters = sorted({column_letter(c) for _, c in wanted}, key=len, reverse=True)
+        cell = re.compile(
+            rb'<c\sr="(' + b"|".join(x.encode() for x in letters) + rb')([0-9]{1,7})"([^>]*)'
+        )
+        for m in cell.finditer(data):
+            key = (int(m.group(2)) - 1, _column_index(m.group(1)))
+            if key in wanted:
+                found = _STYLE.search(m.group(3))
+                yield key, int(found.group(1)) if found else 0
+        return
+    for _, _, r, c, attrs, _ in _cells(data):
+        if (r, c) in wanted:
+            found = _STYLE.search(attrs)
+            yield (r, c), int(found.group(1)) if found else 0
+
+
+def _date_formats_by_openpyxl(
+    path: Path, sheet: str, wanted: set[tuple[int, int]]
+) -> dict[tuple[int, int], str]:
+    """One openpyxl read-only pass over the rows and columns holding ``wanted``."""
+    from openpyxl import load_workbook
+
     formats: dict[tuple[int, int], str] = {}
     try:
         workbook = load_workbook(path, read_only=True, data_only=True)
@@ -715,6 +842,8 @@ class _Extent:
     inside_columns: int = 0
     #: How many cells show each shared string, by its index.
     shared: collections.Counter[int] = field(default_factory=collections.Counter)
+    #: Every cell is written the usual way (`<c r="B7" …`), so the fast patterns find them all.
+    plain: bool = False
 
 
 _NS = rb"(?:[A-Za-z_][\w.-]*:)?"
@@ -722,6 +851,7 @@ _NS = rb"(?:[A-Za-z_][\w.-]*:)?"
 _FAST_CELL = re.compile(rb'<c\sr="([A-Z]{1,3})([0-9]{1,7})"')
 #: Any cell written otherwise: with a namespace prefix, without `r`, or with `r` not first.
 _ODD_CELL = re.compile(rb'<[A-Za-z_][\w.-]*:c[\s/>]|<c(?:[>/]|\s(?!r="[A-Z]{1,3}[0-9]{1,7}"))')
+_STYLE = re.compile(rb"""(?:^|\s)s\s*=\s*["']\s*([0-9]{1,9})\s*["']""")
 _FAST_ERROR = re.compile(
     rb'<c\sr="([A-Z]{1,3})([0-9]{1,7})"[^>]*?\st="e"[^>]*?(?<!/)>(.*?)</c>', re.S
 )
@@ -765,7 +895,9 @@ def _scan(data: bytes) -> _Extent:
         rows = max((int(r) for r in {r for _, r in found}), default=0)
         columns = max((_column_index(c) + 1 for c in {c for c, _ in found}), default=0)
         if not _over(rows, columns):
-            extent = _Extent(rows=rows, columns=columns, reach_rows=rows, reach_columns=columns)
+            extent = _Extent(
+                rows=rows, columns=columns, reach_rows=rows, reach_columns=columns, plain=True
+            )
             if b't="e"' in data:
                 for m in _FAST_ERROR.finditer(data):
                     value = _VALUE.search(m.group(3))

@@ -8,13 +8,21 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 from sqlalchemy import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from chaser.importing import ImportOutcome, import_people, import_plan
 from tests.conftest import MAPPING, NOW, PEOPLE_CSV, PLAN_CSV
 from tests.plan_builders import write_mapping, write_workbook
 from workflows.plan.mapping import load_mapping
-from workflows.store.models import Action, ChangeKind, Channel, StatusChange
+from workflows.store.models import (
+    Action,
+    ActionContributor,
+    ChangeKind,
+    Channel,
+    Milestone,
+    Person,
+    StatusChange,
+)
 
 LATER = datetime(2026, 12, 14, 9, 0, tzinfo=UTC)
 
@@ -194,3 +202,48 @@ def test_a_status_changed_in_the_workbook_is_applied_but_an_unchanged_one_never_
     assert (one.status, one.status_label, one.embedded) == ("complete", "Blue", True)
     assert (change.status_before, change.status_after) == ("off_track", "complete")
     assert (two.status, two.status_label) == ("off_track", "Red")
+
+
+def _contributors(s: Session, action: Action) -> list[str]:
+    rows = s.exec(
+        select(Person.code)
+        .join(ActionContributor, col(ActionContributor.person_id) == Person.id)
+        .where(ActionContributor.action_id == action.id)
+        .order_by(col(ActionContributor.position))
+    )
+    return list(rows)
+
+
+def _milestones(s: Session, action: Action) -> list[tuple[str, date, date]]:
+    found = s.exec(
+        select(Milestone).where(Milestone.action_id == action.id).order_by(col(Milestone.position))
+    )
+    return [(m.label, m.baseline_due, m.forecast_due) for m in found]
+
+
+def test_a_reimport_replaces_changed_contributors_and_moves_changed_milestones_only(
+    engine: Engine, tmp_path: Path
+) -> None:
+    import_people(engine, PEOPLE_CSV, now=NOW)
+    _import(engine, PLAN_CSV)
+    with Session(engine) as s:
+        before_34 = _contributors(s, _action(s, "3.4"))
+        before_25 = _milestones(s, _action(s, "2.5"))
+        before_1_9 = _contributors(s, _action(s, "1.9"))
+    assert before_34 == ["JB"] and before_1_9 == ["AG"]
+    assert [m[1] for m in before_25] == [date(2024, 4, 30), date(2023, 12, 31), date(2023, 12, 31)]
+    rows = _rows()
+    row_34 = next(r for r in rows if r["Ref"] == "3.4")
+    row_34["Lead"] = "Head of SEND (AP) Head of Targeted Support (MA) Director EPS (AG)"
+    row_25 = next(r for r in rows if r["Ref"] == "2.5")
+    row_25["Completion date"] = "1) June 2024\n2) December 2023\n3) December 2023"
+    outcome = _import(engine, _write(tmp_path / "edited.csv", rows), LATER)
+    assert outcome.merge is not None
+    with Session(engine) as s:
+        assert _contributors(s, _action(s, "3.4")) == ["MA", "AG"]
+        assert _contributors(s, _action(s, "1.9")) == before_1_9
+        moved = _milestones(s, _action(s, "2.5"))
+        history = _history(s, _action(s, "2.5"))
+    assert [m[1] for m in moved] == [m[1] for m in before_25]  # baselines stay
+    assert [m[2] for m in moved] == [date(2024, 6, 30), date(2023, 12, 31), date(2023, 12, 31)]
+    assert [h.kind for h in history].count(ChangeKind.MILESTONE_FORECAST) == 1

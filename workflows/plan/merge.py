@@ -17,6 +17,7 @@ Everything happens in the caller's transaction: the caller commits, or rolls bac
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -25,6 +26,7 @@ from rapidfuzz import fuzz
 from sqlalchemy import delete
 from sqlmodel import Session, SQLModel, col, select
 
+from workflows.plan.bulk import Memo, insert_many
 from workflows.plan.dates import FuzzyDate
 from workflows.plan.mapping import Mapping, normalise_header
 from workflows.plan.people import plan_people
@@ -76,6 +78,12 @@ class MergeResult:
 def _split(d: FuzzyDate | None, *, end: bool) -> tuple[Any, str | None]:
     if d is None:
         return None, None
+    return _ends(d, end)
+
+
+@functools.lru_cache(maxsize=4096)
+def _ends(d: FuzzyDate, end: bool) -> tuple[Any, str | None]:
+    """A plan's dates repeat (most are months): each date's day and precision, worked out once."""
     return (d.last_day if end else d.first_day), str(d.precision)
 
 
@@ -263,6 +271,13 @@ class _Merger:
         self.history: list[dict[str, Any]] = []
         self.milestones: list[dict[str, Any]] = []
         self.contributors: list[dict[str, Any]] = []
+        #: Values the bulk inserts converted for the store once (a row's cells go to two tables).
+        self.converted: Memo = {}
+        #: The plan's milestones by action and position, and contributors by action (in order).
+        self.existing_milestones: dict[int, dict[int, Milestone]] = {}
+        self.existing_contributors: dict[int, list[int]] = {}
+        #: Actions whose contributors change: their rows are deleted before the new ones go in.
+        self.replaced_contributors: set[int] = set()
 
     def _header(self, name: str) -> str | None:
         if name not in self.mapping.columns:
@@ -281,6 +296,8 @@ class _Merger:
     def run(self) -> None:
         areas = self._areas()
         existing = list(self.session.exec(select(Action).where(Action.plan_id == self.plan_id)))
+        if existing:
+            self._load_parts()
         pairs = self._match(existing)
         matched_ids = {a.id for _, a in pairs if a is not None}
         new_rows: list[ActionRow] = []
@@ -347,6 +364,7 @@ class _Merger:
             }
             for row, _ in pairs
         ]
+        self._drop_replaced_contributors()
         for model, rows in (
             (StatusChange, self.history),
             (Milestone, self.milestones),
@@ -355,6 +373,34 @@ class _Merger:
         ):
             if rows:
                 self._bulk_insert(model, rows)
+
+    def _load_parts(self) -> None:
+        """Every milestone and contributor of the plan's actions, in two queries: a re-import
+        compares each action's with the workbook's, and a query per action (each flushing the
+        session first) made re-importing a plan of thousands ten times slower than its first
+        import."""
+        plan_actions = select(Action.id).where(Action.plan_id == self.plan_id)
+        for m in self.session.exec(
+            select(Milestone).where(col(Milestone.action_id).in_(plan_actions))
+        ):
+            self.existing_milestones.setdefault(m.action_id, {})[m.position] = m
+        for c in self.session.exec(
+            select(ActionContributor)
+            .where(col(ActionContributor.action_id).in_(plan_actions))
+            .order_by(col(ActionContributor.action_id), col(ActionContributor.position))
+        ):
+            self.existing_contributors.setdefault(c.action_id, []).append(c.person_id)
+
+    def _drop_replaced_contributors(self) -> None:
+        """Delete the contributors of the actions whose list changed (the new lists are
+        inserted with the other new rows)."""
+        ids = sorted(self.replaced_contributors)
+        for i in range(0, len(ids), 500):
+            self.session.execute(
+                delete(ActionContributor).where(
+                    col(ActionContributor.action_id).in_(ids[i : i + 500])
+                )
+            )
 
     def _insert_actions(self, values: list[dict[str, Any]]) -> list[int]:
         """Insert new actions in one executemany and return their ids, in order.
@@ -392,7 +438,7 @@ class _Merger:
                             )
                         ]
                     )
-        self.session.connection().execute(table.insert(), rows)
+        insert_many(self.session.connection(), table, rows, self.converted)
 
     def _areas(self) -> dict[int, Area]:
         by_number = {
@@ -427,7 +473,7 @@ class _Merger:
                 a for a in existing if a.id not in taken and (a.ref_generated or row.ref_generated)
             ]
             best, score = None, 0.0
-            wording = _wording(row.title)
+            wording = _wording(row.title) if candidates else ""
             for a in candidates:
                 s = fuzz.token_sort_ratio(wording, _wording(a.title))
                 if s > score:
@@ -500,7 +546,10 @@ class _Merger:
         previous_cells = dict(action.raw_cells or {})
         previous_progress = action.progress
         for key, value in self._common(row, area).items():
-            setattr(action, key, value)
+            # Only what changed is set: each ORM assignment costs, and an action left untouched
+            # is neither written nor marked changed.
+            if getattr(action, key) != value:
+                setattr(action, key, value)
         # A lead's latest narrative stays unless the workbook's own progress cell changed.
         if self.progress_header is not None and not _changed(
             previous_cells, row.raw_cells, self.progress_header
@@ -550,11 +599,7 @@ class _Merger:
                 action.status, action.status_label = new_status, row.status.value
                 action.embedded = row.status.embedded
                 self.result.status_changes += 1
-        existing = {
-            m.position: m
-            for m in self.session.exec(select(Milestone).where(Milestone.action_id == action.id))
-        }
-        self._milestones(action.id, row, existing)
+        self._milestones(action.id, row, self.existing_milestones.get(action.id, {}))
         if _snapshot(action) != before:
             action.updated_at = self.now
             self.result.updated += 1
@@ -595,8 +640,14 @@ class _Merger:
                 assert due is not None and precision is not None
                 old.forecast_due, old.forecast_due_precision = due, precision
                 self.result.forecast_changes += 1
-            old.label, old.raw = m.label, m.raw
-            old.start_date, old.start_precision = start, start_precision
+            if (old.label, old.raw, old.start_date, old.start_precision) != (
+                m.label,
+                m.raw,
+                start,
+                start_precision,
+            ):
+                old.label, old.raw = m.label, m.raw
+                old.start_date, old.start_precision = start, start_precision
 
     def _contributors(
         self, action_id: int | None, accountable_id: int | None, row: ActionRow, *, initial: bool
@@ -605,21 +656,9 @@ class _Merger:
         wanted = [self._person_id(code) for code in row.contributors]
         ids = [pid for pid in dict.fromkeys(wanted) if pid is not None and pid != accountable_id]
         if not initial:
-            current = [
-                c.person_id
-                for c in self.session.exec(
-                    select(ActionContributor)
-                    .where(ActionContributor.action_id == action_id)
-                    .order_by(ActionContributor.position)  # type: ignore[arg-type]
-                )
-            ]
-            if current == ids:
+            if self.existing_contributors.get(action_id, []) == ids:
                 return
-            self.session.execute(
-                delete(ActionContributor).where(
-                    ActionContributor.action_id == action_id  # type: ignore[arg-type]
-                )
-            )
+            self.replaced_contributors.add(action_id)
         self.contributors.extend(
             {"action_id": action_id, "person_id": pid, "position": i} for i, pid in enumerate(ids)
         )
