@@ -10,14 +10,20 @@ reading of their number formats is measured too. Each is timed ``--repeat`` time
 fastest taken (the machine is shared). Run with ``bench/run`` (or
 ``python bench/import_plan.py --actions N``).
 
-Where a 20,000-action import's time goes (December 2026, 2-core machine, openpyxl's pass about
-2.7 s): reading the workbook about 0.6 s (calamine 0.25, the scan of the sheet's XML for its
-extent 0.2, the date cells' formats from the XML 0.07; the openpyxl pass this replaced took
-about as long as openpyxl's bare read itself), reading the plan's rows about 0.7 s, writing them
-about 1.1 s (SQLite's own executemany 0.85 for ~80,000 rows and ~75 MB: each row's text is kept
-three times, in the action's columns, its raw cells and the import's rows) and the commit
-0.25 s: 1.06x (2.84x before; the re-import 1.31x, 11.5x before). The 0.5x target would need the
-store to keep less, not the import to do less.
+Where a 20,000-action import's time goes (1 December 2026, 2-core machine shared with three
+other sessions, so each figure moves by a fifth from run to run; openpyxl's pass 2.8-5 s):
+reading the workbook about 0.65 s (calamine 0.25, the scan of the sheet's XML for its extent
+0.2, the date cells' formats from the XML 0.07); reading the plan's rows about 0.7 s (cleaning
+each cell's text, the leads, the dates: many small steps); writing about 1.0 s (SQLite's own
+executemany 0.7 s for ~100,000 rows: action 0.25, the history's "created" rows 0.25, the
+import's rows 0.15, milestones 0.1, contributors 0.05; converting the values for it 0.2) and the
+commit 0.2 s. Each row's raw cells are now kept once, in the import's rows (``imported_row``;
+migration 0014 dropped ``action.raw_cells``): the store is 52 MB instead of 75 MB, but since the
+cells were already serialised once for both tables this saved only about 0.1 s, within the
+noise. Result: 0.85-1.0x (as before this change, measured side by side); the re-import
+1.3-1.5x. The 0.5x target needs the rows read and written in about half the time again:
+less Python per cell in the reading, and fewer rows per action written (the history's
+"created" row costs as much as the action's).
 """
 
 from __future__ import annotations

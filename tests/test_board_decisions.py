@@ -88,7 +88,7 @@ def test_it_chases_an_action_the_board_set_and_the_next_digest_shows_it(
         ap.id,
         date(2025, 12, 31),
     )
-    assert new.raw_cells == {"set by": MEETING}
+    assert [(d.meeting_key, d.action_id) for d in decisions if d.action_id] == [(MEETING, new.id)]
     assert (created.kind, created.channel) == ("created", "admin")
     assert created.note == f"Set by SIB on 19 Aug 2025; added to the plan by {SECRETARY}."
     assert [(d.position, d.action_id is not None) for d in decisions] == [(1, False), (2, True)]

@@ -36,7 +36,7 @@ from tests.plan_builders import HEADER, SMALL_MAPPING
 from workflows.plan.mapping import Mapping, load_mapping
 from workflows.plan.sheet import EXCEL_ERRORS, has_control_characters
 from workflows.store.db import make_engine, upgrade
-from workflows.store.models import Action, Area, Milestone
+from workflows.store.models import Action, Area, ImportedRow, Milestone
 
 # -- what goes in the cells -------------------------------------------------------------------
 
@@ -408,7 +408,8 @@ def _check_stored(engine: Engine, plan_code: str) -> None:
             assert len(action.ref) <= 32, action.ref
             texts += [action.ref, action.title, action.lead_raw, action.outcomes, action.evidence]
             texts += [action.progress, action.reporting_group, action.due_note, action.status_label]
-            json.dumps(action.raw_cells)
+        for row in s.exec(select(ImportedRow)):
+            json.dumps(row.cells)
         for area in s.exec(select(Area)):
             texts += [area.kind, area.label, area.title, area.sro_raw]
         for milestone in s.exec(select(Milestone)):

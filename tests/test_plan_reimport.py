@@ -247,3 +247,28 @@ def test_a_reimport_replaces_changed_contributors_and_moves_changed_milestones_o
     assert [m[1] for m in moved] == [m[1] for m in before_25]  # baselines stay
     assert [m[2] for m in moved] == [date(2024, 6, 30), date(2023, 12, 31), date(2023, 12, 31)]
     assert [h.kind for h in history].count(ChangeKind.MILESTONE_FORECAST) == 1
+
+
+def test_a_reinstated_action_keeps_what_a_lead_reported_while_its_cells_are_unchanged(
+    engine: Engine, tmp_path: Path
+) -> None:
+    """The workbook is compared with the action's own latest row (two imports back here), not
+    with the previous import, which did not hold it."""
+    import_people(engine, PEOPLE_CSV, now=NOW)
+    _import(engine, PLAN_CSV)
+    without = [r for r in _rows() if r["Ref"] != "1.2"]
+    _import(engine, _write(tmp_path / "cut.csv", without), LATER)
+    reported = date(2025, 6, 30)
+    with Session(engine) as s:
+        action = _action(s, "1.2")
+        action.forecast_due, action.forecast_due_precision = reported, "day"
+        s.add(action)
+        s.commit()
+    back = _import(engine, PLAN_CSV, LATER)
+    assert back.merge is not None and back.merge.reinstated == 1
+    assert back.merge.forecast_changes == 0
+    with Session(engine) as s:
+        action = _action(s, "1.2")
+        kinds = [h.kind for h in _history(s, action)]
+    assert (action.withdrawn, action.forecast_due) == (False, reported)
+    assert kinds == ["created", "withdrawn", "reinstated"]

@@ -225,7 +225,6 @@ def _new_action(
         forecast_due=due.last_day,
         forecast_due_precision=str(due.precision),
         due_kind="date",
-        raw_cells={"set by": key},
         created_at=now,
         updated_at=now,
     )

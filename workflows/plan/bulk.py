@@ -5,8 +5,8 @@ builds every row's parameters through its general machinery (a dict per row, eac
 processed again), which took longer than SQLite's own work of storing a 20,000-action plan.
 :func:`insert_many` compiles the INSERT once, runs each column's bind processor (the same ones
 SQLAlchemy uses, so every dialect stores the same values) with what a plan repeats converted once
-(the import's time, the same dates, the cells one row keeps in two tables), and hands the driver
-plain tuples. Anything it does not cover (a default computed per row, an unusual bind name)
+(the import's time, the same dates, a dict given to several rows), and hands the driver plain
+tuples. Anything it does not cover (a default computed per row, an unusual bind name)
 goes the ordinary way.
 """
 
@@ -18,9 +18,9 @@ from typing import Any
 
 from sqlalchemy import Connection, Table
 
-#: JSON values already converted, by the processor's name and the object itself (a row's cells
-#: go to the action and to the import's rows: the same dict, serialised once). Each entry keeps
-#: its object, so an id is never taken for another's.
+#: JSON values already converted, by the processor's name and the object itself (one dict given
+#: to several rows is serialised once). Each entry keeps its object, so an id is never taken for
+#: another's.
 Memo = dict[Any, Any]
 
 

@@ -10,7 +10,8 @@ Rules (the board's audit trail depends on them):
   that did not change there never overwrites one reported since (by a lead, on the form or by mail).
 - An action missing from the workbook is marked withdrawn, never deleted; if it comes back it is
   reinstated. Both are recorded.
-- Every row of every import is kept as read (:class:`ImportedRow`).
+- Every row of every import is kept as read (:class:`ImportedRow`), once: what a re-import
+  compares the workbook with is each action's latest row there (:func:`latest_cells`).
 
 Everything happens in the caller's transaction: the caller commits, or rolls back for a dry run.
 """
@@ -23,7 +24,7 @@ from datetime import datetime
 from typing import Any
 
 from rapidfuzz import fuzz
-from sqlalchemy import delete
+from sqlalchemy import delete, func
 from sqlmodel import Session, SQLModel, col, select
 
 from workflows.plan.bulk import Memo, insert_many
@@ -186,6 +187,25 @@ def _free_ref(ref: str, held: set[str], most: int = 32) -> str:
             return candidate
 
 
+def latest_cells(session: Session, plan_id: int) -> dict[int, dict[str, Any]]:
+    """The cells of each of the plan's actions as its latest import read them, by action id
+    (one query, through ``ix_imported_row_action``); an action no import read (one the board
+    set) is absent.
+
+    The cells are kept once, in :class:`ImportedRow`: a re-import sees what changed in the
+    workbook since the last time by comparing with these."""
+    latest = (
+        select(func.max(ImportedRow.id))
+        .join(Action, col(Action.id) == col(ImportedRow.action_id))
+        .where(Action.plan_id == plan_id)
+        .group_by(col(ImportedRow.action_id))
+    )
+    query = select(col(ImportedRow.action_id), col(ImportedRow.cells)).where(
+        col(ImportedRow.id).in_(latest.scalar_subquery())
+    )
+    return {action_id: cells for action_id, cells in session.execute(query)}
+
+
 def merge_plan(
     session: Session,
     parsed: ParsedPlan,
@@ -271,8 +291,10 @@ class _Merger:
         self.history: list[dict[str, Any]] = []
         self.milestones: list[dict[str, Any]] = []
         self.contributors: list[dict[str, Any]] = []
-        #: Values the bulk inserts converted for the store once (a row's cells go to two tables).
+        #: Values the bulk inserts converted for the store once (the dates a plan repeats).
         self.converted: Memo = {}
+        #: Each existing action's cells as the last import read them (a re-import's only).
+        self.previous_cells: dict[int, dict[str, Any]] = {}
         #: The plan's milestones by action and position, and contributors by action (in order).
         self.existing_milestones: dict[int, dict[int, Milestone]] = {}
         self.existing_contributors: dict[int, list[int]] = {}
@@ -298,6 +320,7 @@ class _Merger:
         existing = list(self.session.exec(select(Action).where(Action.plan_id == self.plan_id)))
         if existing:
             self._load_parts()
+            self.previous_cells = latest_cells(self.session, self.plan_id)
         pairs = self._match(existing)
         matched_ids = {a.id for _, a in pairs if a is not None}
         new_rows: list[ActionRow] = []
@@ -514,7 +537,6 @@ class _Merger:
             "outcomes": row.outcomes,
             "evidence": row.evidence,
             "progress": row.progress,
-            "raw_cells": row.raw_cells,
         }
 
     def _new_action(self, row: ActionRow, area: Area | None) -> dict[str, Any]:
@@ -543,7 +565,7 @@ class _Merger:
     def _update(self, row: ActionRow, action: Action, area: Area | None) -> None:
         assert action.id is not None
         before = _snapshot(action)
-        previous_cells = dict(action.raw_cells or {})
+        previous_cells = self.previous_cells.get(action.id, {})
         previous_progress = action.progress
         for key, value in self._common(row, area).items():
             # Only what changed is set: each ORM assignment costs, and an action left untouched

@@ -313,12 +313,15 @@ def rows_text(rows: Iterable[int]) -> str:
     ordered = sorted(set(rows))
     if not ordered:
         return ""
+    # A warning can name every row of a large plan: each run is closed once, not rebuilt per row.
     runs: list[tuple[int, int]] = []
-    for row in ordered:
-        if runs and row == runs[-1][1] + 1:
-            runs[-1] = (runs[-1][0], row)
-        else:
-            runs.append((row, row))
+    first = last = ordered[0]
+    for row in ordered[1:]:
+        if row != last + 1:
+            runs.append((first, last))
+            first = row
+        last = row
+    runs.append((first, last))
     shown = ", ".join(f"{a}" if a == b else f"{a}–{b}" for a, b in runs)
     return f"row {shown}" if len(ordered) == 1 else f"rows {shown}"
 

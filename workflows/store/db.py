@@ -10,6 +10,9 @@ from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 
+# Every ORM write marks what it makes stale in the read models (a listener on Session).
+from workflows.store import change_tracking as _change_tracking  # noqa: F401
+
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 

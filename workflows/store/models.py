@@ -118,6 +118,10 @@ class Action(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("plan_id", "ref"),
         Index("ix_action_plan_accountable", "plan_id", "accountable_id"),
+        # the plan page: its order by area (and the area filter), its counts and status filter
+        Index("ix_action_plan_area_position", "plan_id", "area_id", "position"),
+        Index("ix_action_plan_status", "plan_id", "area_id", "withdrawn", "status", "status_label"),
+        Index("ix_action_plan_lead_withdrawn", "plan_id", "accountable_id", "withdrawn"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -149,9 +153,8 @@ class Action(SQLModel, table=True):
     outcomes: str = ""
     evidence: str = ""
     progress: str = ""
-    #: The source row's cells exactly as read, by header (the latest import; every import's
-    #: rows are kept in ImportedRow).
-    raw_cells: dict[str, Any] = Field(default_factory=dict, sa_column=_json_column())
+    # The source row's cells as read are kept once, in ImportedRow (every import's, the latest
+    # by its id); an action the board set names its meeting in Decision.
     created_at: datetime = Field(sa_column=_utc_column())
     updated_at: datetime = Field(sa_column=_utc_column())
 
@@ -187,6 +190,8 @@ class StatusChange(SQLModel, table=True):
     """Append-only history of everything that changed an action: who, when, how, old → new."""
 
     __tablename__ = "status_change"
+    #: a meeting's chase reads the changes since its requests went out
+    __table_args__ = (Index("ix_status_change_recorded_at", "recorded_at"),)
 
     id: int | None = Field(default=None, primary_key=True)
     action_id: int = Field(foreign_key="action.id", index=True)
@@ -322,6 +327,8 @@ class ImportedRow(SQLModel, table=True):
     """Every source row of every import, cell by cell as read (nothing is lost)."""
 
     __tablename__ = "imported_row"
+    #: an action's latest row (what a re-import compares the workbook with), by its id
+    __table_args__ = (Index("ix_imported_row_action", "action_id", "id"),)
 
     id: int | None = Field(default=None, primary_key=True)
     import_run_id: int = Field(foreign_key="import_run.id", index=True)
@@ -353,7 +360,18 @@ class Delivery(SQLModel, table=True):
     mid-send: its channel is first asked whether the provider already has it (docs/outbox.md).
     """
 
-    __table_args__ = (Index("ix_delivery_claim", "state", "not_before", "id"),)
+    __table_args__ = (
+        Index("ix_delivery_claim", "state", "not_before", "id"),
+        # a plan's dead letters, its waiting messages: without it a query reads every row,
+        # and a request listing hundreds of actions is a large row
+        Index("ix_delivery_plan_state", "plan_id", "state"),
+        # the last change to a plan's outbox, in one lookup (a page's view is still current)
+        Index("ix_delivery_plan_updated", "plan_id", "updated_at"),
+        # an action's page (messages about a person, the escalations), a meeting's chase
+        Index("ix_delivery_plan_person", "plan_id", "person_code"),
+        Index("ix_delivery_plan_kind", "plan_id", "kind"),
+        Index("ix_delivery_plan_meeting", "plan_id", "meeting_key"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     key: str = Field(unique=True, max_length=255)
@@ -412,6 +430,12 @@ class Reply(SQLModel, table=True):
 
     ``parsed`` holds what Chaser read from it and ``verdict`` what it did; nothing is dropped.
     """
+
+    __table_args__ = (
+        # the review queue (waiting, by plan), and the replies to a request
+        Index("ix_reply_verdict_plan", "verdict", "plan_id"),
+        Index("ix_reply_delivery", "delivery_id"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     plan_id: int | None = Field(default=None, foreign_key="plan.id", index=True)
@@ -556,3 +580,4 @@ from workflows.store import admin_models as _admin_models  # noqa: E402,F401
 from workflows.store import board_models as _board_models  # noqa: E402,F401
 from workflows.store import invitation_models as _invitation_models  # noqa: E402,F401
 from workflows.store import measures_models as _measures_models  # noqa: E402,F401
+from workflows.store import read_models as _read_models  # noqa: E402,F401
