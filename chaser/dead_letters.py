@@ -107,7 +107,6 @@ def enqueue_dead_letter_notice(runtime: Runtime, plan: PlanRuntime, now: datetim
         row = session.exec(sqlmodel.select(Plan).where(Plan.code == plan.code)).first()
         if row is None or row.id is None:
             return 0
-        names = {p.code: p.name for p in plan_people(session, row)}
     withdraw_stale_notices(runtime, row.id, now)
     with runtime.engine.connect() as conn:
         last = conn.execute(
@@ -125,6 +124,8 @@ def enqueue_dead_letter_notice(runtime: Runtime, plan: PlanRuntime, now: datetim
         ).scalar_one()
     if not letters or unsent or (last is not None and now - last < SPACING):
         return 0  # nothing new; or the last email has not gone yet (the mail is down too)
+    with Session(runtime.engine) as session:  # the names, only when there is news to tell
+        names = {p.code: p.name for p in plan_people(session, row)}
     cycles = plan.cycles(now)
     secretary_of = {
         g.code: Address(g.secretary.name, g.secretary.email)

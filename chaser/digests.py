@@ -112,7 +112,7 @@ DOCX_TYPE = "application/vnd.openxmlformats-officedocument.wordprocessingml.docu
 
 
 def write_files(digest: Digest, folder: Path, cover: BoardPaper | None = None) -> list[Path]:
-    from notifications.digest_render import digest_docx, digest_xlsx  # python-docx, openpyxl
+    from notifications.digest_render import digest_docx, write_digest_xlsx  # docx, openpyxl
 
     template = Path(cover.template).read_bytes() if cover and cover.template else None
 
@@ -120,7 +120,7 @@ def write_files(digest: Digest, folder: Path, cover: BoardPaper | None = None) -
     stem = f"{digest.group_code}-{digest.meeting_date.isoformat()}"
     xlsx = folder / f"{stem}-action-and-impact-log.xlsx"
     docx = folder / f"{stem}-board-paper.docx"
-    xlsx.write_bytes(digest_xlsx(digest))
+    write_digest_xlsx(digest, xlsx)  # streamed to the file, row by row
     docx.write_bytes(digest_docx(digest, cover, template=template))
     return [xlsx, docx]
 

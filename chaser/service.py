@@ -10,6 +10,7 @@ from two processes, sends nothing twice. It lives in the composition root, not i
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import time as time_
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -18,25 +19,28 @@ from time import monotonic
 
 import structlog
 from sqlalchemy import select
-from sqlmodel import Session
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col
 
 from chaser.dead_letters import enqueue_dead_letter_notice
 from chaser.digests import enqueue_due_digests
 from chaser.invitation_flags import flag_missing_invitations
-from chaser.invitations import enqueue_invitations
+from chaser.invitations import enqueue_invitations, record_event_ids
 from chaser.runtime import PlanRuntime, Runtime
+from chaser.web_feeds import refresh_flags
 from integrations.graph.inbox import StaleCursorError
 from notifications.channel import Address, DeliveryError, OutgoingMessage, log_reason
 from notifications.outbox import DispatchReport, NewDelivery, enqueue
 from notifications.render import render_chase, render_teams
 from workflows.calendar.cycles import LONDON
 from workflows.chasing.chases import Chase
-from workflows.chasing.rules import due_chases
+from workflows.chasing.rules import due_chases, in_send_window
 from workflows.chasing.state import UnknownPlan, load_chase_state
 from workflows.replies.authentication import Receiver
 from workflows.replies.intake import ingest_email
 from workflows.replies.links import LinkClaims, reference_for, sign_link
 from workflows.store.models import Delivery, MailboxCursor, Plan
+from workflows.store.read_models import ReadModelState, TickMarker
 
 log = structlog.get_logger(__name__)
 #: A reply link stays usable this long after the meeting (later updates are marked late).
@@ -141,14 +145,12 @@ def _plan_tick(runtime: Runtime, plan: PlanRuntime, now: datetime) -> list[Plann
             select(Plan.id).where(Plan.code == plan.code)  # type: ignore[call-overload]
         ).scalar_one()
         chases = due_chases(state, plan.cycles(now), plan.chasing, now)
-        known = set(
-            session.execute(
-                select(Delivery.key).where(Delivery.plan_id == plan_id)  # type: ignore[call-overload]
-            ).scalars()
-        )
+    rendered = [(chase, messages_for(runtime, chase, plan)) for chase in chases]
+    with Session(runtime.engine) as session:
+        known = known_keys(session, [m.key for _, found in rendered for m, _ in found])
     planned = []
-    for chase in chases:
-        for message, reference in messages_for(runtime, chase, plan):
+    for chase, found in rendered:
+        for message, reference in found:
             delivery = NewDelivery(
                 message=message,
                 reference=reference,
@@ -166,6 +168,81 @@ def _plan_tick(runtime: Runtime, plan: PlanRuntime, now: datetime) -> list[Plann
     return planned
 
 
+def known_keys(session: Session, keys: Sequence[str]) -> set[str]:
+    """Which of ``keys`` the outbox already holds (an indexed lookup, in batches: the tick never
+    reads every delivery the plan ever had)."""
+    found: set[str] = set()
+    unique = sorted(set(keys))
+    for start in range(0, len(unique), 500):
+        found.update(
+            session.execute(
+                select(Delivery.key).where(  # type: ignore[call-overload]
+                    col(Delivery.key).in_(unique[start : start + 500])
+                )
+            ).scalars()
+        )
+    return found
+
+
+def chase_window(plan: PlanRuntime, now: datetime) -> str | None:
+    """What decides which chases are due at ``now`` besides the store: the London day, the
+    calendar and the chasing rules, as a digest (None outside the send window, when nothing is
+    ever due). Within a day's window, while the plan's revision stays the same, the due chases
+    are the same: :class:`~workflows.store.read_models.TickMarker` records that they are all in
+    the outbox, so the next tick need not read the plan."""
+    if not in_send_window(plan.chasing, now):
+        return None
+    today = now.astimezone(LONDON).date()
+    text = repr((today.isoformat(), plan.code, plan.cycles(now), plan.chasing))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _chased_already(runtime: Runtime, plan: PlanRuntime, window: str) -> tuple[int | None, bool]:
+    """(the plan's revision now, whether every chase of ``window`` was enqueued at it)."""
+    with Session(runtime.engine) as session:
+        found = session.execute(
+            select(ReadModelState.revision)  # type: ignore[call-overload]
+            .join(Plan, col(Plan.id) == col(ReadModelState.plan_id))
+            .where(Plan.code == plan.code)
+        ).first()
+        if found is None:
+            return None, False
+        revision = int(found[0])
+        marker = session.execute(
+            select(TickMarker.revision)  # type: ignore[call-overload]
+            .join(Plan, col(Plan.id) == col(TickMarker.plan_id))
+            .where(Plan.code == plan.code, TickMarker.signature == window)
+        ).first()
+        return revision, marker is not None and int(marker[0]) == revision
+
+
+def _mark_chased(runtime: Runtime, plan_id: int, window: str, revision: int, now: datetime) -> None:
+    """Record that every chase of ``window`` is in the outbox as of ``revision``."""
+    markers = TickMarker.__table__  # type: ignore[attr-defined]
+    with runtime.engine.begin() as conn:
+        moved = conn.execute(
+            markers.update()
+            .where(markers.c.plan_id == plan_id, markers.c.signature == window)
+            .values(revision=revision, at=now)
+        )
+        if moved.rowcount == 0:
+            try:
+                with conn.begin_nested():
+                    conn.execute(
+                        markers.insert().values(
+                            plan_id=plan_id, signature=window, revision=revision, at=now
+                        )
+                    )
+            except IntegrityError:
+                pass  # another worker marked it at the same moment
+        # yesterday's windows are never looked at again
+        conn.execute(
+            markers.delete().where(
+                markers.c.plan_id == plan_id, markers.c.at < now - timedelta(days=2)
+            )
+        )
+
+
 def _end_of(day: date | None) -> datetime | None:
     """Updates count as on time until the end of the papers deadline, London time."""
     if day is None:
@@ -179,9 +256,14 @@ def tick(
     *,
     dispatch: bool = True,
     plans: Sequence[str] | None = None,
+    thorough: bool = False,
 ) -> TickReport:
     """One turn of the service: enqueue what is due at ``now`` for every plan (or those
-    named), then send what is claimable and take in what has arrived."""
+    named), then send what is claimable and take in what has arrived.
+
+    A plan whose chases of the day are all in the outbox, and which has not changed since, is
+    not read again (:func:`chase_window`); ``thorough`` reads it anyway, so the report lists
+    every chase due, those already in the outbox too (``chaser chase`` shows them)."""
     started = time_.monotonic()
     now = now or runtime.clock()
     planned: list[Planned] = []
@@ -189,8 +271,13 @@ def tick(
     enqueued = 0
     for code in plans if plans is not None else list(runtime.plans):
         plan = runtime.plans[code]
+        refresh_flags(runtime, plan, now)  # a new day, or a change since: the pages' flags
+        window = chase_window(plan, now)
         try:
-            due = _plan_tick(runtime, plan, now)
+            if _plan_id(runtime, plan) is None:  # said at every tick, in the window or not
+                raise UnknownPlan(code)
+            revision, chased = _chased_already(runtime, plan, window) if window else (None, True)
+            due = [] if chased and not thorough else _plan_tick(runtime, plan, now)
         except UnknownPlan:
             missing.append(code)  # not imported yet: the other plans are still chased
             log.warning(
@@ -202,12 +289,18 @@ def tick(
         planned += due
         with runtime.engine.begin() as conn:
             enqueued += enqueue(conn, [p.delivery for p in due if p.new], now=now)
+        if window and revision is not None and not chased:
+            plan_id = next((p.delivery.plan_id for p in due), None) or _plan_id(runtime, plan)
+            if plan_id is not None:
+                _mark_chased(runtime, plan_id, window, revision, now)
         if plan.digests is not None:
             enqueued += enqueue_due_digests(runtime, plan, now)
         enqueued += enqueue_invitations(runtime, plan, now)
         enqueued += flag_missing_invitations(runtime, plan, now)
         enqueued += enqueue_dead_letter_notice(runtime, plan, now)
     report = runtime.get_dispatcher().dispatch() if dispatch else None
+    if report is not None and report.sent:
+        _record_event_ids(runtime)  # the Graph calendar events just made, on their invitations
     ingested = ingest_inbox(runtime, now)
     log.info(
         "tick",
@@ -229,6 +322,20 @@ def tick(
         ingested=ingested,
         missing=missing,
     )
+
+
+def _record_event_ids(runtime: Runtime) -> None:
+    with runtime.engine.begin() as conn:
+        for plan_id in conn.execute(select(Plan.id)).scalars():  # type: ignore[call-overload]
+            record_event_ids(conn, plan_id)
+
+
+def _plan_id(runtime: Runtime, plan: PlanRuntime) -> int | None:
+    with Session(runtime.engine) as session:
+        found = session.execute(
+            select(Plan.id).where(Plan.code == plan.code)  # type: ignore[call-overload]
+        ).first()
+    return int(found[0]) if found else None
 
 
 def ingest_inbox(runtime: Runtime, now: datetime) -> int:

@@ -251,7 +251,7 @@ def web_app(
     once sign-in is configured, else to a browser on this computer only). ``mailbox`` adds the
     demo's ``/outbox``; ``liveness`` (the service's heartbeat) makes ``/health`` report a
     stalled loop."""
-    from chaser.web_feeds import flags_now, meetings_near
+    from chaser.web_feeds import flag_rules, meetings_near
     from integrations.web import create_app
     from integrations.web.admin_cycles import PlanConfigFiles
     from integrations.web.secretary import PlanSite
@@ -266,7 +266,7 @@ def web_app(
         plans=[
             PlanSite(
                 code,
-                flags=flags_now(runtime, plan),
+                flags=flag_rules(runtime, plan),
                 meetings=meetings_near(plan),
                 cycles=plan.cycles,
             )

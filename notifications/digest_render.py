@@ -48,8 +48,6 @@ from docx.enum.text import WD_ALIGN_PARAGRAPH
 from docx.oxml import OxmlElement, parse_xml
 from docx.oxml.ns import nsdecls, qn
 from docx.shared import Cm, Emu, Pt
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 from openpyxl import Workbook
 from openpyxl.cell import Cell, WriteOnlyCell
 from openpyxl.styles import Alignment, Border, Font, NamedStyle, PatternFill, Side
@@ -793,6 +791,10 @@ def digest_chart_png(digest: Digest) -> bytes:
     numbers = {a.title: a.area for a in digest.areas}
     ncols = min(len(areas), 3)
     nrows = math.ceil(len(areas) / ncols)
+    # matplotlib (and numpy) only when a chart is drawn: 60 MB the service need not hold
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
     fig = Figure(figsize=(3.4 * ncols, 2.9 * nrows + 0.9), dpi=150)
     FigureCanvasAgg(fig)
     axes = fig.subplots(nrows, ncols, squeeze=False, sharey=True)

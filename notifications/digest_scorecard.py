@@ -12,9 +12,6 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import date
 from typing import Any
 
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-
 from workflows.digest.contents import Digest
 from workflows.digest.scorecard_contents import LABEL_WORDS, RAG_COLOURS, ScorecardSection
 from workflows.measures.scoring import Point
@@ -35,6 +32,10 @@ def measure_chart_png(
 ) -> bytes:
     """The figures (a line with markers) against the trajectory (dashed) and targets (crosses).
     A bare Figure with the Agg canvas: no pyplot state, safe in a scheduler thread."""
+    # matplotlib (and numpy) only when a chart is drawn: 60 MB the service need not hold
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
     fig = Figure(figsize=(width, height), dpi=150)
     FigureCanvasAgg(fig)
     ax = fig.subplots()

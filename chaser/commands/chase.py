@@ -64,7 +64,7 @@ def chase(
         if dry_run:
             planned, enqueued, dispatch = plan_tick(runtime, now), 0, None
         else:
-            report = tick(runtime, now)
+            report = tick(runtime, now, thorough=True)
             if report.missing and len(report.missing) == len(runtime.plans):
                 raise UnknownPlan(_not_imported(report.missing))
             planned, enqueued, dispatch = report.planned, report.enqueued, report.dispatch

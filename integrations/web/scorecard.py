@@ -14,8 +14,6 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
-from openpyxl import Workbook
-from openpyxl.styles import Font
 from sqlalchemy import Engine
 from sqlmodel import Session
 
@@ -234,6 +232,9 @@ def scorecard_router(
 
 def _workbook(session: Session, plan_id: int, today: date, since: datetime) -> bytes:
     """The scorecard, every figure, the register and every change to it, a sheet each."""
+    from openpyxl import Workbook  # (and numpy) only when a spreadsheet is asked for
+    from openpyxl.styles import Font
+
     wb = Workbook()
     bold = Font(bold=True)
 

@@ -115,17 +115,22 @@ def due_chases(
     Returns nothing outside the send window. Keys are stable, so the caller enqueues with
     "insert unless the key exists" and may call this as often as it likes.
     """
+    if not in_send_window(config, now):
+        return []
+    today = now.astimezone(LONDON).date()
+    chases = [*_ladder(state, cycles, config, today, now), *_nudges(state, config, today, now)]
+    return sorted(chases, key=lambda c: c.key)
+
+
+def in_send_window(config: ChasingConfig, now: datetime) -> bool:
+    """Whether chases may go out at ``now`` (outside the window nothing is ever due)."""
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
     local = now.astimezone(LONDON)
-    today = local.date()
     window = config.send_window
-    if window.working_days_only and not is_working_day(today):
-        return []
-    if not window.start <= local.time() < window.end:
-        return []
-    chases = [*_ladder(state, cycles, config, today, now), *_nudges(state, config, today, now)]
-    return sorted(chases, key=lambda c: c.key)
+    if window.working_days_only and not is_working_day(local.date()):
+        return False
+    return window.start <= local.time() < window.end
 
 
 # -- the ladder ----------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import func
 from sqlalchemy import select as select_columns
-from sqlalchemy.orm import aliased
+from sqlalchemy.orm import aliased, load_only
 from sqlmodel import Session, col, select
 
 from workflows.chasing.rules import SECRETARY, ActionInfo, ChaseState, PersonInfo
@@ -32,6 +32,27 @@ UPDATE_CHANNELS = (Channel.FORM, Channel.EMAIL, Channel.TEAMS)
 
 class UnknownPlan(LookupError):
     pass
+
+
+#: What the chasing rules read of an action (every other column stays unread).
+CHASED_COLUMNS: tuple[Any, ...] = (
+    Action.id,
+    Action.ref,
+    Action.title,
+    Action.area_id,
+    Action.reporting_group,
+    Action.accountable_id,
+    Action.sro_id,
+    Action.baseline_due,
+    Action.baseline_due_precision,
+    Action.forecast_due,
+    Action.forecast_due_precision,
+    Action.due_kind,
+    Action.status,
+    Action.status_label,
+    Action.embedded,
+    Action.withdrawn,
+)
 
 
 def load_chase_state(session: Session, plan_code: str) -> ChaseState:
@@ -69,7 +90,10 @@ def load_chase_state(session: Session, plan_code: str) -> ChaseState:
     waiting = awaiting_review(session, plan.id)
     actions = []
     for a in session.exec(
-        select(Action).where(Action.plan_id == plan.id).order_by(col(Action.position))
+        select(Action)
+        .options(load_only(*CHASED_COLUMNS))  # not the long texts and raw cells
+        .where(Action.plan_id == plan.id)
+        .order_by(col(Action.position))
     ):
         assert a.id is not None
         due = show_date(a.baseline_due, a.baseline_due_precision)

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
+from sqlalchemy.orm import load_only
 from sqlmodel import Session, col, select
 
 from workflows.board.baselines import meeting_words
@@ -33,6 +34,7 @@ from workflows.digest.contents import (
     AreaCount,
     DeadLetter,
     Digest,
+    Flag,
     Invitee,
     LogRow,
     MeetingDecisions,
@@ -219,21 +221,16 @@ def assemble(
 ) -> Digest:
     """The digest from a snapshot (pure). ``cycle_groups`` are the groups whose meetings mark a
     cycle (default: the group itself); pass ``("SIB", "SSDG")`` where they alternate."""
-    if now.tzinfo is None:
-        raise ValueError("now must be timezone-aware")
-    today = now.astimezone(LONDON).date()
-    group = cycles.group(group_code)
-    scope = scope_of(cycles, group_code)
-    earlier = _earlier_meetings(cycles, cycle_groups or (group_code,), meeting.date)
-    previous = earlier[0] if earlier else None
-    cycle_start = datetime.combine(
-        previous + timedelta(days=1) if previous else meeting.date - timedelta(days=21),
-        time(0, 0),
-        tzinfo=LONDON,
+    frame = _Frame.of(snapshot, cycles, group_code, meeting, now, cycle_groups)
+    today, earlier, previous = frame.today, frame.earlier, frame.previous
+    cycle_start, history, labels, in_scope = (
+        frame.cycle_start,
+        frame.history,
+        frame.labels,
+        frame.in_scope,
     )
-    history = _History(snapshot, now)
-    labels = _Labels(snapshot.scale)
-    in_scope = [a for a in snapshot.actions if not a.withdrawn and _covers(scope, a)]
+    group = cycles.group(group_code)
+    scope = frame.scope
 
     log = tuple(
         _log_row(a, history, labels, earlier, previous, cycle_start, now, today, config)
@@ -289,6 +286,112 @@ def assemble(
         ),
         trend=trend,
     )
+
+
+#: The flags of each action a digest would carry, by action id: (ref, flags).
+ActionFlagsMap = dict[int, tuple[str, tuple[Flag, ...]]]
+
+
+def action_flags(
+    session: Session,
+    *,
+    plan_code: str,
+    cycles: CyclesConfig,
+    group_code: str,
+    meeting: Meeting,
+    now: datetime,
+    config: SlippageConfig,
+    cycle_groups: Sequence[str] | None = None,
+    only: Collection[int] | None = None,
+) -> ActionFlagsMap:
+    """The flags :func:`build_digest` would give each action (of ``only``, else of the whole
+    plan), without building the rest of the digest: what the pages' read model keeps. Actions
+    outside the meeting's scope, or withdrawn, carry none (they are not in the log)."""
+    snapshot = load_snapshot(session, plan_code, only=only, flags_only=True)
+    return flags_of(
+        snapshot,
+        cycles=cycles,
+        group_code=group_code,
+        meeting=meeting,
+        now=now,
+        config=config,
+        cycle_groups=cycle_groups,
+    )
+
+
+def flags_of(
+    snapshot: PlanSnapshot,
+    *,
+    cycles: CyclesConfig,
+    group_code: str,
+    meeting: Meeting,
+    now: datetime,
+    config: SlippageConfig,
+    cycle_groups: Sequence[str] | None = None,
+) -> ActionFlagsMap:
+    """Each action's flags, as :func:`assemble` computes them for its log (pure)."""
+    frame = _Frame.of(snapshot, cycles, group_code, meeting, now, cycle_groups)
+    found: ActionFlagsMap = {a.id: (a.ref, ()) for a in snapshot.actions}
+    for a in frame.in_scope:
+        row = _log_row(
+            a,
+            frame.history,
+            frame.labels,
+            frame.earlier,
+            frame.previous,
+            frame.cycle_start,
+            now,
+            frame.today,
+            config,
+        )
+        found[a.id] = (a.ref, row.flags)
+    return found
+
+
+@dataclass(frozen=True)
+class _Frame:
+    """What every log row of one meeting's digest is computed against."""
+
+    today: date
+    scope: Scope
+    earlier: list[date]
+    previous: date | None
+    cycle_start: datetime
+    history: _History
+    labels: _Labels
+    in_scope: list[ActionRow]
+
+    @classmethod
+    def of(
+        cls,
+        snapshot: PlanSnapshot,
+        cycles: CyclesConfig,
+        group_code: str,
+        meeting: Meeting,
+        now: datetime,
+        cycle_groups: Sequence[str] | None,
+    ) -> _Frame:
+        if now.tzinfo is None:
+            raise ValueError("now must be timezone-aware")
+        cycles.group(group_code)  # an unknown group fails here, as before
+        scope = scope_of(cycles, group_code)
+        earlier = _earlier_meetings(cycles, cycle_groups or (group_code,), meeting.date)
+        previous = earlier[0] if earlier else None
+        cycle_start = datetime.combine(
+            previous + timedelta(days=1) if previous else meeting.date - timedelta(days=21),
+            time(0, 0),
+            tzinfo=LONDON,
+        )
+        return cls(
+            today=now.astimezone(LONDON).date(),
+            scope=scope,
+            earlier=earlier,
+            previous=previous,
+            cycle_start=cycle_start,
+            history=_History(snapshot, now),
+            labels=_Labels(snapshot.scale),
+            in_scope=[a for a in snapshot.actions if not a.withdrawn and _covers(scope, a)],
+        )
 
 
 def _covers(scope: Scope, action: ActionRow) -> bool:
@@ -627,21 +730,66 @@ def _is_invited(name: str, email: str | None, invited: Collection[str]) -> bool:
 # -- reading the store ---------------------------------------------------------------------------
 
 
+#: What the digest reads of an action (every other column stays unread).
+SNAPSHOT_COLUMNS: tuple[Any, ...] = (
+    Action.id,
+    Action.ref,
+    Action.title,
+    Action.position,
+    Action.area_id,
+    Action.accountable_id,
+    Action.lead_raw,
+    Action.reporting_group,
+    Action.status,
+    Action.status_label,
+    Action.baseline_due,
+    Action.baseline_due_precision,
+    Action.forecast_due,
+    Action.forecast_due_precision,
+    Action.due_kind,
+    Action.progress,
+    Action.evidence,
+    Action.embedded,
+    Action.withdrawn,
+)
+
+
 class UnknownPlan(LookupError):
     pass
 
 
-def load_snapshot(session: Session, plan_code: str) -> PlanSnapshot:
-    """Everything :func:`assemble` needs about one plan, read in a handful of queries."""
+def load_snapshot(
+    session: Session,
+    plan_code: str,
+    *,
+    only: Collection[int] | None = None,
+    flags_only: bool = False,
+) -> PlanSnapshot:
+    """Everything :func:`assemble` needs about one plan, read in a handful of queries.
+
+    ``only`` reads just those actions (by id) and their history; ``flags_only`` leaves out
+    what only the rest of the digest needs (risks, dead letters, decisions, the review queue):
+    together they are what a refresh of the pages' flags reads."""
     plan = session.exec(select(Plan).where(Plan.code == plan_code)).first()
     if plan is None or plan.id is None:
         raise UnknownPlan(f"plan {plan_code!r} is not in the store")
     people = {p.id: p for p in session.exec(select(Person))}
     areas = {a.id: a for a in session.exec(select(Area).where(Area.plan_id == plan.id))}
-    actions = list(
-        session.exec(select(Action).where(Action.plan_id == plan.id).order_by(col(Action.position)))
+    chosen = (
+        select(Action)
+        .options(load_only(*SNAPSHOT_COLUMNS))  # not the raw cells nor the outcomes' text
+        .where(Action.plan_id == plan.id)
     )
-    action_ids = [a.id for a in actions if a.id is not None]
+    if only is not None:
+        chosen = chosen.where(col(Action.id).in_(sorted(only)))
+    actions = list(session.exec(chosen.order_by(col(Action.position))))
+    # The plan's actions as a subquery, not a list of ids: a plan of 50,000 actions would pass
+    # SQLite's limit of bound parameters.
+    action_ids: Any = (
+        [a.id for a in actions if a.id is not None]
+        if only is not None
+        else select(Action.id).where(Action.plan_id == plan.id)
+    )
     milestones: dict[int, list[MilestoneFacts]] = defaultdict(list)
     for m in session.exec(
         select(Milestone)
@@ -656,7 +804,7 @@ def load_snapshot(session: Session, plan_code: str) -> PlanSnapshot:
                 complete=m.complete,
             )
         )
-    measures = _measures(session, plan.id)
+    measures = _measures(session, plan.id, only)
     first_baselines: dict[int, tuple[date | None, str | None]] = {}
     baseline_notes: dict[int, str] = {}
     agreed: list[AgreedBaseline] = []
@@ -702,6 +850,18 @@ def load_snapshot(session: Session, plan_code: str) -> PlanSnapshot:
         )
     )
     refs = {a.id: a.ref for a in actions}
+    rows = [
+        _action_row(a, areas, people, milestones, measures, first_baselines, baseline_notes)
+        for a in actions
+    ]
+    if flags_only:
+        return PlanSnapshot(
+            plan_code=plan.code,
+            plan_title=plan.title,
+            scale=tuple(plan.status_scale),
+            actions=tuple(rows),
+            changes=changes,
+        )
     risks = tuple(
         RiskRow(
             ref=refs.get(r.action_id, "")
@@ -737,38 +897,6 @@ def load_snapshot(session: Session, plan_code: str) -> PlanSnapshot:
             )
         )
     )
-    rows = []
-    for a in actions:
-        assert a.id is not None
-        area = areas.get(a.area_id) if a.area_id is not None else None
-        lead = people.get(a.accountable_id) if a.accountable_id is not None else None
-        rows.append(
-            ActionRow(
-                id=a.id,
-                ref=a.ref,
-                title=a.title,
-                area=area.number if area else None,
-                area_title=area.title if area else "",
-                reporting_group=a.reporting_group,
-                lead_code=lead.code if lead else "",
-                lead_name=lead.name if lead else a.lead_raw,
-                status=a.status,
-                status_label=a.status_label,
-                baseline=_fuzzy(a.baseline_due, a.baseline_due_precision),
-                forecast=_fuzzy(a.forecast_due, a.forecast_due_precision),
-                due_kind=a.due_kind,
-                progress=a.progress,
-                evidence=a.evidence,
-                embedded=a.embedded,
-                withdrawn=a.withdrawn,
-                milestones=tuple(milestones.get(a.id, ())),
-                measures=tuple(measures.get(a.id, ())),
-                original_baseline=_fuzzy(*first_baselines[a.id])
-                if a.id in first_baselines
-                else None,
-                baseline_note=baseline_notes.get(a.id, ""),
-            )
-        )
     return PlanSnapshot(
         plan_code=plan.code,
         plan_title=plan.title,
@@ -794,6 +922,43 @@ def load_snapshot(session: Session, plan_code: str) -> PlanSnapshot:
     )
 
 
+def _action_row(
+    a: Action,
+    areas: Mapping[int | None, Area],
+    people: Mapping[int | None, Person],
+    milestones: Mapping[int, list[MilestoneFacts]],
+    measures: Mapping[int, list[MeasureFacts]],
+    first_baselines: Mapping[int, tuple[date | None, str | None]],
+    baseline_notes: Mapping[int, str],
+) -> ActionRow:
+    assert a.id is not None
+    area = areas.get(a.area_id) if a.area_id is not None else None
+    lead = people.get(a.accountable_id) if a.accountable_id is not None else None
+    return ActionRow(
+        id=a.id,
+        ref=a.ref,
+        title=a.title,
+        area=area.number if area else None,
+        area_title=area.title if area else "",
+        reporting_group=a.reporting_group,
+        lead_code=lead.code if lead else "",
+        lead_name=lead.name if lead else a.lead_raw,
+        status=a.status,
+        status_label=a.status_label,
+        baseline=_fuzzy(a.baseline_due, a.baseline_due_precision),
+        forecast=_fuzzy(a.forecast_due, a.forecast_due_precision),
+        due_kind=a.due_kind,
+        progress=a.progress,
+        evidence=a.evidence,
+        embedded=a.embedded,
+        withdrawn=a.withdrawn,
+        milestones=tuple(milestones.get(a.id, ())),
+        measures=tuple(measures.get(a.id, ())),
+        original_baseline=_fuzzy(*first_baselines[a.id]) if a.id in first_baselines else None,
+        baseline_note=baseline_notes.get(a.id, ""),
+    )
+
+
 def _decision_words(d: Decision, refs: Mapping[int | None, str]) -> str:
     """'Decision 2: … (new action 2.12)'."""
     return f"Decision {d.position}: {d.text}" + (
@@ -801,9 +966,14 @@ def _decision_words(d: Decision, refs: Mapping[int | None, str]) -> str:
     )
 
 
-def _measures(session: Session, plan_id: int) -> dict[int, list[MeasureFacts]]:
+def _measures(
+    session: Session, plan_id: int, only: Collection[int] | None = None
+) -> dict[int, list[MeasureFacts]]:
     """Impact measures linked to an action (area-wide measures are not flagged per action)."""
-    found = list(session.exec(select(Measure).where(Measure.plan_id == plan_id)))
+    chosen = select(Measure).where(Measure.plan_id == plan_id)
+    if only is not None:
+        chosen = chosen.where(col(Measure.action_id).in_(sorted(only)))
+    found = list(session.exec(chosen))
     ids = [m.id for m in found if m.id is not None]
     readings: dict[int, list[tuple[date, float]]] = defaultdict(list)
     for r in session.exec(select(MeasureReading).where(col(MeasureReading.measure_id).in_(ids))):
