@@ -40,7 +40,6 @@ from integrations.web.pages import ErrorPage, NavItem, Pages, long_date
 from integrations.web.scorecard import SCORECARD_NAVIGATION, scorecard_router
 from integrations.web.secretary import (
     SECRETARY_NAVIGATION,
-    FlagsNow,
     MeetingsNear,
     PlanSite,
     secretary_router,
@@ -60,6 +59,7 @@ from workflows.replies.form import TEXT_FIELDS, read_action_form
 from workflows.replies.intake import take_in_form_post
 from workflows.replies.links import LinkClaims, TokenError, verify_link
 from workflows.replies.requests import RequestView, load_request
+from workflows.views.flag_model import FlagRules
 from workflows.views.outbox_status import outbox_counts
 
 log = structlog.get_logger(__name__)
@@ -104,6 +104,22 @@ LINK_PAGES = {
 LINK_PAGES["malformed"] = LINK_PAGES["tampered"]
 
 
+#: How long a browser may use an asset (the GOV.UK styles, fonts) without asking again; after
+#: that it revalidates with the ETag and Last-Modified Starlette's StaticFiles sends (a 304).
+#: Asset names carry no version, so an upgrade's new styles show within the hour.
+ASSET_CACHE = "public, max-age=3600"
+
+
+class CachedAssets(StaticFiles):
+    """The static assets, each with a ``Cache-Control`` beside StaticFiles' own ETag and
+    Last-Modified (and its 304 for ``If-None-Match``/``If-Modified-Since``)."""
+
+    def file_response(self, *args: Any, **kwargs: Any) -> Response:
+        response = super().file_response(*args, **kwargs)
+        response.headers["Cache-Control"] = ASSET_CACHE
+        return response
+
+
 def create_app(
     *,
     engine: Engine,
@@ -114,7 +130,7 @@ def create_app(
     plan_code: str | None = None,
     bind_host: str = "127.0.0.1",
     mailbox: CapturedMail | None = None,
-    flags: FlagsNow | None = None,
+    flags: FlagRules | None = None,
     meetings: MeetingsNear | None = None,
     liveness: Callable[[], str | None] | None = None,
     signin: SignInOptions | None = None,
@@ -150,7 +166,7 @@ def create_app(
     app.middleware("http")(security_middleware(content_security_policy(form_targets)))
     # Added last, so it runs first: every later step sees the browser's own address and scheme.
     app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=list(trusted_proxies))
-    app.mount("/assets", StaticFiles(directory=HERE / "static" / "govuk"), name="assets")
+    app.mount("/assets", CachedAssets(directory=HERE / "static" / "govuk"), name="assets")
     local_only = LocalOnly(bind_host)
     navigation: list[NavItem] = []
     # The store's outbox: /outbox, but the demo's /outbox is its mail sink.

@@ -6,6 +6,7 @@ so they share the page shell (``base.html``), the error page and the navigation.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -14,7 +15,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, PackageLoader, PrefixLoader
 
 from workflows.calendar.cycles import LONDON
@@ -22,6 +23,38 @@ from workflows.store.models import Role
 
 HERE = Path(__file__).resolve().parent
 SERVICE_NAME = "Improvement plan updates"
+
+
+#: A page behind sign-in that carries an ETag: kept only by the browser of the person signed in
+#: (never a shared cache), and asked again every time, so the sign-in check always runs first.
+PRIVATE_REVALIDATE = "private, no-cache"
+
+
+def etag_of(body: bytes) -> str:
+    """A strong ETag for a page: a hash of the body as sent (so it changes whenever anything the
+    page shows does, the signed-in person's own sign-out token included)."""
+    return '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+
+
+def with_etag(request: Request, response: Response) -> Response:
+    """``response`` with its ETag, or a bodiless 304 when the browser already holds this very
+    page (``If-None-Match``). Call it only after the request passed its access check (the
+    secretary's pages check in a dependency, before the page is built), so a 304 never tells
+    someone not signed in anything; only 200 responses are tagged."""
+    if response.status_code != 200:
+        return response
+    tag = etag_of(bytes(response.body))
+    response.headers["ETag"] = tag
+    response.headers["Cache-Control"] = PRIVATE_REVALIDATE
+    wanted = request.headers.get("if-none-match", "")
+    held = {t.strip().removeprefix("W/") for t in wanted.split(",") if t.strip()}
+    if tag in held or "*" in held:
+        unchanged = Response(status_code=304)
+        for name, value in response.headers.items():
+            if name.lower() in ("etag", "cache-control", "set-cookie", "vary"):
+                unchanged.headers.append(name, value)
+        return unchanged
+    return response
 
 
 class ErrorPage(Exception):

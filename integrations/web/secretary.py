@@ -7,6 +7,12 @@ post is protected like the reply form's: it must come from this site (``Origin``
 and carry a CSRF token twice, in a ``SameSite=Strict`` cookie set by ``GET /review`` (a random
 value) and in a hidden field (an HMAC of that value under the app's secret).
 
+Every page costs the same however large the plan (issue 20): the plan, a meeting's leads and
+the review queue come a page at a time (GOV.UK Frontend's pagination, ``?page=N``; a page past
+the last is a 404 page that says so), the flags are read from the kept read model, and a GET
+carries an ETag (a hash of the body) so a browser that holds the page gets a 304, only after
+the access check.
+
 The queries and the view models live in ``workflows/`` (:mod:`workflows.views.plan_status`,
 :mod:`workflows.views.action_history`, :mod:`workflows.views.meeting_status`,
 :mod:`workflows.replies.review`); this module reads requests, calls them and renders templates.
@@ -17,6 +23,8 @@ from __future__ import annotations
 import colorsys
 import dataclasses
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -31,7 +39,7 @@ from sqlmodel import Session, col, select
 from starlette.concurrency import run_in_threadpool
 
 from integrations.web.outbox_pages import age_text
-from integrations.web.pages import ErrorPage, NavItem, Pages, with_plan
+from integrations.web.pages import ErrorPage, NavItem, Pages, with_etag, with_plan
 from integrations.web.security import CSRF_FIELD
 from integrations.web.signin import PLAN_COOKIE, Access
 from workflows.access.users import SignedIn
@@ -41,16 +49,20 @@ from workflows.calendar.meetings import Meeting
 from workflows.digest.contents import Flag
 from workflows.plan.mapping import plan_scale
 from workflows.replies.review import (
+    REVIEW_PAGE_SIZE,
     AnswerEdit,
     ReviewError,
     decide,
     decision_of,
+    pending_counts,
     raw_bytes,
     review_items,
+    review_page_of,
 )
 from workflows.replies.shown import Attachment, Shown, show_message
-from workflows.store.models import Reply, Role
+from workflows.store.models import Plan, Reply, ReplyVerdict, Role
 from workflows.views.action_history import action_history
+from workflows.views.flag_model import FlagRules, plan_stamp, refresh, stored_flags
 from workflows.views.meeting_status import meeting_chase, meeting_chases
 from workflows.views.outbox_status import outbox_counts
 from workflows.views.plan_status import (
@@ -70,10 +82,40 @@ SECRETARY_NAVIGATION = [
     NavItem("/review", "Review queue"),
 ]
 
-#: The flags the next digest would raise, by action ref, as of ``now``.
-FlagsNow = Callable[[datetime], Mapping[str, Sequence[Flag]]]
 #: The chased meetings around ``now`` (recent and coming), oldest first.
 MeetingsNear = Callable[[datetime], Sequence[Meeting]]
+
+
+class KeptViews:
+    """Views of a plan computed once and kept until the plan or its outbox changes
+    (:func:`workflows.views.flag_model.plan_stamp`): a meeting's chase reads every lead's
+    messages and every action asked about, which a large plan makes slow, while the page is
+    opened far more often than a reply or a message changes it. The newest ``size`` are kept
+    (per process); each is a frozen value, shared safely between requests."""
+
+    def __init__(self, size: int = 64) -> None:
+        self.size = size
+        self._kept: OrderedDict[tuple[Any, ...], tuple[tuple[Any, ...], Any]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, session: Session, plan_code: str, key: tuple[Any, ...], compute: Any) -> Any:
+        plan = find_plan(session, plan_code)
+        if plan is None or plan.id is None:
+            return compute()
+        stamp = plan_stamp(session, plan.id)
+        full = (plan_code, *key)
+        with self._lock:
+            kept = self._kept.get(full)
+            if kept is not None and kept[0] == stamp:
+                self._kept.move_to_end(full)
+                return kept[1]
+        value = compute()
+        with self._lock:
+            self._kept[full] = (stamp, value)
+            self._kept.move_to_end(full)
+            while len(self._kept) > self.size:
+                self._kept.popitem(last=False)
+        return value
 
 
 @dataclass(frozen=True)
@@ -82,13 +124,15 @@ class PlanSite:
     raise; its chased meetings around a moment)."""
 
     code: str
-    flags: FlagsNow | None = None
+    flags: FlagRules | None = None
     meetings: MeetingsNear | None = None
     #: The plan's calendar as it stands at a moment (the compliance page reads any period).
     cycles: Callable[[datetime], CyclesConfig] | None = None
 
 
 MAX_REASON = 2000
+#: Leads on one page of a meeting's chase (a plan of thousands of actions asks hundreds).
+LEADS_PAGE_SIZE = 50
 
 #: GOV.UK tag modifier classes by meaning, for plans whose scale gives no colour.
 MEANING_TAGS = {
@@ -174,6 +218,33 @@ def plural(n: int, one: str, many: str | None = None) -> str:
 def select_items(first: str, choices: Sequence[Any]) -> list[dict[str, str]]:
     """A select's items: "any" first (value ""), then each choice's value and text."""
     return [{"value": "", "text": first}] + [{"value": c.value, "text": c.text} for c in choices]
+
+
+def plan_url(params: Mapping[str, str], page: int) -> str:
+    """The plan page ``page`` with the same filters (``params``, without ``page``)."""
+    query = urlencode({**params, **({"page": str(page)} if page > 1 else {})})
+    return "/plan" + (f"?{query}" if query else "")
+
+
+def page_links(
+    page: int, pages: int, href: Callable[[int], str], label: str = "Pages of actions"
+) -> dict[str, Any] | None:
+    """GOV.UK Frontend's pagination for page ``page`` of ``pages``: the first and last pages,
+    the current one and its neighbours, ellipses between (its guidance); None for one page."""
+    if pages <= 1:
+        return None
+    shown = sorted({1, pages, page - 1, page, page + 1} & set(range(1, pages + 1)))
+    items: list[dict[str, Any]] = []
+    for number in shown:
+        if items and number > items[-1].get("number", 0) + 1:
+            items.append({"ellipsis": True})
+        items.append({"number": number, "href": href(number), "current": number == page})
+    links: dict[str, Any] = {"items": items, "landmarkLabel": label}
+    if 1 < page <= pages:
+        links["previous"] = {"href": href(page - 1)}
+    if page < pages:
+        links["next"] = {"href": href(page + 1)}
+    return links
 
 
 HELPERS: dict[str, Any] = {
@@ -266,7 +337,7 @@ def secretary_router(
 
     def render(
         request: Request, template: str, current: str, status: int = 200, **context: Any
-    ) -> HTMLResponse:
+    ) -> Response:
         code = request.state.plan
         several = bool(getattr(request.state, "plans", []))
 
@@ -290,46 +361,87 @@ def secretary_router(
             response.set_cookie(
                 PLAN_COOKIE, request.state.plan, path="/", httponly=True, samesite="lax"
             )
-        return response
+        # the router's access check has run: a 304 goes only to someone who may see the page
+        return with_etag(request, response) if request.method == "GET" else response
 
     def plan_title(request: Request, session: Session) -> str:
         plan = find_plan(session, request.state.plan)
         return plan.title if plan is not None else ""
 
-    def flags_now(request: Request) -> Mapping[str, Sequence[Flag]]:
-        flags = site_of(request).flags
-        return flags(clock()) if flags is not None else {}
+    def kept_flags(
+        request: Request, session: Session, plan: Plan | None
+    ) -> Callable[[Sequence[str]], Mapping[str, Sequence[Flag]]] | None:
+        """The kept flags of the refs a page shows, refreshed first if a change came since
+        (so the "flagged" filter, a subquery of the kept rows, is current too); None when the
+        plan has no digest rules (nothing is flagged)."""
+        rules = site_of(request).flags
+        if rules is None or plan is None or plan.id is None:
+            return None
+        refresh(session, plan.id, clock(), rules)
+        plan_id = plan.id
+        return lambda refs: stored_flags(session, plan_id, refs)
 
     @router.get("/plan", response_class=HTMLResponse)
-    def plan_page(request: Request) -> HTMLResponse:
-        filters = read_filters(dict(request.query_params))
+    def plan_page(request: Request) -> Response:
+        params = dict(request.query_params)
+        filters = read_filters(params)
         has_flags = site_of(request).flags is not None
         if not has_flags:  # nothing is flagged without the digest's rules
             filters = dataclasses.replace(filters, flagged=False)
-        with Session(engine) as session:
-            found = plan_status(
-                session, request.state.plan, filters=filters, flags=flags_now(request)
+        number = params.get("page", "")
+        page = int(number) if number.isdigit() and len(number) < 7 else 1
+        # (not expired on commit: the flags' refresh commits, and the plan is read once)
+        with Session(engine, expire_on_commit=False) as session:
+            plan = find_plan(session, request.state.plan)
+            found = (
+                plan_status(
+                    session,
+                    plan,
+                    filters=filters,
+                    flags=kept_flags(request, session, plan),
+                    page=page,
+                )
+                if plan is not None
+                else None
             )
             outbox = outbox_counts(session, plan_code=request.state.plan)
         if found is None:
             raise no_plan(request)
+        kept = {k: v for k, v in params.items() if k not in ("page", "plan")}
+
+        def href(number: int) -> str:
+            url = plan_url(kept, number)
+            several = bool(getattr(request.state, "plans", []))
+            return with_plan(url, request.state.plan) if several else url
+
         return render(
             request,
             "plan.html",
             "/plan",
+            404 if found.out_of_range else 200,
             plan=found,
             plan_title=found.plan_title,
             has_flags=has_flags,
             clear_needed=filters != PlanFilters(),
+            pagination=page_links(found.page, found.pages, href),
+            first_page=href(1),
+            last_page=href(found.pages),
             outbox=outbox,
             outbox_age=age_text(outbox.oldest_pending_seconds(clock())),
             outbox_href=outbox_href,
         )
 
     @router.get("/actions/{ref:path}", response_class=HTMLResponse)
-    def action_page(request: Request, ref: str) -> HTMLResponse:
-        with Session(engine) as session:
-            found = action_history(session, request.state.plan, ref, flags=flags_now(request))
+    def action_page(request: Request, ref: str) -> Response:
+        # (not expired on commit: the flags' refresh commits, and the plan is read once)
+        with Session(engine, expire_on_commit=False) as session:
+            plan = find_plan(session, request.state.plan)
+            kept = kept_flags(request, session, plan)
+            found = (
+                action_history(session, plan, ref, flags=kept([ref]) if kept else None)
+                if plan is not None
+                else None
+            )
             board = board_panel(
                 session,
                 request.state.plan,
@@ -357,14 +469,22 @@ def secretary_router(
             board_notice=next((k for k in BOARD_NOTICES if request.query_params.get(k)), ""),
         )
 
+    views = KeptViews()
+
     def chased_meetings(request: Request) -> Sequence[Meeting] | None:
         meetings = site_of(request).meetings
         return meetings(clock()) if meetings is not None else None
 
     @router.get("/meetings", response_class=HTMLResponse)
-    def meetings_page(request: Request) -> HTMLResponse:
+    def meetings_page(request: Request) -> Response:
+        near = chased_meetings(request)
         with Session(engine) as session:
-            found = meeting_chases(session, request.state.plan, chased_meetings(request))
+            found = views.get(
+                session,
+                request.state.plan,
+                ("meetings", tuple(near) if near is not None else None),
+                lambda: meeting_chases(session, request.state.plan, near),
+            )
             title = plan_title(request, session)
         if found is None:
             raise no_plan(request)
@@ -378,9 +498,15 @@ def secretary_router(
         )
 
     @router.get("/meetings/{key}", response_class=HTMLResponse)
-    def meeting_page(request: Request, key: str) -> HTMLResponse:
+    def meeting_page(request: Request, key: str) -> Response:
+        near = chased_meetings(request)
         with Session(engine) as session:
-            found = meeting_chase(session, request.state.plan, key, chased_meetings(request))
+            found = views.get(
+                session,
+                request.state.plan,
+                ("meeting", key, tuple(near) if near is not None else None),
+                lambda: meeting_chase(session, request.state.plan, key, near),
+            )
             title = plan_title(request, session)
         if found is None:
             raise ErrorPage(
@@ -389,7 +515,29 @@ def secretary_router(
                 "Chaser has no record of chasing for that meeting. The meetings page lists "
                 "the meetings it has chased and will chase.",
             )
-        return render(request, "meeting.html", "/meetings", meeting=found, plan_title=title)
+        number = request.query_params.get("page", "")
+        page = int(number) if number.isdigit() and len(number) < 7 else 1
+        pages = max(1, -(-len(found.leads) // LEADS_PAGE_SIZE))
+
+        def href(n: int) -> str:
+            url = meeting_href(key) + (f"?{urlencode({'page': n})}" if n > 1 else "")
+            several = bool(getattr(request.state, "plans", []))
+            return with_plan(url, request.state.plan) if several else url
+
+        return render(
+            request,
+            "meeting.html",
+            "/meetings",
+            404 if page > pages else 200,
+            meeting=found,
+            plan_title=title,
+            leads=found.leads[(page - 1) * LEADS_PAGE_SIZE : page * LEADS_PAGE_SIZE],
+            page=page,
+            pages=pages,
+            first=(page - 1) * LEADS_PAGE_SIZE + 1,
+            pagination=page_links(page, pages, href, "Pages of leads"),
+            first_page=href(1),
+        )
 
     def review_page(
         request: Request,
@@ -399,17 +547,39 @@ def secretary_router(
         edits: Mapping[int, Mapping[str, str]] | None = None,
         errors: Mapping[int, Mapping[str, str]] | None = None,
         banner: str = "",
-    ) -> HTMLResponse:
+    ) -> Response:
+        number = request.query_params.get("page", "")
+        page = int(number) if number.isdigit() and len(number) < 7 else 1
         with Session(engine) as session:
-            items = review_items(session, request.state.plan, now=clock())
-            title = plan_title(request, session)
+            if edits:  # a refused decision: the page that shows that reply, its error beside it
+                page = review_page_of(session, request.state.plan, min(edits))
+            waiting = pending_counts(session, request.state.plan)
+            items = review_items(session, request.state.plan, now=clock(), page=page)
+            plan = find_plan(session, request.state.plan)
+            title = plan.title if plan is not None else ""
             extras = _review_extras(session, items)
-            scale = plan_scale(find_plan(session, request.state.plan))
+            scale = plan_scale(plan)
+        total = sum(waiting.values())
+        pages = max(1, -(-total // REVIEW_PAGE_SIZE))
+
+        def href(n: int) -> str:
+            url = "/review" + (f"?{urlencode({'page': n})}" if n > 1 else "")
+            several = bool(getattr(request.state, "plans", []))
+            return with_plan(url, request.state.plan) if several else url
+
+        if page > pages and status == 200:
+            status = 404
         return render(
             request,
             "review.html",
             "/review",
             status,
+            waiting=total,
+            unreadable=waiting.get(str(ReplyVerdict.QUARANTINED), 0),
+            page=page,
+            pages=pages,
+            pagination=page_links(page, pages, href, "Pages of the review queue"),
+            first_page=href(1),
             items=items,
             extras=extras,
             scale_values=[
@@ -427,7 +597,7 @@ def secretary_router(
         )
 
     @router.get("/review", response_class=HTMLResponse)
-    def review_queue(request: Request, decided: str = "") -> HTMLResponse:
+    def review_queue(request: Request, decided: str = "") -> Response:
         banner = ""
         if decided.isdigit() and len(decided) < 12:
             with Session(engine) as session:
@@ -441,7 +611,7 @@ def secretary_router(
         """What the secretary changed in the form (``status:REF``, ``date:REF``,
         ``narrative:REF``) from what was read, per action; an unchanged field is no edit."""
         with Session(engine) as session:
-            items = review_items(session, request.state.plan, now=clock())
+            items = review_items(session, request.state.plan, now=clock(), reply_ids=[number])
         item = next((i for i in items if i.reply_id == number), None)
         edits: dict[str, AnswerEdit] = {}
         for u in item.read if item is not None else ():

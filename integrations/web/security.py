@@ -92,7 +92,8 @@ def loggable_path(path: str) -> str:
 def security_middleware(
     csp: str = CSP,
 ) -> Callable[[Request, Callable[[Request], Awaitable[Response]]], Awaitable[Response]]:
-    """Security headers on every response, no caching of link pages, and a token-free log line."""
+    """Security headers on every response, no caching of link pages (a signed-in page may be
+    kept privately and revalidated, ``private, no-cache``), and a token-free log line."""
 
     async def middleware(
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
@@ -102,7 +103,10 @@ def security_middleware(
         response.headers.setdefault("Content-Security-Policy", csp)
         for name, value in HEADERS.items():
             response.headers.setdefault(name, value)
-        if not request.url.path.startswith("/assets/"):
+        cache = response.headers.get("Cache-Control", "")
+        if not request.url.path.startswith("/assets/") and not cache.startswith("private"):
+            # nothing is kept, but a page that asks to be revalidated every time (with its ETag,
+            # after the sign-in check: integrations.web.pages.with_etag)
             response.headers["Cache-Control"] = "no-store"
         log.info(
             "form_request",

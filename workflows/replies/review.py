@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import Engine, func
 from sqlmodel import Session, col, or_, select
+from sqlmodel.sql.expression import SelectOfScalar
 
 from workflows.plan.dates import parse_date_cell
 from workflows.plan.mapping import StatusScale, plan_scale
@@ -54,6 +55,8 @@ def raw_bytes(stored: str) -> bytes:
 
 #: What waits on the review queue.
 WAITING = (str(ReplyVerdict.REVIEW), str(ReplyVerdict.QUARANTINED))
+#: Replies on one page of the review queue.
+REVIEW_PAGE_SIZE = 20
 
 
 def request_info(request: Delivery | None) -> RequestInfo | None:
@@ -69,16 +72,66 @@ def request_info(request: Delivery | None) -> RequestInfo | None:
     )
 
 
-def pending_reviews(session: Session, plan_code: str | None = None) -> Sequence[Reply]:
-    """Every reply waiting for review, quarantined ones included, oldest first (only
-    ``plan_code``'s, and those tied to no plan, when given)."""
+def _waiting(plan_id: int | None, *, tied: bool) -> SelectOfScalar[Reply]:
+    """The query of the replies waiting for review (``tied``: only plan ``plan_id``'s, and
+    those tied to no plan), by the index on (verdict, plan)."""
     query = select(Reply).where(col(Reply.verdict).in_(WAITING))
+    if tied:
+        query = query.where(
+            or_(
+                col(Reply.plan_id) == (plan_id if plan_id is not None else -1),
+                col(Reply.plan_id).is_(None),
+            )
+        )
+    return query
+
+
+def pending_reviews(
+    session: Session, plan_code: str | None = None, *, limit: int | None = None, offset: int = 0
+) -> Sequence[Reply]:
+    """Every reply waiting for review, quarantined ones included, oldest first (only
+    ``plan_code``'s, and those tied to no plan, when given; ``limit`` of them from ``offset``,
+    when given: a page of the queue)."""
+    plan_id = None
     if plan_code is not None:
         plan = session.exec(select(Plan).where(Plan.code == plan_code)).first()
-        query = query.where(
-            or_(col(Reply.plan_id) == (plan.id if plan else -1), col(Reply.plan_id).is_(None))
+        plan_id = plan.id if plan else None
+    query = _waiting(plan_id, tied=plan_code is not None).order_by(col(Reply.id))
+    if limit is not None:
+        query = query.offset(offset).limit(limit)
+    return session.exec(query).all()
+
+
+def pending_counts(session: Session, plan_code: str | None = None) -> dict[str, int]:
+    """How many replies wait for review, by verdict (``review``, ``quarantined``), only
+    ``plan_code``'s and those tied to no plan when given: one grouped query for the queue's
+    pages, however long the queue."""
+    plan_id = None
+    if plan_code is not None:
+        plan = session.exec(select(Plan).where(Plan.code == plan_code)).first()
+        plan_id = plan.id if plan else None
+    chosen = _waiting(plan_id, tied=plan_code is not None).subquery()
+    return {
+        str(verdict): int(n)
+        for verdict, n in session.execute(
+            select(chosen.c.verdict, func.count()).group_by(chosen.c.verdict)
         )
-    return session.exec(query.order_by(col(Reply.id))).all()
+    }
+
+
+def review_page_of(
+    session: Session, plan_code: str, reply_id: int, page_size: int = REVIEW_PAGE_SIZE
+) -> int:
+    """The page of the queue (1 first) that shows reply ``reply_id``: a decision refused for a
+    reply on page 3 is shown again on page 3, its error beside it. One ``COUNT``."""
+    plan = session.exec(select(Plan).where(Plan.code == plan_code)).first()
+    earlier = (
+        _waiting(plan.id if plan else None, tied=plan is not None)
+        .where(col(Reply.id) < reply_id)
+        .subquery()
+    )
+    before = int(session.execute(select(func.count()).select_from(earlier)).scalar_one())
+    return before // page_size + 1
 
 
 def waiting_answers(reply: Reply) -> list[Mapping[str, Any]]:
@@ -341,24 +394,65 @@ class ReviewItem:
     size: int = 0
 
 
-def review_items(session: Session, plan_code: str, *, now: datetime) -> list[ReviewItem]:
+def review_items(
+    session: Session,
+    plan_code: str,
+    *,
+    now: datetime,
+    page: int | None = None,
+    page_size: int = REVIEW_PAGE_SIZE,
+    reply_ids: Collection[int] | None = None,
+) -> list[ReviewItem]:
     """The replies waiting for review for this plan (and those tied to no plan), oldest first,
-    quarantined ones among them."""
+    quarantined ones among them: page ``page`` of them (``page_size`` a page) when given, or
+    only ``reply_ids`` when given, so a page reads a bounded number of rows however long the
+    queue (:func:`pending_counts` says how many there are)."""
     plan = session.exec(select(Plan).where(Plan.code == plan_code)).first()
-    query = select(Reply).where(col(Reply.verdict).in_(WAITING))
-    if plan is not None:
-        query = query.where(or_(col(Reply.plan_id) == plan.id, col(Reply.plan_id).is_(None)))
-    replies = session.exec(query.order_by(col(Reply.id))).all()
+    query = _waiting(plan.id if plan else None, tied=plan is not None)
+    if reply_ids is not None:
+        query = query.where(col(Reply.id).in_(sorted(reply_ids)))
+    query = query.order_by(col(Reply.id))
+    if page is not None:
+        query = query.offset((max(page, 1) - 1) * page_size).limit(page_size)
+    replies = session.exec(query).all()
     if not replies:
         return []
     request_ids = {r.delivery_id for r in replies if r.delivery_id is not None}
-    requests = {
-        d.id: d for d in session.exec(select(Delivery).where(col(Delivery.id).in_(request_ids)))
-    }
-    people = list(session.exec(select(Person)))
+    requests = (
+        {d.id: d for d in session.exec(select(Delivery).where(col(Delivery.id).in_(request_ids)))}
+        if request_ids
+        else {}
+    )
+    partnerships = (
+        {
+            p.id: p.partnership
+            for p in session.exec(
+                select(Plan).where(
+                    col(Plan.id).in_({d.plan_id for d in requests.values()} - {None})
+                )
+            )
+        }
+        if requests
+        else {}
+    )
+    wanted = {r.person_id for r in replies if r.person_id is not None}
+    leads = {(partnerships.get(d.plan_id, ""), d.person_code) for d in requests.values()}
+    people = (
+        list(
+            session.exec(
+                select(Person).where(
+                    or_(
+                        col(Person.id).in_(sorted(wanted)),
+                        col(Person.code).in_(sorted({code for _, code in leads})),
+                    )
+                )
+            )
+        )
+        if wanted or leads
+        else []
+    )
     by_id = {p.id: p for p in people}
     by_code = {(p.partnership, p.code): p for p in people}
-    partnerships = {p.id: p.partnership for p in session.exec(select(Plan))}
     items = []
     for reply in replies:
         assert reply.id is not None

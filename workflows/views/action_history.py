@@ -1,17 +1,19 @@
 """One action in full, with its history: every change, the replies about it, the messages sent.
 
 Pure queries: :func:`action_history` reads a dozen small queries whatever the length of the
-history, and returns frozen dataclasses for the secretary's ``/actions/{ref}`` page.
+history or the size of the plan (only the people the page names; the messages by the outbox's
+(plan, person) and (plan, kind) indexes; the replies by the request they answer or their
+sender), and returns frozen dataclasses for the secretary's ``/actions/{ref}`` page.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import String, cast
+from sqlalchemy import and_, or_
+from sqlalchemy.orm import defer
 from sqlmodel import Session, col, select
 
 from workflows.calendar.meetings import meeting_label
@@ -29,6 +31,7 @@ from workflows.store.models import (
     MeasureReading,
     Milestone,
     Person,
+    Plan,
     Reply,
     ReplyVerdict,
     StatusChange,
@@ -192,13 +195,13 @@ class ActionHistory:
 
 def action_history(
     session: Session,
-    plan_code: str,
+    plan_code: str | Plan,
     ref: str,
     *,
     flags: Mapping[str, Sequence[Flag]] | None = None,
 ) -> ActionHistory | None:
     """Everything about action ``ref`` of the plan; None when there is no such action."""
-    plan = find_plan(session, plan_code)
+    plan = find_plan(session, plan_code) if isinstance(plan_code, str) else plan_code
     if plan is None or plan.id is None:
         return None
     action = session.exec(
@@ -207,18 +210,14 @@ def action_history(
     if action is None or action.id is None:
         return None
     scale = scale_options(plan)
-    people = {p.id: p for p in session.exec(select(Person))}
-    by_code = {p.code: p for p in people.values() if p.partnership == plan.partnership}
     area = session.get(Area, action.area_id) if action.area_id is not None else None
-    contributors = [
-        people[link.person_id]
-        for link in session.exec(
+    links = list(
+        session.exec(
             select(ActionContributor)
             .where(ActionContributor.action_id == action.id)
             .order_by(col(ActionContributor.position))
         )
-        if link.person_id in people
-    ]
+    )
     changes = list(
         session.exec(
             select(StatusChange)
@@ -226,7 +225,40 @@ def action_history(
             .order_by(col(StatusChange.recorded_at), col(StatusChange.id))
         )
     )
-    replies = _replies(session, plan.id, ref, {c.reply_id for c in changes if c.reply_id})
+    # only the people this page names: its lead, officers, contributors and who changed it
+    people = _people(
+        session,
+        plan.partnership,
+        ids={
+            action.accountable_id,
+            action.sro_id,
+            area.sro_id if area else None,
+            *(link.person_id for link in links),
+            *(c.person_id for c in changes),
+        },
+        codes=set(area.sro_codes or ()) if area else set(),
+    )
+    by_code = {p.code: p for p in people.values() if p.partnership == plan.partnership}
+    contributors = [people[link.person_id] for link in links if link.person_id in people]
+    lead_code = people[action.accountable_id].code if action.accountable_id in people else ""
+    # who may have been asked about it: its lead, and those who updated it (a lead before)
+    asked = {lead_code, *(people[c.person_id].code for c in changes if c.person_id in people)}
+    deliveries = _deliveries_of(session, plan.id, ref, asked - {""})
+    replies = _replies(
+        session,
+        plan.id,
+        ref,
+        {c.reply_id for c in changes if c.reply_id},
+        {d.id: d for d in deliveries if d.id is not None},
+        {i for i in (action.accountable_id,) if i is not None},
+    )
+    missing = {r.person_id for r in replies.values() if r.person_id not in people} - {None}
+    if missing:
+        people.update(_people(session, plan.partnership, ids=missing, codes=set()))
+    known = {d.recipient_code for d in deliveries} | {d.person_code for d in deliveries}
+    if known - set(by_code):
+        found = _people(session, plan.partnership, ids=set(), codes=known - set(by_code))
+        by_code.update({p.code: p for p in found.values() if p.partnership == plan.partnership})
     lead = people.get(action.accountable_id) if action.accountable_id is not None else None
     sro = people.get(action.sro_id) if action.sro_id is not None else None
     due = show_date(action.baseline_due, action.baseline_due_precision) or _no_date(action)
@@ -262,7 +294,7 @@ def action_history(
                 reverse=True,
             )
         ),
-        deliveries=_deliveries(session, plan.id, ref, by_code, lead.code if lead else ""),
+        deliveries=_delivery_lines(deliveries, by_code, lead.code if lead else ""),
     )
 
 
@@ -316,27 +348,77 @@ def _history(
     return tuple(reversed(entries))
 
 
-def _replies(session: Session, plan_id: int, ref: str, linked: set[int]) -> dict[int, Reply]:
-    """Replies that changed the action, and those waiting for review or rejected that name it."""
-    found = {
-        r.id: r
-        for r in session.exec(select(Reply).where(col(Reply.id).in_(sorted(linked))))
-        if r.id is not None
+def _people(
+    session: Session, partnership: str, *, ids: set[int | None], codes: set[str]
+) -> dict[int | None, Person]:
+    """The people with these ids, and those with these codes in the plan's partnership (one
+    query: the page never reads the whole directory)."""
+    wanted = sorted(i for i in ids if i is not None)
+    if not wanted and not codes:
+        return {}
+    return {
+        p.id: p
+        for p in session.exec(
+            select(Person).where(
+                or_(
+                    col(Person.id).in_(wanted),
+                    and_(
+                        col(Person.partnership) == partnership, col(Person.code).in_(sorted(codes))
+                    ),
+                )
+            )
+        )
     }
+
+
+def _replies(
+    session: Session,
+    plan_id: int,
+    ref: str,
+    linked: set[int],
+    requests: Mapping[int, Delivery],
+    senders: set[int],
+) -> dict[int, Reply]:
+    """Replies that changed the action, and those waiting for review or rejected that name it:
+    among the answers to the messages that asked about it (``requests``) and those its lead
+    (``senders``) sent, so the page reads a few replies however many the plan has."""
+    found = (
+        {
+            r.id: r
+            for r in session.exec(select(Reply).where(col(Reply.id).in_(sorted(linked))))
+            if r.id is not None
+        }
+        if linked
+        else {}
+    )
+    if not requests and not senders:
+        return found
     undecided = list(
         session.exec(
-            select(Reply).where(
-                Reply.plan_id == plan_id,
+            select(Reply)
+            .options(defer(Reply.raw))  # type: ignore[arg-type]  # as received: not shown
+            .where(
                 col(Reply.verdict).in_([str(ReplyVerdict.REVIEW), str(ReplyVerdict.REJECTED)]),
+                Reply.plan_id == plan_id,
+                or_(
+                    col(Reply.delivery_id).in_(sorted(requests)),
+                    col(Reply.person_id).in_(sorted(senders)),
+                ),
             )
         )
     )
-    request_ids = sorted({r.delivery_id for r in undecided if r.delivery_id is not None})
-    requests = {
-        d.id: d for d in session.exec(select(Delivery).where(col(Delivery.id).in_(request_ids)))
-    }
+    by_id = dict(requests)
+    other = sorted({r.delivery_id for r in undecided if r.delivery_id is not None} - set(by_id))
+    if other:
+        by_id.update(
+            {
+                d.id: d
+                for d in session.exec(select(Delivery).where(col(Delivery.id).in_(other)))
+                if d.id is not None
+            }
+        )
     for reply in undecided:
-        request = requests.get(reply.delivery_id) if reply.delivery_id is not None else None
+        request = by_id.get(reply.delivery_id) if reply.delivery_id is not None else None
         if reply.id is not None and ref in refs_named(reply, request):
             found[reply.id] = reply
     return found
@@ -358,21 +440,31 @@ def _reply_line(reply: Reply, people: Mapping[int | None, Person]) -> ReplyLine:
     )
 
 
-def _deliveries(
-    session: Session, plan_id: int, ref: str, people: Mapping[str, Person], lead_code: str = ""
-) -> tuple[DeliveryLine, ...]:
-    """Every message whose list of actions holds ``ref`` (newest first)."""
-    needle = json.dumps(ref)  # as stored in the JSON list, quotes included
-    candidates = session.exec(
-        select(Delivery).where(
-            Delivery.plan_id == plan_id,
-            cast(col(Delivery.action_refs), String).contains(needle, autoescape=True),
+def _deliveries_of(session: Session, plan_id: int, ref: str, asked: set[str]) -> list[Delivery]:
+    """Every message whose list of actions holds ``ref``: found among those about the people
+    ``asked`` (its lead, and whoever updated it) and the plan's escalations (to an officer about
+    several leads), by the outbox's (plan, person) and (plan, kind) indexes, never by reading
+    every message of the plan."""
+    chosen = [col(Delivery.kind) == "escalation"]
+    if asked:
+        chosen.append(col(Delivery.person_code).in_(sorted(asked)))
+    return [
+        d
+        for d in session.exec(
+            select(Delivery)
+            .options(defer(Delivery.payload))  # type: ignore[arg-type]  # the message: not shown
+            .where(col(Delivery.plan_id) == plan_id, or_(*chosen))
         )
-    )
+        if ref in (d.action_refs or ())
+    ]
+
+
+def _delivery_lines(
+    deliveries: Sequence[Delivery], people: Mapping[str, Person], lead_code: str = ""
+) -> tuple[DeliveryLine, ...]:
+    """The messages about the action, newest first."""
     lines = []
-    for d in candidates:
-        if ref not in (d.action_refs or ()):
-            continue
+    for d in deliveries:
         # an escalation goes to an officer about several leads: this action's is its lead
         about = lead_code if d.kind == "escalation" and lead_code else d.person_code
         to, lead = people.get(d.recipient_code), people.get(about)
@@ -427,11 +519,17 @@ def _measures(
     ids = [m.id for m in measures if m.id is not None]
     readings: dict[int, list[ReadingLine]] = {}
     if ids:
-        for r in session.exec(
-            select(MeasureReading)
-            .where(col(MeasureReading.measure_id).in_(ids))
-            .order_by(col(MeasureReading.period_end).desc(), col(MeasureReading.id).desc())
-        ):
+        found = list(
+            session.exec(
+                select(MeasureReading)
+                .where(col(MeasureReading.measure_id).in_(ids))
+                .order_by(col(MeasureReading.period_end).desc(), col(MeasureReading.id).desc())
+            )
+        )
+        missing = {r.person_id for r in found if r.person_id not in people} - {None}
+        if missing:
+            people = {**people, **_people(session, "", ids=missing, codes=set())}
+        for r in found:
             who = people.get(r.person_id) if r.person_id is not None else None
             readings.setdefault(r.measure_id, []).append(
                 ReadingLine(

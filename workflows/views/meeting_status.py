@@ -18,12 +18,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
+from sqlalchemy.orm import defer
 from sqlmodel import Session, col, select
 
 from workflows.calendar.cycles import LONDON
 from workflows.calendar.meetings import Meeting, meeting_date, meeting_label
 from workflows.chasing.state import WaitingReply, awaiting_review
-from workflows.plan.people import plan_people
 from workflows.store.models import (
     Action,
     Channel,
@@ -202,16 +202,33 @@ def meeting_chases(
     plan = session.exec(select(Plan).where(Plan.code == plan_code)).first()
     if plan is None or plan.id is None:
         return None
-    deliveries = list(
+    known = {m.key: m for m in meetings} if meetings is not None else None
+    if known is not None:
+        keys = list(known)
+    else:  # every meeting the outbox names (one indexed query)
+        keys = _keys_by_date(
+            session.exec(
+                select(Delivery.meeting_key)
+                .where(Delivery.plan_id == plan.id, Delivery.meeting_key != "")
+                .distinct()
+            )
+        )
+    deliveries = _of_meetings(session, plan.id, keys)
+    return _assemble(session, plan.id, keys, known or {}, deliveries, titles=False)
+
+
+def _of_meetings(session: Session, plan_id: int, keys: Sequence[str]) -> list[Delivery]:
+    """The messages of these meetings only, by the outbox's (plan, meeting) index."""
+    if not keys:
+        return []
+    return list(
         session.exec(
             select(Delivery)
-            .where(Delivery.plan_id == plan.id, Delivery.meeting_key != "")
+            .options(defer(Delivery.payload))  # type: ignore[arg-type]  # the message: not shown
+            .where(Delivery.plan_id == plan_id, col(Delivery.meeting_key).in_(sorted(set(keys))))
             .order_by(col(Delivery.id))
         )
     )
-    known = {m.key: m for m in meetings} if meetings is not None else None
-    keys = list(known) if known is not None else _keys_by_date(d.meeting_key for d in deliveries)
-    return _assemble(session, plan.id, keys, known or {}, deliveries)
 
 
 def meeting_chase(
@@ -223,13 +240,7 @@ def meeting_chase(
     if plan is None or plan.id is None:
         return None
     known = {m.key: m for m in meetings or () if m.key == key}
-    deliveries = list(
-        session.exec(
-            select(Delivery)
-            .where(Delivery.plan_id == plan.id, Delivery.meeting_key == key)
-            .order_by(col(Delivery.id))
-        )
-    )
+    deliveries = _of_meetings(session, plan.id, [key])
     if not deliveries and key not in known:
         return None
     return _assemble(session, plan.id, [key], known, deliveries)[0]
@@ -245,22 +256,49 @@ def _assemble(
     keys: Sequence[str],
     known: Mapping[str, Meeting],
     deliveries: Sequence[Delivery],
+    *,
+    titles: bool = True,
 ) -> list[MeetingChase]:
+    """The meetings' chases from their messages; ``titles`` False leaves the actions' titles
+    out (the list of meetings shows none: it reads only the escalated actions' leads)."""
     by_meeting: dict[str, list[Delivery]] = defaultdict(list)
     wanted = set(keys)
     for d in deliveries:
         if d.meeting_key in wanted:
             by_meeting[d.meeting_key].append(d)
     plan = session.get(Plan, plan_id)
-    people = {p.code: p for p in (plan_people(session, plan) if plan is not None else [])}
+    named = {c for d in deliveries for c in (d.person_code, d.recipient_code) if c}
+    people = (
+        {
+            p.code: p
+            for p in session.exec(
+                select(Person).where(
+                    Person.partnership == plan.partnership, col(Person.code).in_(sorted(named))
+                )
+            )
+        }
+        if plan is not None and named
+        else {}
+    )
     requests = [
         d for key in keys for d in by_meeting.get(key, ()) if d.kind == "request" and d.action_refs
     ]
     changes = _changes_since(session, plan_id, requests)
     escalated = {r for d in deliveries if d.kind == "escalation" for r in d.action_refs or ()}
-    titles, leads_of = _titles(
-        session, plan_id, {r for d in requests for r in d.action_refs} | escalated
-    )
+    titled = {r for d in requests for r in d.action_refs} if titles else set()
+    names, leads_of = _titles(session, plan_id, titled | escalated)
+    extra = set(leads_of.values()) - set(people)  # the leads escalations are about
+    if extra and plan is not None:
+        people.update(
+            {
+                p.code: p
+                for p in session.exec(
+                    select(Person).where(
+                        Person.partnership == plan.partnership, col(Person.code).in_(sorted(extra))
+                    )
+                )
+            }
+        )
     waiting = awaiting_review(session, plan_id) if requests else {}
     out = []
     for key in keys:
@@ -283,7 +321,7 @@ def _assemble(
                     else (due[0].astimezone(LONDON).date() if due else None)
                 ),
                 status=str(meeting.status) if meeting else "",
-                leads=_leads(mine, people, changes, titles, leads_of, waiting),
+                leads=_leads(mine, people, changes, names, leads_of, waiting),
                 digest_sent_at=min((_at(d) for d in sent_digest), default=None),
                 digest_state=_best_state(digest) if digest else "",
             )
@@ -417,17 +455,19 @@ def _changes_since(
     since = min(_at(d) for d in requests) - timedelta(seconds=1)
     refs = {r for d in requests for r in d.action_refs}
     found: dict[str, list[tuple[datetime, bool]]] = defaultdict(list)
+    # the plan's changes since the first request (by the history's time index), not a list
+    # of every ref asked about: a meeting of a large plan asks about thousands
     for ref, at, late in session.execute(
         select(Action.ref, StatusChange.recorded_at, StatusChange.late)
         .join(Action, col(Action.id) == StatusChange.action_id)
         .where(
             Action.plan_id == plan_id,
-            col(Action.ref).in_(sorted(refs)),
             StatusChange.channel != str(Channel.IMPORT),
             col(StatusChange.recorded_at) >= since,
         )
     ):
-        found[ref].append((at, bool(late)))
+        if ref in refs:
+            found[ref].append((at, bool(late)))
     return found
 
 
