@@ -364,7 +364,7 @@ class Delivery(SQLModel, table=True):
         Index("ix_delivery_claim", "state", "not_before", "id"),
         # a plan's dead letters, its waiting messages: without it a query reads every row,
         # and a request listing hundreds of actions is a large row
-        Index("ix_delivery_plan_state", "plan_id", "state"),
+        Index("ix_delivery_plan_state", "plan_id", "state", "updated_at"),
         # the last change to a plan's outbox, in one lookup (a page's view is still current)
         Index("ix_delivery_plan_updated", "plan_id", "updated_at"),
         # an action's page (messages about a person, the escalations), a meeting's chase

@@ -75,7 +75,10 @@ def upgrade() -> None:
         sa.UniqueConstraint("plan_id", "signature"),
     )
     with op.batch_alter_table("delivery", schema=None) as batch_op:
-        batch_op.create_index("ix_delivery_plan_state", ["plan_id", "state"], unique=False)
+        # with updated_at, so a plan's dead letters in order are read off it, not off every row
+        batch_op.create_index(
+            "ix_delivery_plan_state", ["plan_id", "state", "updated_at"], unique=False
+        )
         batch_op.create_index("ix_delivery_plan_updated", ["plan_id", "updated_at"], unique=False)
 
 
