@@ -62,6 +62,7 @@ import json
 import re
 import ssl
 import threading
+import time
 import uuid
 from base64 import b64decode, b64encode
 from collections.abc import Iterator
@@ -227,7 +228,22 @@ class _PendingPages:
 class FakeGraph:
     """State, scripting and request log of the fake. ``url`` is ``https://127.0.0.1:PORT``."""
 
+    def wait_idle(self, quiet: float = 0.3, timeout: float = 20.0) -> None:
+        """Wait until no request has been in hand for ``quiet`` seconds: what a dead client
+        left in flight has been carried out (as Exchange would, long before a 15-minute lease
+        runs out)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                idle = self.active == 0 and time.monotonic() - self.last_active >= quiet
+            if idle:
+                return
+            time.sleep(0.05)
+
     def __init__(self, *, ca: trustme.CA, ca_path: Path) -> None:
+        #: Requests being handled now, and when one last started or ended (wait_idle).
+        self.active = 0
+        self.last_active = 0.0
         self.ca = ca
         self.ca_path = ca_path
         self.tenant = TENANT
@@ -852,6 +868,17 @@ def _make_handler(fake: FakeGraph) -> type[BaseHTTPRequestHandler]:
         # -- plumbing ----------------------------------------------------------------------
 
         def _handle(self, method: str) -> None:
+            with fake._lock:
+                fake.active += 1
+                fake.last_active = time.monotonic()
+            try:
+                self._handle_one(method)
+            finally:
+                with fake._lock:
+                    fake.active -= 1
+                    fake.last_active = time.monotonic()
+
+        def _handle_one(self, method: str) -> None:
             parts = urlsplit(self.path)
             path = unquote(parts.path)
             query = {k: v[0] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}

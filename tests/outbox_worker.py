@@ -173,10 +173,18 @@ def keys_in(engine: Engine, state: DeliveryState) -> set[str]:
 
 
 def kill_loop(
-    store: Store, channel: dict[str, str], *, kills: int, seed: int, lease: float = LEASE
+    store: Store,
+    channel: dict[str, str],
+    *,
+    kills: int,
+    seed: int,
+    lease: float = LEASE,
+    settle: Callable[[], None] | None = None,
 ) -> Figures:
     """Start a dispatcher, kill -9 it at a random moment once it is dispatching, ``kills``
-    times; then let one run to the end."""
+    times; then let one run to the end. ``settle``, after each kill, waits for the provider to
+    finish what the dead worker left in flight: the test's short lease stands for the service's
+    15 minutes, which no request outlasts."""
     rng = random.Random(seed)
     figures = Figures()
     for n in range(kills):
@@ -186,6 +194,8 @@ def kill_loop(
         _, status = os.waitpid(pid, 0)
         figures.kills += os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL
         figures.mid_send |= keys_in(store.engine, DeliveryState.SUBMITTING)
+        if settle is not None:
+            settle()
         time.sleep(rng.choice([0.0, lease]))  # sometimes the next one finds the leases expired
     pid = forked_worker(store, channel, "survivor", lease)
     _, status = os.waitpid(pid, 0)

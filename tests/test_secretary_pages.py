@@ -600,7 +600,8 @@ def test_the_pages_read_the_store_in_a_few_queries_however_big_the_plan(world: W
     assert before["/plan"] <= 10, _queries(world, "/plan")
     assert before["/plan?status=Amber"] <= 12 and before["/plan?page=2"] <= 10
     assert before["/actions/2.5"] <= 17, _queries(world, "/actions/2.5")
-    assert before["/meetings"] <= 7 and before[f"/meetings/{MEETING}"] <= 7
+    # a meeting's view, computed (the plan and its stamp, then 7 queries) or kept (the stamp)
+    assert before["/meetings"] <= 10 and before[f"/meetings/{MEETING}"] <= 10
     assert before["/review"] <= 9
     # twice the actions, each with a lead and an update: the same queries (no N+1)
     with Session(world.engine) as s:
