@@ -197,23 +197,18 @@ def chase_window(plan: PlanRuntime, now: datetime) -> str | None:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def _chased_already(runtime: Runtime, plan: PlanRuntime, window: str) -> tuple[int | None, bool]:
+def _chased_already(runtime: Runtime, plan_id: int, window: str) -> tuple[int | None, bool]:
     """(the plan's revision now, whether every chase of ``window`` was enqueued at it)."""
     with Session(runtime.engine) as session:
-        found = session.execute(
-            select(ReadModelState.revision)  # type: ignore[call-overload]
-            .join(Plan, col(Plan.id) == col(ReadModelState.plan_id))
-            .where(Plan.code == plan.code)
-        ).first()
-        if found is None:
+        revision = session.get(ReadModelState, plan_id)
+        if revision is None:
             return None, False
-        revision = int(found[0])
         marker = session.execute(
-            select(TickMarker.revision)  # type: ignore[call-overload]
-            .join(Plan, col(Plan.id) == col(TickMarker.plan_id))
-            .where(Plan.code == plan.code, TickMarker.signature == window)
+            select(TickMarker.revision).where(  # type: ignore[call-overload]
+                TickMarker.plan_id == plan_id, TickMarker.signature == window
+            )
         ).first()
-        return revision, marker is not None and int(marker[0]) == revision
+        return revision.revision, marker is not None and int(marker[0]) == revision.revision
 
 
 def _mark_chased(runtime: Runtime, plan_id: int, window: str, revision: int, now: datetime) -> None:
@@ -274,9 +269,10 @@ def tick(
         refresh_flags(runtime, plan, now)  # a new day, or a change since: the pages' flags
         window = chase_window(plan, now)
         try:
-            if _plan_id(runtime, plan) is None:  # said at every tick, in the window or not
+            plan_id = _plan_id(runtime, plan)
+            if plan_id is None:  # said at every tick, in the window or not
                 raise UnknownPlan(code)
-            revision, chased = _chased_already(runtime, plan, window) if window else (None, True)
+            revision, chased = _chased_already(runtime, plan_id, window) if window else (None, True)
             due = [] if chased and not thorough else _plan_tick(runtime, plan, now)
         except UnknownPlan:
             missing.append(code)  # not imported yet: the other plans are still chased
@@ -290,9 +286,7 @@ def tick(
         with runtime.engine.begin() as conn:
             enqueued += enqueue(conn, [p.delivery for p in due if p.new], now=now)
         if window and revision is not None and not chased:
-            plan_id = next((p.delivery.plan_id for p in due), None) or _plan_id(runtime, plan)
-            if plan_id is not None:
-                _mark_chased(runtime, plan_id, window, revision, now)
+            _mark_chased(runtime, plan_id, window, revision, now)
         if plan.digests is not None:
             enqueued += enqueue_due_digests(runtime, plan, now)
         enqueued += enqueue_invitations(runtime, plan, now)

@@ -123,19 +123,6 @@ def _action_ids(session: Session, plan_id: int) -> list[int]:
     return [a for a in session.exec(select(Action.id).where(Action.plan_id == plan_id)) if a]
 
 
-def current_flags(
-    session: Session,
-    plan_id: int,
-    now: datetime,
-    rules: FlagRules,
-    refs: Collection[str] | None = None,
-) -> dict[str, tuple[Flag, ...]]:
-    """The flagged actions' flags by ref (of ``refs`` only, when given), refreshed first if a
-    change came since the last refresh."""
-    refresh(session, plan_id, now, rules)
-    return stored_flags(session, plan_id, refs)
-
-
 def stored_flags(
     session: Session, plan_id: int, refs: Collection[str] | None = None
 ) -> dict[str, tuple[Flag, ...]]:
@@ -156,15 +143,6 @@ def flagged_action_ids(plan_id: int) -> Select[Any]:
     return select(ActionFlags.action_id).where(
         ActionFlags.plan_id == plan_id, col(ActionFlags.flagged).is_(True)
     )
-
-
-def flagged_count(session: Session, plan_id: int) -> int:
-    found = session.exec(
-        select(func.count())
-        .select_from(ActionFlags)
-        .where(ActionFlags.plan_id == plan_id, col(ActionFlags.flagged).is_(True))
-    ).one()
-    return int(found)
 
 
 def plan_stamp(session: Session, plan_id: int) -> tuple[Any, ...]:
