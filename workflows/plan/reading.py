@@ -592,6 +592,10 @@ class _RowReader:
         self.single_cells: list[tuple[int, str]] = []
         #: Refs longer than the store keeps: (row, ref, generated).
         self.too_long: list[tuple[int, str, bool]] = []
+        #: Each distinct text cell as :func:`clean_text` reads it (only for this import).
+        self.texts: dict[str, str] = {}
+        #: Each distinct date cell (and its number format) as :func:`parse_date_cell` reads it.
+        self.dates: dict[tuple[type, object, str | None], ParsedDate] = {}
         self.complete_value = next(
             (
                 v
@@ -762,7 +766,14 @@ class _RowReader:
     def _date(self, r: int, name: str, value: object) -> ParsedDate:
         col = self.cols.get(name)
         fmt = self.grid.date_formats.get((r, col)) if col is not None else None
-        return parse_date_cell(value, number_format=fmt)
+        if type(value) not in (datetime, date):
+            return parse_date_cell(value, number_format=fmt)
+        # A plan's date cells hold a few dates many times: each is read once per format.
+        key = (type(value), value, fmt)
+        found = self.dates.get(key)
+        if found is None:
+            found = self.dates[key] = parse_date_cell(value, number_format=fmt)
+        return found
 
     def _people(self, codes: Iterable[str]) -> str:
         shown = []
@@ -834,7 +845,18 @@ class _RowReader:
 
     # -- rows ----------------------------------------------------------------------------------
     def add_row(self, r: int, values: dict[str, object], raw: dict[str, Any]) -> None:
-        text = {name: clean_text(v) for name, v in values.items()}
+        texts = self.texts
+        text: dict[str, str] = {}
+        for name, v in values.items():
+            if type(v) is str:
+                # A plan repeats most of its cells (areas, leads, dates): each text is cleaned
+                # once per import.
+                cleaned = texts.get(v)
+                if cleaned is None:
+                    cleaned = texts[v] = clean_text(v)
+                text[name] = cleaned
+            else:
+                text[name] = clean_text(v)
         ref_text, numeric_ref = _ref_text(values.get("ref"))
         own = [n for n in ("title", "lead", "start", "due", "forecast", "status") if text.get(n)]
         if not ref_text and not text.get("title"):
