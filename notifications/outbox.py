@@ -48,7 +48,7 @@ from notifications.channel import (
     TransientError,
     log_reason,
 )
-from workflows.store.models import Delivery, DeliveryState, SenderPace
+from workflows.store.models import Delivery, DeliveryAction, DeliveryState, SenderPace
 
 log = structlog.get_logger(__name__)
 _T = TypeVar("_T")
@@ -59,6 +59,7 @@ class StoreUnavailable(Exception):
 
 
 DELIVERY = Delivery.__table__  # type: ignore[attr-defined]
+DELIVERY_ACTION = DeliveryAction.__table__  # type: ignore[attr-defined]
 PACE = SenderPace.__table__  # type: ignore[attr-defined]
 
 
@@ -127,7 +128,9 @@ class NewDelivery:
 
 
 def enqueue(conn: Connection, deliveries: Iterable[NewDelivery], *, now: datetime) -> int:
-    """Insert each delivery unless its key is already in the outbox; returns how many were new."""
+    """Insert each delivery unless its key is already in the outbox; returns how many were new.
+
+    Each new message's actions are written beside it (:func:`delivery_links`)."""
     rows = [d.row(now) for d in deliveries]
     if not rows:
         return 0
@@ -135,12 +138,36 @@ def enqueue(conn: Connection, deliveries: Iterable[NewDelivery], *, now: datetim
     statement = (
         dialect.insert(DELIVERY)
         .on_conflict_do_nothing(index_elements=["key"])
-        .returning(DELIVERY.c.id)
+        .returning(DELIVERY.c.id, DELIVERY.c.key)
     )
+    by_key = {row["key"]: row for row in rows}
     inserted = 0
     for start in range(0, len(rows), 200):
-        inserted += len(conn.execute(statement, rows[start : start + 200]).all())
+        new = conn.execute(statement, rows[start : start + 200]).all()
+        inserted += len(new)
+        links = [
+            link
+            for delivery_id, key in new
+            for link in delivery_links(
+                delivery_id, by_key[key]["plan_id"], by_key[key]["action_refs"]
+            )
+        ]
+        if links:
+            conn.execute(DELIVERY_ACTION.insert(), links)
     return inserted
+
+
+def delivery_links(
+    delivery_id: int, plan_id: int | None, refs: Iterable[str]
+) -> list[dict[str, Any]]:
+    """The ``delivery_action`` rows of a message: one per action it asks about, once each."""
+    if plan_id is None:
+        return []
+    return [
+        {"delivery_id": delivery_id, "ref": ref, "plan_id": plan_id}
+        for ref in dict.fromkeys(refs)
+        if ref
+    ]
 
 
 @dataclass(frozen=True)

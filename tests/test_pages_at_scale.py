@@ -25,7 +25,16 @@ from integrations.web import create_app
 from tests.clock import Clock
 from tests.signin import TEST_SIGNIN, sign_in
 from workflows.digest.contents import Flag, Severity
-from workflows.store.models import Action, Area, Delivery, Person, Plan, Reply, StatusChange
+from workflows.store.models import (
+    Action,
+    Area,
+    Delivery,
+    DeliveryAction,
+    Person,
+    Plan,
+    Reply,
+    StatusChange,
+)
 from workflows.store.read_models import touch
 from workflows.views.flag_model import Computed, FlagRules
 
@@ -198,6 +207,14 @@ class Store:
                         col(Delivery.plan_id) == self.plan_id
                     )
                 ).all()
+            )
+            conn.execute(
+                insert(DeliveryAction),
+                [
+                    {"delivery_id": requests[codes[lead_id]], "ref": ref, "plan_id": self.plan_id}
+                    for lead_id, refs in by_lead.items()
+                    for ref in refs
+                ],
             )
             conn.execute(
                 insert(Reply),

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -22,12 +23,12 @@ OLD = {"Ref": "2.5", "Completion date": "March 2024"}
 NEW = {"Ref": "2.5", "Completion date": "June 2024", "Progress": "ä – “x”"}
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def old_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    """A store at 0013 (a schema of its own on PostgreSQL)."""
-    if request.param == "sqlite":
+@contextmanager
+def store_at(kind: str, tmp_path: Path, revision: str) -> Iterator[Engine]:
+    """A store of ``kind`` (sqlite or postgresql: a schema of its own) at ``revision``."""
+    if kind == "sqlite":
         engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
-        upgrade(engine, "0013")
+        upgrade(engine, revision)
         yield engine
         engine.dispose()
         return
@@ -40,7 +41,7 @@ def old_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine
     with admin.begin() as conn:
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))
     engine = make_engine(PG_URL, connect_args={"options": f"-csearch_path={schema}"})
-    upgrade(engine, "0013")
+    upgrade(engine, revision)
     try:
         yield engine
     finally:
@@ -48,6 +49,13 @@ def old_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine
         with admin.begin() as conn:
             conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def old_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    """A store at 0013."""
+    with store_at(request.param, tmp_path, "0013") as engine:
+        yield engine
 
 
 def _fill(engine: Engine, *, stray: bool = False) -> None:

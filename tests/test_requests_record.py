@@ -21,6 +21,7 @@ from workflows.plan.mapping import load_mapping
 from workflows.replies.external import RecordResult, read_csv, read_eml, record_requests
 from workflows.replies.intake import ingest_email
 from workflows.store.models import Delivery, Reply
+from workflows.views.action_history import action_history
 
 PLAN = "plymouth-send-2023"
 CYCLES = load_cycles(ROOT / "config" / "cycles.yaml")
@@ -87,6 +88,12 @@ def test_it_links_a_reply_to_a_request_another_system_sent(engine: Engine, tmp_p
         assert row.due_by is not None
         assert row.due_by.astimezone(UTC) == datetime(2025, 9, 23, 22, 59, 59, tzinfo=UTC)
         request_id = row.id
+        # each action's page lists it among the messages that asked about the action
+        page = action_history(s, PLAN, "6.2")
+        assert page is not None
+        assert [(d.kind, d.channel, d.lead) for d in page.deliveries] == [
+            ("request", "external", "Tobias Carnsew")
+        ]
 
     outcome = ingest_email(
         engine,

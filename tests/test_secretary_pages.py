@@ -24,6 +24,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from openpyxl import load_workbook
 from sqlalchemy import Engine, event, func
 from sqlmodel import Session, col, select
 
@@ -700,6 +701,32 @@ def test_an_actions_page_shows_its_details_and_its_history_newest_first(world: W
         "Sent",
     ]
     assert f'href="/meetings/{MEETING}"' in html
+
+
+def test_it_lists_the_requests_to_a_lead_the_action_had_before(
+    world: World, tmp_path: Path
+) -> None:
+    # Aisha never updated 2.2; the workbook imported after the chase names Tamsin as its lead.
+    workbook = load_workbook(PLAN_XLSX)
+    sheet = workbook["Action Plan"]
+    row = next(r for r in range(3, sheet.max_row + 1) if sheet[f"E{r}"].value == "2.2")
+    sheet[f"G{row}"] = "Head of Skills and Post 16 (TB)"
+    changed = tmp_path / "plan-after-the-chase.xlsx"
+    workbook.save(changed)
+    outcome = import_plan(
+        world.engine, changed, mapping=load_mapping(MAPPING), now=READING - timedelta(hours=1)
+    )
+    assert outcome.ok, outcome.errors
+
+    html = world.get("/actions/2.2")
+    assert _summary(html, "Details")["Lead"] == "Tamsin Bolitho (TB)"
+    sent = page(html).table("Messages that asked about action 2.2")
+    asked = [(r[0], r[2]) for r in sent.rows]
+    assert ("Update request (email)", "Aisha Pendleford") in asked
+    assert ("Final reminder (email)", "Aisha Pendleford") in asked
+    assert asked[0][0] == "Escalation (email)"  # to Ansel, the area's officer
+    # and only the messages that asked about 2.2: none of Aisha's others is listed twice
+    assert len(asked) == len(set(asked))
 
 
 def test_a_late_update_is_marked_late_in_the_history(world: World) -> None:

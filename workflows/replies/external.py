@@ -34,7 +34,7 @@ from sqlmodel import Session, col, select
 from workflows.calendar.cycles import LONDON, CyclesConfig
 from workflows.calendar.meetings import meeting_date, meetings
 from workflows.plan.people import plan_people
-from workflows.store.models import Action, Delivery, DeliveryState, Person, Plan
+from workflows.store.models import Action, Delivery, DeliveryAction, DeliveryState, Person, Plan
 
 #: The outbox channel of a request Chaser did not send (nothing dispatches it).
 EXTERNAL = "external"
@@ -371,6 +371,11 @@ def record_requests(
         return result
     for row in rows:
         session.add(row)
+    session.flush()
+    for row in rows:
+        assert row.id is not None and row.plan_id is not None
+        for ref in dict.fromkeys(row.action_refs):
+            session.add(DeliveryAction(delivery_id=row.id, ref=ref, plan_id=row.plan_id))
     session.commit()
     return result
 

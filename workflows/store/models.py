@@ -401,6 +401,19 @@ class Delivery(SQLModel, table=True):
     sent_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
 
 
+class DeliveryAction(SQLModel, table=True):
+    """One action a message asked about (a ref of ``Delivery.action_refs``), so that an action's
+    page finds every message about it by one index, whoever it went to: its lead, a lead it had
+    before, a delegate or an officer. Written with the message, never changed."""
+
+    __tablename__ = "delivery_action"
+    __table_args__ = (Index("ix_delivery_action_plan_ref", "plan_id", "ref"),)
+
+    delivery_id: int = Field(foreign_key="delivery.id", primary_key=True)
+    ref: str = Field(primary_key=True, max_length=32)
+    plan_id: int = Field(foreign_key="plan.id")
+
+
 class SenderPace(SQLModel, table=True):
     """Per-sender-mailbox pacing shared by every worker: the earliest time the next send may go.
 

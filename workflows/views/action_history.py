@@ -27,6 +27,7 @@ from workflows.store.models import (
     ChangeKind,
     Channel,
     Delivery,
+    DeliveryAction,
     Measure,
     MeasureReading,
     Milestone,
@@ -240,10 +241,7 @@ def action_history(
     )
     by_code = {p.code: p for p in people.values() if p.partnership == plan.partnership}
     contributors = [people[link.person_id] for link in links if link.person_id in people]
-    lead_code = people[action.accountable_id].code if action.accountable_id in people else ""
-    # who may have been asked about it: its lead, and those who updated it (a lead before)
-    asked = {lead_code, *(people[c.person_id].code for c in changes if c.person_id in people)}
-    deliveries = _deliveries_of(session, plan.id, ref, asked - {""})
+    deliveries = _deliveries_of(session, plan.id, ref)
     replies = _replies(
         session,
         plan.id,
@@ -440,23 +438,18 @@ def _reply_line(reply: Reply, people: Mapping[int | None, Person]) -> ReplyLine:
     )
 
 
-def _deliveries_of(session: Session, plan_id: int, ref: str, asked: set[str]) -> list[Delivery]:
-    """Every message whose list of actions holds ``ref``: found among those about the people
-    ``asked`` (its lead, and whoever updated it) and the plan's escalations (to an officer about
-    several leads), by the outbox's (plan, person) and (plan, kind) indexes, never by reading
-    every message of the plan."""
-    chosen = [col(Delivery.kind) == "escalation"]
-    if asked:
-        chosen.append(col(Delivery.person_code).in_(sorted(asked)))
-    return [
-        d
-        for d in session.exec(
+def _deliveries_of(session: Session, plan_id: int, ref: str) -> list[Delivery]:
+    """Every message that asked about action ``ref``, whoever it went to (its lead, a lead it
+    had before, a delegate, an officer), by ``delivery_action``'s (plan, ref) index, never by
+    reading every message of the plan."""
+    return list(
+        session.exec(
             select(Delivery)
             .options(defer(Delivery.payload))  # type: ignore[arg-type]  # the message: not shown
-            .where(col(Delivery.plan_id) == plan_id, or_(*chosen))
+            .join(DeliveryAction, col(DeliveryAction.delivery_id) == col(Delivery.id))
+            .where(col(DeliveryAction.plan_id) == plan_id, col(DeliveryAction.ref) == ref)
         )
-        if ref in (d.action_refs or ())
-    ]
+    )
 
 
 def _delivery_lines(
