@@ -10,20 +10,23 @@ reading of their number formats is measured too. Each is timed ``--repeat`` time
 fastest taken (the machine is shared). Run with ``bench/run`` (or
 ``python bench/import_plan.py --actions N``).
 
-Where a 20,000-action import's time goes (1 December 2026, 2-core machine shared with three
-other sessions, so each figure moves by a fifth from run to run; openpyxl's pass 2.8-5 s):
-reading the workbook about 0.65 s (calamine 0.25, the scan of the sheet's XML for its extent
-0.2, the date cells' formats from the XML 0.07); reading the plan's rows about 0.7 s (cleaning
-each cell's text, the leads, the dates: many small steps); writing about 1.0 s (SQLite's own
-executemany 0.7 s for ~100,000 rows: action 0.25, the history's "created" rows 0.25, the
-import's rows 0.15, milestones 0.1, contributors 0.05; converting the values for it 0.2) and the
-commit 0.2 s. Each row's raw cells are now kept once, in the import's rows (``imported_row``;
-migration 0014 dropped ``action.raw_cells``): the store is 52 MB instead of 75 MB, but since the
-cells were already serialised once for both tables this saved only about 0.1 s, within the
-noise. Result: 0.85-1.0x (as before this change, measured side by side); the re-import
-1.3-1.5x. The 0.5x target needs the rows read and written in about half the time again:
-less Python per cell in the reading, and fewer rows per action written (the history's
-"created" row costs as much as the action's).
+It also prints where the import's time goes, each part against the same openpyxl pass:
+reading (the workbook into a plan: calamine, the date cells' formats from the sheet's XML, and
+the plan's rows; nothing written), and of the writing, the time spent inside the database's
+statements (SQLite's own storing, and its driver binding each row's values) and in the commit.
+
+What that showed on 1 December 2026 (2-core machine, `--repeat 3`): openpyxl's pass 2.68 s;
+the import 2.60 s (0.97x); reading alone 1.39 s (0.52x: inflating the sheet's XML 0.05 s, the
+scan of it for its extent before calamine may build it 0.15 s, calamine 0.23 s, the date cells'
+formats and the rows in Python the rest); inside the store's statements 0.53 s (0.20x: about
+100,000 rows, the action, its "created" history row, its imported row, milestones,
+contributors) and the commit 0.23 s (0.09x); preparing the rows for the statements (Python)
+the rest, about 0.45 s. The parts no code of Chaser's runs faster (inflating, scanning,
+calamine, SQLite's statements, the commit) take 1.2 s, 0.45x, between them: 0.5x would leave
+0.13 s to read, check and prepare 20,000 rows, under 7 microseconds a row, when cleaning one
+row's text alone takes longer. Moving the statements to a second thread, where SQLite releases
+the interpreter, was measured too and made the import slower: the driver takes the interpreter
+back for every row it binds, so the two threads only queue for it.
 """
 
 from __future__ import annotations
@@ -33,17 +36,23 @@ import random
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from openpyxl import Workbook, load_workbook
 from openpyxl.cell import WriteOnlyCell
+from sqlalchemy import event
+from sqlmodel import Session
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from chaser.importing import import_people, import_plan  # noqa: E402
+from integrations.spreadsheets import read_grid  # noqa: E402
 from workflows.plan.mapping import load_mapping  # noqa: E402
+from workflows.plan.people import directory  # noqa: E402
+from workflows.plan.reading import read_plan  # noqa: E402
 from workflows.store.db import make_engine, upgrade  # noqa: E402
 
 MAPPING = ROOT / "config" / "mappings" / "plymouth.yaml"
@@ -158,9 +167,9 @@ def openpyxl_pass(path: Path) -> float:
     return time.perf_counter() - start
 
 
-def chaser_import(path: Path, folder: Path) -> tuple[float, float, int]:
+def chaser_import(path: Path, folder: Path) -> Timings:
     """The first import of ``path`` into a fresh store, then its re-import (every action
-    matched and unchanged), in seconds, and how many actions it holds."""
+    matched and unchanged), with where the first one's time went."""
     db = folder / "bench.db"
     db.unlink(missing_ok=True)
     engine = make_engine(f"sqlite:///{db}")
@@ -168,15 +177,51 @@ def chaser_import(path: Path, folder: Path) -> tuple[float, float, int]:
     now = datetime(2026, 1, 5, 9, tzinfo=UTC)
     import_people(engine, PEOPLE, now=now)
     mapping = load_mapping(MAPPING)
+    with Session(engine) as session:
+        people = directory(session, "")
+    start = time.perf_counter()
+    read_plan(read_grid(path, mapping.sheet), mapping, people)
+    reading = time.perf_counter() - start
+    spent = {"statements": 0.0, "commit": 0.0}
+    started: list[float] = []
+
+    def before(*_: object) -> None:
+        started.append(time.perf_counter())
+
+    def after(*_: object) -> None:
+        spent["statements"] += time.perf_counter() - started.pop()
+
+    def before_commit(*_: object) -> None:
+        started.append(time.perf_counter())
+
+    event.listen(engine, "before_cursor_execute", before)
+    event.listen(engine, "after_cursor_execute", after)
+    event.listen(engine, "commit", before_commit)
     times = []
     for when in (now, now + timedelta(days=7)):
         start = time.perf_counter()
         outcome = import_plan(engine, path, mapping=mapping, now=when)
-        times.append(time.perf_counter() - start)
+        end = time.perf_counter()
+        times.append(end - start)
         if not outcome.ok:
             raise SystemExit(f"import failed: {outcome.errors}")
+        if len(times) == 1:
+            spent["commit"] = end - started.pop() if started else 0.0
+            first = dict(spent)
     engine.dispose()
-    return times[0], times[1], outcome.actions
+    return Timings(times[0], times[1], outcome.actions, reading, first)
+
+
+@dataclass
+class Timings:
+    first: float
+    again: float
+    actions: int
+    #: The workbook read into a plan (nothing written), timed on its own.
+    reading: float
+    #: Of the first import: inside the database's statements, and the commit (from its start
+    #: to the end of the import, which it ends).
+    store: dict[str, float]
 
 
 def main() -> None:
@@ -191,16 +236,26 @@ def main() -> None:
         t0 = time.perf_counter()
         generate(path, args.actions)
         print(f"generated {args.actions} actions in {time.perf_counter() - t0:.1f}s")
-        baselines, imports, reimports = [], [], []
+        baselines: list[float] = []
+        runs: list[Timings] = []
         for _ in range(max(1, args.repeat)):
             baselines.append(openpyxl_pass(path))
-            first, again, n = chaser_import(path, folder)
-            imports.append(first)
-            reimports.append(again)
-        baseline, ours, reimport = min(baselines), min(imports), min(reimports)
+            runs.append(chaser_import(path, folder))
+        baseline = min(baselines)
+        best = min(runs, key=lambda t: t.first)
+        ours, n = best.first, best.actions
+        reimport = min(t.again for t in runs)
         ratio = ours / baseline
+        statements, commit = best.store["statements"], best.store["commit"]
         print(f"openpyxl read-only pass : {baseline:7.2f}s  (baseline, 1.00x)")
         print(f"chaser plan import      : {ours:7.2f}s  ({ratio:.2f}x, {n} actions)")
+        reading = min(t.reading for t in runs)
+        print(
+            f"  reading alone         : {reading:7.2f}s  "
+            f"({reading / baseline:.2f}x, nothing written)"
+        )
+        print(f"  the store's statements: {statements:7.2f}s  ({statements / baseline:.2f}x)")
+        print(f"  the commit            : {commit:7.2f}s  ({commit / baseline:.2f}x)")
         print(
             f"chaser plan re-import   : {reimport:7.2f}s  ({reimport / baseline:.2f}x, unchanged)"
         )
