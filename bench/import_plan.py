@@ -21,10 +21,11 @@ scan of it for its extent before calamine may build it 0.15 s, calamine 0.23 s, 
 formats and the rows in Python the rest); inside the store's statements 0.53 s (0.20x: about
 100,000 rows, the action, its "created" history row, its imported row, milestones,
 contributors) and the commit 0.23 s (0.09x); preparing the rows for the statements (Python)
-the rest, about 0.45 s. The parts no code of Chaser's runs faster (inflating, scanning,
-calamine, SQLite's statements, the commit) take 1.2 s, 0.45x, between them: 0.5x would leave
-0.13 s to read, check and prepare 20,000 rows, under 7 microseconds a row, when cleaning one
-row's text alone takes longer. Moving the statements to a second thread, where SQLite releases
+the rest, about 0.45 s. The parts that run in C or Rust, not in Python (inflating, the scan's
+regular expressions, calamine, SQLite's statements, the commit), take 1.2 s, 0.45x, between
+them: 0.5x would leave 0.13 s to read, check and prepare 20,000 rows in Python, under 7
+microseconds a row, when cleaning one row's text alone takes longer. Only writing fewer rows
+(the "created" history row is a fifth of them) or a faster interpreter would move that floor. Moving the statements to a second thread, where SQLite releases
 the interpreter, was measured too and made the import slower: the driver takes the interpreter
 back for every row it binds, so the two threads only queue for it.
 """
