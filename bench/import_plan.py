@@ -25,9 +25,10 @@ the rest, about 0.45 s. The parts that run in C or Rust, not in Python (inflatin
 regular expressions, calamine, SQLite's statements, the commit), take 1.2 s, 0.45x, between
 them: 0.5x would leave 0.13 s to read, check and prepare 20,000 rows in Python, under 7
 microseconds a row, when cleaning one row's text alone takes longer. Only writing fewer rows
-(the "created" history row is a fifth of them) or a faster interpreter would move that floor. Moving the statements to a second thread, where SQLite releases
-the interpreter, was measured too and made the import slower: the driver takes the interpreter
-back for every row it binds, so the two threads only queue for it.
+(the "created" history row is a fifth of them) or a faster interpreter would move that floor.
+Moving the statements to a second thread, where SQLite releases the interpreter, was measured
+too and made the import slower: the driver takes the interpreter back for every row it binds,
+so the two threads only queue for it.
 """
 
 from __future__ import annotations

@@ -162,6 +162,7 @@ def _plan_tick(runtime: Runtime, plan: PlanRuntime, now: datetime) -> list[Plann
                 recipient_code=chase.to.code,
                 meeting_key=chase.meeting_key,
                 action_refs=tuple(a.ref for a in chase.actions),
+                action_leads=tuple((a.ref, (a.lead or chase.lead).code) for a in chase.actions),
                 due_by=_end_of(chase.papers_deadline),
             )
             planned.append(Planned(chase, delivery, new=message.key not in known))

@@ -93,6 +93,8 @@ class NewDelivery:
     meeting_key: str = ""
     action_refs: tuple[str, ...] = ()
     due_by: datetime | None = None
+    #: Whose each action is, by ref, where it is not ``person_code``'s (an escalation).
+    action_leads: tuple[tuple[str, str], ...] = ()
 
     def row(self, now: datetime) -> dict[str, Any]:
         message = self.message
@@ -131,7 +133,8 @@ def enqueue(conn: Connection, deliveries: Iterable[NewDelivery], *, now: datetim
     """Insert each delivery unless its key is already in the outbox; returns how many were new.
 
     Each new message's actions are written beside it (:func:`delivery_links`)."""
-    rows = [d.row(now) for d in deliveries]
+    given = list(deliveries)
+    rows = [d.row(now) for d in given]
     if not rows:
         return 0
     dialect = sqlite if conn.dialect.name == "sqlite" else postgresql
@@ -140,32 +143,31 @@ def enqueue(conn: Connection, deliveries: Iterable[NewDelivery], *, now: datetim
         .on_conflict_do_nothing(index_elements=["key"])
         .returning(DELIVERY.c.id, DELIVERY.c.key)
     )
-    by_key = {row["key"]: row for row in rows}
+    by_key = {d.message.key: d for d in given}
     inserted = 0
     for start in range(0, len(rows), 200):
         new = conn.execute(statement, rows[start : start + 200]).all()
         inserted += len(new)
-        links = [
-            link
-            for delivery_id, key in new
-            for link in delivery_links(
-                delivery_id, by_key[key]["plan_id"], by_key[key]["action_refs"]
-            )
-        ]
+        links = [link for row_id, key in new for link in delivery_links(row_id, by_key[key])]
         if links:
             conn.execute(DELIVERY_ACTION.insert(), links)
     return inserted
 
 
-def delivery_links(
-    delivery_id: int, plan_id: int | None, refs: Iterable[str]
-) -> list[dict[str, Any]]:
-    """The ``delivery_action`` rows of a message: one per action it asks about, once each."""
-    if plan_id is None:
+def delivery_links(delivery_id: int, delivery: NewDelivery) -> list[dict[str, Any]]:
+    """The ``delivery_action`` rows of a message: one per action it asks about, once each, with
+    whose action it is."""
+    if delivery.plan_id is None:
         return []
+    leads = dict(delivery.action_leads)
     return [
-        {"delivery_id": delivery_id, "ref": ref, "plan_id": plan_id}
-        for ref in dict.fromkeys(refs)
+        {
+            "delivery_id": delivery_id,
+            "ref": ref,
+            "plan_id": delivery.plan_id,
+            "lead_code": leads.get(ref, delivery.person_code),
+        }
+        for ref in dict.fromkeys(delivery.action_refs)
         if ref
     ]
 

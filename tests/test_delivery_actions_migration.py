@@ -21,13 +21,17 @@ def store_at_0014(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[En
         yield engine
 
 
-def _message(conn: object, n: int, plan_id: int | None, refs: list[str]) -> None:
+def _message(
+    conn: object, n: int, plan_id: int | None, refs: list[str], kind: str = "request"
+) -> None:
     _insert(
         conn,
         "delivery",
         key=f"k{n}",
         reference=f"CHS-{n}",
+        kind=kind,
         plan_id=plan_id,
+        person_code="AP",
         action_refs=json.dumps(refs),
         payload="{}",
     )
@@ -44,12 +48,21 @@ def test_it_links_every_message_sent_before_the_upgrade_to_its_actions(
         _message(conn, 2, 1, ["2.2", "2.2"])  # a ref written twice is linked once
         _message(conn, 3, 2, ["2.2"])  # another plan's 2.2
         _message(conn, 4, None, [])  # a sign-in link: about no plan
+        _message(conn, 5, 1, ["2.2", "3.1"], kind="escalation")  # about several leads' actions
     upgrade(engine)
     with engine.connect() as conn:
         links = conn.execute(
-            text("select delivery_id, plan_id, ref from delivery_action order by 1, 3")
+            text("select delivery_id, plan_id, ref, lead_code from delivery_action order by 1, 3")
         ).all()
-    assert [tuple(r) for r in links] == [(1, 1, "2.2"), (1, 1, "2.5"), (2, 1, "2.2"), (3, 2, "2.2")]
+    assert [tuple(r) for r in links] == [
+        (1, 1, "2.2", "AP"),
+        (1, 1, "2.5", "AP"),
+        (2, 1, "2.2", "AP"),
+        (3, 2, "2.2", "AP"),
+        # which of them was whose, an escalation did not keep: the page says the lead's now
+        (5, 1, "2.2", ""),
+        (5, 1, "3.1", ""),
+    ]
     indexes = {i["name"] for i in inspect(engine).get_indexes("delivery_action")}
     assert "ix_delivery_action_plan_ref" in indexes
 

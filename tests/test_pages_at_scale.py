@@ -211,7 +211,12 @@ class Store:
             conn.execute(
                 insert(DeliveryAction),
                 [
-                    {"delivery_id": requests[codes[lead_id]], "ref": ref, "plan_id": self.plan_id}
+                    {
+                        "delivery_id": requests[codes[lead_id]],
+                        "ref": ref,
+                        "plan_id": self.plan_id,
+                        "lead_code": codes[lead_id],
+                    }
                     for lead_id, refs in by_lead.items()
                     for ref in refs
                 ],

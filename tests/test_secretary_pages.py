@@ -724,7 +724,8 @@ def test_it_lists_the_requests_to_a_lead_the_action_had_before(
     asked = [(r[0], r[2]) for r in sent.rows]
     assert ("Update request (email)", "Aisha Pendleford") in asked
     assert ("Final reminder (email)", "Aisha Pendleford") in asked
-    assert asked[0][0] == "Escalation (email)"  # to Ansel, the area's officer
+    # the escalation to Ansel, the area's officer, was about Aisha's actions, as it said then
+    assert asked[0] == ("Escalation (email)", "Ansel Gwillam (about Aisha Pendleford’s actions)")
     # and only the messages that asked about 2.2: none of Aisha's others is listed twice
     assert len(asked) == len(set(asked))
 

@@ -375,7 +375,11 @@ def record_requests(
     for row in rows:
         assert row.id is not None and row.plan_id is not None
         for ref in dict.fromkeys(row.action_refs):
-            session.add(DeliveryAction(delivery_id=row.id, ref=ref, plan_id=row.plan_id))
+            session.add(
+                DeliveryAction(
+                    delivery_id=row.id, ref=ref, plan_id=row.plan_id, lead_code=row.person_code
+                )
+            )
     session.commit()
     return result
 

@@ -412,6 +412,9 @@ class DeliveryAction(SQLModel, table=True):
     delivery_id: int = Field(foreign_key="delivery.id", primary_key=True)
     ref: str = Field(primary_key=True, max_length=32)
     plan_id: int = Field(foreign_key="plan.id")
+    #: Whose action it was when the message asked (an escalation lists several leads' actions;
+    #: the lead may change later); "" for an escalation sent before this was recorded.
+    lead_code: str = Field(default="", max_length=32)
 
 
 class SenderPace(SQLModel, table=True):

@@ -247,13 +247,14 @@ def action_history(
         plan.id,
         ref,
         {c.reply_id for c in changes if c.reply_id},
-        {d.id: d for d in deliveries if d.id is not None},
+        {d.id: d for d, _ in deliveries if d.id is not None},
         {i for i in (action.accountable_id,) if i is not None},
     )
     missing = {r.person_id for r in replies.values() if r.person_id not in people} - {None}
     if missing:
         people.update(_people(session, plan.partnership, ids=missing, codes=set()))
-    known = {d.recipient_code for d in deliveries} | {d.person_code for d in deliveries}
+    known = {code for d, then in deliveries for code in (d.recipient_code, d.person_code, then)}
+    known.discard("")
     if known - set(by_code):
         found = _people(session, plan.partnership, ids=set(), codes=known - set(by_code))
         by_code.update({p.code: p for p in found.values() if p.partnership == plan.partnership})
@@ -438,28 +439,28 @@ def _reply_line(reply: Reply, people: Mapping[int | None, Person]) -> ReplyLine:
     )
 
 
-def _deliveries_of(session: Session, plan_id: int, ref: str) -> list[Delivery]:
+def _deliveries_of(session: Session, plan_id: int, ref: str) -> list[tuple[Delivery, str]]:
     """Every message that asked about action ``ref``, whoever it went to (its lead, a lead it
-    had before, a delegate, an officer), by ``delivery_action``'s (plan, ref) index, never by
-    reading every message of the plan."""
-    return list(
-        session.exec(
-            select(Delivery)
-            .options(defer(Delivery.payload))  # type: ignore[arg-type]  # the message: not shown
-            .join(DeliveryAction, col(DeliveryAction.delivery_id) == col(Delivery.id))
-            .where(col(DeliveryAction.plan_id) == plan_id, col(DeliveryAction.ref) == ref)
-        )
+    had before, a delegate, an officer), with whose action it was then ("" if not recorded), by
+    ``delivery_action``'s (plan, ref) index, never by reading every message of the plan."""
+    found = session.exec(
+        select(Delivery, DeliveryAction.lead_code)
+        .options(defer(Delivery.payload))  # type: ignore[arg-type]  # the message: not shown
+        .join(DeliveryAction, col(DeliveryAction.delivery_id) == col(Delivery.id))
+        .where(col(DeliveryAction.plan_id) == plan_id, col(DeliveryAction.ref) == ref)
     )
+    return [(delivery, lead_code) for delivery, lead_code in found]
 
 
 def _delivery_lines(
-    deliveries: Sequence[Delivery], people: Mapping[str, Person], lead_code: str = ""
+    deliveries: Sequence[tuple[Delivery, str]], people: Mapping[str, Person], lead_code: str = ""
 ) -> tuple[DeliveryLine, ...]:
     """The messages about the action, newest first."""
     lines = []
-    for d in deliveries:
-        # an escalation goes to an officer about several leads: this action's is its lead
-        about = lead_code if d.kind == "escalation" and lead_code else d.person_code
+    for d, then in deliveries:
+        # whose action it was when asked; an older escalation (to an officer about several
+        # leads) did not say: the action's lead now
+        about = then or (lead_code if d.kind == "escalation" and lead_code else d.person_code)
         to, lead = people.get(d.recipient_code), people.get(about)
         lines.append(
             DeliveryLine(

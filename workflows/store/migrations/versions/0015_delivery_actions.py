@@ -8,8 +8,10 @@ Each action a message asked about gets a row of ``delivery_action`` (issue 20), 
 page finds every message about it through one index (``ix_delivery_action_plan_ref``), whoever
 it went to. The page had looked only among the messages about the action's present lead and
 those who had updated it, so a request to a lead the action had before, who never answered, was
-missing from it. The upgrade fills the table from every message's ``action_refs``; the
-downgrade drops it (``action_refs`` still holds the same refs).
+missing from it. Each row also says whose action it was when the message asked
+(``lead_code``), which an escalation about several leads' actions did not keep. The upgrade
+fills the table from every message's ``action_refs`` (the lead: the message's own, none for an
+escalation); the downgrade drops it (``action_refs`` still holds the same refs).
 """
 
 import json
@@ -39,6 +41,7 @@ def upgrade() -> None:
         sa.Column("delivery_id", sa.Integer(), nullable=False),
         sa.Column("ref", sa.String(length=_REF_LENGTH), nullable=False),
         sa.Column("plan_id", sa.Integer(), nullable=False),
+        sa.Column("lead_code", sa.String(length=_REF_LENGTH), nullable=False),
         sa.ForeignKeyConstraint(["delivery_id"], ["delivery.id"]),
         sa.ForeignKeyConstraint(["plan_id"], ["plan.id"]),
         sa.PrimaryKeyConstraint("delivery_id", "ref"),
@@ -49,14 +52,20 @@ def upgrade() -> None:
     bind = op.get_bind()
     found = bind.execute(
         sa.text(
-            "SELECT id, plan_id, action_refs FROM delivery WHERE plan_id IS NOT NULL ORDER BY id"
+            "SELECT id, plan_id, kind, person_code, action_refs FROM delivery "
+            "WHERE plan_id IS NOT NULL ORDER BY id"
         )
     )
     batch: list[dict[str, Any]] = []
-    for delivery_id, plan_id, refs in found.all():
+    for delivery_id, plan_id, kind, person_code, refs in found.all():
+        # a message to one lead was about that lead's actions; an escalation's were several
+        # leads' and which was whose was not kept
+        lead = "" if kind == "escalation" else person_code or ""
         for ref in dict.fromkeys(_loaded(refs) or ()):
             if isinstance(ref, str) and ref and len(ref) <= _REF_LENGTH:
-                batch.append({"delivery_id": delivery_id, "ref": ref, "plan_id": plan_id})
+                batch.append(
+                    {"delivery_id": delivery_id, "ref": ref, "plan_id": plan_id, "lead_code": lead}
+                )
         if len(batch) >= 5000:
             op.bulk_insert(links, batch)
             batch = []
