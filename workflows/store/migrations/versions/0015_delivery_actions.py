@@ -26,8 +26,10 @@ down_revision: str | None = "0014"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-#: The longest ref the store keeps (``action.ref``).
+#: The longest ref the store keeps (``action.ref``), and the longest person's code
+#: (``person.code``).
 _REF_LENGTH = 32
+_CODE_LENGTH = 32
 
 
 def _loaded(value: Any) -> Any:
@@ -41,7 +43,7 @@ def upgrade() -> None:
         sa.Column("delivery_id", sa.Integer(), nullable=False),
         sa.Column("ref", sa.String(length=_REF_LENGTH), nullable=False),
         sa.Column("plan_id", sa.Integer(), nullable=False),
-        sa.Column("lead_code", sa.String(length=_REF_LENGTH), nullable=False),
+        sa.Column("lead_code", sa.String(length=_CODE_LENGTH), nullable=False),
         sa.ForeignKeyConstraint(["delivery_id"], ["delivery.id"]),
         sa.ForeignKeyConstraint(["plan_id"], ["plan.id"]),
         sa.PrimaryKeyConstraint("delivery_id", "ref"),
