@@ -327,6 +327,8 @@ def measure_pages(
                 if re.search(r'"event":\s*"tick"', log_path.read_text(errors="replace")):
                     break
                 time.sleep(0.2)
+            else:
+                raise SystemExit("chaser run logged no tick in 10 minutes: see its log")
             client.get("/plan", params={"plan": "bench-1"})  # chooses the plan (a cookie)
             paths = {p: p.format(ref="20.3") for p in PAGES}
             for path in ("/health", *paths.values()):  # warm: the first reads fill caches

@@ -228,18 +228,6 @@ class _PendingPages:
 class FakeGraph:
     """State, scripting and request log of the fake. ``url`` is ``https://127.0.0.1:PORT``."""
 
-    def wait_idle(self, quiet: float = 0.3, timeout: float = 20.0) -> None:
-        """Wait until no request has been in hand for ``quiet`` seconds: what a dead client
-        left in flight has been carried out (as Exchange would, long before a 15-minute lease
-        runs out)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            with self._lock:
-                idle = self.active == 0 and time.monotonic() - self.last_active >= quiet
-            if idle:
-                return
-            time.sleep(0.05)
-
     def __init__(self, *, ca: trustme.CA, ca_path: Path) -> None:
         #: Requests being handled now, and when one last started or ended (wait_idle).
         self.active = 0
@@ -284,6 +272,19 @@ class FakeGraph:
         )
 
     # -- lifecycle ---------------------------------------------------------------------------
+
+    def wait_idle(self, quiet: float = 0.3, timeout: float = 20.0) -> None:
+        """Wait until no request has been in hand for ``quiet`` seconds: what a dead client
+        left in flight has been carried out (as Exchange would, long before a 15-minute lease
+        runs out)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                idle = self.active == 0 and time.monotonic() - self.last_active >= quiet
+            if idle:
+                return
+            time.sleep(0.05)
+        raise AssertionError(f"the fake Graph server was still busy after {timeout:g} s")
 
     def start(self) -> FakeGraph:
         self._thread.start()

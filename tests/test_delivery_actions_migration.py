@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, inspect, text
 
-from tests.test_plan_cells_migration import store_at
+from tests.stores import store_at
 from tests.test_store import _insert, command_downgrade
 from workflows.store.db import upgrade
 

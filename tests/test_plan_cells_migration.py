@@ -4,9 +4,7 @@ an action held is lost on the way up or back down."""
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -14,41 +12,13 @@ import pytest
 from sqlalchemy import Engine, inspect, text
 from sqlmodel import Session
 
-from tests.conftest import IN_CI, PG_HOWTO, PG_URL
+from tests.stores import store_at
 from tests.test_store import _insert, command_downgrade
 from workflows.plan.merge import latest_cells
-from workflows.store.db import make_engine, upgrade
+from workflows.store.db import upgrade
 
 OLD = {"Ref": "2.5", "Completion date": "March 2024"}
 NEW = {"Ref": "2.5", "Completion date": "June 2024", "Progress": "ä – “x”"}
-
-
-@contextmanager
-def store_at(kind: str, tmp_path: Path, revision: str) -> Iterator[Engine]:
-    """A store of ``kind`` (sqlite or postgresql: a schema of its own) at ``revision``."""
-    if kind == "sqlite":
-        engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
-        upgrade(engine, revision)
-        yield engine
-        engine.dispose()
-        return
-    if not PG_URL:
-        if IN_CI:
-            pytest.fail(f"CI=true but {PG_HOWTO}")
-        pytest.skip(PG_HOWTO)
-    schema = f"chaser_mig_{uuid.uuid4().hex[:10]}"
-    admin = make_engine(PG_URL)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    engine = make_engine(PG_URL, connect_args={"options": f"-csearch_path={schema}"})
-    upgrade(engine, revision)
-    try:
-        yield engine
-    finally:
-        engine.dispose()
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

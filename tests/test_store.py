@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
@@ -113,32 +112,10 @@ def test_it_upgrades_a_store_that_already_has_deliveries(tmp_path) -> None:  # t
 @pytest.fixture(params=["sqlite", "postgresql"])
 def empty_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
     """A store with no tables yet, on each backend (a schema of its own on PostgreSQL)."""
-    from sqlalchemy import text
+    from tests.stores import store_at
 
-    from tests.conftest import IN_CI, PG_HOWTO, PG_URL
-    from workflows.store.db import make_engine
-
-    if request.param == "sqlite":
-        engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    with store_at(request.param, tmp_path, None) as engine:
         yield engine
-        engine.dispose()
-        return
-    if not PG_URL:
-        if IN_CI:
-            pytest.fail(f"CI=true but {PG_HOWTO}")
-        pytest.skip(PG_HOWTO)
-    schema = f"chaser_mig_{uuid.uuid4().hex[:10]}"
-    admin = make_engine(PG_URL)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    engine = make_engine(PG_URL, connect_args={"options": f"-csearch_path={schema}"})
-    try:
-        yield engine
-    finally:
-        engine.dispose()
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
 
 
 def test_it_upgrades_a_one_plan_store_to_partnerships_without_resending_anything(
