@@ -6,6 +6,7 @@ add|edit|retire|show`. Each runs on a real store, SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import json
+import shutil
 from email.message import EmailMessage
 from email.utils import format_datetime
 from pathlib import Path
@@ -37,11 +38,22 @@ def _url(engine: Engine) -> str:
 class Chaser:
     def __init__(self, engine: Engine, tmp_path: Path) -> None:
         self.db = _url(engine)
+        # The shipped configuration without the mailbox's pace (30 a minute), which would make
+        # each `chaser chase` here wait two seconds between its fourteen messages; the pace has
+        # tests of its own (tests/test_outbox.py).
+        self.config = tmp_path / "config"
+        shutil.copytree(ROOT / "config", self.config)
+        chasing = self.config / "chasing.yaml"
+        paced = chasing.read_text(encoding="utf-8")
+        assert "rate_per_minute: 30" in paced
+        chasing.write_text(
+            paced.replace("rate_per_minute: 30", "rate_per_minute: null"), encoding="utf-8"
+        )
         self.env = {"CHASER_SECRET_KEY": "s" * 40, "CHASER_DATA_DIR": str(tmp_path / "data")}
 
     def __call__(self, *args: str, code: int = 0) -> tuple[str, str]:
         result = CliRunner().invoke(
-            cli, ["--db", self.db, "--config", str(ROOT / "config"), *args], env=self.env
+            cli, ["--db", self.db, "--config", str(self.config), *args], env=self.env
         )
         assert result.exit_code == code, result.output
         return result.stdout, result.stderr
