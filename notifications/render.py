@@ -36,6 +36,7 @@ import jinja2
 from markupsafe import Markup
 
 from notifications.channel import KEY_HEADER, REFERENCE_HEADER, Address, Mention, OutgoingMessage
+from notifications.template_cache import shared_bytecode
 from workflows.chasing.chases import NUDGE_KINDS, Chase, ChasedAction, Step, Who
 
 SHIPPED_TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -68,8 +69,17 @@ def load_templates(override_dir: Path | None = None) -> Templates:
         "lstrip_blocks": True,
         "keep_trailing_newline": False,
     }
-    html = jinja2.Environment(autoescape=True, **common)
-    text = jinja2.Environment(autoescape=False, **common)
+    # Each kind of environment compiles a template once per process (its settings and search
+    # path are the cache's key: code compiled to escape is never used where it must not).
+    options = tuple(sorted((k, v) for k, v in common.items() if k not in ("loader", "undefined")))
+    html, text = (
+        jinja2.Environment(
+            autoescape=escape,
+            bytecode_cache=shared_bytecode(("message", escape, tuple(searchpath), options)),
+            **common,
+        )
+        for escape in (True, False)
+    )
     for env in (html, text):
         env.filters["long_date"] = long_date
         env.filters["short_date"] = short_date

@@ -18,6 +18,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, Response
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, PackageLoader, PrefixLoader
 
+from notifications.template_cache import shared_bytecode
 from workflows.calendar.cycles import LONDON
 from workflows.store.models import Role
 
@@ -102,7 +103,13 @@ def environment() -> Environment:
             PrefixLoader({"govuk_frontend_jinja": PackageLoader("govuk_frontend_jinja")}),
         ]
     )
-    env = Environment(loader=loader, autoescape=True, trim_blocks=True, lstrip_blocks=True)
+    env = Environment(
+        loader=loader,
+        autoescape=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        bytecode_cache=shared_bytecode(("page", True, True, True)),
+    )
     env.filters["long_date"] = long_date
     env.filters["london_time"] = london_time
     return env
