@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -45,14 +46,23 @@ def pg_schema_engine() -> Iterator[Engine | None]:
             pytest.fail(f"CI=true but {PG_HOWTO}")
         yield None
         return
-    schema = f"chaser_test_{uuid.uuid4().hex[:10]}"
+    with own_schema("chaser_test", "head") as (engine, _):
+        yield engine
+
+
+@contextmanager
+def own_schema(prefix: str, revision: str | None) -> Iterator[tuple[Engine, str]]:
+    """A PostgreSQL schema of its own (named ``prefix`` and a random suffix), brought to
+    ``revision`` (None: no tables), and dropped afterwards: the engine and the schema's name."""
+    schema = f"{prefix}_{uuid.uuid4().hex[:10]}"
     admin = make_engine(PG_URL)
     with admin.begin() as conn:
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))
     engine = make_engine(PG_URL, connect_args={"options": f"-csearch_path={schema}"})
-    upgrade(engine)
     try:
-        yield engine
+        if revision is not None:
+            upgrade(engine, revision)
+        yield engine, schema
     finally:
         engine.dispose()
         with admin.begin() as conn:

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 
-from tests.conftest import IN_CI, PG_HOWTO, PG_URL
+from tests.conftest import IN_CI, PG_HOWTO, PG_URL, own_schema
 from workflows.store.db import make_engine, upgrade
 
 
@@ -30,17 +29,5 @@ def store_at(kind: str, tmp_path: Path, revision: str | None) -> Iterator[Engine
         if IN_CI:
             pytest.fail(f"CI=true but {PG_HOWTO}")
         pytest.skip(PG_HOWTO)
-    schema = f"chaser_mig_{uuid.uuid4().hex[:10]}"
-    admin = make_engine(PG_URL)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    engine = make_engine(PG_URL, connect_args={"options": f"-csearch_path={schema}"})
-    try:
-        if revision is not None:
-            upgrade(engine, revision)
+    with own_schema("chaser_mig", revision) as (engine, _):
         yield engine
-    finally:
-        engine.dispose()
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()

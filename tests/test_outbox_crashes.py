@@ -11,16 +11,14 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
 
 from integrations.channels.graph_mail import KEY_PROPERTY_ID
-from tests.conftest import IN_CI, PG_HOWTO, PG_URL, ROOT
+from tests.conftest import IN_CI, PG_HOWTO, PG_URL, ROOT, own_schema
 from tests.fake_graph import FakeGraph, fake_graph_fixture  # noqa: F401
 from tests.mail_servers import SmtpSink
 from tests.outbox_worker import Store, copies_by_key, count_in, fill, kill_loop
@@ -43,19 +41,8 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
         if IN_CI:
             pytest.fail(f"CI=true but {PG_HOWTO}")
         pytest.skip(PG_HOWTO)
-    schema = f"chaser_crash_{uuid.uuid4().hex[:10]}"
-    admin = make_engine(PG_URL)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    engine = make_engine(PG_URL, connect_args={"options": f"-csearch_path={schema}"})
-    upgrade(engine)
-    try:
+    with own_schema("chaser_crash", "head") as (engine, schema):
         yield Store(PG_URL, schema, engine)
-    finally:
-        engine.dispose()
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
 
 
 def _worker(store: Store, channel: dict[str, str], worker: str) -> subprocess.Popen[str]:
