@@ -18,16 +18,26 @@ def store_at(kind: str, tmp_path: Path, revision: str | None) -> Iterator[Engine
     """A store of ``kind`` (``sqlite`` or ``postgresql``) brought to ``revision``, or left with
     no tables when it is None. Without PostgreSQL its tests skip, naming the fix (and fail under
     CI=true)."""
+    with own_store(kind, tmp_path, revision, "chaser_mig") as (engine, _):
+        yield engine
+
+
+@contextmanager
+def own_store(
+    kind: str, tmp_path: Path, revision: str | None, prefix: str
+) -> Iterator[tuple[Engine, str]]:
+    """As :func:`store_at`, with the name of its PostgreSQL schema (``prefix`` and a random
+    suffix; "" on SQLite), for a store other processes open too."""
     if kind == "sqlite":
-        engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
+        engine = make_engine(f"sqlite:///{tmp_path / 'store.db'}")
         if revision is not None:
             upgrade(engine, revision)
-        yield engine
+        yield engine, ""
         engine.dispose()
         return
     if not PG_URL:
         if IN_CI:
             pytest.fail(f"CI=true but {PG_HOWTO}")
         pytest.skip(PG_HOWTO)
-    with own_schema("chaser_mig", revision) as (engine, _):
-        yield engine
+    with own_schema(prefix, revision) as found:
+        yield found

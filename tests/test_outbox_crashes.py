@@ -18,11 +18,11 @@ from pathlib import Path
 import pytest
 
 from integrations.channels.graph_mail import KEY_PROPERTY_ID
-from tests.conftest import IN_CI, PG_HOWTO, PG_URL, ROOT, own_schema
+from tests.conftest import PG_URL, ROOT
 from tests.fake_graph import FakeGraph, fake_graph_fixture  # noqa: F401
 from tests.mail_servers import SmtpSink
 from tests.outbox_worker import Store, copies_by_key, count_in, fill, kill_loop
-from workflows.store.db import make_engine, upgrade
+from tests.stores import own_store
 from workflows.store.models import DeliveryState
 
 
@@ -30,19 +30,9 @@ from workflows.store.models import DeliveryState
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
     """A migrated store that other processes can open by URL (a schema of its own on
     PostgreSQL)."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'outbox.db'}"
-        engine = make_engine(url)
-        upgrade(engine)
-        yield Store(url, "", engine)
-        engine.dispose()
-        return
-    if not PG_URL:
-        if IN_CI:
-            pytest.fail(f"CI=true but {PG_HOWTO}")
-        pytest.skip(PG_HOWTO)
-    with own_schema("chaser_crash", "head") as (engine, schema):
-        yield Store(PG_URL, schema, engine)
+    with own_store(request.param, tmp_path, "head", "chaser_crash") as (engine, schema):
+        url = PG_URL if schema else engine.url.render_as_string(hide_password=False)
+        yield Store(url, schema, engine)
 
 
 def _worker(store: Store, channel: dict[str, str], worker: str) -> subprocess.Popen[str]:
