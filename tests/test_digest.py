@@ -3,11 +3,14 @@ cycle of scripted replies: which actions are flagged and why, value by value."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, date, datetime, time
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from openpyxl import load_workbook
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
@@ -22,7 +25,19 @@ from workflows.digest.slippage import SlippageConfig
 from workflows.plan.dates import FuzzyDate
 from workflows.plan.mapping import load_mapping
 from workflows.replies.apply import ActionUpdate, answer_of, apply_reply
-from workflows.store.models import Action, Delivery, Person, Plan, Reply, ReplyVerdict, Risk
+from workflows.store.models import (
+    Action,
+    ChangeKind,
+    Channel,
+    Delivery,
+    Person,
+    Plan,
+    Reply,
+    ReplyVerdict,
+    Risk,
+    StatusChange,
+)
+from workflows.views.action_history import action_history
 
 LONDON = ZoneInfo("Europe/London")
 CYCLES = load_cycles(ROOT / "config" / "cycles.yaml")
@@ -72,8 +87,9 @@ def delivery(n: int, when: datetime | None = None, **fields: Any) -> Delivery:
     )
 
 
-def simulate(engine: Engine) -> None:
-    """A cycle: imported in June, two earlier replies, then this cycle's replies (from 10 Sep)."""
+def simulate(engine: Engine, between: Callable[[], None] = lambda: None) -> None:
+    """A cycle: imported in June, two earlier replies, then this cycle's replies (from 10 Sep).
+    ``between`` runs after the earlier replies, before this cycle's."""
     import_people(engine, PEOPLE_CSV, now=IMPORTED)
     import_plan(engine, PLAN_XLSX, mapping=load_mapping(MAPPING), now=IMPORTED)
     amber: dict[str, Any] = {"status": "on_track", "status_label": "Amber"}
@@ -85,6 +101,8 @@ def simulate(engine: Engine) -> None:
         # Earlier cycles: LE in June (before every meeting), AP before SIB's 19 Aug meeting.
         reply(s, "LE", at(date(2025, 6, 10)), ActionUpdate("5.4", narrative="Recruiting.", **amber))
         reply(s, "AP", at(date(2025, 8, 12)), ActionUpdate("2.5", narrative="Drafted.", **amber))
+        s.commit()
+        between()
         # This cycle (after SSDG's 9 Sep meeting).
         reply(
             s,
@@ -415,3 +433,74 @@ def test_the_status_at_the_last_meeting_is_the_plans_own_value_then(engine: Engi
         s.commit()
     row = rows(build(engine))["7.9"]
     assert (row.status_label, row.previous_status_label) == ("Green", "Blue")
+
+
+def test_it_keeps_the_status_at_the_last_meeting_across_a_reimport_that_moved_a_date(
+    engine: Engine, tmp_path: Path
+) -> None:
+    # On 2 Sep, between AP's Amber of 12 Aug and SSDG's 9 Sep meeting, the secretary imports
+    # the workbook again with 2.5's first milestone moved. The import's history rows say what
+    # moved; they must not make 2.5 "not reported" at 9 Sep, or its Amber → Red goes unflagged.
+    book = load_workbook(PLAN_XLSX)
+    sheet = book["Action Plan"]
+    assert (sheet["E19"].value, sheet["I19"].value) == (
+        "2.5",
+        "1) April 2024\n2) December 2023\n3) December 2023",
+    )
+    sheet["I19"] = "1) May 2024\n2) December 2023\n3) December 2023"
+    edited = tmp_path / "plan.xlsx"
+    book.save(edited)
+    moved: list[int] = []
+
+    def reimport() -> None:
+        when = at(date(2025, 9, 2))
+        outcome = import_plan(engine, edited, mapping=load_mapping(MAPPING), now=when)
+        assert outcome.errors == [] and outcome.merge is not None
+        moved.append(outcome.merge.forecast_changes)
+
+    simulate(engine, between=reimport)
+    assert moved[0] >= 1
+    row = rows(build(engine))["2.5"]
+    assert (row.previous_status_label, row.change) == ("Amber", "worse")
+    assert Flag("status_worse", Severity.HIGH, "Status worse: Amber → Red") in row.flags
+
+
+def test_it_reads_a_status_through_the_rows_older_imports_wrote_without_one(
+    engine: Engine,
+) -> None:
+    # Imports before 2 December 2026 wrote their forecast rows with no status. A store that
+    # holds them must read as if they had kept the status: 2.5's Amber in the digest, and 7.12's
+    # Blue (one of the two labels that mean complete) on its page.
+    def old_forecast_rows() -> None:
+        with Session(engine) as s:
+            blue = ActionUpdate(ref="7.12", status="complete", status_label="Blue", embedded=True)
+            reply(s, "FO", at(date(2025, 8, 20)), blue)
+            for ref in ("2.5", "7.12"):
+                action = s.exec(select(Action).where(Action.ref == ref)).one()
+                assert action.id is not None and action.status_label in ("Amber", "Blue")
+                s.add(
+                    StatusChange(
+                        action_id=action.id,
+                        recorded_at=at(date(2025, 9, 2)),
+                        channel=str(Channel.IMPORT),
+                        kind=str(ChangeKind.MILESTONE_FORECAST),
+                        due_after=date(2024, 5, 31),
+                        due_after_precision="month",
+                        note="milestone 1 changed in the workbook",
+                    )
+                )
+            s.commit()
+
+    simulate(engine, between=old_forecast_rows)
+    row = rows(build(engine))["2.5"]
+    assert (row.previous_status_label, row.change) == ("Amber", "worse")
+    assert Flag("status_worse", Severity.HIGH, "Status worse: Amber → Red") in row.flags
+    with Session(engine) as s:
+        page = action_history(s, PLAN, "7.12")
+    assert page is not None
+    # FO's "Green" on 18 Sep took 7.12 from Blue to Green: the page must say so.
+    assert [(e.what, e.status_before, e.status_after) for e in page.history[:3]] == [
+        ("Update", "Blue", "Green"),
+        ("Milestone forecast changed", "", ""),
+        ("Update", "", "Blue"),
+    ]

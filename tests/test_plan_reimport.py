@@ -59,6 +59,14 @@ def _history(s: Session, action: Action) -> list[StatusChange]:
     )
 
 
+def _report_amber(engine: Engine, ref: str) -> None:
+    """The lead reported Amber since the import (as a reply would set it)."""
+    with Session(engine) as s:
+        action = _action(s, ref)
+        action.status, action.status_label = "on_track", "Amber"
+        s.commit()
+
+
 def test_it_changes_nothing_when_the_same_workbook_comes_back(engine: Engine) -> None:
     import_people(engine, PEOPLE_CSV, now=NOW)
     _import(engine, PLAN_CSV)
@@ -81,6 +89,7 @@ def test_a_changed_due_date_becomes_a_forecast_change_and_the_baseline_stays(
 ) -> None:
     import_people(engine, PEOPLE_CSV, now=NOW)
     _import(engine, PLAN_CSV)
+    _report_amber(engine, "1.1")
     rows = _rows()
     row = next(r for r in rows if r["Ref"] == "1.1")
     row["Completion date"] = "March 2024"
@@ -94,6 +103,12 @@ def test_a_changed_due_date_becomes_a_forecast_change_and_the_baseline_stays(
     change = history[-1]
     assert (change.kind, change.channel, change.recorded_at) == ("forecast", "import", LATER)
     assert (change.due_before, change.due_after) == (date(2023, 12, 31), date(2024, 3, 31))
+    # The status it had stays in its history: the digest reads the status at past meetings there.
+    assert (change.status_before, change.status_after, change.status_label_after) == (
+        "on_track",
+        "on_track",
+        "Amber",
+    )
 
 
 def test_a_removed_action_is_withdrawn_never_deleted_and_comes_back_reinstated(
@@ -101,6 +116,7 @@ def test_a_removed_action_is_withdrawn_never_deleted_and_comes_back_reinstated(
 ) -> None:
     import_people(engine, PEOPLE_CSV, now=NOW)
     _import(engine, PLAN_CSV)
+    _report_amber(engine, "1.2")
     rows = _rows()
     without = [r for r in rows if r["Ref"] != "1.2"]
     first = _import(engine, _write(tmp_path / "cut.csv", without), LATER)
@@ -114,7 +130,12 @@ def test_a_removed_action_is_withdrawn_never_deleted_and_comes_back_reinstated(
     with Session(engine) as s:
         action = _action(s, "1.2")
         assert not action.withdrawn
-        assert [h.kind for h in _history(s, action)] == ["created", "withdrawn", "reinstated"]
+        history = _history(s, action)
+        assert [h.kind for h in history] == ["created", "withdrawn", "reinstated"]
+        assert [(h.status_after, h.status_label_after) for h in history[1:]] == [
+            ("on_track", "Amber"),
+            ("on_track", "Amber"),
+        ]
 
 
 def test_nothing_recorded_from_replies_is_lost_on_reimport(engine: Engine, tmp_path: Path) -> None:

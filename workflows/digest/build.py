@@ -432,7 +432,13 @@ class _History:
         rows = self.upto(action.id, day)
         if not rows:
             return False, None, ""
-        return True, rows[-1].status_after, rows[-1].status_label_after
+        # The last row that records a status: imports before 2 December 2026 wrote their
+        # forecast, milestone, withdrawn and reinstated rows without one. No change takes a
+        # status back to none, so a row without one never means "not reported".
+        for row in reversed(rows):
+            if row.status_after is not None:
+                return True, row.status_after, row.status_label_after
+        return True, None, ""
 
     def narrative_at(self, action_id: int, day: date | None) -> ChangeRow | None:
         """The last row with words from the lead ("No change since…" keeps the earlier words)."""

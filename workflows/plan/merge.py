@@ -376,7 +376,12 @@ class _Merger:
                 action.withdrawn = True
                 action.updated_at = self.now
                 self.result.withdrawn += 1
-                self._history(action.id, ChangeKind.WITHDRAWN, note="no longer in the workbook")
+                self._history(
+                    action.id,
+                    ChangeKind.WITHDRAWN,
+                    **_as_it_stands(action),
+                    note="no longer in the workbook",
+                )
         self.session.flush()
         imported = [
             {
@@ -580,7 +585,12 @@ class _Merger:
         if action.withdrawn:
             action.withdrawn = False
             self.result.reinstated += 1
-            self._history(action.id, ChangeKind.REINSTATED, note="back in the workbook")
+            self._history(
+                action.id,
+                ChangeKind.REINSTATED,
+                **_as_it_stands(action),
+                note="back in the workbook",
+            )
         # A date only moves the forecast when the workbook's own cell changed since last time.
         date_header = self.forecast_header if row.forecast is not None else self.due_header
         new_date = row.forecast if row.forecast is not None else row.due_date
@@ -592,6 +602,7 @@ class _Merger:
                 self._history(
                     action.id,
                     ChangeKind.FORECAST,
+                    **_as_it_stands(action),
                     due_before=(action.forecast_due, action.forecast_due_precision),
                     due_after=(due, precision),
                     note=f"{date_header!r} changed in the workbook",
@@ -621,14 +632,22 @@ class _Merger:
                 action.status, action.status_label = new_status, row.status.value
                 action.embedded = row.status.embedded
                 self.result.status_changes += 1
-        self._milestones(action.id, row, self.existing_milestones.get(action.id, {}))
+        self._milestones(action.id, row, self.existing_milestones.get(action.id, {}), action)
         if _snapshot(action) != before:
             action.updated_at = self.now
             self.result.updated += 1
         else:
             self.result.unchanged += 1
 
-    def _milestones(self, action_id: int, row: ActionRow, existing: dict[int, Milestone]) -> None:
+    def _milestones(
+        self,
+        action_id: int,
+        row: ActionRow,
+        existing: dict[int, Milestone],
+        action: Action | None = None,
+    ) -> None:
+        """The row's milestones: those not in ``existing`` (by position) are inserted; an
+        existing one the workbook moved is moved, and recorded in ``action``'s history."""
         for m in row.milestones:
             due, precision = _split(m.due, end=True)
             start, start_precision = _split(m.start, end=False)
@@ -652,9 +671,11 @@ class _Merger:
                 continue
             moved = (due, precision) != (old.forecast_due, old.forecast_due_precision)
             if old.raw != m.raw and moved:
+                assert action is not None  # only an existing action has milestones already
                 self._history(
                     action_id,
                     ChangeKind.MILESTONE_FORECAST,
+                    **_as_it_stands(action),
                     due_before=(old.forecast_due, old.forecast_due_precision),
                     due_after=(due, precision),
                     note=f"milestone {m.label or m.position} changed in the workbook",
@@ -718,6 +739,17 @@ class _Merger:
                 "import_run_id": self.run_id,
             }
         )
+
+
+def _as_it_stands(action: Action) -> dict[str, Any]:
+    """A history row's status for a change that leaves the status alone: the action's, before
+    and after. The digest reads an action's status at a past meeting from its last history row
+    by then, so a row without one would make the action "not reported" from that day on."""
+    return {
+        "status_before": action.status,
+        "status_after": action.status,
+        "status_label_after": action.status_label,
+    }
 
 
 def _changed(before: dict[str, Any], after: dict[str, Any], header: str) -> bool:

@@ -319,7 +319,8 @@ def _history(
             if change.status_after is not None
             else ""
         )
-        label = after
+        if change.status_after is not None:  # older import rows recorded no status
+            label = after
         who = people.get(change.person_id) if change.person_id is not None else None
         how = channel_words(change.channel)
         reply = replies.get(change.reply_id) if change.reply_id is not None else None
