@@ -81,11 +81,17 @@ def _hidden(html: str, name: str) -> str:
     return unescape(found.group(1))
 
 
+OUTCOMES = "Outcome statements from children, young people, parents & carers"
+
+
 def _edited(tmp_path: Path) -> Path:
-    """The sample plan with 1.1's completion date moved, 1.2 removed and a new action 1.13."""
+    """The sample plan with 1.1's completion date moved, 1.3's outcomes written, 1.2 removed
+    and a new action 1.13."""
     rows = list(csv.DictReader(io.StringIO(PLAN_CSV.read_text(encoding="utf-8"), newline="")))
     first = next(r for r in rows if r["Ref"] == "1.1")
     first["Completion date"] = "March 2027"
+    third = next(r for r in rows if r["Ref"] == "1.3")
+    third[OUTCOMES] = "Families say the local offer answers their questions."
     new = {**first, "Ref": "1.13", "Actions to deliver": "Publish the new local offer pages"}
     rows = [r for r in rows if r["Ref"] != "1.2"]
     rows.insert(rows.index(first) + 1, new)
@@ -124,6 +130,11 @@ def test_it_shows_the_dry_run_per_action_and_changes_nothing_until_confirmed(
         assert "Withdrawn" in gone
         moved = html.split('id="change-1.1"', 1)[1].split("</tr>", 1)[0]
         assert "Forecast change" in moved and "to 31 Mar 2027" in moved
+        written = html.split('id="change-1.3"', 1)[1].split("</tr>", 1)[0]
+        assert (
+            "outcomes: The voice of and engagement with families of children with S… to " in written
+        )
+        assert "to Families say the local offer answers their questions." in written
         assert _state(store) == before  # the dry run saved nothing
         kept = list((data / "uploads").iterdir())
         assert len(kept) == 1 and kept[0].name != "plan-edited.csv"  # a random name

@@ -23,6 +23,7 @@ from workflows.store.models import (
     Person,
     StatusChange,
 )
+from workflows.views.action_history import action_history
 
 LATER = datetime(2026, 12, 14, 9, 0, tzinfo=UTC)
 
@@ -293,3 +294,44 @@ def test_a_reinstated_action_keeps_what_a_lead_reported_while_its_cells_are_unch
         kinds = [h.kind for h in _history(s, action)]
     assert (action.withdrawn, action.forecast_due) == (False, reported)
     assert kinds == ["created", "withdrawn", "reinstated"]
+
+
+def test_it_records_what_a_reimport_changed_in_an_actions_wording_and_people(
+    engine: Engine, tmp_path: Path
+) -> None:
+    import_people(engine, PEOPLE_CSV, now=NOW)
+    _import(engine, PLAN_CSV)
+    _report_amber(engine, "3.4")
+    rows = _rows()
+    row = next(r for r in rows if r["Ref"] == "3.4")
+    row["Lead"] = "Head of SEND (AP) Director EPS (AG)"
+    row["Task and Finish Group"] = "Early identification"
+    row["Outcome statements from children, young people, parents & carers"] = (
+        "Children are identified earlier."
+    )
+    outcome = _import(engine, _write(tmp_path / "edited.csv", rows), LATER)
+    assert outcome.merge is not None and outcome.merge.updated == 1
+    with Session(engine) as s:
+        history = _history(s, _action(s, "3.4"))
+        others = s.exec(select(StatusChange).where(col(StatusChange.recorded_at) == LATER)).all()
+    change = history[-1]
+    assert (change.kind, change.channel, change.recorded_at) == ("edited", "import", LATER)
+    assert change.note == (
+        "lead: Head of SEND (AP) Head of Education (JB) to Head of SEND (AP) Director EPS (AG); "
+        "reporting group: Inclusion to Early identification; "
+        "outcomes: none to Children are identified earlier.; "
+        "contributors: JB to AG"
+    )
+    assert (change.status_after, change.status_label_after) == ("on_track", "Amber")
+    assert change.import_run_id == outcome.merge.import_run_id
+    assert [c.action_id for c in others] == [change.action_id]  # no other action changed
+    with Session(engine) as s:
+        page = action_history(s, "plymouth-send-2023", "3.4")
+    assert page is not None
+    shown = page.history[0]
+    assert (shown.what, shown.how, shown.note) == (
+        "Changed in the workbook",
+        "Plan import",
+        change.note,
+    )
+    assert not shown.status_changed

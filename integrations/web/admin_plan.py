@@ -84,6 +84,8 @@ _FIELDS = {
     "lead_raw": "lead",
     "reporting_group": "reporting group",
     "status_label": "status",
+    "outcomes": "outcomes",
+    "evidence": "evidence",
 }
 
 

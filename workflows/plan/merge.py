@@ -28,7 +28,7 @@ from sqlalchemy import delete, func
 from sqlmodel import Session, SQLModel, col, select
 
 from workflows.plan.bulk import Memo, insert_many
-from workflows.plan.dates import FuzzyDate
+from workflows.plan.dates import FuzzyDate, show_date
 from workflows.plan.mapping import Mapping, normalise_header
 from workflows.plan.people import plan_people
 from workflows.plan.reading import ActionRow, ParsedPlan, PlanReadError, Problem
@@ -288,6 +288,8 @@ class _Merger:
         self.status_header = self._header("status")
         self.forecast_header = self._header("forecast")
         self.progress_header = self._header("progress")
+        #: The plan's areas by number, once :meth:`run` has brought them up to date.
+        self.areas: dict[int, Area] = {}
         self.history: list[dict[str, Any]] = []
         self.milestones: list[dict[str, Any]] = []
         self.contributors: list[dict[str, Any]] = []
@@ -316,7 +318,7 @@ class _Merger:
 
     # -------------------------------------------------------------------------------------------
     def run(self) -> None:
-        areas = self._areas()
+        self.areas = areas = self._areas()
         existing = list(self.session.exec(select(Action).where(Action.plan_id == self.plan_id)))
         if existing:
             self._load_parts()
@@ -339,7 +341,6 @@ class _Merger:
                 new_values.append(values)
             else:
                 self._update(row, found, area)
-                self._contributors(found.id, found.accountable_id, row, initial=False)
         self.session.flush()
         new_ids = self._insert_actions(new_values)
         action_ids: dict[int, int] = {}  # id(row) -> action id
@@ -570,6 +571,7 @@ class _Merger:
     def _update(self, row: ActionRow, action: Action, area: Area | None) -> None:
         assert action.id is not None
         before = _snapshot(action)
+        content = _content(action)
         previous_cells = self.previous_cells.get(action.id, {})
         previous_progress = action.progress
         for key, value in self._common(row, area).items():
@@ -633,7 +635,15 @@ class _Merger:
                 action.embedded = row.status.embedded
                 self.result.status_changes += 1
         self._milestones(action.id, row, self.existing_milestones.get(action.id, {}), action)
-        if _snapshot(action) != before:
+        edits = self._edits(content, _content(action))
+        contributors = self._contributors(action.id, action.accountable_id, row, initial=False)
+        if contributors is not None:
+            edits.append(contributors)
+        if edits:
+            self._history(
+                action.id, ChangeKind.EDITED, **_as_it_stands(action), note="; ".join(edits)
+            )
+        if _snapshot(action) != before or contributors is not None:
             action.updated_at = self.now
             self.result.updated += 1
         else:
@@ -694,17 +704,45 @@ class _Merger:
 
     def _contributors(
         self, action_id: int | None, accountable_id: int | None, row: ActionRow, *, initial: bool
-    ) -> None:
+    ) -> str | None:
+        """The row's contributors (besides the accountable lead) for the action; on a re-import,
+        what changed ("contributors: AP, MA to AP"), or None when nothing did."""
         assert action_id is not None
         wanted = [self._person_id(code) for code in row.contributors]
         ids = [pid for pid in dict.fromkeys(wanted) if pid is not None and pid != accountable_id]
+        change = None
         if not initial:
-            if self.existing_contributors.get(action_id, []) == ids:
-                return
+            had = self.existing_contributors.get(action_id, [])
+            if had == ids:
+                return None
             self.replaced_contributors.add(action_id)
+            change = f"contributors: {self._codes(had)} to {self._codes(ids)}"
         self.contributors.extend(
             {"action_id": action_id, "person_id": pid, "position": i} for i, pid in enumerate(ids)
         )
+        return change
+
+    def _codes(self, person_ids: list[int]) -> str:
+        codes = {pid: code for code, pid in self.people.items()}
+        return ", ".join(codes.get(pid, "?") for pid in person_ids) or "none"
+
+    def _edits(self, before: dict[str, Any], after: dict[str, Any]) -> list[str]:
+        """What the workbook changed in an action besides its status and dates (which have
+        rows of their own), as the dry run words it: "lead: Head of SEND (AP) to …"."""
+        numbers = {a.id: a.number for a in self.areas.values()}
+        out = []
+        for key, label in _EDITED.items():
+            was, now = before[key], after[key]
+            if was == now:
+                continue
+            if key == "area_id":
+                was, now = numbers.get(was, was), numbers.get(now, now)
+            elif key == "start":
+                was, now = show_date(*was), show_date(*now)
+            out.append(
+                f"{label}: {_short(str(was or '')) or 'none'} to {_short(str(now or '')) or 'none'}"
+            )
+        return out
 
     def _history(
         self,
@@ -749,6 +787,35 @@ def _as_it_stands(action: Action) -> dict[str, Any]:
         "status_before": action.status,
         "status_after": action.status,
         "status_label_after": action.status_label,
+    }
+
+
+#: What a re-import may change in an action and records as "Changed in the workbook", with the
+#: words its note uses (status, forecast and milestones have rows of their own).
+_EDITED = {
+    "title": "title",
+    "lead_raw": "lead",
+    "reporting_group": "reporting group",
+    "area_id": "area",
+    "start": "start",
+    "due_note": "due",
+    "outcomes": "outcomes",
+    "evidence": "evidence",
+    "progress": "progress",
+}
+
+
+def _content(action: Action) -> dict[str, Any]:
+    return {
+        "title": action.title,
+        "lead_raw": action.lead_raw,
+        "reporting_group": action.reporting_group,
+        "area_id": action.area_id,
+        "start": (action.start_date, action.start_precision),
+        "due_note": action.due_note,
+        "outcomes": action.outcomes,
+        "evidence": action.evidence,
+        "progress": action.progress,
     }
 
 

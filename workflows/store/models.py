@@ -50,6 +50,8 @@ class ChangeKind(StrEnum):
     WITHDRAWN = "withdrawn"
     REINSTATED = "reinstated"
     UPDATE = "update"
+    #: A re-import changed the action's wording, lead, contributors, area or the like.
+    EDITED = "edited"
 
 
 def _json_column() -> Any:

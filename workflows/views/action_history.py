@@ -63,6 +63,7 @@ CHANGE_WORDS = {
     str(ChangeKind.WITHDRAWN): "Withdrawn",
     str(ChangeKind.REINSTATED): "Reinstated",
     str(ChangeKind.UPDATE): "Update",
+    str(ChangeKind.EDITED): "Changed in the workbook",
 }
 VERDICT_WORDS = {
     str(ReplyVerdict.APPLIED): "Applied",
