@@ -29,6 +29,7 @@ from chaser.invitations import enqueue_invitations, record_event_ids
 from chaser.runtime import PlanRuntime, Runtime
 from chaser.web_feeds import refresh_flags
 from integrations.graph.inbox import StaleCursorError
+from integrations.uploads import sweep_uploads
 from notifications.channel import Address, DeliveryError, OutgoingMessage, log_reason
 from notifications.outbox import DispatchReport, NewDelivery, enqueue
 from notifications.render import render_chase, render_teams
@@ -297,6 +298,7 @@ def tick(
     if report is not None and report.sent:
         _record_event_ids(runtime)  # the Graph calendar events just made, on their invitations
     ingested = ingest_inbox(runtime, now)
+    sweep_uploads(runtime.data_dir / "uploads", now)  # workbooks uploaded, never confirmed
     log.info(
         "tick",
         plans=len(runtime.plans) - len(missing),

@@ -8,7 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from html import unescape
 from pathlib import Path
 
@@ -19,6 +19,7 @@ from sqlmodel import Session, select
 
 from chaser.importing import import_people, import_plan
 from integrations.spreadsheets import MAX_FILE_BYTES
+from integrations.uploads import keep_upload, sweep_uploads
 from integrations.web import FormServer, create_app
 from integrations.web.admin_cycles import PlanConfigFiles
 from tests.browser import axe_violations, chromium_page, describe
@@ -42,12 +43,12 @@ def store(engine: Engine) -> Engine:
     return engine
 
 
-def _app(engine: Engine, data: Path) -> object:
+def _app(engine: Engine, data: Path, clock: Clock | None = None) -> object:
     config = ROOT / "config"
     return create_app(
         engine=engine,
         secret=b"u" * 40,
-        clock=Clock(WHEN),
+        clock=clock or Clock(WHEN),
         form_url=BASE,
         plan_code=PLAN,
         signin=TEST_SIGNIN,
@@ -62,11 +63,17 @@ def _app(engine: Engine, data: Path) -> object:
     )
 
 
-def _client(engine: Engine, data: Path, role: Role = Role.ADMIN) -> TestClient:
-    client = TestClient(_app(engine, data), base_url=BASE)  # type: ignore[arg-type]
-    email, name = ADMIN if role == Role.ADMIN else (f"{role}@example.org", str(role).title())
-    client.cookies.set(COOKIE, session_token(engine, email=email, name=name, role=role, now=WHEN))
+def _client(
+    engine: Engine, data: Path, role: Role = Role.ADMIN, clock: Clock | None = None
+) -> TestClient:
+    client = TestClient(_app(engine, data, clock), base_url=BASE)  # type: ignore[arg-type]
+    _sign_in(client, engine, role, clock() if clock else WHEN)
     return client
+
+
+def _sign_in(client: TestClient, engine: Engine, role: Role, now: datetime) -> None:
+    email, name = ADMIN if role == Role.ADMIN else (f"{role}@example.org", str(role).title())
+    client.cookies.set(COOKIE, session_token(engine, email=email, name=name, role=role, now=now))
 
 
 def _csrf(html: str) -> str:
@@ -254,3 +261,43 @@ def test_the_upload_pages_pass_axe_and_import_in_chromium(store: Engine, tmp_pat
         assert browser.get_by_text("The plan was imported").is_visible()
     assert "1.13" in _state(store)
     print(f"screenshots in {shots}")
+
+
+def test_it_deletes_an_upload_left_unconfirmed_and_refuses_its_old_dry_run(
+    store: Engine, tmp_path: Path
+) -> None:
+    # The admin checks a workbook and closes the tab. A workbook names staff: it must not stay
+    # in the data directory, and a day later its dry run no longer says what an import would do.
+    data, clock = tmp_path / "data", Clock(WHEN)
+    before = _state(store)
+    with _client(store, data, clock=clock) as client:
+        csrf = _csrf(client.get("/upload").text)
+        checked = client.post(
+            "/upload",
+            data={"csrf_token": csrf, "mapping": "plymouth.yaml"},
+            files={"file": ("plan-edited.csv", _edited(tmp_path).read_bytes(), "text/csv")},
+        )
+        assert checked.status_code == 200, checked.text
+        fields = {k: _hidden(checked.text, k) for k in ("token", "suffix", "mapping", "source")}
+        (left,) = (data / "uploads").iterdir()
+        clock.advance(23 * 3600)
+        assert sweep_uploads(data / "uploads", clock()) == 0 and left.is_file()  # still waiting
+        clock.advance(2 * 3600)
+        _sign_in(client, store, Role.ADMIN, clock())
+        csrf = _csrf(client.get("/upload").text)
+        late = client.post("/upload/confirm", data={"csrf_token": csrf, **fields})
+        assert late.status_code == 404
+        assert "An upload waits 24 hours to be imported" in unescape(late.text)
+    assert not left.exists()
+    assert _state(store) == before  # nothing imported
+
+
+def test_it_clears_uploads_older_than_a_day_and_keeps_newer_ones(tmp_path: Path) -> None:
+    uploads = tmp_path / "uploads"
+    old, new = uploads / "a.xlsx", uploads / "b.csv"
+    keep_upload(old, b"old", WHEN - timedelta(hours=25))
+    keep_upload(new, b"new", WHEN - timedelta(hours=1))
+    (uploads / "notes.txt").write_text("not an upload")
+    assert sweep_uploads(uploads, WHEN) == 1
+    assert sorted(p.name for p in uploads.iterdir()) == ["b.csv", "notes.txt"]
+    assert sweep_uploads(tmp_path / "never-made", WHEN) == 0

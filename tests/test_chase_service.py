@@ -22,6 +22,7 @@ from chaser.settings import Settings
 from chaser.wiring import build_runtime
 from integrations.channels.smtp import SmtpChannel
 from integrations.channels.teams import TeamsWebhookChannel
+from integrations.uploads import keep_upload
 from notifications.channel import Channel
 from tests.clock import Clock
 from tests.conftest import MAPPING, NOW, PEOPLE_CSV, PLAN_XLSX, ROOT
@@ -223,6 +224,20 @@ def test_ticking_twice_at_the_same_moment_sends_nothing_twice(
     # then only the secretary's notice that the post died
     assert (first.enqueued, second.enqueued, third.enqueued) == (14 + 3, 1, 0)
     assert len(chases(sink)) == 13 and len(_notices(sink)) == 1
+
+
+def test_it_clears_a_workbook_an_admin_uploaded_but_never_confirmed(
+    engine: Engine, tmp_path: Path, sink: SmtpSink
+) -> None:
+    # The service's tick clears it even when nobody opens /upload again.
+    clock = Clock(datetime(2025, 9, 16, 8, 30, tzinfo=UTC))
+    runtime = _runtime(engine, tmp_path, sink, clock)
+    left = tmp_path / "uploads" / "checked-then-left.xlsx"
+    keep_upload(left, PLAN_XLSX.read_bytes(), clock.now)
+    tick(runtime, clock.now + timedelta(hours=23))
+    assert left.is_file()
+    tick(runtime, clock.now + timedelta(hours=25))
+    assert not left.exists()
 
 
 def test_chase_by_hand_shows_and_sends_what_is_due(tmp_path: Path, sink: SmtpSink) -> None:

@@ -5,7 +5,10 @@ runs the import as ``chaser plan import --dry-run`` does (the same reader, mappi
 rolled back): what would be new, changed, withdrawn or reinstated and whose forecast would
 change, action by action, and every warning. Nothing in the store changes until ``POST
 /upload/confirm``, which imports the kept file (all or nothing), records it under the admin's
-name and deletes the file; ``POST /upload/abandon`` deletes it. A file that is not a
+name and deletes the file; ``POST /upload/abandon`` deletes it. A file neither imported nor
+abandoned (the tab closed on the dry run) is refused and deleted once
+:data:`integrations.uploads.KEPT_FOR` has passed, by the next upload or the service's tick
+(:func:`integrations.uploads.sweep_uploads`). A file that is not a
 spreadsheet, too large, password-protected or unreadable gets the reader's own message
 (:class:`integrations.spreadsheets.SpreadsheetError`). GETs need an admin and change nothing;
 POSTs also need the session's CSRF token (``Access.change``).
@@ -32,6 +35,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from integrations.spreadsheets import MAX_FILE_BYTES, SpreadsheetError, read_grid
+from integrations.uploads import KEPT_FOR, SUFFIXES, expired, keep_upload, sweep_uploads
 from integrations.web.admin_cycles import PlanConfigFiles
 from integrations.web.pages import ErrorPage, Pages, with_plan
 from integrations.web.security import CSRF_FIELD
@@ -48,7 +52,7 @@ from workflows.store.models import Action, Plan, Role
 
 log = structlog.get_logger(__name__)
 
-SUFFIXES = (".xlsx", ".xls", ".csv")
+GONE = "It was imported or abandoned already. Upload the workbook again."
 TOKEN = re.compile(r"^[A-Za-z0-9_-]{20,40}$")
 AUTO = "auto"
 
@@ -309,17 +313,19 @@ def plan_router(
 
     def kept(token: str, suffix: str) -> Path:
         if not TOKEN.match(token) or suffix not in SUFFIXES:
-            raise ErrorPage(
-                404,
-                "This upload is no longer here",
-                "It was imported or abandoned already. Upload the workbook again.",
-            )
+            raise ErrorPage(404, "This upload is no longer here", GONE)
         path = uploads / f"{token}{suffix}"
         if not path.is_file():
+            raise ErrorPage(404, "This upload is no longer here", GONE)
+        if expired(path, clock()):
+            path.unlink(missing_ok=True)
+            hours = int(KEPT_FOR.total_seconds() // 3600)
             raise ErrorPage(
                 404,
                 "This upload is no longer here",
-                "It was imported or abandoned already. Upload the workbook again.",
+                f"An upload waits {hours} hours to be imported, and this one was checked "
+                "longer ago: the plan may have changed since. Upload the workbook again to "
+                "see what it would change now.",
             )
         return path
 
@@ -350,10 +356,11 @@ def plan_router(
             mapping = choose(request, choice)
         except MappingError as exc:
             return form_page(request, status=400, chosen=choice, errors={"mapping": str(exc)})
-        uploads.mkdir(parents=True, exist_ok=True)
+        now = clock()
+        sweep_uploads(uploads, now)
         token = secrets.token_urlsafe(18)
         path = uploads / f"{token}{suffix}"
-        path.write_bytes(data)
+        keep_upload(path, data, now)
         report = run_import(
             engine,
             path,
@@ -361,7 +368,7 @@ def plan_router(
             mapping=mapping,
             plan_code=request.state.plan,
             partnership=partnership(request),
-            now=clock(),
+            now=now,
             dry_run=True,
         )
         if report.errors:
