@@ -24,6 +24,7 @@ from workflows.digest.config import DigestConfig
 
 if TYPE_CHECKING:
     from chaser.metrics import Metrics
+    from chaser.settings_reload import PlanSettingsReloader
 
 
 class InboundMail(Protocol):
@@ -60,6 +61,8 @@ class PlanRuntime:
     cycles: Callable[[datetime], CyclesConfig]  # the current (reloaded) calendar config
     templates: Templates
     digests: DigestConfig | None = None
+    #: Picks up saved edits of chasing.yaml and digest.yaml (None: they stay as loaded).
+    settings: PlanSettingsReloader | None = None
 
     @property
     def partnership(self) -> str:
@@ -119,24 +122,37 @@ class Runtime:
 
     def get_dispatcher(self) -> Dispatcher:
         if self.dispatcher is None:
-            retry = self.first.chasing.retry
             kwargs = {"sleep": self.sleep} if self.sleep is not None else {}
             self.dispatcher = Dispatcher(
                 self.engine,
                 self.channels,
-                rate_per_minute={
-                    plan.chasing.sender.mailbox: plan.chasing.sender.rate_per_minute
-                    for plan in self.plans.values()
-                },
-                policy=RetryPolicy(
-                    max_attempts=retry.max_attempts,
-                    first_delay=retry.first_delay_seconds,
-                    max_delay=retry.max_delay_seconds,
-                ),
+                rate_per_minute=self._rates(),
+                policy=self._policy(),
                 clock=self.clock,
                 **kwargs,  # type: ignore[arg-type]
             )
         return self.dispatcher
+
+    def chasing_reloaded(self) -> None:
+        """A plan's chasing.yaml was reloaded: its mailbox's pace and the retries apply to the
+        next message (the dispatcher keeps its place in the pace)."""
+        if self.dispatcher is not None:
+            self.dispatcher.rates = self._rates()
+            self.dispatcher.policy = self._policy()
+
+    def _rates(self) -> dict[str, int | None]:
+        return {
+            plan.chasing.sender.mailbox: plan.chasing.sender.rate_per_minute
+            for plan in self.plans.values()
+        }
+
+    def _policy(self) -> RetryPolicy:
+        retry = self.first.chasing.retry
+        return RetryPolicy(
+            max_attempts=retry.max_attempts,
+            first_delay=retry.first_delay_seconds,
+            max_delay=retry.max_delay_seconds,
+        )
 
     def close(self) -> None:
         """Release the channels' and the inbox's connections."""

@@ -27,6 +27,7 @@ from chaser.digests import enqueue_due_digests
 from chaser.invitation_flags import flag_missing_invitations
 from chaser.invitations import enqueue_invitations, record_event_ids
 from chaser.runtime import PlanRuntime, Runtime
+from chaser.settings_reload import Reloaded
 from chaser.web_feeds import refresh_flags
 from integrations.graph.inbox import StaleCursorError
 from integrations.uploads import sweep_uploads
@@ -41,7 +42,7 @@ from workflows.replies.authentication import Receiver
 from workflows.replies.intake import ingest_email
 from workflows.replies.links import LinkClaims, reference_for, sign_link
 from workflows.store.models import Delivery, MailboxCursor, Plan
-from workflows.store.read_models import ReadModelState, TickMarker
+from workflows.store.read_models import ReadModelState, TickMarker, touch
 
 log = structlog.get_logger(__name__)
 #: A reply link stays usable this long after the meeting (later updates are marked late).
@@ -268,6 +269,8 @@ def tick(
     enqueued = 0
     for code in plans if plans is not None else list(runtime.plans):
         plan = runtime.plans[code]
+        if plan.settings is not None:  # an admin may have saved chasing.yaml or digest.yaml
+            _apply_settings(runtime, plan, plan.settings.poll(plan, now))
         refresh_flags(runtime, plan, now)  # a new day, or a change since: the pages' flags
         window = chase_window(plan, now)
         try:
@@ -319,6 +322,18 @@ def tick(
         ingested=ingested,
         missing=missing,
     )
+
+
+def _apply_settings(runtime: Runtime, plan: PlanRuntime, reloaded: Reloaded) -> None:
+    """What a reloaded file changes beyond the plan's settings: the outbox's pace and retries
+    (chasing.yaml), and every kept flag, which the slippage rules decide (digest.yaml)."""
+    if reloaded.chasing:
+        runtime.chasing_reloaded()
+    if reloaded.digest:
+        plan_id = _plan_id(runtime, plan)
+        if plan_id is not None:
+            with runtime.engine.begin() as conn:
+                touch(conn, plan_id, None)
 
 
 def _record_event_ids(runtime: Runtime) -> None:

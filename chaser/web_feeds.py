@@ -40,12 +40,15 @@ def meetings_near(plan: PlanRuntime) -> MeetingsNear:
 
 def flag_rules(runtime: Runtime, plan: PlanRuntime) -> FlagRules | None:
     """How the plan's flags are found: those of its digest for the next meeting that gets one
-    (None without its digest.yaml: nothing is flagged)."""
-    config = plan.digests
-    if config is None:
+    (None without its digest.yaml: nothing is flagged). The digest settings are read at each
+    use: the tick reloads them when an admin saves digest.yaml."""
+    if plan.digests is None:
         return None
 
     def next_meeting(now: datetime) -> Meeting | None:
+        config = plan.digests
+        if config is None:
+            return None
         today = now.astimezone(LONDON).date()
         upcoming = [
             m
@@ -59,8 +62,8 @@ def flag_rules(runtime: Runtime, plan: PlanRuntime) -> FlagRules | None:
         return found.key if found else ""
 
     def compute(session: Session, now: datetime, only: Collection[int] | None) -> Computed:
-        meeting = next_meeting(now)
-        if meeting is None:
+        meeting, config = next_meeting(now), plan.digests
+        if meeting is None or config is None:
             return {}
         return action_flags(
             session,

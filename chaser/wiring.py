@@ -23,6 +23,7 @@ from chaser.config_reload import CyclesReloader, default_status_path
 from chaser.plans import PlanFiles, choose_plan, configured_plans
 from chaser.runtime import PlanRuntime, Runtime, utc_now
 from chaser.settings import Settings, SettingsError
+from chaser.settings_reload import PlanSettingsReloader
 from integrations.channels.base import ChannelConfigError
 from integrations.channels.registry import build_channels
 from integrations.graph.client import GraphClient
@@ -98,6 +99,7 @@ def plan_runtime(
         cycles=reloader.poll,
         templates=load_templates(files.templates),
         digests=digests,
+        settings=PlanSettingsReloader(files.chasing, files.digest),
     )
 
 

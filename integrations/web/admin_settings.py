@@ -10,8 +10,9 @@ with a diff and records ``chasing_changed`` / ``digest_changed`` in the audit lo
 admin's name. Every form carries the SHA-256 of the file as it was opened: a stale copy is
 refused, and the admin's draft is shown again with what differs, so nothing is lost.
 
-The running service reads both files when it starts (:func:`chaser.wiring.build_runtime`), so a
-saved change takes effect when the service restarts; the page says so.
+The running service picks a saved file up at its next tick, within a minute
+(:mod:`chaser.settings_reload`); the page says so, and names the few keys of ``chasing.yaml``
+that wait for a restart.
 """
 
 from __future__ import annotations
@@ -49,7 +50,9 @@ log = structlog.get_logger(__name__)
 
 #: The largest settings file the pages take (the shipped ones are about 3 KB).
 MAX_TEXT = 128 * 1024
-RESTART = "It takes effect when the service restarts: the running service read it when it started."
+#: What the page says once a file is saved (chasing.yaml's keys that wait for a restart are
+#: named on the page itself).
+APPLIES = "The running service applies it at its next tick, within a minute."
 
 
 @dataclass(frozen=True)
@@ -310,7 +313,7 @@ def settings_router(
         return draft
 
     def show(kind: SettingsFile, request: Request, saved: str) -> HTMLResponse:
-        banner = f"{kind.file} was saved. {RESTART}" if saved else ""
+        banner = f"{kind.file} was saved. {APPLIES}" if saved else ""
         return page(request, kind, opened(request, kind), banner=banner)
 
     def version(kind: SettingsFile, request: Request, version_id: int) -> HTMLResponse:
