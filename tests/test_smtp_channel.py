@@ -219,6 +219,22 @@ def test_it_reports_a_451_as_transient_and_then_sends(sink: SmtpSink, channel: S
     assert len(sink.messages) == 1 and channel.connections_opened == 1
 
 
+def test_it_sends_each_plans_messages_from_that_plans_mailbox(
+    sink: SmtpSink, channel: SmtpChannel
+) -> None:
+    # Two plans on one server: each plan's bounces must come back to its own mailbox, and the
+    # envelope must match the From header that relays check it against.
+    channel.send(message("request:HP:SIB-2025-07-08", sender="send.board@county.example"))
+    channel.send(message("request:HP:SSDG-2025-07-15"))
+    channel.send(message("request:HP:TFG-2025-07-22", sender=""))  # none given: the channel's
+    assert [(m.mail_from, m.message["From"].addresses[0].addr_spec) for m in sink.messages] == [
+        ("send.board@county.example", "send.board@county.example"),
+        (SENDER, SENDER),
+        (SENDER, SENDER),
+    ]
+    assert channel.connections_opened == 1  # one connection, a MAIL FROM per message
+
+
 def test_it_reports_a_451_at_mail_from_as_transient(sink: SmtpSink, channel: SmtpChannel) -> None:
     sink.fail("mail", "451 4.7.1 Greylisted")
     with pytest.raises(TransientError, match="Greylisted"):

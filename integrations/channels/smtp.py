@@ -207,8 +207,10 @@ class SmtpChannel:
     ``ssl``: implicit TLS from the first byte (port 465). Credentials are never sent over an
     unencrypted connection unless ``starttls=False`` says that is intended (a local relay).
     ``ssl_context`` defaults to the system's trusted CAs with hostname checking.
-    The envelope sender (MAIL FROM, where bounces go) is ``sender_address``, whose domain also
-    goes in the Message-ID; the From header is ``message.sender`` (``sender_address`` if empty).
+    The From header and the envelope sender (MAIL FROM, where bounces go) are
+    ``message.sender``, the mailbox of the plan the message is about (``sender_address`` if
+    empty), so one plan's bounces never land in another's mailbox; ``sender_address``'s
+    domain goes in the Message-ID.
     """
 
     name = "email"
@@ -281,13 +283,16 @@ class SmtpChannel:
 
     def send(self, message: OutgoingMessage) -> Receipt:
         recipients = list(dict.fromkeys(a.email for a in (*message.to, *message.cc)))
-        _check_addresses(self.sender_address, recipients)
         if not message.sender:
             message = replace(message, sender=self.sender_address)
+        _check_addresses(message.sender, recipients)
         data = mime_bytes(message, domain=self.domain, from_name=self.from_name)
         with self._lock:
             return self._send(
-                data, recipients, message_id(message.key, self.domain, message.message_id_token)
+                data,
+                message.sender,
+                recipients,
+                message_id(message.key, self.domain, message.message_id_token),
             )
 
     def find_sent(self, message: OutgoingMessage) -> Receipt | None:
@@ -320,9 +325,9 @@ class SmtpChannel:
 
     # -- one transaction -------------------------------------------------------------------
 
-    def _send(self, data: bytes, recipients: list[str], msgid: str) -> Receipt:
+    def _send(self, data: bytes, sender: str, recipients: list[str], msgid: str) -> Receipt:
         try:
-            conn = self._mail_from()
+            conn = self._mail_from(sender)
             refused: dict[str, tuple[int, bytes]] = {}
             for rcpt in recipients:
                 code, reply = conn.rcpt(rcpt)
@@ -365,12 +370,12 @@ class SmtpChannel:
             if conn.sock is not None:
                 conn.sock.settimeout(self.timeout)
 
-    def _mail_from(self) -> smtplib.SMTP:
+    def _mail_from(self, sender: str) -> smtplib.SMTP:
         """MAIL FROM on the open connection, or on a new one if the server dropped it."""
         reused = self._conn is not None
         conn = self._connection()
         try:
-            code, reply = conn.mail(self.sender_address)
+            code, reply = conn.mail(sender)
         except (smtplib.SMTPServerDisconnected, OSError):
             if not reused:
                 raise
@@ -379,7 +384,7 @@ class SmtpChannel:
             log.info("smtp.reconnect", host=self.host, port=self.port)
             self._drop()
             conn = self._connection()
-            code, reply = conn.mail(self.sender_address)
+            code, reply = conn.mail(sender)
         if code != 250:
             if code == 421:
                 self._drop()
