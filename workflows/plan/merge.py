@@ -19,6 +19,8 @@ Everything happens in the caller's transaction: the caller commits, or rolls bac
 from __future__ import annotations
 
 import functools
+import operator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -571,7 +573,6 @@ class _Merger:
     def _update(self, row: ActionRow, action: Action, area: Area | None) -> None:
         assert action.id is not None
         before = _snapshot(action)
-        content = _content(action)
         previous_cells = self.previous_cells.get(action.id, {})
         previous_progress = action.progress
         for key, value in self._common(row, area).items():
@@ -635,7 +636,14 @@ class _Merger:
                 action.embedded = row.status.embedded
                 self.result.status_changes += 1
         self._milestones(action.id, row, self.existing_milestones.get(action.id, {}), action)
-        edits = self._edits(content, _content(action))
+        after = _snapshot(action)
+        edits = (
+            self._edits(
+                dict(zip(_SNAPSHOT, before, strict=True)), dict(zip(_SNAPSHOT, after, strict=True))
+            )
+            if after != before
+            else []
+        )
         contributors = self._contributors(action.id, action.accountable_id, row, initial=False)
         if contributors is not None:
             edits.append(contributors)
@@ -643,7 +651,7 @@ class _Merger:
             self._history(
                 action.id, ChangeKind.EDITED, **_as_it_stands(action), note="; ".join(edits)
             )
-        if _snapshot(action) != before or contributors is not None:
+        if after != before or contributors is not None:
             action.updated_at = self.now
             self.result.updated += 1
         else:
@@ -728,14 +736,17 @@ class _Merger:
 
     def _edits(self, before: dict[str, Any], after: dict[str, Any]) -> list[str]:
         """What the workbook changed in an action besides its status and dates (which have
-        rows of their own), as the dry run words it: "lead: Head of SEND (AP) to …"."""
-        numbers = {a.id: a.number for a in self.areas.values()}
+        rows of their own), as the dry run words it: "lead: Head of SEND (AP) to …".
+        ``before`` and ``after`` are the action's :data:`_SNAPSHOT` fields."""
+        before["start"] = (before["start_date"], before["start_precision"])
+        after["start"] = (after["start_date"], after["start_precision"])
         out = []
         for key, label in _EDITED.items():
             was, now = before[key], after[key]
             if was == now:
                 continue
             if key == "area_id":
+                numbers = {a.id: a.number for a in self.areas.values()}
                 was, now = numbers.get(was, was), numbers.get(now, now)
             elif key == "start":
                 was, now = show_date(*was), show_date(*now)
@@ -805,40 +816,27 @@ _EDITED = {
 }
 
 
-def _content(action: Action) -> dict[str, Any]:
-    return {
-        "title": action.title,
-        "lead_raw": action.lead_raw,
-        "reporting_group": action.reporting_group,
-        "area_id": action.area_id,
-        "start": (action.start_date, action.start_precision),
-        "due_note": action.due_note,
-        "outcomes": action.outcomes,
-        "evidence": action.evidence,
-        "progress": action.progress,
-    }
-
-
 def _changed(before: dict[str, Any], after: dict[str, Any], header: str) -> bool:
     return before.get(header) != after.get(header)
 
 
-def _snapshot(action: Action) -> tuple[Any, ...]:
-    return (
-        action.area_id,
-        action.title,
-        action.lead_raw,
-        action.accountable_id,
-        action.reporting_group,
-        action.start_date,
-        action.start_precision,
-        action.forecast_due,
-        action.forecast_due_precision,
-        action.status,
-        action.withdrawn,
-        action.due_kind,
-        action.due_note,
-        action.outcomes,
-        action.evidence,
-        action.progress,
-    )
+#: The fields of an action a re-import compares before and after (:func:`_snapshot`).
+_SNAPSHOT = (
+    "area_id",
+    "title",
+    "lead_raw",
+    "accountable_id",
+    "reporting_group",
+    "start_date",
+    "start_precision",
+    "forecast_due",
+    "forecast_due_precision",
+    "status",
+    "withdrawn",
+    "due_kind",
+    "due_note",
+    "outcomes",
+    "evidence",
+    "progress",
+)
+_snapshot: Callable[[Action], tuple[Any, ...]] = operator.attrgetter(*_SNAPSHOT)
