@@ -28,7 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import structlog
 
@@ -38,6 +38,7 @@ from workflows.digest.config import DigestConfig, load_digest_config
 from workflows.yaml_files import ConfigFileError
 
 log = structlog.get_logger(__name__)
+T = TypeVar("T")
 
 #: chasing.yaml's keys that only a restart applies, with how each is read from a config.
 FIXED_AT_START: dict[str, Callable[[ChasingConfig], Any]] = {
@@ -60,7 +61,7 @@ class PlanSettings(Protocol):
 
 
 class _Watched:
-    """One file: its content when it changed since the last look, else None."""
+    """One file, and whether its content changed since the last look."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -112,34 +113,43 @@ class PlanSettingsReloader:
 
     def poll(self, plan: PlanSettings, now: datetime) -> Reloaded:
         """Load what changed into ``plan``; a file that fails its checks changes nothing."""
-        chasing = digest = False
         rejected: list[Path] = []
-        groups: tuple[str, ...] | None = None
-        if self._chasing.changed():
-            groups = plan.cycles(now).codes
-            path = self._chasing.path
-            try:
-                config = load_chasing(path, groups=groups)
-            except ConfigFileError as exc:
-                _rejected("chasing_config_rejected", path, exc)
-                rejected.append(path)
-            else:
-                plan.chasing = _keep_fixed(plan.chasing, config)
-                log.info("chasing_config_loaded", plan=plan.code, path=str(path))
-                chasing = True
-        if self._digest is not None and self._digest.changed():
-            groups = groups if groups is not None else plan.cycles(now).codes
-            path = self._digest.path
-            try:
-                digests = load_digest_config(path, groups=groups)
-            except ConfigFileError as exc:
-                _rejected("digest_config_rejected", path, exc)
-                rejected.append(path)
-            else:
-                plan.digests = digests
-                log.info("digest_config_loaded", plan=plan.code, path=str(path))
-                digest = True
-        return Reloaded(chasing, digest, tuple(rejected))
+        chasing = _load(self._chasing, "chasing", plan, now, load_chasing, rejected)
+        if chasing is not None:
+            plan.chasing = _keep_fixed(plan.chasing, chasing)
+        digest = _load(self._digest, "digest", plan, now, load_digest_config, rejected)
+        if digest is not None:
+            plan.digests = digest
+        return Reloaded(chasing is not None, digest is not None, tuple(rejected))
+
+
+def _load(
+    watched: _Watched | None,
+    name: str,
+    plan: PlanSettings,
+    now: datetime,
+    load: Callable[..., T],
+    rejected: list[Path],
+) -> T | None:
+    """The file loaded and checked against the running calendar's groups, if it changed and
+    passes; a refused one is logged and added to ``rejected``."""
+    if watched is None or not watched.changed():
+        return None
+    try:
+        loaded = load(watched.path, groups=plan.cycles(now).codes)
+    except ConfigFileError as exc:
+        log.warning(
+            f"{name}_config_rejected",
+            path=str(watched.path),
+            problems=len(exc.problems) or 1,
+            # Lines and keys only: the messages can quote values (names, addresses).
+            where=[f"{p.line or '-'}:{p.key}" for p in exc.problems[:20]],
+            keeps_running="the settings loaded before",
+        )
+        rejected.append(watched.path)
+        return None
+    log.info(f"{name}_config_loaded", plan=plan.code, path=str(watched.path))
+    return loaded
 
 
 def _keep_fixed(running: ChasingConfig, new: ChasingConfig) -> ChasingConfig:
@@ -160,15 +170,4 @@ def _keep_fixed(running: ChasingConfig, new: ChasingConfig) -> ChasingConfig:
             "sender": new.sender.model_copy(update={"mailbox": running.sender.mailbox}),
             "form_url": running.form_url,
         }
-    )
-
-
-def _rejected(event: str, path: Path, exc: ConfigFileError) -> None:
-    log.warning(
-        event,
-        path=str(path),
-        problems=len(exc.problems) or 1,
-        # Lines and keys only: the messages can quote values (names, addresses).
-        where=[f"{p.line or '-'}:{p.key}" for p in exc.problems[:20]],
-        keeps_running="the settings loaded before",
     )
