@@ -96,11 +96,10 @@ class _Watched:
 
 @dataclass(frozen=True)
 class Reloaded:
-    """What one poll did: whether it loaded each file, and the files it refused."""
+    """What one poll did: whether it loaded each file (a refused one is only logged)."""
 
     chasing: bool = False
     digest: bool = False
-    rejected: tuple[Path, ...] = ()
 
 
 class PlanSettingsReloader:
@@ -113,14 +112,13 @@ class PlanSettingsReloader:
 
     def poll(self, plan: PlanSettings, now: datetime) -> Reloaded:
         """Load what changed into ``plan``; a file that fails its checks changes nothing."""
-        rejected: list[Path] = []
-        chasing = _load(self._chasing, "chasing", plan, now, load_chasing, rejected)
+        chasing = _load(self._chasing, "chasing", plan, now, load_chasing)
         if chasing is not None:
             plan.chasing = _keep_fixed(plan.chasing, chasing)
-        digest = _load(self._digest, "digest", plan, now, load_digest_config, rejected)
+        digest = _load(self._digest, "digest", plan, now, load_digest_config)
         if digest is not None:
             plan.digests = digest
-        return Reloaded(chasing is not None, digest is not None, tuple(rejected))
+        return Reloaded(chasing is not None, digest is not None)
 
 
 def _load(
@@ -129,10 +127,9 @@ def _load(
     plan: PlanSettings,
     now: datetime,
     load: Callable[..., T],
-    rejected: list[Path],
 ) -> T | None:
     """The file loaded and checked against the running calendar's groups, if it changed and
-    passes; a refused one is logged and added to ``rejected``."""
+    passes (a refused one is logged)."""
     if watched is None or not watched.changed():
         return None
     try:
@@ -146,7 +143,6 @@ def _load(
             where=[f"{p.line or '-'}:{p.key}" for p in exc.problems[:20]],
             keeps_running="the settings loaded before",
         )
-        rejected.append(watched.path)
         return None
     log.info(f"{name}_config_loaded", plan=plan.code, path=str(watched.path))
     return loaded

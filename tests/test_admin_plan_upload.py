@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from httpx import Response
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
@@ -82,6 +83,19 @@ def _csrf(html: str) -> str:
     return found.group(1)
 
 
+def _check(
+    client: TestClient, name: str, content: bytes, mapping: str = "plymouth.yaml"
+) -> tuple[str, Response]:
+    """Open /upload and send a workbook for its dry run: (the page's CSRF token, the answer)."""
+    csrf = _csrf(client.get("/upload").text)
+    checked = client.post(
+        "/upload",
+        data={"csrf_token": csrf, "mapping": mapping},
+        files={"file": (name, content, "text/csv")},
+    )
+    return csrf, checked
+
+
 def _hidden(html: str, name: str) -> str:
     found = re.search(rf'name="{name}" value="([^"]*)"', html)
     assert found, name
@@ -122,12 +136,7 @@ def test_it_shows_the_dry_run_per_action_and_changes_nothing_until_confirmed(
     before = _state(store)
     edited = _edited(tmp_path)
     with _client(store, data) as client:
-        csrf = _csrf(client.get("/upload").text)
-        checked = client.post(
-            "/upload",
-            data={"csrf_token": csrf, "mapping": "plymouth.yaml"},
-            files={"file": ("plan-edited.csv", edited.read_bytes(), "text/csv")},
-        )
+        csrf, checked = _check(client, "plan-edited.csv", edited.read_bytes())
         assert checked.status_code == 200, checked.text
         html = unescape(checked.text)
         assert "Check the plan import" in html and "Nothing has been saved yet" in html
@@ -173,12 +182,7 @@ def test_it_abandons_an_upload_without_changing_anything(store: Engine, tmp_path
     data = tmp_path / "data"
     before = _state(store)
     with _client(store, data) as client:
-        csrf = _csrf(client.get("/upload").text)
-        checked = client.post(
-            "/upload",
-            data={"csrf_token": csrf, "mapping": "auto"},
-            files={"file": ("plan.csv", _edited(tmp_path).read_bytes(), "text/csv")},
-        )
+        csrf, checked = _check(client, "plan.csv", _edited(tmp_path).read_bytes(), "auto")
         assert checked.status_code == 200, checked.text
         token, suffix = _hidden(checked.text, "token"), _hidden(checked.text, "suffix")
         gone = client.post(
@@ -271,12 +275,7 @@ def test_it_deletes_an_upload_left_unconfirmed_and_refuses_its_old_dry_run(
     data, clock = tmp_path / "data", Clock(WHEN)
     before = _state(store)
     with _client(store, data, clock=clock) as client:
-        csrf = _csrf(client.get("/upload").text)
-        checked = client.post(
-            "/upload",
-            data={"csrf_token": csrf, "mapping": "plymouth.yaml"},
-            files={"file": ("plan-edited.csv", _edited(tmp_path).read_bytes(), "text/csv")},
-        )
+        _, checked = _check(client, "plan-edited.csv", _edited(tmp_path).read_bytes())
         assert checked.status_code == 200, checked.text
         fields = {k: _hidden(checked.text, k) for k in ("token", "suffix", "mapping", "source")}
         (left,) = (data / "uploads").iterdir()
