@@ -78,6 +78,15 @@ def chromium_page(*, trust_test_certificates: bool = False) -> Iterator[Any]:
             browser.close()
 
 
+def click_and_wait(page: Any, target: Any) -> None:
+    """Click a link or a form's button and return once the page it leads to has loaded.
+
+    A bare ``click()`` returns as soon as the navigation starts, so a check straight after it
+    can look at the page being left, or at one half parsed, and fail at random."""
+    with page.expect_navigation():
+        target.click()
+
+
 def axe_violations(page: Any) -> list[dict[str, Any]]:
     """axe-core's WCAG 2.2 A and AA violations on the page as it is now (empty means none).
 

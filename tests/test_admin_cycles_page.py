@@ -21,7 +21,7 @@ from chaser.config_reload import CyclesReloader
 from chaser.importing import import_people, import_plan
 from integrations.web import FormServer, create_app
 from integrations.web.admin_cycles import PlanConfigFiles
-from tests.browser import axe_violations, chromium_page, describe
+from tests.browser import axe_violations, chromium_page, click_and_wait, describe
 from tests.clock import Clock
 from tests.conftest import MAPPING, NOW, PEOPLE_CSV, PLAN_XLSX, ROOT
 from tests.mail_servers import free_port
@@ -441,12 +441,12 @@ def test_the_cycles_page_passes_axe_and_moves_a_meeting_in_chromium(
         browser.get_by_label("Group", exact=True).select_option("SIB")
         browser.get_by_label("Meeting date").fill("2025-11-12")
         browser.get_by_label("New date (if it moves)").fill("2025-11-13")
-        browser.get_by_role("button", name="Preview the meeting change").click()
+        click_and_wait(browser, browser.get_by_role("button", name="Preview the meeting change"))
         assert browser.get_by_role("heading", name="There is a problem").is_visible()
         assert axe_violations(browser) == [], describe(axe_violations(browser))
         browser.screenshot(path=str(shots / "cycles-error.png"), full_page=False)
         browser.get_by_label("Meeting date").fill("2025-11-11")
-        browser.get_by_role("button", name="Preview the meeting change").click()
+        click_and_wait(browser, browser.get_by_role("button", name="Preview the meeting change"))
         assert browser.get_by_text("Not saved yet").is_visible()
         row = browser.locator("#meeting-SIB-2025-11-11")
         assert "Thu 13 Nov 2025" in row.inner_text()
@@ -454,11 +454,13 @@ def test_the_cycles_page_passes_axe_and_moves_a_meeting_in_chromium(
         browser.set_viewport_size({"width": 390, "height": 900})
         assert axe_violations(browser) == [], describe(axe_violations(browser))
         browser.screenshot(path=str(shots / "cycles-preview-390.png"), full_page=False)
-        browser.get_by_role("button", name="Save cycles.yaml").click()
+        click_and_wait(browser, browser.get_by_role("button", name="Save cycles.yaml"))
         assert browser.get_by_text("cycles.yaml was saved").is_visible()
         assert browser.get_by_text("Ann Admin <ann.admin@example.org>").first.is_visible()
         assert axe_violations(browser) == [], describe(axe_violations(browser))
-        browser.get_by_role("link", name=re.compile("See the change")).first.click()
+        click_and_wait(
+            browser, browser.get_by_role("link", name=re.compile("See the change")).first
+        )
         assert browser.get_by_role(
             "heading", level=1, name="A saved change to cycles.yaml"
         ).is_visible()

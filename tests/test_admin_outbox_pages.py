@@ -23,7 +23,7 @@ from chaser.settings import Settings
 from chaser.wiring import build_runtime
 from integrations.channels.smtp import SmtpChannel
 from integrations.web import FormServer, create_app
-from tests.browser import axe_violations, chromium_page, describe
+from tests.browser import axe_violations, chromium_page, click_and_wait, describe
 from tests.clock import Clock
 from tests.conftest import MAPPING, PEOPLE_CSV, PLAN_XLSX, ROOT
 from tests.mail_servers import SmtpSink, free_port
@@ -236,8 +236,10 @@ def test_the_outbox_pages_pass_axe_and_a_dead_message_is_sent_again_in_chromium(
                 assert page_width <= width, (path, width, page_width, browser.evaluate(WIDER))
         browser.set_viewport_size({"width": 1024, "height": 900})
         browser.goto(base + "/plan")
-        browser.get_by_role("link", name="See why and send it again").click()
-        browser.get_by_role("button", name=f"Send again message {chased.dead_id}").click()
+        click_and_wait(browser, browser.get_by_role("link", name="See why and send it again"))
+        click_and_wait(
+            browser, browser.get_by_role("button", name=f"Send again message {chased.dead_id}")
+        )
         assert browser.get_by_text(f"Message {chased.dead_id} will be sent again").is_visible()
         assert axe_violations(browser) == [], describe(axe_violations(browser))
         browser.screenshot(path=str(shots / "retried.png"), full_page=True)

@@ -16,7 +16,7 @@ from sqlmodel import Session, col, select
 
 from chaser.importing import import_people, import_plan
 from integrations.web import FormServer, create_app
-from tests.browser import axe_violations, chromium_page, describe
+from tests.browser import axe_violations, chromium_page, click_and_wait, describe
 from tests.clock import Clock
 from tests.conftest import MAPPING, NOW, PEOPLE_CSV, PLAN_XLSX
 from tests.mail_servers import free_port
@@ -206,12 +206,12 @@ def test_the_people_pages_pass_axe_and_add_a_person_in_chromium(
         browser.get_by_label("Full name").fill("Zia Zennor")
         browser.get_by_label("Email address").fill("not an address")
         browser.get_by_label("Delegate (optional)").select_option("AP")
-        browser.get_by_role("button", name="Add person").click()
+        click_and_wait(browser, browser.get_by_role("button", name="Add person"))
         assert browser.get_by_role("heading", name="There is a problem").is_visible()
         assert axe_violations(browser) == [], describe(axe_violations(browser))
         browser.screenshot(path=str(shots / "people-error.png"), full_page=True)
         browser.get_by_label("Email address").fill("zia.zennor@example.org")
-        browser.get_by_role("button", name="Add person").click()
+        click_and_wait(browser, browser.get_by_role("button", name="Add person"))
         assert browser.get_by_text("Zia Zennor was added").is_visible()
 
         # a people CSV: previewed, then imported
@@ -220,7 +220,7 @@ def test_the_people_pages_pass_axe_and_add_a_person_in_chromium(
             PEOPLE_CSV.read_text("utf-8").replace("aisha.pendleford@", "aisha.p@"), "utf-8"
         )
         browser.get_by_label("People CSV file").set_input_files(str(csv))
-        browser.get_by_role("button", name="Preview the import").click()
+        click_and_wait(browser, browser.get_by_role("button", name="Preview the import"))
         assert browser.get_by_role("heading", level=1, name="Check the people import").is_visible()
         assert browser.get_by_text(
             "Email address: aisha.pendleford@example.org → aisha.p@example.org"
@@ -231,7 +231,7 @@ def test_the_people_pages_pass_axe_and_add_a_person_in_chromium(
             assert axe_violations(browser) == [], describe(axe_violations(browser))
             assert browser.evaluate("document.documentElement.scrollWidth") <= width
         assert _person(store, "AP").email == "aisha.pendleford@example.org"  # not yet
-        browser.get_by_role("button", name="Import these people").click()
+        click_and_wait(browser, browser.get_by_role("button", name="Import these people"))
         assert browser.get_by_text("People imported: 0 added, 1 changed").is_visible()
         assert [e for e in browser.errors if "status of 400" not in e] == []
     assert _person(store, "ZZ").delegate_code == "AP"

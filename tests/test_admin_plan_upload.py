@@ -23,7 +23,7 @@ from integrations.spreadsheets import MAX_FILE_BYTES
 from integrations.uploads import keep_upload, sweep_uploads
 from integrations.web import FormServer, create_app
 from integrations.web.admin_cycles import PlanConfigFiles
-from tests.browser import axe_violations, chromium_page, describe
+from tests.browser import axe_violations, chromium_page, click_and_wait, describe
 from tests.clock import Clock
 from tests.conftest import MAPPING, NOW, PEOPLE_CSV, PLAN_CSV, PLAN_XLSX, ROOT
 from tests.mail_servers import free_port
@@ -254,14 +254,14 @@ def test_the_upload_pages_pass_axe_and_import_in_chromium(store: Engine, tmp_pat
             browser.screenshot(path=str(shots / f"upload-{width}.png"), full_page=True)
             assert axe_violations(browser) == [], describe(axe_violations(browser))
         browser.get_by_label("The plan workbook").set_input_files(str(edited))
-        browser.get_by_role("button", name="Check the workbook").click()
+        click_and_wait(browser, browser.get_by_role("button", name="Check the workbook"))
         assert browser.get_by_role("heading", level=1, name="Check the plan import").is_visible()
         for width in (390, 1280):
             browser.set_viewport_size({"width": width, "height": 900})
             browser.screenshot(path=str(shots / f"upload-check-{width}.png"), full_page=False)
             assert axe_violations(browser) == [], describe(axe_violations(browser))
             assert browser.evaluate("document.documentElement.scrollWidth") <= width
-        browser.get_by_role("button", name="Import the plan").click()
+        click_and_wait(browser, browser.get_by_role("button", name="Import the plan"))
         assert browser.get_by_text("The plan was imported").is_visible()
     assert "1.13" in _state(store)
     print(f"screenshots in {shots}")

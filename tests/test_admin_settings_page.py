@@ -20,7 +20,7 @@ from sqlmodel import Session, col, select
 from chaser.importing import import_people, import_plan
 from integrations.web import FormServer, create_app
 from integrations.web.admin_cycles import PlanConfigFiles
-from tests.browser import axe_violations, chromium_page, describe
+from tests.browser import axe_violations, chromium_page, click_and_wait, describe
 from tests.clock import Clock
 from tests.conftest import MAPPING, NOW, PEOPLE_CSV, PLAN_XLSX, ROOT
 from tests.mail_servers import free_port
@@ -312,25 +312,27 @@ def test_the_settings_pages_pass_axe_in_chromium_at_390_px_and_on_a_desktop(
         box = browser.get_by_label("chasing.yaml", exact=True)
         text = box.input_value()
         box.fill(text.replace("  request: -5 ", "  request: 2 "))
-        browser.get_by_role("button", name="Check the file").click()
+        click_and_wait(browser, browser.get_by_role("button", name="Check the file"))
         browser.get_by_text("There is a problem").wait_for()
         assert browser.locator("#yaml-error").get_by_text("ladder.request").is_visible()
         assert axe_violations(browser) == [], describe(axe_violations(browser))
         browser.screenshot(path=str(shots / "chasing-error-390.png"), full_page=True)
         box = browser.get_by_label("chasing.yaml", exact=True)
         box.fill(text.replace("  request: -5 ", "  request: -6 "))
-        browser.get_by_role("button", name="Check the file").click()
+        click_and_wait(browser, browser.get_by_role("button", name="Check the file"))
         browser.get_by_text("Not saved yet: check").wait_for()
         assert browser.get_by_text("6 working days before the papers deadline").is_visible()
         assert axe_violations(browser) == [], describe(axe_violations(browser))
         browser.screenshot(path=str(shots / "chasing-check-390.png"), full_page=True)
-        browser.get_by_role("button", name="Save chasing.yaml").click()
+        click_and_wait(browser, browser.get_by_role("button", name="Save chasing.yaml"))
         browser.get_by_text("chasing.yaml was saved").wait_for()
         assert browser.get_by_text("applies it at its next tick").first.is_visible()
         assert browser.get_by_text("Ann Admin <ann.admin@example.org>").first.is_visible()
         assert axe_violations(browser) == [], describe(axe_violations(browser))
         browser.screenshot(path=str(shots / "chasing-saved-390.png"), full_page=True)
-        browser.get_by_role("link", name=re.compile("See the change")).first.click()
+        click_and_wait(
+            browser, browser.get_by_role("link", name=re.compile("See the change")).first
+        )
         browser.get_by_role("heading", level=1, name="A saved change to chasing.yaml").wait_for()
         assert axe_violations(browser) == [], describe(axe_violations(browser))
         browser.screenshot(path=str(shots / "chasing-version-390.png"), full_page=True)

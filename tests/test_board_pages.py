@@ -20,7 +20,7 @@ from sqlmodel import Session, col, select
 
 from chaser.importing import import_people, import_plan
 from integrations.web import FormServer, create_app
-from tests.browser import axe_violations, chromium_page, describe
+from tests.browser import axe_violations, chromium_page, click_and_wait, describe
 from tests.clock import Clock
 from tests.conftest import MAPPING, PEOPLE_CSV, PLAN_XLSX, ROOT
 from tests.mail_servers import free_port
@@ -201,10 +201,10 @@ def test_the_action_page_with_its_board_records_passes_axe_in_chromium(
         browser.get_by_label("New completion date").fill("Mar 2026")
         browser.get_by_label("Meeting that agreed it").select_option("SIB:2025-09-30")
         browser.get_by_label("Reason, as minuted").fill("Training moved to the spring term")
-        browser.get_by_role("button", name="Record the new baseline").click()
+        click_and_wait(browser, browser.get_by_role("button", name="Record the new baseline"))
         assert browser.get_by_text("The new baseline is recorded under your name.").is_visible()
         browser.get_by_label("Milestone", exact=True).select_option("1")
-        browser.get_by_role("button", name="Mark it done").click()
+        click_and_wait(browser, browser.get_by_role("button", name="Mark it done"))
         assert browser.get_by_text("The milestone is marked done under your name.").is_visible()
         for width in (1024, 390):
             browser.set_viewport_size({"width": width, "height": 900})
@@ -281,7 +281,7 @@ def test_the_board_pages_pass_axe_in_chromium(board: Board, tmp_path: Path) -> N
         browser.goto(base + "/board/meetings/SIB:2025-09-30")
         browser.get_by_label("Decision, as minuted").fill("Publish the offer.")
         browser.get_by_label("Owner (optional)").fill("ZZ")
-        browser.get_by_role("button", name="Save decision").click()
+        click_and_wait(browser, browser.get_by_role("button", name="Save decision"))
         assert browser.get_by_role("heading", name="There is a problem").is_visible()
         for path, name in (("/board", "board"), ("/board/meetings/SIB:2025-09-30", "meeting")):
             for width in (1024, 390):

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser import axe_violations, chromium_page, require_browser
+from tests.browser import axe_violations, chromium_page, click_and_wait, require_browser
 from tests.mail_servers import free_port
 
 #: The demo plan's code, which begins every outbox key.
@@ -261,14 +261,14 @@ def test_the_secretary_follows_the_loop_in_a_browser(demo: DemoRun) -> None:
         check("/plan")
         assert page.url == demo.url + "/signin?next=/plan"
         page.get_by_label("Email address").fill("morwenna.tregear@example.org")
-        page.get_by_role("button", name="Email me a sign-in link").click()
+        click_and_wait(page, page.get_by_role("button", name="Email me a sign-in link"))
         assert page.get_by_role("heading", name="Check your email").is_visible()
         assert axe_violations(page) == []
         link = _signin_link_sent_to(demo, "morwenna.tregear")
         page.goto(link)
         assert page.get_by_text("You are signing in as morwenna.tregear@example.org").is_visible()
         assert axe_violations(page) == []
-        page.get_by_role("button", name="Continue").click()
+        click_and_wait(page, page.get_by_role("button", name="Continue"))
         assert page.url == demo.url + "/plan"
         assert page.get_by_text("Signed in as Morwenna Tregear").is_visible()
 
@@ -277,17 +277,20 @@ def test_the_secretary_follows_the_loop_in_a_browser(demo: DemoRun) -> None:
         check("/actions/7.9")
         assert "Recruitment has stalled" in page.content()
         check("/outbox?to=nia")
-        page.get_by_role("link", name=re.compile(r"^Update needed by Tue 23 Sep")).click()
+        click_and_wait(
+            page, page.get_by_role("link", name=re.compile(r"^Update needed by Tue 23 Sep"))
+        )
         assert axe_violations(page) == []
         assert "Nia Dunstable" in page.content()
-        page.locator(".chaser-message__text a[href*='/r/']").first.click()  # the reply link
+        reply_link = page.locator(".chaser-message__text a[href*='/r/']").first
+        click_and_wait(page, reply_link)
         assert page.url.startswith(demo.url + "/r/")
         assert axe_violations(page) == []
         first = page.locator("form[action*='/actions/']").first
         ref = str(first.get_attribute("action")).rsplit("/actions/", 1)[1]
         first.get_by_label("Red").check()
         first.locator("textarea[name=narrative]").fill("Provider has withdrawn; re-tendering.")
-        first.get_by_role("button", name=re.compile("Save")).click()
+        click_and_wait(page, first.get_by_role("button", name=re.compile("Save")))
         assert axe_violations(page) == []
         assert "Update saved" in page.content()
         check(f"/plan?q={ref}")
@@ -303,7 +306,7 @@ def test_the_secretary_follows_the_loop_in_a_browser(demo: DemoRun) -> None:
         section = page.locator("section[id^=reply-]").first
         number = str(section.get_attribute("id")).removeprefix("reply-")
         section.get_by_label("Apply it").check()
-        section.get_by_role("button", name=f"Save decision on reply {number}").click()
+        click_and_wait(page, section.get_by_role("button", name=f"Save decision on reply {number}"))
         assert page.get_by_text(f"Reply {number} applied").is_visible()
         assert axe_violations(page) == []
         assert f'id="reply-{number}"' not in page.content()  # no longer waiting

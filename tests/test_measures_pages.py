@@ -18,7 +18,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from integrations.web import FormServer, create_app
-from tests.browser import axe_violations, chromium_page, describe
+from tests.browser import axe_violations, chromium_page, click_and_wait, describe
 from tests.clock import Clock
 from tests.mail_servers import free_port
 from tests.measures_helpers import PLAN, at, register, reply_from, scorecard, with_plan
@@ -166,6 +166,6 @@ def test_the_scorecard_and_risk_pages_pass_axe_at_desktop_and_phone_widths(
         browser.set_viewport_size({"width": 1024, "height": 900})
         browser.goto(base + "/risks")
         browser.get_by_label("List").select_option("escalated")
-        browser.get_by_role("button", name="Show risks").click()
+        click_and_wait(browser, browser.get_by_role("button", name="Show risks"))
         assert browser.get_by_text("1 risk of 6, highest score first").is_visible()
         assert browser.errors == []

@@ -36,7 +36,7 @@ from chaser.wiring import build_runtime
 from integrations.channels.smtp import SmtpChannel
 from integrations.web import FormServer, create_app
 from integrations.web.secretary import PlanSite
-from tests.browser import axe_violations, chromium_page, describe
+from tests.browser import axe_violations, chromium_page, click_and_wait, describe
 from tests.clock import Clock
 from tests.conftest import MAPPING, NOW, PEOPLE_CSV, PLAN_XLSX, ROOT
 from tests.mail_servers import SmtpSink, free_port
@@ -677,7 +677,7 @@ def test_it_switches_plan_in_chromium_at_phone_and_desktop_widths(
             browser.set_viewport_size({"width": width, "height": 900})
             browser.goto(base + f"/plan?plan={PLYMOUTH}")
             browser.get_by_label("Plan").select_option(KERNOW)
-            browser.get_by_role("button", name="Show").click()
+            click_and_wait(browser, browser.get_by_role("button", name="Show"))
             assert browser.get_by_role("heading", level=1, name="Plan status").is_visible()
             assert browser.get_by_text("Launch the early help SEND pathway").is_visible()
             switcher = browser.get_by_label("Plan")
@@ -687,6 +687,6 @@ def test_it_switches_plan_in_chromium_at_phone_and_desktop_widths(
             browser.screenshot(path=str(shots / f"plan-switcher-{width}.png"), full_page=True)
             assert axe_violations(browser) == [], describe(axe_violations(browser))
             # a link followed keeps to the plan shown
-            browser.get_by_role("link", name="2.1", exact=True).click()
+            click_and_wait(browser, browser.get_by_role("link", name="2.1", exact=True))
             assert browser.get_by_text("Cut the wait for ASD assessment").first.is_visible()
         assert browser.errors == []

@@ -14,7 +14,7 @@ from sqlmodel import Session, select
 
 from chaser.importing import import_people, import_plan
 from integrations.web import FormServer, create_app
-from tests.browser import axe_violations, chromium_page, describe
+from tests.browser import axe_violations, chromium_page, click_and_wait, describe
 from tests.clock import Clock
 from tests.conftest import MAPPING, NOW, PEOPLE_CSV, PLAN_XLSX
 from tests.mail_servers import free_port
@@ -110,7 +110,7 @@ def test_the_review_page_shows_the_message_as_sent_and_passes_axe_in_chromium(
         section.get_by_label("Status").select_option("Red")
         section.get_by_label("Narrative").fill("Recruitment slipped")
         section.get_by_label("Apply it").check()
-        section.get_by_role("button", name=f"Save decision on reply {n}").click()
+        click_and_wait(browser, section.get_by_role("button", name=f"Save decision on reply {n}"))
         assert browser.get_by_text(f"Reply {n} applied").is_visible()
         assert axe_violations(browser) == [], describe(axe_violations(browser))
         browser.screenshot(path=str(shots / "applied-390.png"), full_page=True)

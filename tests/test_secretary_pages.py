@@ -35,7 +35,7 @@ from chaser.settings import Settings
 from chaser.wiring import build_runtime
 from integrations.channels.smtp import SmtpChannel
 from integrations.web import FormServer, create_app
-from tests.browser import axe_violations, chromium_page, describe
+from tests.browser import axe_violations, chromium_page, click_and_wait, describe
 from tests.clock import Clock
 from tests.conftest import MAPPING, PEOPLE_CSV, PLAN_XLSX, ROOT
 from tests.mail_servers import SmtpSink, free_port
@@ -1180,18 +1180,24 @@ def test_every_page_passes_axe_in_chromium(world: World, tmp_path: Path) -> None
         # the filter form works without script
         browser.goto(base + "/plan")
         browser.get_by_label("Lead").select_option("LE")
-        browser.get_by_role("button", name="Apply filters").click()
+        click_and_wait(browser, browser.get_by_role("button", name="Apply filters"))
         assert browser.get_by_text("Showing 2 of 76 actions").is_visible()
 
         # a decision with a mistake, then made properly, all in the browser
         browser.goto(base + "/review")
         section = browser.locator(f"#reply-{world.stranger_reply}")
-        section.get_by_role("button", name=f"Save decision on reply {world.stranger_reply}").click()
+        click_and_wait(
+            browser,
+            section.get_by_role("button", name=f"Save decision on reply {world.stranger_reply}"),
+        )
         assert browser.get_by_role("heading", name="There is a problem").is_visible()
         assert axe_violations(browser) == [], describe(axe_violations(browser))
         section = browser.locator(f"#reply-{world.stranger_reply}")
         section.get_by_label("Reject it").check()
-        section.get_by_role("button", name=f"Save decision on reply {world.stranger_reply}").click()
+        click_and_wait(
+            browser,
+            section.get_by_role("button", name=f"Save decision on reply {world.stranger_reply}"),
+        )
         assert browser.get_by_text(f"Reply {world.stranger_reply} rejected").is_visible()
         assert axe_violations(browser) == [], describe(axe_violations(browser))
         browser.screenshot(path=str(shots / "review-done.png"), full_page=True)

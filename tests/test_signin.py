@@ -23,7 +23,7 @@ from chaser.wiring import build_runtime, web_app
 from integrations.entra import EntraSignIn
 from integrations.web import FormServer, create_app
 from integrations.web.signin import SignInOptions
-from tests.browser import axe_violations, chromium_page, describe
+from tests.browser import axe_violations, chromium_page, click_and_wait, describe
 from tests.clock import Clock
 from tests.conftest import MAPPING, PEOPLE_CSV, PLAN_XLSX, ROOT
 from tests.fake_entra import PARTNER_TENANT, Account, FakeEntra, fake_entra_fixture  # noqa: F401
@@ -507,7 +507,9 @@ def test_in_a_browser_she_signs_in_with_microsoft_and_her_decision_bears_her_nam
         page.goto(base + "/review")
         section = page.locator(f"#reply-{reply_id}")
         section.get_by_label("Apply it").check()
-        section.get_by_role("button", name=f"Save decision on reply {reply_id}").click()
+        click_and_wait(
+            page, section.get_by_role("button", name=f"Save decision on reply {reply_id}")
+        )
         assert page.get_by_text(f"Reply {reply_id} applied").is_visible()
         assert axe_violations(page) == [], describe(axe_violations(page))
         page.goto(base + "/actions/2.5")

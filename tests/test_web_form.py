@@ -31,7 +31,7 @@ from chaser.wiring import build_runtime
 from integrations.channels.smtp import SmtpChannel
 from integrations.web import FormServer, create_app
 from notifications.channel import Channel
-from tests.browser import axe_violations, chromium_page, describe
+from tests.browser import axe_violations, chromium_page, click_and_wait, describe
 from tests.clock import Clock
 from tests.conftest import MAPPING, NOW, PEOPLE_CSV, PLAN_XLSX, ROOT
 from tests.mail_servers import SmtpSink, free_port
@@ -516,7 +516,7 @@ def test_the_emailed_link_opens_the_form_in_chromium_and_saves_to_the_store(
 
         section = page.locator("section", has=page.get_by_role("heading", name="Action 2.5"))
         # a mistake first: the error summary, then put it right
-        section.get_by_role("button", name="Save update for action 2.5").click()
+        click_and_wait(page, section.get_by_role("button", name="Save update for action 2.5"))
         assert page.get_by_role("heading", name="There is a problem").is_visible()
         assert axe_violations(page) == [], describe(axe_violations(page))
         page.screenshot(path=str(shots / "errors.png"))
@@ -528,7 +528,7 @@ def test_the_emailed_link_opens_the_form_in_chromium_and_saves_to_the_store(
         )
         section.get_by_label("Month").fill("4")
         section.get_by_label("Year").fill("2026")
-        section.get_by_role("button", name="Save update for action 2.5").click()
+        click_and_wait(page, section.get_by_role("button", name="Save update for action 2.5"))
 
         assert page.get_by_role("heading", name="Update saved").is_visible()
         page.screenshot(path=str(shots / "saved.png"), full_page=True)
