@@ -61,7 +61,11 @@ def own_schema(prefix: str, revision: str | None) -> Iterator[tuple[Engine, str]
     admin = make_engine(PG_URL)
     with admin.begin() as conn:
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    engine = make_engine(PG_URL, connect_args={"options": f"-csearch_path={schema}"})
+    # A commit returns before its WAL reaches the disk (it is lost only if the server itself
+    # crashes, which no test does to this server): the outbox commits once per message.
+    engine = make_engine(
+        PG_URL, connect_args={"options": f"-csearch_path={schema} -csynchronous_commit=off"}
+    )
     try:
         if revision is not None:
             upgrade(engine, revision)
@@ -76,22 +80,12 @@ def own_schema(prefix: str, revision: str | None) -> Iterator[tuple[Engine, str]
 def _truncate(engine: Engine) -> None:
     """Empty every table and start every id again at 1, as a freshly migrated store has them.
 
-    Each table's rows are deleted, dependants first, rather than TRUNCATEd: the tables of one
-    test hold a few rows, and TRUNCATE, which makes every table's files anew, takes 30 times as
-    long (0.2 s a test)."""
+    TRUNCATE, not DELETE (which is faster): a truncated table starts a new file, so the next
+    test's rows are stored, and read back unordered, in the order they were written, as on a
+    fresh store; after a DELETE, PostgreSQL reuses the freed space in its own order."""
+    names = ", ".join(f'"{t.name}"' for t in ALL_TABLES.sorted_tables)
     with engine.begin() as conn:
-        sequences = conn.execute(
-            text(
-                "SELECT sequence_name FROM information_schema.sequences "
-                "WHERE sequence_schema = current_schema()"
-            )
-        ).scalars()
-        restart = ", ".join(f"setval('\"{name}\"', 1, false)" for name in sequences)
-        conn.exec_driver_sql(
-            "; ".join(f'DELETE FROM "{t.name}"' for t in reversed(ALL_TABLES.sorted_tables))
-        )
-        if restart:
-            conn.exec_driver_sql(f"SELECT {restart}")
+        conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
 
 
 _MIGRATED: Path | None = None

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from chaser.cli import cli
 from chaser.importing import import_people, import_plan
@@ -139,7 +139,13 @@ def _action(engine: Engine, ref: str) -> Action:
 def _history(engine: Engine, ref: str) -> list[StatusChange]:
     with Session(engine) as s:
         action = s.exec(select(Action).where(Action.ref == ref)).one()
-        return list(s.exec(select(StatusChange).where(StatusChange.action_id == action.id)))
+        return list(
+            s.exec(
+                select(StatusChange)
+                .where(StatusChange.action_id == action.id)
+                .order_by(col(StatusChange.id))
+            )
+        )
 
 
 AISHA = "Aisha Pendleford <aisha.pendleford@example.org>"
