@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 from collections import Counter
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
@@ -25,7 +24,7 @@ from integrations.channels.teams import TeamsWebhookChannel
 from integrations.uploads import keep_upload
 from notifications.channel import Channel
 from tests.clock import Clock
-from tests.conftest import MAPPING, NOW, PEOPLE_CSV, PLAN_XLSX, ROOT
+from tests.conftest import MAPPING, NOW, PEOPLE_CSV, PLAN_XLSX, ROOT, unpaced_config
 from tests.mail_servers import CapturedMessage, FakeWebhook, SmtpSink
 from workflows.plan.mapping import load_mapping
 from workflows.replies.links import verify_link
@@ -241,10 +240,7 @@ def test_it_clears_a_workbook_an_admin_uploaded_but_never_confirmed(
 
 
 def test_chase_by_hand_shows_and_sends_what_is_due(tmp_path: Path, sink: SmtpSink) -> None:
-    config = tmp_path / "config"
-    shutil.copytree(ROOT / "config", config)
-    chasing = config / "chasing.yaml"
-    chasing.write_text(chasing.read_text().replace("rate_per_minute: 30", "rate_per_minute: null"))
+    config = unpaced_config(tmp_path)
     db = f"sqlite:///{tmp_path / 'chaser.db'}"
     env = {
         "CHASER_SECRET_KEY": SECRET,

@@ -6,7 +6,6 @@ add|edit|retire|show`. Each runs on a real store, SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import json
-import shutil
 from email.message import EmailMessage
 from email.utils import format_datetime
 from pathlib import Path
@@ -19,7 +18,7 @@ from sqlmodel import Session, select
 
 from chaser.cli import cli
 from chaser.importing import import_people, import_plan
-from tests.conftest import MAPPING, NOW, PEOPLE_CSV, PG_URL, PLAN_XLSX, ROOT
+from tests.conftest import MAPPING, NOW, PEOPLE_CSV, PG_URL, PLAN_XLSX, unpaced_config
 from workflows.plan.mapping import load_mapping
 from workflows.store.models import AuditEvent, Person
 
@@ -38,17 +37,8 @@ def _url(engine: Engine) -> str:
 class Chaser:
     def __init__(self, engine: Engine, tmp_path: Path) -> None:
         self.db = _url(engine)
-        # The shipped configuration without the mailbox's pace (30 a minute), which would make
-        # each `chaser chase` here wait two seconds between its fourteen messages; the pace has
-        # tests of its own (tests/test_outbox.py).
-        self.config = tmp_path / "config"
-        shutil.copytree(ROOT / "config", self.config)
-        chasing = self.config / "chasing.yaml"
-        paced = chasing.read_text(encoding="utf-8")
-        assert "rate_per_minute: 30" in paced
-        chasing.write_text(
-            paced.replace("rate_per_minute: 30", "rate_per_minute: null"), encoding="utf-8"
-        )
+        # without the pace, each `chaser chase` here would wait 2 s between its 14 messages
+        self.config = unpaced_config(tmp_path)
         self.env = {"CHASER_SECRET_KEY": "s" * 40, "CHASER_DATA_DIR": str(tmp_path / "data")}
 
     def __call__(self, *args: str, code: int = 0) -> tuple[str, str]:

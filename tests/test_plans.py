@@ -38,7 +38,7 @@ from integrations.web import FormServer, create_app
 from integrations.web.secretary import PlanSite
 from tests.browser import axe_violations, chromium_page, click_and_wait, describe
 from tests.clock import Clock
-from tests.conftest import MAPPING, NOW, PEOPLE_CSV, PLAN_XLSX, ROOT
+from tests.conftest import MAPPING, NOW, PEOPLE_CSV, PLAN_XLSX, ROOT, unpaced
 from tests.mail_servers import SmtpSink, free_port
 from tests.plan_builders import write_workbook
 from tests.signin import COOKIE, TEST_SIGNIN, session_token, sign_in
@@ -472,11 +472,7 @@ def test_it_imports_and_lists_people_and_plans_into_the_plans_partnership(
 
 def test_it_runs_every_configured_plan_and_names_one_not_imported_yet(tmp_path: Path) -> None:
     config = _config(tmp_path)
-    chasing = config / "plans" / "plymouth" / "chasing.yaml"  # today's messages, unpaced
-    chasing.write_text(
-        chasing.read_text(encoding="utf-8").replace("rate_per_minute: 30", "rate_per_minute:"),
-        encoding="utf-8",
-    )
+    unpaced(config / "plans" / "plymouth" / "chasing.yaml")  # today's messages
     db = f"sqlite:///{tmp_path / 'chaser.db'}"
     env = {
         **os.environ,

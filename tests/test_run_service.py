@@ -27,7 +27,7 @@ from chaser.settings import Settings
 from chaser.store import open_store
 from chaser.wiring import build_runtime
 from notifications.outbox import enqueue
-from tests.conftest import MAPPING, PEOPLE_CSV, PLAN_XLSX, ROOT
+from tests.conftest import MAPPING, PEOPLE_CSV, PLAN_XLSX, ROOT, unpaced_config
 from tests.mail_servers import SmtpSink, free_port
 from workflows.plan.mapping import load_mapping
 from workflows.store.models import Delivery
@@ -38,6 +38,8 @@ REQUEST_DAY = datetime(2025, 9, 16, 9, 30, tzinfo=ZoneInfo("Europe/London"))
 
 def test_it_ticks_every_interval_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
     db = f"sqlite:///{tmp_path / 'chaser.db'}"
+    # unpaced: the first tick sends the day's messages, two seconds apart at the shipped pace
+    config = unpaced_config(tmp_path)
     runner = CliRunner()
     for args in (
         ["people", "import", str(PEOPLE_CSV)],
@@ -66,7 +68,7 @@ def test_it_ticks_every_interval_and_stops_cleanly_on_sigterm(tmp_path: Path) ->
                 "--db",
                 db,
                 "--config",
-                str(ROOT / "config"),
+                str(config),
                 "run",
                 "--interval",
                 "1",
