@@ -38,8 +38,9 @@ from integrations.web import FormServer, create_app
 from tests.browser import axe_violations, chromium_page, click_and_wait, describe
 from tests.clock import Clock
 from tests.conftest import MAPPING, PEOPLE_CSV, PLAN_XLSX, ROOT
-from tests.mail_servers import SmtpSink, free_port
+from tests.mail_servers import CapturedMessage, SmtpSink, free_port
 from tests.signin import COOKIE, SECRETARY_LABEL, TEST_SIGNIN, session_token, sign_in
+from tests.store_snapshot import StoreSnapshot
 from tests.test_replies import TRUSTED, gateway_stamp
 from workflows.calendar.cycles import load_cycles
 from workflows.calendar.meetings import Meeting, meetings
@@ -156,11 +157,40 @@ def _app(world_engine: Engine, clock: Clock, **kwargs: Any) -> Any:
     )
 
 
+@dataclass
+class _Chased:
+    """What the scripted chase left, for the module's later tests on the same backend."""
+
+    store: StoreSnapshot
+    messages: list[CapturedMessage]  # what the sink received
+    token: str  # the secretary's session
+    form_link: str
+    stranger_reply: int
+    spoofed_reply: int
+
+
+@pytest.fixture(scope="module")
+def chased(pg_schema_engine: Engine | None) -> Iterator[dict[str, _Chased]]:
+    """The scripted chase, run by the module's first test on each backend and copied into each
+    later test's store (it took two seconds a test, most of the module's time)."""
+    done: dict[str, _Chased] = {}
+    yield done
+    for each in done.values():
+        each.store.drop(pg_schema_engine)
+
+
 @pytest.fixture
-def world(engine: Engine, tmp_path: Path, sink: SmtpSink) -> Iterator[World]:
-    import_people(engine, PEOPLE_CSV, now=IMPORTED)
-    import_plan(engine, PLAN_XLSX, mapping=load_mapping(MAPPING), now=IMPORTED)
-    clock = Clock(REQUEST_DAY)
+def world(
+    engine: Engine, tmp_path: Path, sink: SmtpSink, chased: dict[str, _Chased]
+) -> Iterator[World]:
+    ready = chased.get(engine.dialect.name)
+    if ready is None:
+        import_people(engine, PEOPLE_CSV, now=IMPORTED)
+        import_plan(engine, PLAN_XLSX, mapping=load_mapping(MAPPING), now=IMPORTED)
+    else:
+        ready.store.restore(engine)
+        sink.messages.extend(ready.messages)
+    clock = Clock(REQUEST_DAY if ready is None else READING)
     runtime = build_runtime(
         Settings.from_env(
             {"CHASER_SECRET_KEY": SECRET, "CHASER_DATA_DIR": str(tmp_path)},
@@ -175,100 +205,119 @@ def world(engine: Engine, tmp_path: Path, sink: SmtpSink) -> Iterator[World]:
         clock=clock,
         sleep=clock.advance,
     )
-    report = tick(runtime, clock.now)
-    planned = next(
-        p for p in report.planned if p.delivery.message.key == f"{PLAN}/request:AP:{MEETING}"
-    )
-    form_link = "/r/" + link_for(runtime, planned.chase).rsplit("/r/", 1)[1]
     with TestClient(_app(engine, clock), base_url=BASE) as client:
-        sign_in(client, engine)  # the board secretary, who works the pages
-        # Aisha saves 2.5 on the reply form that afternoon.
-        clock.now = datetime(2025, 9, 16, 13, 15, tzinfo=UTC)
-        page = client.get(form_link)
-        csrf = re.search(r'name="csrf_token" value="([0-9a-f]{64})"', page.text)
-        assert csrf is not None
-        saved = client.post(
-            f"{form_link}/actions/2.5",
-            data={
-                "csrf_token": csrf.group(1),
-                "intent": "save",
-                "status": "Red",
-                "narrative": AP_WORDS,
-                "forecast-month": "7",
-                "forecast-year": "2026",
-            },
-            follow_redirects=False,
-        )
-        assert saved.status_code == 303, saved.text
-        # Freya answers every action of her request by email.
-        when = datetime(2025, 9, 17, 9, 0, tzinfo=UTC)
-        freya = _email_reply(
-            _request_to(sink, "freya.odgers@example.nhs.uk"),
-            sender="Freya Odgers <freya.odgers@example.nhs.uk>",
-            body="All on track.",
-            when=when,
-            message_id="<fo-1@mail.example.nhs.uk>",
-        )
-        assert ingest_email(engine, freya, now=when, receiver=TRUSTED).verdict == "applied"
-        # Two replies Chaser cannot trust: a stranger, and Aisha's name failing authentication.
-        aisha_request = _request_to(sink, "aisha.pendleford@example.org")
-        when = datetime(2025, 9, 17, 10, 0, tzinfo=UTC)
-        stranger = ingest_email(
-            engine,
-            _email_reply(
-                aisha_request,
-                sender="Someone <someone@elsewhere.example>",
-                body="2.5: complete",
-                when=when,
-                message_id="<x-1@elsewhere.example>",
-            ),
-            now=when,
-            receiver=TRUSTED,
-        )
-        when = datetime(2025, 9, 17, 11, 0, tzinfo=UTC)
-        spoofed = ingest_email(
-            engine,
-            _email_reply(
-                aisha_request,
-                sender=AISHA,
-                body="2.2: Amber - panel dates booked",
-                when=when,
-                message_id="<ap-2@mail.example.org>",
-                auth="spf=fail smtp.mailfrom=attacker.example; dkim=none; "
-                "dmarc=fail header.from=example.org",
-            ),
-            now=when,
-            receiver=TRUSTED,
-        )
-        assert (stranger.verdict, spoofed.verdict) == ("review", "review")
-        # The ladder: reminders on the 19th, final reminders on the 23rd (the papers deadline).
-        for day in (19, 23):
-            clock.now = datetime(2025, 9, day, 8, 30, tzinfo=UTC)
-            tick(runtime, clock.now)
-        # Lowenna replies the morning after the deadline: late.
-        when = datetime(2025, 9, 24, 7, 45, tzinfo=UTC)
-        lowenna = _email_reply(
-            _request_to(sink, "lowenna.eastcott@example.org"),
-            sender="Lowenna Eastcott <lowenna.eastcott@example.org>",
-            body="5.3: Amber - recruitment started\n5.4: Amber - pilot running",
-            when=when,
-            message_id="<le-1@mail.example.org>",
-        )
-        outcome = ingest_email(engine, lowenna, now=when, receiver=TRUSTED)
-        assert (outcome.verdict, outcome.late) == ("applied", True)
-        # Escalations on the 24th (the digest, on the 26th, is sent by ``send_digest``).
-        clock.now = datetime(2025, 9, 24, 8, 30, tzinfo=UTC)
-        tick(runtime, clock.now)
-        clock.now = READING
+        if ready is None:
+            token = sign_in(client, engine)  # the board secretary, who works the pages
+            ready = _chase(engine, runtime, clock, client, sink, token)
+            chased[engine.dialect.name] = ready
+        else:
+            client.cookies.set(COOKIE, ready.token)
         yield World(
             engine,
             clock,
             runtime,
             client,
-            form_link,
-            stranger_reply=stranger.reply_id,
-            spoofed_reply=spoofed.reply_id,
+            ready.form_link,
+            stranger_reply=ready.stranger_reply,
+            spoofed_reply=ready.spoofed_reply,
         )
+
+
+def _chase(
+    engine: Engine, runtime: Runtime, clock: Clock, client: TestClient, sink: SmtpSink, token: str
+) -> _Chased:
+    """The chase the module's pages show, from the requests of 16 Sep to the escalations."""
+    report = tick(runtime, clock.now)
+    planned = next(
+        p for p in report.planned if p.delivery.message.key == f"{PLAN}/request:AP:{MEETING}"
+    )
+    form_link = "/r/" + link_for(runtime, planned.chase).rsplit("/r/", 1)[1]
+    # Aisha saves 2.5 on the reply form that afternoon.
+    clock.now = datetime(2025, 9, 16, 13, 15, tzinfo=UTC)
+    page = client.get(form_link)
+    csrf = re.search(r'name="csrf_token" value="([0-9a-f]{64})"', page.text)
+    assert csrf is not None
+    saved = client.post(
+        f"{form_link}/actions/2.5",
+        data={
+            "csrf_token": csrf.group(1),
+            "intent": "save",
+            "status": "Red",
+            "narrative": AP_WORDS,
+            "forecast-month": "7",
+            "forecast-year": "2026",
+        },
+        follow_redirects=False,
+    )
+    assert saved.status_code == 303, saved.text
+    # Freya answers every action of her request by email.
+    when = datetime(2025, 9, 17, 9, 0, tzinfo=UTC)
+    freya = _email_reply(
+        _request_to(sink, "freya.odgers@example.nhs.uk"),
+        sender="Freya Odgers <freya.odgers@example.nhs.uk>",
+        body="All on track.",
+        when=when,
+        message_id="<fo-1@mail.example.nhs.uk>",
+    )
+    assert ingest_email(engine, freya, now=when, receiver=TRUSTED).verdict == "applied"
+    # Two replies Chaser cannot trust: a stranger, and Aisha's name failing authentication.
+    aisha_request = _request_to(sink, "aisha.pendleford@example.org")
+    when = datetime(2025, 9, 17, 10, 0, tzinfo=UTC)
+    stranger = ingest_email(
+        engine,
+        _email_reply(
+            aisha_request,
+            sender="Someone <someone@elsewhere.example>",
+            body="2.5: complete",
+            when=when,
+            message_id="<x-1@elsewhere.example>",
+        ),
+        now=when,
+        receiver=TRUSTED,
+    )
+    when = datetime(2025, 9, 17, 11, 0, tzinfo=UTC)
+    spoofed = ingest_email(
+        engine,
+        _email_reply(
+            aisha_request,
+            sender=AISHA,
+            body="2.2: Amber - panel dates booked",
+            when=when,
+            message_id="<ap-2@mail.example.org>",
+            auth="spf=fail smtp.mailfrom=attacker.example; dkim=none; "
+            "dmarc=fail header.from=example.org",
+        ),
+        now=when,
+        receiver=TRUSTED,
+    )
+    assert (stranger.verdict, spoofed.verdict) == ("review", "review")
+    # The ladder: reminders on the 19th, final reminders on the 23rd (the papers deadline).
+    for day in (19, 23):
+        clock.now = datetime(2025, 9, day, 8, 30, tzinfo=UTC)
+        tick(runtime, clock.now)
+    # Lowenna replies the morning after the deadline: late.
+    when = datetime(2025, 9, 24, 7, 45, tzinfo=UTC)
+    lowenna = _email_reply(
+        _request_to(sink, "lowenna.eastcott@example.org"),
+        sender="Lowenna Eastcott <lowenna.eastcott@example.org>",
+        body="5.3: Amber - recruitment started\n5.4: Amber - pilot running",
+        when=when,
+        message_id="<le-1@mail.example.org>",
+    )
+    outcome = ingest_email(engine, lowenna, now=when, receiver=TRUSTED)
+    assert (outcome.verdict, outcome.late) == ("applied", True)
+    # Escalations on the 24th (the digest, on the 26th, is sent by ``send_digest``).
+    clock.now = datetime(2025, 9, 24, 8, 30, tzinfo=UTC)
+    tick(runtime, clock.now)
+    clock.now = READING
+    return _Chased(
+        StoreSnapshot.take(engine),
+        list(sink.messages),
+        token,
+        form_link,
+        stranger_reply=stranger.reply_id,
+        spoofed_reply=spoofed.reply_id,
+    )
 
 
 # -- reading pages the way a secretary does -----------------------------------------------------
