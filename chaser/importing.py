@@ -9,10 +9,7 @@ and PostgreSQL.
 
 from __future__ import annotations
 
-import gc
 import hashlib
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -23,6 +20,7 @@ import yaml
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
+from chaser.collector import collector_paused
 from integrations.spreadsheets import SpreadsheetError, read_grid, read_text_csv
 from workflows.plan.mapping import Mapping, MappingError, load_mapping
 from workflows.plan.merge import MergeResult, merge_plan
@@ -126,7 +124,7 @@ def import_plan(
 ) -> ImportOutcome:
     """Read ``path`` through ``mapping`` into plan ``plan_code`` (the mapping's by default), its
     leads resolved in ``partnership``'s people directory; all or nothing."""
-    with _no_cycle_collection():
+    with collector_paused():  # its objects live until it ends (chaser/collector.py)
         outcome = _import_plan(
             engine,
             path,
@@ -138,24 +136,6 @@ def import_plan(
             partnership=partnership,
         )
     return outcome
-
-
-@contextmanager
-def _no_cycle_collection() -> Iterator[None]:
-    """Pause Python's cycle collector for the length of an import.
-
-    An import builds hundreds of thousands of small objects (cells, rows, parameters) that all
-    live until it ends; the collector would walk them again and again as they pile up, which
-    took a quarter of a 20,000-action import. Little of what an import makes is garbage before it
-    ends, and whatever is left is collected as usual afterwards (the collector is back on even
-    when the import fails)."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def _import_plan(

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 import structlog
 from sqlmodel import Session, select
 
+from chaser.collector import collector_paused
 from chaser.runtime import PlanRuntime, Runtime
 from integrations.web.secretary import MeetingsNear
 from workflows.calendar.cycles import LONDON
@@ -88,7 +89,8 @@ def refresh_flags(runtime: Runtime, plan: PlanRuntime, now: datetime) -> bool:
     # Without a digest.yaml nothing is flagged, but the plan's state row is still kept: the
     # tick reads its revision to know the plan has not changed.
     rules = flag_rules(runtime, plan) or NOTHING_FLAGGED
-    with Session(runtime.engine) as session:
+    # A new day recomputes the whole plan: its actions and history stay alive till the end.
+    with Session(runtime.engine) as session, collector_paused():
         found = session.exec(select(Plan.id).where(Plan.code == plan.code)).first()
         if found is None:
             return False

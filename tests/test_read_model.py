@@ -10,6 +10,7 @@ through a real SMTP server (aiosmtpd); the form is posted through the real app.
 from __future__ import annotations
 
 import email.policy
+import gc
 import re
 import shutil
 from collections.abc import Collection, Iterator
@@ -276,6 +277,7 @@ def test_it_reads_nothing_of_the_plan_when_the_kept_flags_are_current(world: Wor
     later = world.clock.now + timedelta(hours=3)
     assert refresh_flags(world.runtime, world.plan, later) is False  # the same London day
     assert refresh_flags(world.runtime, world.plan, later + timedelta(days=1)) is True
+    assert gc.isenabled()  # paused for the whole plan's refresh only (chaser/collector.py)
 
 
 def test_it_refreshes_only_the_actions_a_change_touched(world: World) -> None:
