@@ -66,17 +66,21 @@ def flag_rules(runtime: Runtime, plan: PlanRuntime) -> FlagRules | None:
         meeting, config = next_meeting(now), plan.digests
         if meeting is None or config is None:
             return {}
-        return action_flags(
-            session,
-            plan_code=plan.code,
-            cycles=plan.cycles(now),
-            group_code=meeting.group,
-            meeting=meeting,
-            now=now,
-            config=SlippageConfig.from_mapping(config.slippage),
-            cycle_groups=list(config.cycle_groups or (meeting.group,)),
-            only=only,
-        )
+        # A slice of the plan (a whole plan is refreshed a slice at a time): the objects it loads
+        # live until it ends. Paused per slice, so a slice's leftovers are collected before the
+        # next one's pile up: memory stays that of one slice.
+        with collector_paused():
+            return action_flags(
+                session,
+                plan_code=plan.code,
+                cycles=plan.cycles(now),
+                group_code=meeting.group,
+                meeting=meeting,
+                now=now,
+                config=SlippageConfig.from_mapping(config.slippage),
+                cycle_groups=list(config.cycle_groups or (meeting.group,)),
+                only=only,
+            )
 
     return FlagRules(meeting_key=meeting_key, compute=compute)
 
@@ -89,8 +93,7 @@ def refresh_flags(runtime: Runtime, plan: PlanRuntime, now: datetime) -> bool:
     # Without a digest.yaml nothing is flagged, but the plan's state row is still kept: the
     # tick reads its revision to know the plan has not changed.
     rules = flag_rules(runtime, plan) or NOTHING_FLAGGED
-    # A new day recomputes the whole plan: its actions and history stay alive till the end.
-    with Session(runtime.engine) as session, collector_paused():
+    with Session(runtime.engine) as session:
         found = session.exec(select(Plan.id).where(Plan.code == plan.code)).first()
         if found is None:
             return False
