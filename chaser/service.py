@@ -255,16 +255,21 @@ def tick(
     dispatch: bool = True,
     plans: Sequence[str] | None = None,
     thorough: bool = False,
+    keep_planned: bool = True,
 ) -> TickReport:
     """One turn of the service: enqueue what is due at ``now`` for every plan (or those
     named), then send what is claimable and take in what has arrived.
 
     A plan whose chases of the day are all in the outbox, and which has not changed since, is
     not read again (:func:`chase_window`); ``thorough`` reads it anyway, so the report lists
-    every chase due, those already in the outbox too (``chaser chase`` shows them)."""
+    every chase due, those already in the outbox too (``chaser chase`` shows them).
+    Without ``keep_planned`` the report lists none (the service's own ticks, which only count
+    them): a tick then holds one plan's messages at a time, not every plan's (2,000 rendered
+    messages, 40 MB, at 50,000 actions)."""
     started = time_.monotonic()
     now = now or runtime.clock()
     planned: list[Planned] = []
+    due_count = 0
     missing: list[str] = []
     enqueued = 0
     for code in plans if plans is not None else list(runtime.plans):
@@ -287,9 +292,12 @@ def tick(
                 hint="chaser plan import FILE (the plan named in its chasing.yaml)",
             )
             continue
-        planned += due
+        due_count += len(due)
+        if keep_planned:
+            planned += due
         with runtime.engine.begin() as conn:
             enqueued += enqueue(conn, [p.delivery for p in due if p.new], now=now)
+        due = []  # in the outbox now: not held while the next plan's are rendered
         if window and revision is not None and not chased:
             _mark_chased(runtime, plan_id, window, revision, now)
         if plan.digests is not None:
@@ -305,7 +313,7 @@ def tick(
     log.info(
         "tick",
         plans=len(runtime.plans) - len(missing),
-        due=len(planned),
+        due=due_count,
         enqueued=enqueued,
         sent=report.sent if report else 0,
         retried=report.retried if report else 0,

@@ -225,6 +225,20 @@ def test_ticking_twice_at_the_same_moment_sends_nothing_twice(
     assert len(chases(sink)) == 13 and len(_notices(sink)) == 1
 
 
+def test_the_services_own_tick_sends_the_same_without_listing_what_it_planned(
+    engine: Engine, tmp_path: Path, sink: SmtpSink
+) -> None:
+    # `chaser run` ticks without keeping each message it planned (it only counts them), so a
+    # tick of many plans does not hold every plan's rendered messages at once
+    clock = Clock(datetime(2025, 9, 16, 8, 30, tzinfo=UTC))
+    runtime = _runtime(engine, tmp_path, sink, clock)
+    report = tick(runtime, clock.now, keep_planned=False)
+    assert report.planned == [] and report.enqueued == 14 + 3
+    assert len(chases(sink)) == 13
+    shown = tick(runtime, clock.now, thorough=True)  # as `chaser chase` asks
+    assert len(shown.planned) == 14 and not any(p.new for p in shown.planned)
+
+
 def test_it_clears_a_workbook_an_admin_uploaded_but_never_confirmed(
     engine: Engine, tmp_path: Path, sink: SmtpSink
 ) -> None:

@@ -65,7 +65,8 @@ def run(settings: Settings, interval: int) -> None:
                 return
             started = time.monotonic()
             try:
-                tick(runtime)  # it says which plans are not imported yet
+                # it says which plans are not imported yet; the log counts what was due
+                tick(runtime, keep_planned=False)
                 heartbeat.beat()
             except (StoreUnavailable, OperationalError, InterfaceError) as exc:
                 # the database is restarting or away: say so in one line; the next tick retries
