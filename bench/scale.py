@@ -11,7 +11,9 @@ per action, a review queue), then measures, as ratios to a baseline taken in the
   outbox), against the tick of the 500-action store;
 - the import of one plan's workbook against openpyxl's bare read-only pass over it;
 - the digest email of the largest plan, against a bare Jinja2 table of the same rows;
-- ``chaser run``'s resident memory high-water mark (VmHWM).
+- ``chaser run``'s resident memory high-water mark (VmHWM), and that of a process running the
+  ticks as the service does on a send day (``chaser run`` runs on the wall clock, so what its
+  first tick has to do, and the memory it takes, depends on the day the benchmark is run).
 
 It ends by saying which targets are met. ``python bench/scale.py`` (``--sizes 500,5000`` for a
 quicker look). It takes several minutes at 50,000 actions on a 2-core machine.
@@ -97,6 +99,8 @@ class Result:
     reading_ratio: float = 0.0
     tick_s: float = 0.0
     first_tick_s: float = 0.0
+    #: The peak resident memory of the process that ran those ticks (a send day's first tick).
+    tick_rss_mb: float = 0.0
     pages_p95: dict[str, float] = field(default_factory=dict)
     health_p95: float = 0.0
     rss_mb: float = 0.0
@@ -204,7 +208,9 @@ def build_store(folder: Path, total: int) -> tuple[Engine, float, float]:
     return engine, statistics.median(ratios), statistics.median(readings)
 
 
-def runtime_for(engine: Engine, config: Path, folder: Path, sink: SmtpSink) -> Any:
+def runtime_for(
+    engine: Engine, config: Path, folder: Path, sink: SmtpSink | tuple[str, int]
+) -> Any:
     class Clock:
         """The simulated time; the outbox's pacing sleeps move it on, as in the tests."""
 
@@ -225,7 +231,9 @@ def runtime_for(engine: Engine, config: Path, folder: Path, sink: SmtpSink) -> A
         engine,
         channels={
             "email": SmtpChannel(
-                sink.host, sink.port, sender_address="send.improvement@example.org", starttls=False
+                *((sink.host, sink.port) if isinstance(sink, SmtpSink) else sink),
+                sender_address="send.improvement@example.org",
+                starttls=False,
             )
         },
         clock=clock,
@@ -238,18 +246,18 @@ def measure_tick(runtime: Any, clock: Any) -> tuple[float, float]:
     """(the first tick of the day, which fills the day's flags and enqueues the requests;
     a quiet tick once everything due is in the outbox and sent, the fastest of 15)."""
     start = time.perf_counter()
-    tick(runtime, QUIET)
+    tick(runtime, QUIET, keep_planned=False)  # as `chaser run` ticks
     first = time.perf_counter() - start
     for _ in range(200):  # send what the first tick enqueued
         clock.now += timedelta(seconds=1)
-        report = tick(runtime, clock.now)
+        report = tick(runtime, clock.now, keep_planned=False)
         if report.dispatch is None or not (report.dispatch.sent or report.dispatch.retried):
             break
     times = []
     for _ in range(15):
         clock.now += timedelta(minutes=1)
         start = time.perf_counter()
-        tick(runtime, clock.now)
+        tick(runtime, clock.now, keep_planned=False)
         times.append(time.perf_counter() - start)
     # the fastest: what the tick itself costs, the least disturbed by other work on the machine
     return first, min(times)
@@ -377,13 +385,22 @@ def run_size(total: int, workdir: Path, sink: SmtpSink) -> Result:
     # one, which has just imported the whole store and carries its garbage.
     engine.dispose()
     timed = subprocess.run(
-        [sys.executable, __file__, "--tick-only", str(folder)],
+        [
+            sys.executable,
+            __file__,
+            "--tick-only",
+            str(folder),
+            "--sink",
+            f"{sink.host}:{sink.port}",
+        ],
         check=True,
         capture_output=True,
         text=True,
         cwd=ROOT,
     )
-    result.first_tick_s, result.tick_s = json.loads(timed.stdout.strip().splitlines()[-1])
+    result.first_tick_s, result.tick_s, result.tick_rss_mb = json.loads(
+        timed.stdout.strip().splitlines()[-1]
+    )
     runtime, _ = runtime_for(engine, config, folder, sink)
     result.digest_ratio, result.digest_rows = measure_digest(runtime)
     result.health_p95, result.pages_p95, result.rss_mb = measure_pages(engine, config, folder, sink)
@@ -395,14 +412,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sizes", default="500,5000,50000")
     parser.add_argument("--tick-only", metavar="FOLDER", help=argparse.SUPPRESS)
+    parser.add_argument("--sink", metavar="HOST:PORT", help=argparse.SUPPRESS)
     args = parser.parse_args()
     configure_logging(fmt="console", level="WARNING")
     if args.tick_only:  # the child process that times the ticks of a built store
         folder = Path(args.tick_only)
         engine = make_engine(f"sqlite:///{folder / 'chaser.db'}")
-        with SmtpSink() as sink:
-            runtime, clock = runtime_for(engine, folder / "config", folder, sink)
-            print(json.dumps(measure_tick(runtime, clock)))
+        # the parent's sink: the messages it keeps are not this process's memory
+        host, port = (args.sink or "").rsplit(":", 1)
+        runtime, clock = runtime_for(engine, folder / "config", folder, (host, int(port)))
+        first, quiet = measure_tick(runtime, clock)
+        # VmHWM, not getrusage's ru_maxrss: that one keeps, across the exec, the high-water
+        # mark of the benchmark process this one was forked from
+        peak = _high_water_mb(os.getpid())
+        print(json.dumps([first, quiet, peak]))
         return
     sizes = [int(s) for s in args.sizes.split(",")]
     results: list[Result] = []
@@ -416,7 +439,7 @@ def main() -> None:
     header += f" {'1st tick':>8}"
     header += (
         "".join(f" {p.split('/')[1]:>9}" for p in PAGES)
-        + f" {'health':>7} {'digest':>7} {'RSS':>7}"
+        + f" {'health':>7} {'digest':>7} {'RSS':>7} {'tick RSS':>8}"
     )
     print(header)
     for r in results:
@@ -427,6 +450,7 @@ def main() -> None:
         )
         line += "".join(f" {r.pages_p95[p] / r.health_p95:>8.1f}×" for p in PAGES)
         line += f" {r.health_p95 * 1000:>5.1f}ms {r.digest_ratio:>6.2f}× {r.rss_mb:>5.0f}MB"
+        line += f" {r.tick_rss_mb:>6.0f}MB"
         print(line)
     largest = results[-1]
     print()
@@ -434,7 +458,8 @@ def main() -> None:
         f"(pages: p95 against /health's p95; tick: the fastest of 15 quiet ticks; import: against "
         f"openpyxl's read-only pass; read: the workbook read into a plan, nothing written, against "
         f"the same pass; digest: the email of one plan's {largest.digest_rows:,} "
-        f"rows against a bare Jinja2 table; RSS: chaser run's VmHWM)"
+        f"rows against a bare Jinja2 table; RSS: chaser run's VmHWM, on today's date; tick RSS: "
+        f"the peak of the process that ran the ticks of a send day, as the service runs them)"
     )
     checks = [
         (
@@ -454,8 +479,9 @@ def main() -> None:
             largest.digest_ratio <= TARGETS["digest"],
         ),
         (
-            f"chaser run's memory at {largest.actions:,} actions ≤ {TARGETS['rss_mb']:g} MB",
-            largest.rss_mb <= TARGETS["rss_mb"],
+            f"chaser run's memory at {largest.actions:,} actions, today and on a send day, "
+            f"≤ {TARGETS['rss_mb']:g} MB",
+            max(largest.rss_mb, largest.tick_rss_mb) <= TARGETS["rss_mb"],
         ),
     ]
     for text, ok in checks:
