@@ -1,11 +1,11 @@
 """Pausing Python's cycle collector while a bulk job builds many objects that all stay alive.
 
-An import (hundreds of thousands of cells, rows and parameters) and a whole-plan refresh of the
-pages' flags (thousands of actions and their history, as ORM objects) make objects that live
-until the job ends: the collector, woken by every 700 new objects, walks them all again and
-again as they pile up. That took a quarter of a 20,000-action import and half of a plan's flag
-refresh. Little of what such a job makes is garbage before it ends, and whatever is left is
-collected as usual afterwards.
+An import (hundreds of thousands of cells, rows and parameters) and each slice of a plan's flag
+refresh (2,000 actions and their history, as ORM objects) make objects that live until the job
+ends: the collector, woken by every 700 new objects, walks them all again and again as they pile
+up. That took a quarter of a 20,000-action import and half of a plan's flag refresh. Little of
+what such a job makes is garbage before it ends, and whatever is left is collected as usual
+afterwards.
 
 The collector is one per process, and the service runs its pages and its tick in threads: the
 pause is counted, so the collector comes back on when the last job holding it ends (even when
