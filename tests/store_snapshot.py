@@ -17,6 +17,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine, text
 
+from tests.conftest import _truncate
 from workflows.store.models import ALL_TABLES
 
 
@@ -67,9 +68,8 @@ class StoreSnapshot:
                 Path(f"{database}{suffix}").unlink(missing_ok=True)
             shutil.copyfile(self.where, database)
             return
-        names = ", ".join(f'"{t.name}"' for t in ALL_TABLES.sorted_tables)
+        _truncate(engine)  # emptied as the engine fixture empties a store
         with engine.begin() as conn:
-            conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
             for table in ALL_TABLES.sorted_tables:
                 conn.execute(
                     text(f'INSERT INTO "{table.name}" SELECT * FROM "{self.where}"."{table.name}"')
