@@ -35,7 +35,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import structlog
-from sqlalchemy import Engine, and_, bindparam, case, or_, select, update
+from sqlalchemy import Engine, and_, bindparam, case, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import InterfaceError, OperationalError
@@ -191,6 +191,10 @@ class DispatchReport:
     retried: int = 0
     dead: int = 0
     deferred: int = 0  # put back to wait for the mailbox's rate
+    #: The call's time (``until``) was up before it could send all it might have.
+    out_of_time: bool = False
+    #: Then, how many messages were still pending in the outbox (the next calls send them).
+    pending: int = 0
     #: Sent again after a crash left its fate unknown and the provider could not say (SMTP).
     resent_unknown: int = 0
     by_key: list[tuple[str, str]] = field(default_factory=list)  # (key, outcome)
@@ -242,32 +246,69 @@ class Dispatcher:
         self.stopping = True
 
     # -- the loop ------------------------------------------------------------------------------
-    def dispatch(self, *, limit: int | None = None) -> DispatchReport:
-        """Send everything claimable now; returns when nothing is (or after ``limit`` claims)."""
+    def dispatch(
+        self, *, limit: int | None = None, until: datetime | None = None
+    ) -> DispatchReport:
+        """Send everything claimable now; returns when nothing is (or after ``limit`` claims).
+
+        With ``until`` (on the dispatcher's clock) it also returns once that moment comes, and
+        never waits for the mailbox's pace past it: what is not sent by then stays pending, in
+        its place (or its turn in the pace), for the next call. The service's tick sends this way,
+        so a day of 2,000 paced messages does not hold one tick (and the replies behind it)
+        for an hour."""
         report = DispatchReport()
         claims = 0
-        while not self.stopping and (limit is None or claims < limit):
-            size = self._batch_size()
+        while not self.stopping and not report.out_of_time and (limit is None or claims < limit):
+            size = self._batch_size(until)
+            if size == 0:  # its time is up
+                report.out_of_time = True
+                break
             batch = self.claim(size if limit is None else min(size, limit - claims))
             if not batch:
                 break
             claims += len(batch)
             for i, row in enumerate(batch):
-                if self.stopping:  # graceful shutdown: hand back what was not started
-                    for unsent in batch[i:]:
-                        self._release(unsent, unsent["not_before"])
+                late = until is not None and self.clock() >= until
+                if self.stopping or late:  # shutdown, or out of time: hand back the rest
+                    report.out_of_time = late and not self.stopping
+                    self._hand_back(batch[i:])
                     break
-                self.process(row, report)
+                if not self.process(row, report, until=until):  # its turn comes too late
+                    self._hand_back(batch[i + 1 :])
+                    break
+        if report.out_of_time:
+            report.pending = self._pending_count()
         return report
 
-    def _batch_size(self) -> int:
+    def _hand_back(self, rows: list[dict[str, Any]]) -> None:
+        """Claimed rows not started: pending again, in their place, for the next worker."""
+        for row in rows:
+            self._release(row, row["not_before"])
+
+    def _pending_count(self) -> int:
+        """How many rows are pending, whenever they are due (by the claim's index)."""
+
+        def work() -> int:
+            with self.engine.connect() as conn:
+                pending = DELIVERY.c.state == DeliveryState.PENDING
+                return int(conn.execute(select(func.count()).where(pending)).scalar_one())
+
+        return self._with_store("counting what is pending", work)
+
+    def _batch_size(self, until: datetime | None = None) -> int:
         """Claimed rows wait their turn under the lease: when a mailbox is paced, claim only
-        what can go out well within it."""
+        what can go out well within it, and before ``until``."""
+        if until is not None and self.clock() >= until:
+            return 0
         rates = [r for r in self.rates.values() if r]
         if not rates:
             return self.batch_size
         per_lease = int(min(rates) * self.lease.total_seconds() / 60 / 4)
-        return max(1, min(self.batch_size, per_lease))
+        size = max(1, min(self.batch_size, per_lease))
+        if until is not None:
+            left = (until - self.clock()).total_seconds()
+            size = min(size, int(min(rates) * left / 60) + 1)
+        return size
 
     def _with_store(self, what: str, work: Callable[[], _T]) -> _T:
         """``work`` (one transaction), tried again while the store cannot be reached (a
@@ -348,14 +389,19 @@ class Dispatcher:
             ).all()
         return list(rows), candidates
 
-    def process(self, row: dict[str, Any], report: DispatchReport) -> None:
+    def process(
+        self, row: dict[str, Any], report: DispatchReport, *, until: datetime | None = None
+    ) -> bool:
+        """Send one claimed row and record what became of it (a row whose turn in the mailbox's
+        pace is more than ``max_pace_wait`` away is put back for then). False, with the row put
+        back as it was, when its turn would come after ``until``: the caller's time is up."""
         message = OutgoingMessage.from_json(row["payload"])
         channel = self.channels.get(row["channel"])
         if channel is None:
             self._dead(row, f"no {row['channel']!r} channel is configured; see docs/chasing.md")
             report.dead += 1
             report.by_key.append((row["key"], "dead"))
-            return
+            return True
         # Its fate is unknown after a crash (an expired lease) or a transient failure (a timeout
         # may hide a message the provider accepted): ask the provider before sending again.
         if row["recovering"] or row["attempts"] > 0:
@@ -365,27 +411,33 @@ class Dispatcher:
                 self._release(row, self.clock() + timedelta(seconds=exc.retry_after or 60))
                 report.deferred += 1
                 report.by_key.append((row["key"], "deferred"))
-                return
+                return True
             if receipt is not None:
                 self._sent(row, receipt, attempted=False)
                 report.recovered += 1
                 report.by_key.append((row["key"], "recovered"))
                 log.info("delivery_recovered", delivery=row["id"], kind=row["kind"])
-                return
+                return True
         wait = self._take_turn(message.sender)
         while wait > 0 and wait <= self.max_pace_wait and not self.stopping:
+            if until is not None and self.clock() + timedelta(seconds=wait) > until:
+                # It would wait for its turn, but not past the call's time: it goes first
+                # next time, and the rows behind it are not each put off to that turn.
+                self._release(row, row["not_before"])
+                report.out_of_time = True
+                return False
             self.sleep(wait)
             wait = self._take_turn(message.sender)
         if wait > 0:
             self._release(row, self.clock() + timedelta(seconds=wait))
             report.deferred += 1
             report.by_key.append((row["key"], "deferred"))
-            return
+            return True
         if not self._submit(row):
             report.deferred += 1  # the lease ran out and another worker has the row now
             report.by_key.append((row["key"], "lost_lease"))
             log.warning("delivery_lease_lost", delivery=row["id"])
-            return
+            return True
         if row["recovering"]:
             # The provider cannot say (SMTP): the copy that follows carries the first one's
             # Message-ID, so mail clients and stores that de-duplicate drop it.
@@ -395,7 +447,7 @@ class Dispatcher:
             receipt = channel.send(message)
         except TransientError as exc:
             self._transient(row, exc, report)
-            return
+            return True
         except PermanentError as exc:
             self._dead(row, str(exc), attempted=True)
             report.dead += 1
@@ -403,15 +455,16 @@ class Dispatcher:
             log.warning(
                 "delivery_dead", delivery=row["id"], kind=row["kind"], reason=log_reason(exc)
             )
-            return
+            return True
         except Exception as exc:  # a bug in a channel must not lose the message
             log.exception("delivery_channel_error", delivery=row["id"])
             self._transient(row, TransientError(f"unexpected {type(exc).__name__}"), report)
-            return
+            return True
         self._sent(row, receipt, attempted=True)
         report.sent += 1
         report.by_key.append((row["key"], "sent"))
         log.debug("delivery_sent", delivery=row["id"], kind=row["kind"], channel=row["channel"])
+        return True
 
     def _submit(self, row: dict[str, Any]) -> bool:
         """Record, before the channel gets it, that the message is being handed over: after a

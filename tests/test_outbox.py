@@ -6,9 +6,10 @@ import random
 import threading
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 
 from sqlalchemy import Engine, select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from notifications.channel import (
     Address,
@@ -210,6 +211,74 @@ def test_it_puts_back_what_must_wait_long_for_the_mailbox(engine: Engine) -> Non
     report = dispatcher.dispatch()
     assert (report.sent, report.deferred) == (1, 1)
     assert _states(engine)["b"] == ("pending", 0, "")
+
+
+def test_it_sends_only_until_its_time_is_up_and_the_next_call_carries_on_in_order(
+    engine: Engine,
+) -> None:
+    """A day with more to send than the mailbox's pace lets out in the tick's time: each call
+    sends what fits, leaves the rest pending (unclaimed, untried) and the next carries on."""
+    clock = Clock(START)
+    channel = RecordingChannel(clock)
+    keys = [f"m{i:03d}" for i in range(20)]
+    _enqueue(engine, keys)
+    dispatcher = _dispatcher(engine, channel, clock, rate_per_minute={SENDER: 30})
+    first = dispatcher.dispatch(until=START + timedelta(seconds=10))
+    assert first.sent == 6  # at 0, 2, 4, 6, 8 and 10 seconds
+    assert (first.out_of_time, first.pending) == (True, 14)
+    assert clock() == START + timedelta(seconds=10)  # it never waited past its time
+    states = _states(engine)
+    assert [states[k] for k in keys[6:]] == [("pending", 0, "")] * 14
+    with Session(engine) as s:
+        assert [
+            d.lease_owner
+            for d in s.execute(select(Delivery).where(col(Delivery.state) == "pending")).scalars()
+        ] == [""] * 14
+    later = [dispatcher.dispatch(until=clock() + timedelta(seconds=10)) for _ in range(3)]
+    assert [(r.sent, r.out_of_time, r.pending) for r in later] == [
+        (5, True, 9),
+        (5, True, 4),
+        (4, False, 0),  # all sent before its time was up
+    ]
+    assert [k for k, _ in channel.sent] == keys  # each once, in the order they were queued
+    times = [t for _, t in channel.sent]
+    assert all(b - a == timedelta(seconds=2) for a, b in pairwise(times))
+
+
+def test_it_does_not_wait_for_the_mailbox_past_its_time(engine: Engine) -> None:
+    """The next turn is after the call's time: it stops without sleeping, and what waits keeps
+    its place (not each row put off to that turn, which would leave the next call idle)."""
+    clock = Clock(START)
+    channel = RecordingChannel(clock)
+    _enqueue(engine, ["a", "b", "c"])
+    dispatcher = _dispatcher(engine, channel, clock, rate_per_minute={SENDER: 30})
+    report = dispatcher.dispatch(until=START + timedelta(seconds=1))
+    assert (report.sent, report.deferred, report.out_of_time, report.pending) == (1, 0, True, 2)
+    assert clock() == START  # its turn for "b" was two seconds off: it did not sleep for it
+    with Session(engine) as s:
+        waiting = (
+            s.execute(select(Delivery).where(col(Delivery.state) == "pending")).scalars().all()
+        )
+    assert {d.key: (d.not_before, d.lease_owner) for d in waiting} == {
+        "b": (START, ""),
+        "c": (START, ""),
+    }
+    clock.advance(1)
+    report = dispatcher.dispatch(until=clock() + timedelta(seconds=5))
+    assert (report.sent, report.out_of_time) == (2, False)
+    assert channel.sent == [
+        ("a", START),
+        ("b", START + timedelta(seconds=2)),
+        ("c", START + timedelta(seconds=4)),
+    ]
+
+
+def test_without_a_time_limit_it_is_not_out_of_time(engine: Engine) -> None:
+    clock = Clock(START)
+    channel = RecordingChannel(clock)
+    _enqueue(engine, ["a", "b"])
+    report = _dispatcher(engine, channel, clock, rate_per_minute={SENDER: 30}).dispatch()
+    assert (report.sent, report.out_of_time, report.pending) == (2, False, 0)
 
 
 def test_a_crash_between_claiming_and_sending_neither_loses_nor_duplicates(engine: Engine) -> None:
