@@ -256,6 +256,7 @@ def tick(
     plans: Sequence[str] | None = None,
     thorough: bool = False,
     keep_planned: bool = True,
+    dispatch_for: timedelta | None = None,
 ) -> TickReport:
     """One turn of the service: enqueue what is due at ``now`` for every plan (or those
     named), then send what is claimable and take in what has arrived.
@@ -265,7 +266,12 @@ def tick(
     every chase due, those already in the outbox too (``chaser chase`` shows them).
     Without ``keep_planned`` the report lists none (the service's own ticks, which only count
     them): a tick then holds one plan's messages at a time, not every plan's (2,000 rendered
-    messages, 40 MB, at 50,000 actions)."""
+    messages, 40 MB, at 50,000 actions).
+
+    With ``dispatch_for`` the tick sends for at most that long (on the dispatcher's clock) and
+    leaves the rest in the outbox for the next tick, so it still takes in the replies and
+    finishes on time on a day with more to send than the mailbox's pace lets out in one go
+    (the service's heartbeat, and ``/health``, count on ticks finishing)."""
     started = time_.monotonic()
     now = now or runtime.clock()
     planned: list[Planned] = []
@@ -305,7 +311,11 @@ def tick(
         enqueued += enqueue_invitations(runtime, plan, now)
         enqueued += flag_missing_invitations(runtime, plan, now)
         enqueued += enqueue_dead_letter_notice(runtime, plan, now)
-    report = runtime.get_dispatcher().dispatch() if dispatch else None
+    report = None
+    if dispatch:
+        dispatcher = runtime.get_dispatcher()
+        until = dispatcher.clock() + dispatch_for if dispatch_for is not None else None
+        report = dispatcher.dispatch(until=until)
     if report is not None and report.sent:
         _record_event_ids(runtime)  # the Graph calendar events just made, on their invitations
     ingested = ingest_inbox(runtime, now)
@@ -318,6 +328,8 @@ def tick(
         sent=report.sent if report else 0,
         retried=report.retried if report else 0,
         dead=report.dead if report else 0,
+        # its time to send was up: this many still wait for the next ticks
+        pending=report.pending if report and report.out_of_time else None,
         ingested=ingested,
     )
     if runtime.metrics is not None:

@@ -91,23 +91,26 @@ def _truncate(engine: Engine) -> None:
 _MIGRATED: Path | None = None
 
 
-def unpaced(chasing: Path) -> None:
-    """Take the mailbox's pace (Exchange's 30 a minute) out of the chasing.yaml at ``chasing``.
+def unpaced(chasing: Path, rate: int | None = None) -> None:
+    """Take the mailbox's pace (Exchange's 30 a minute) out of the chasing.yaml at ``chasing``,
+    or make it ``rate`` a minute.
 
     A test that sends a day's messages through the shipped configuration would otherwise wait
     two real seconds between them; the pace has tests of its own (tests/test_outbox.py)."""
     paced = chasing.read_text(encoding="utf-8")
     assert "rate_per_minute: 30" in paced, f"{chasing}: the pace this helper removes moved"
     chasing.write_text(
-        paced.replace("rate_per_minute: 30", "rate_per_minute: null"), encoding="utf-8"
+        paced.replace("rate_per_minute: 30", f"rate_per_minute: {rate or 'null'}"),
+        encoding="utf-8",
     )
 
 
-def unpaced_config(folder: Path) -> Path:
-    """A copy of the shipped ``config/`` under ``folder``, without the mailbox's pace."""
+def unpaced_config(folder: Path, rate: int | None = None) -> Path:
+    """A copy of the shipped ``config/`` under ``folder``, without the mailbox's pace (or with
+    ``rate`` a minute)."""
     config = folder / "config"
     shutil.copytree(ROOT / "config", config)
-    unpaced(config / "chasing.yaml")
+    unpaced(config / "chasing.yaml", rate)
     return config
 
 

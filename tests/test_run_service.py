@@ -18,6 +18,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from click.testing import CliRunner
+from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from chaser.cli import cli
@@ -26,7 +27,7 @@ from chaser.service import plan_tick
 from chaser.settings import Settings
 from chaser.store import open_store
 from chaser.wiring import build_runtime
-from notifications.outbox import enqueue
+from notifications.outbox import NewDelivery, enqueue
 from tests.conftest import MAPPING, PEOPLE_CSV, PLAN_XLSX, ROOT, unpaced_config
 from tests.mail_servers import SmtpSink, free_port
 from workflows.plan.mapping import load_mapping
@@ -120,9 +121,11 @@ def _signed_in_page(runner: CliRunner, db: str, port: int, path: str) -> str:
         return str(answer.read().decode())
 
 
-def test_it_finishes_the_message_in_hand_and_sends_no_more_when_stopped(tmp_path: Path) -> None:
-    """SIGTERM while a slow server takes a message: that one is sent and recorded, the rest stay
-    in the outbox for the next start, and nothing is half-sent or left claimed."""
+def _request_day_in_the_outbox(
+    tmp_path: Path,
+) -> tuple[str, dict[str, str], Engine, list[NewDelivery]]:
+    """A store with Plymouth's plan and the 14 SIB requests of 16 Sep 2025 in its outbox: the
+    database URL, the service's environment, the store, and the deliveries."""
     db = f"sqlite:///{tmp_path / 'chaser.db'}"
     engine = open_store(db)
     env = {"CHASER_SECRET_KEY": "k" * 40, "CHASER_DATA_DIR": str(tmp_path / "data")}
@@ -135,6 +138,13 @@ def test_it_finishes_the_message_in_hand_and_sends_no_more_when_stopped(tmp_path
     with engine.begin() as conn:
         queued = enqueue(conn, planned, now=REQUEST_DAY)
     assert queued == 14  # the SIB requests of 16 Sep 2025, waiting in the outbox
+    return db, env, engine, planned
+
+
+def test_it_finishes_the_message_in_hand_and_sends_no_more_when_stopped(tmp_path: Path) -> None:
+    """SIGTERM while a slow server takes a message: that one is sent and recorded, the rest stay
+    in the outbox for the next start, and nothing is half-sent or left claimed."""
+    db, env, engine, planned = _request_day_in_the_outbox(tmp_path)
     with SmtpSink(data_delay=1.0) as sink:
         process = subprocess.Popen(
             [*CHASER, "--db", db, "--config", str(ROOT / "config"), "run", "--interval", "3600"],
@@ -168,6 +178,64 @@ def test_it_finishes_the_message_in_hand_and_sends_no_more_when_stopped(tmp_path
     assert 1 <= received < 14
     assert states == {"sent": received, "pending": 14 - received}  # each accepted one recorded
     assert leased == []  # nothing left claimed by the stopped process
+
+
+def test_a_day_with_more_to_send_than_one_tick_allows_goes_over_several_ticks(
+    tmp_path: Path,
+) -> None:
+    """At the mailbox's pace a big send day takes longer than a tick: each tick sends for three
+    quarters of its interval and ends, so ticks keep finishing (and /health stays healthy),
+    and the next ticks carry on until every message has gone, each once."""
+    db, env, _, planned = _request_day_in_the_outbox(tmp_path)
+    # 120 a minute, a message every half second: a one-second tick sends for 0.75 s, so two
+    config = unpaced_config(tmp_path, rate=120)
+    web_port = free_port()
+    healthy: list[int] = []
+    with SmtpSink() as sink:
+        process = subprocess.Popen(
+            [*CHASER, "--db", db, "--config", str(config), "run", "--interval", "1"],
+            env={
+                **os.environ,
+                **env,
+                "CHASER_SMTP_HOST": sink.host,
+                "CHASER_SMTP_PORT": str(sink.port),
+                "CHASER_SMTP_STARTTLS": "no",
+                "CHASER_LOG_FORMAT": "json",
+                "CHASER_WEB_LISTEN": f"127.0.0.1:{web_port}",
+            },
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        ticks: list[dict[str, object]] = []
+        # by email (the lead who is chased on Teams too has no Teams channel here)
+        queued = {d.message.key for d in planned if d.message.channel == "email"}
+        assert len(queued) == 13
+        assert process.stderr is not None
+        deadline = time.monotonic() + 90
+        for line in process.stderr:
+            if not line.startswith("{"):
+                continue
+            event = json.loads(line)
+            if event["event"] == "tick":
+                ticks.append(event)
+                if event.get("pending"):  # mid-way through the day's messages
+                    with urllib.request.urlopen(f"http://127.0.0.1:{web_port}/health") as answer:
+                        healthy.append(answer.status)
+            arrived = {m.message["X-Chaser-Key"] for m in sink.messages}
+            if arrived >= queued or time.monotonic() > deadline:
+                break
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=60)
+        keys = Counter(m.message["X-Chaser-Key"] for m in sink.messages)
+    assert process.returncode == 0
+    assert set(keys) >= queued and all(keys[k] == 1 for k in queued)  # each sent once
+    sending = [t for t in ticks if t["sent"]]
+    assert len(sending) >= 5  # the day went over several ticks...
+    assert all(int(str(t["sent"])) <= 2 for t in sending)  # ...each sending what fits in 0.75 s
+    assert healthy and set(healthy) == {200}
+    # the log says how many still wait (on the real clock, the service may add today's)
+    waiting = [int(str(t["pending"])) for t in ticks if t.get("pending") is not None]
+    assert waiting[0] >= 10 and len(waiting) >= 4
 
 
 def test_on_a_public_address_it_serves_the_reply_form_but_not_the_secretarys_pages(
