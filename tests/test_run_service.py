@@ -141,6 +141,19 @@ def _request_day_in_the_outbox(
     return db, env, engine, planned
 
 
+def _service_env(env: dict[str, str], sink: SmtpSink, web_port: int) -> dict[str, str]:
+    """``chaser run``'s environment: ``env``, sending to ``sink``, logging JSON lines."""
+    return {
+        **os.environ,
+        **env,
+        "CHASER_SMTP_HOST": sink.host,
+        "CHASER_SMTP_PORT": str(sink.port),
+        "CHASER_SMTP_STARTTLS": "no",
+        "CHASER_LOG_FORMAT": "json",
+        "CHASER_WEB_LISTEN": f"127.0.0.1:{web_port}",
+    }
+
+
 def test_it_finishes_the_message_in_hand_and_sends_no_more_when_stopped(tmp_path: Path) -> None:
     """SIGTERM while a slow server takes a message: that one is sent and recorded, the rest stay
     in the outbox for the next start, and nothing is half-sent or left claimed."""
@@ -148,15 +161,7 @@ def test_it_finishes_the_message_in_hand_and_sends_no_more_when_stopped(tmp_path
     with SmtpSink(data_delay=1.0) as sink:
         process = subprocess.Popen(
             [*CHASER, "--db", db, "--config", str(ROOT / "config"), "run", "--interval", "3600"],
-            env={
-                **os.environ,
-                **env,
-                "CHASER_SMTP_HOST": sink.host,
-                "CHASER_SMTP_PORT": str(sink.port),
-                "CHASER_SMTP_STARTTLS": "no",
-                "CHASER_LOG_FORMAT": "json",
-                "CHASER_WEB_LISTEN": f"127.0.0.1:{free_port()}",
-            },
+            env=_service_env(env, sink, free_port()),
             stderr=subprocess.PIPE,
             text=True,
         )
@@ -194,15 +199,7 @@ def test_a_day_with_more_to_send_than_one_tick_allows_goes_over_several_ticks(
     with SmtpSink() as sink:
         process = subprocess.Popen(
             [*CHASER, "--db", db, "--config", str(config), "run", "--interval", "1"],
-            env={
-                **os.environ,
-                **env,
-                "CHASER_SMTP_HOST": sink.host,
-                "CHASER_SMTP_PORT": str(sink.port),
-                "CHASER_SMTP_STARTTLS": "no",
-                "CHASER_LOG_FORMAT": "json",
-                "CHASER_WEB_LISTEN": f"127.0.0.1:{web_port}",
-            },
+            env=_service_env(env, sink, web_port),
             stderr=subprocess.PIPE,
             text=True,
         )
