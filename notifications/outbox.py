@@ -32,6 +32,7 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any, TypeVar
 
 import structlog
@@ -253,7 +254,7 @@ class Dispatcher:
 
         With ``until`` (on the dispatcher's clock) it also returns once that moment comes, and
         never waits for the mailbox's pace past it: what is not sent by then stays pending, in
-        its place (or its turn in the pace), for the next call. The service's tick sends this way,
+        its place, for the next call. The service's tick sends this way,
         so a day of 2,000 paced messages does not hold one tick (and the replies behind it)
         for an hour."""
         report = DispatchReport()
@@ -281,9 +282,30 @@ class Dispatcher:
         return report
 
     def _hand_back(self, rows: list[dict[str, Any]]) -> None:
-        """Claimed rows not started: pending again, in their place, for the next worker."""
+        """Claimed rows not sent: pending again, in their place, for the next worker. One whose
+        fate a crash left unknown stays ``submitting``, its lease run out, so whoever claims it
+        next still asks the provider before sending it again."""
         for row in rows:
-            self._release(row, row["not_before"])
+            if row["recovering"]:
+                self._with_store("handing back", partial(self._expire, row))
+            else:
+                self._release(row, row["not_before"])
+
+    def _expire(self, row: dict[str, Any]) -> None:
+        """Back to ``submitting`` with its lease already run out: claimable at once, as a row
+        a dead worker left (one transaction)."""
+        now = self.clock()
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(DELIVERY)
+                .where(DELIVERY.c.id == row["id"], DELIVERY.c.lease_owner == self.worker_id)
+                .values(
+                    state=DeliveryState.SUBMITTING,
+                    lease_owner="",
+                    lease_expires_at=now - timedelta(seconds=1),
+                    updated_at=now,
+                )
+            )
 
     def _pending_count(self) -> int:
         """How many rows are pending, whenever they are due (by the claim's index)."""
@@ -423,7 +445,7 @@ class Dispatcher:
             if until is not None and self.clock() + timedelta(seconds=wait) > until:
                 # It would wait for its turn, but not past the call's time: it goes first
                 # next time, and the rows behind it are not each put off to that turn.
-                self._release(row, row["not_before"])
+                self._hand_back([row])
                 report.out_of_time = True
                 return False
             self.sleep(wait)

@@ -368,6 +368,58 @@ def test_stopping_finishes_the_message_in_hand_and_hands_back_the_rest(engine: E
     }
 
 
+def _a_crash_left_one_fate_unknown(engine: Engine, channel: RecordingChannel, clock: Clock) -> None:
+    """ "claimed" was claimed and "handed" handed over and accepted by the provider, then the
+    worker died; its lease has run out."""
+    _enqueue(engine, ["claimed", "handed"])
+    crashed = _dispatcher(engine, channel, clock, worker_id="crashed")
+    claimed = {row["key"]: row for row in crashed.claim(2)}
+    assert crashed._submit(claimed["handed"])
+    channel.provider.add("handed")  # accepted; the process died before recording it
+    clock.advance(901)
+
+
+def test_a_message_whose_fate_is_unknown_handed_back_at_its_time_is_still_looked_up_first(
+    engine: Engine,
+) -> None:
+    clock = Clock(START)
+
+    class Slow(RecordingChannel):
+        def send(self, message: OutgoingMessage) -> Receipt:
+            clock.advance(5)  # the tick's time runs out during this send
+            return super().send(message)
+
+    channel = Slow(clock)
+    _a_crash_left_one_fate_unknown(engine, channel, clock)
+    dispatcher = _dispatcher(engine, channel, clock, worker_id="restarted")
+    first = dispatcher.dispatch(until=clock() + timedelta(seconds=1))
+    assert (first.sent, first.out_of_time) == (1, True)
+    assert _states(engine)["handed"][0] == "submitting"  # not "pending": its fate is unknown
+    second = dispatcher.dispatch(until=clock() + timedelta(seconds=60))
+    assert (second.sent, second.recovered) == (0, 1)  # the provider had it: not sent again
+    assert [k for k, _ in channel.sent] == ["claimed"]
+
+
+def test_a_message_whose_fate_is_unknown_handed_back_on_stopping_is_still_looked_up_first(
+    engine: Engine,
+) -> None:
+    clock = Clock(START)
+
+    class StopsTheService(RecordingChannel):
+        def send(self, message: OutgoingMessage) -> Receipt:
+            dispatcher.stop()  # SIGTERM arrives while "claimed" is being sent
+            return super().send(message)
+
+    channel = StopsTheService(clock)
+    _a_crash_left_one_fate_unknown(engine, channel, clock)
+    dispatcher = _dispatcher(engine, channel, clock, worker_id="restarted")
+    assert dispatcher.dispatch().sent == 1
+    assert _states(engine)["handed"][0] == "submitting"
+    report = _dispatcher(engine, channel, clock, worker_id="next start").dispatch()
+    assert (report.sent, report.recovered) == (0, 1)
+    assert [k for k, _ in channel.sent] == ["claimed"]
+
+
 def test_a_message_for_an_unconfigured_channel_is_dead_lettered_with_the_fix(
     engine: Engine,
 ) -> None:
