@@ -387,7 +387,8 @@ def test_it_reports_each_action_due_before_it_starts_with_both_dates(
     assert "'Q4 2024/25', Mar 2025" in late[1].message and "1 May 2025" in late[1].message
 
 
-def test_it_names_both_people_who_hold_a_role_title_once(engine: Engine, tmp_path: Path) -> None:
+def _two_heads_of_service(engine: Engine, tmp_path: Path) -> None:
+    """A directory where two people hold roles titled "Head of Service – …"."""
     people = tmp_path / "people.csv"
     people.write_text(
         "code,role,name,email\n"
@@ -396,6 +397,55 @@ def test_it_names_both_people_who_hold_a_role_title_once(engine: Engine, tmp_pat
         encoding="utf-8",
     )
     import_people(engine, people, now=NOW)
+
+
+def test_it_says_on_one_row_which_lead_or_sro_it_cannot_find_and_how_to_fix_it(
+    engine: Engine, tmp_path: Path
+) -> None:
+    """One row each: its own message, naming the action (a cause many rows share is one
+    warning, listing them, as the tests above and below show)."""
+    _two_heads_of_service(engine, tmp_path)
+    mapping = SMALL_MAPPING.replace("  lead: Lead\n", "  lead: Lead\n  sro: SRO\n")
+    book = write_workbook(
+        tmp_path / "plan.xlsx",
+        [
+            ["Priority 1", "1.1", "Map needs", "Head of Service", "Director (ZZ)", "May 2024"],
+            ["Priority 1", "1.2", "Train staff", "Head of Quality (QQ)", "", "May 2024"],
+        ],
+        header=["Priority", "Ref", "Action", "Lead", "SRO", "Due", "RAG", "Progress"],
+    )
+    outcome = import_plan(
+        engine, book, mapping=load_mapping(write_mapping(tmp_path, mapping)), now=NOW
+    )
+    assert outcome.errors == []
+    said = {(w.kind, w.header): w for w in outcome.warnings}
+    ambiguous = said["ambiguous_lead", "Lead"]
+    assert (ambiguous.row, ambiguous.column, ambiguous.ref) == (3, "D", "1.1")
+    assert ambiguous.message == (
+        "lead 'Head of Service' of action 1.1 is the role of 2 people in the directory: EH "
+        "(Elsa Hatherleigh, Head of Service – Early Help) and SH (Saul Hembury, Head of "
+        "Service – Children with Disabilities); write the initials in brackets, e.g. "
+        "'Head of Service (EH)'"
+    )
+    assert ambiguous.expected == "initials in brackets after a role several people hold"
+    sro = said["unresolved_lead", "SRO"]
+    assert (sro.row, sro.column, sro.value) == (3, "E", "Director (ZZ)")
+    assert (
+        sro.message == "senior responsible officer 'Director (ZZ)' is not in the people directory"
+    )
+    lead = said["unresolved_lead", "Lead"]
+    assert (lead.row, lead.ref, lead.rows, lead.refs) == (4, "1.2", (4,), ("1.2",))
+    assert lead.message == (
+        "lead 'Head of Quality (QQ)' of action 1.2 is not in the people directory; add them to "
+        "the people CSV (code in brackets) or write their initials in the plan"
+    )
+    assert lead.expected == (
+        "initials in brackets, e.g. 'Head of SEND (AP)', or a known role title"
+    )
+
+
+def test_it_names_both_people_who_hold_a_role_title_once(engine: Engine, tmp_path: Path) -> None:
+    _two_heads_of_service(engine, tmp_path)
     book = write_workbook(
         tmp_path / "plan.xlsx",
         [["Priority 1", f"1.{i}", f"Action {i}", "Head Of Service.", "May 2024"] for i in range(5)],

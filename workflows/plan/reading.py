@@ -556,13 +556,56 @@ class _Heading:
     heading: AreaHeading
 
 
-@dataclass
-class _Warning:
-    """One warning as a row raised it; rows sharing a ``cause`` become one :class:`Problem`."""
+@dataclass(frozen=True)
+class _Said:
+    """What a warning about one unresolvable lead (or SRO) fragment says, whatever the row:
+    worked out once per fragment, as a plan names the same unknown lead on many rows."""
 
-    problem: Problem
+    kind: str
+    cause: str
+    summary: str
+    expected: str
+    before: str  # the message up to the action's ref
+    after: str  # and after it
+    of: str  # "always": " of action REF" even without a ref; "if_ref": only with one; "": never
+
+    def message(self, ref: str) -> str:
+        if self.of == "always" or (self.of == "if_ref" and ref):
+            return f"{self.before} of action {ref}{self.after}"
+        return self.before + self.after
+
+
+@dataclass(slots=True)
+class _Warning:
+    """One warning as a row raised it; rows sharing a ``cause`` become one :class:`Problem`,
+    made only then (a messy plan raises tens of thousands: one unknown lead on every row)."""
+
+    kind: str
+    message: str
+    sheet: str
+    row: int  # 1-based
+    column: str
+    header: str
+    value: str
+    expected: str
+    ref: str
     cause: str | None
     summary: str
+
+    def problem(self, rows: tuple[int, ...] = (), refs: tuple[str, ...] = ()) -> Problem:
+        return Problem(
+            kind=self.kind,
+            message=self.message,
+            sheet=self.sheet,
+            row=self.row,
+            column=self.column,
+            header=self.header,
+            value=self.value,
+            expected=self.expected,
+            ref=self.ref,
+            rows=rows,
+            refs=refs,
+        )
 
 
 class _RowReader:
@@ -584,6 +627,10 @@ class _RowReader:
         self.areas: dict[int, AreaRow] = {}
         self.actions: list[ActionRow] = []
         self.entries: list[_Warning] = []
+        #: What each unresolvable lead or SRO fragment's warning says (see :class:`_Said`).
+        self.said: dict[tuple[str, str, tuple[str, ...] | None], _Said] = {}
+        #: Each mapped column's letter and header, for warnings.
+        self.at: dict[str, tuple[str, str]] = {}
         self.per_area: dict[int | None, int] = {}
         self.refs: set[str] = set()
         self.current: _Heading | None = None
@@ -608,14 +655,14 @@ class _RowReader:
         )
 
     # -- helpers -------------------------------------------------------------------------------
-    def _where(self, r: int, name: str) -> dict[str, Any]:
-        col = self.cols.get(name)
-        return {
-            "sheet": self.grid.sheet,
-            "row": r + 1,
-            "column": column_letter(col) if col is not None else "",
-            "header": self.headers.get(name, ""),
-        }
+    def _column(self, name: str) -> tuple[str, str]:
+        """The letter and header of the column mapped as ``name`` ("" for each if none is)."""
+        at = self.at.get(name)
+        if at is None:
+            col = self.cols.get(name)
+            letter = column_letter(col) if col is not None else ""
+            at = self.at[name] = (letter, self.headers.get(name, ""))
+        return at
 
     def warn(
         self,
@@ -634,16 +681,18 @@ class _RowReader:
         with ``summary`` as the message: ``{n}`` is the number of rows, ``{rows}`` the rows and
         their refs (``{only_rows}`` and ``{refs}`` each alone), ``{values}`` the distinct
         values."""
+        column, header = self._column(name)
         self.entries.append(
             _Warning(
-                Problem(
-                    kind=kind,
-                    message=message,
-                    value="" if value is None else str(raw_value(value)),
-                    expected=expected,
-                    ref=ref,
-                    **self._where(r, name),
-                ),
+                kind,
+                message,
+                self.grid.sheet,
+                r + 1,
+                column,
+                header,
+                "" if value is None else str(raw_value(value)),
+                expected,
+                ref,
                 cause,
                 summary,
             )
@@ -665,16 +714,15 @@ class _RowReader:
         """Record a warning about one cell of any column (``warn`` is for the mapped fields)."""
         self.entries.append(
             _Warning(
-                Problem(
-                    kind=kind,
-                    message=message,
-                    sheet=self.grid.sheet,
-                    row=r + 1,
-                    column=column_letter(c),
-                    header=header,
-                    value="" if value is None else str(raw_value(value)),
-                    expected=expected,
-                ),
+                kind,
+                message,
+                self.grid.sheet,
+                r + 1,
+                column_letter(c),
+                header,
+                "" if value is None else str(raw_value(value)),
+                expected,
+                "",
                 cause,
                 summary,
             )
@@ -1064,58 +1112,71 @@ class _RowReader:
         ref: str,
     ) -> None:
         """Who a lead (``name="lead"``) or SRO cell names that the directory cannot resolve."""
-        what = "lead" if name == "lead" else "senior responsible officer"
-        of = f" of action {ref}" if ref else ""
         for fragment in unresolved:
-            key = " ".join(fragment.casefold().replace("’", "'").split()).strip(" .,;:")
-            codes = ambiguous.get(fragment)
-            if codes:
-                people = self._people(codes)
-                example = f"'{_short(fragment, 40)} ({codes[0]})'"
-                self.warn(
-                    "ambiguous_lead",
-                    r,
-                    name,
-                    cell,
-                    f"{what} {fragment!r}{of} is the role of {len(codes)} people in the "
-                    f"directory: {people}; write the initials in brackets, e.g. {example}",
-                    expected="initials in brackets after a role several people hold",
-                    ref=ref,
-                    cause=key,
-                    summary=(
-                        f"role title {fragment!r} is held by {len(codes)} people in the "
-                        f"directory: {people}; write the initials in brackets, e.g. {example} "
-                        "({rows})"
-                    ),
-                )
-                continue
-            if name == "lead":
-                message = (
-                    f"lead {fragment!r} of action {ref} is not in the people directory; add them "
-                    "to the people CSV (code in brackets) or write their initials in the plan"
-                )
-                summary = (
-                    f"lead {fragment!r} is not in the people directory ({{n}} actions: {{rows}}); "
-                    "add them to the people CSV (code in brackets) or write their initials in "
-                    "the plan"
-                )
-            else:
-                message = f"senior responsible officer {fragment!r} is not in the people directory"
-                summary = (
-                    f"senior responsible officer {fragment!r} is not in the people directory "
-                    "({rows})"
-                )
+            codes = ambiguous.get(fragment) or None
+            said = self.said.get((name, fragment, codes))
+            if said is None:
+                said = self.said[(name, fragment, codes)] = self._said(name, fragment, codes)
             self.warn(
-                "unresolved_lead",
+                said.kind,
                 r,
                 name,
                 cell,
-                message,
-                expected="initials in brackets, e.g. 'Head of SEND (AP)', or a known role title",
+                said.message(ref),
+                expected=said.expected,
                 ref=ref,
-                cause=f"{name}\n{key}",
-                summary=summary,
+                cause=said.cause,
+                summary=said.summary,
             )
+
+    def _said(self, name: str, fragment: str, codes: tuple[str, ...] | None) -> _Said:
+        """What the warning about ``fragment`` in the lead (or SRO) column says."""
+        what = "lead" if name == "lead" else "senior responsible officer"
+        key = " ".join(fragment.casefold().replace("’", "'").split()).strip(" .,;:")
+        if codes:
+            people = self._people(codes)
+            example = f"'{_short(fragment, 40)} ({codes[0]})'"
+            return _Said(
+                kind="ambiguous_lead",
+                cause=key,
+                summary=(
+                    f"role title {fragment!r} is held by {len(codes)} people in the "
+                    f"directory: {people}; write the initials in brackets, e.g. {example} "
+                    "({rows})"
+                ),
+                expected="initials in brackets after a role several people hold",
+                before=f"{what} {fragment!r}",
+                after=f" is the role of {len(codes)} people in the directory: {people}; write "
+                f"the initials in brackets, e.g. {example}",
+                of="if_ref",
+            )
+        expected = "initials in brackets, e.g. 'Head of SEND (AP)', or a known role title"
+        if name == "lead":
+            return _Said(
+                kind="unresolved_lead",
+                cause=f"{name}\n{key}",
+                summary=(
+                    f"lead {fragment!r} is not in the people directory ({{n}} actions: {{rows}}); "
+                    "add them to the people CSV (code in brackets) or write their initials in "
+                    "the plan"
+                ),
+                expected=expected,
+                before=f"lead {fragment!r}",
+                after=" is not in the people directory; add them to the people CSV (code in "
+                "brackets) or write their initials in the plan",
+                of="always",
+            )
+        return _Said(
+            kind="unresolved_lead",
+            cause=f"{name}\n{key}",
+            summary=(
+                f"senior responsible officer {fragment!r} is not in the people directory ({{rows}})"
+            ),
+            expected=expected,
+            before=f"senior responsible officer {fragment!r} is not in the people directory",
+            after="",
+            of="",
+        )
 
     def _action(
         self,
@@ -1395,8 +1456,8 @@ class _RowReader:
             entries = [
                 e
                 for e in entries
-                if e.problem.kind not in ("unreadable_area", "no_area")
-                and not (e.problem.kind == "sub_heading" and e.problem.row in hinted)
+                if e.kind not in ("unreadable_area", "no_area")
+                and not (e.kind == "sub_heading" and e.row in hinted)
             ]
         warnings = summary + _grouped(entries, {a.row: a.ref for a in self.actions})
         return ParsedPlan(
@@ -1423,11 +1484,7 @@ class _RowReader:
         if "area" in self.cols:
             header = self.headers["area"]
             column = column_letter(self.cols["area"])
-            labels = [
-                (e.problem.row or 0, e.problem.value)
-                for e in self.entries
-                if e.problem.kind == "unreadable_area"
-            ]
+            labels = [(e.row, e.value) for e in self.entries if e.kind == "unreadable_area"]
             examples = list({label: (row, label) for row, label in reversed(labels)}.values())
             if examples:
                 body = (
@@ -1503,22 +1560,22 @@ def _grouped(entries: list[_Warning], refs_by_row: dict[int, str]) -> list[Probl
         if entry.cause is None:
             singles.append([entry])
             continue
-        groups.setdefault((entry.problem.kind, entry.cause), []).append(entry)
+        groups.setdefault((entry.kind, entry.cause), []).append(entry)
     out: list[Problem] = []
     for members in [*groups.values(), *singles]:
-        first = members[0].problem
-        rows = tuple(dict.fromkeys(m.problem.row for m in members if m.problem.row is not None))
+        first = members[0]
+        rows = tuple(dict.fromkeys(m.row for m in members))
         refs = tuple(
             dict.fromkeys(
-                m.problem.ref or refs_by_row.get(m.problem.row or 0, "")
+                m.ref or refs_by_row.get(m.row, "")
                 for m in members
-                if m.problem.ref or refs_by_row.get(m.problem.row or 0)
+                if m.ref or refs_by_row.get(m.row)
             )
         )
         if len(members) == 1:
-            out.append(Problem(**{**first.as_dict(), "rows": rows, "refs": refs}))
+            out.append(first.problem(rows, refs))
             continue
-        values = tuple(dict.fromkeys(m.problem.value for m in members if m.problem.value))
+        values = tuple(dict.fromkeys(m.value for m in members if m.value))
         where = rows_text(rows) + (f"; refs {_listed(refs)}" if refs else "")
         message = (
             members[0]
