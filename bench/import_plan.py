@@ -29,6 +29,11 @@ microseconds a row, when cleaning one row's text alone takes longer. Only writin
 Moving the statements to a second thread, where SQLite releases the interpreter, was measured
 too and made the import slower: the driver takes the interpreter back for every row it binds,
 so the two threads only queue for it.
+
+On 2 December 2026 (`--repeat 3`): the import 0.94x (1.02x that morning). The generated
+workbook names leads the directory does not know on most rows (40,087 warnings, grouped into
+10); each warning's text is now worked out once per lead rather than once per row, and a
+``Problem`` made only for what is reported, which took the plan's rows from 1.25 s to 0.91 s.
 """
 
 from __future__ import annotations
