@@ -21,7 +21,7 @@ import html
 import math
 import re
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
@@ -1585,21 +1585,8 @@ def _grouped(entries: list[_Warning], refs_by_row: dict[int, str]) -> list[Probl
             .replace("{refs}", f"refs {_listed(refs)}")
             .replace("{values}", _listed(repr(_short(v, 40)) for v in values))
         )
-        out.append(
-            Problem(
-                kind=first.kind,
-                message=message,
-                sheet=first.sheet,
-                row=first.row,
-                column=first.column,
-                header=first.header,
-                value=values[0] if len(values) == 1 else "",
-                expected=first.expected,
-                ref="",
-                rows=rows,
-                refs=refs,
-            )
-        )
+        value = values[0] if len(values) == 1 else ""
+        out.append(replace(first.problem(rows, refs), message=message, value=value, ref=""))
     return sorted(out, key=lambda p: p.row or 0)
 
 
