@@ -225,12 +225,53 @@ class _PendingPages:
     state: DeltaState
 
 
+class _CountingServer(ThreadingHTTPServer):
+    """Counts connections from when they are accepted until they are closed."""
+
+    def __init__(
+        self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], fake: FakeGraph
+    ) -> None:
+        super().__init__(address, handler)
+        self.fake = fake
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self.fake._lock:
+            self.fake.connections += 1
+            self.fake.last_active = time.monotonic()
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        try:
+            super().shutdown_request(request)
+        finally:
+            with self.fake._lock:
+                self.fake.connections -= 1
+                self.fake.last_active = time.monotonic()
+
+
+def _accept_queue(port: int) -> int:
+    """How many connections to ``port`` wait to be accepted: a listening socket's receive
+    queue in /proc/net/tcp (Linux), 0 where that cannot be read."""
+    try:
+        lines = Path("/proc/net/tcp").read_text().splitlines()[1:]
+    except OSError:
+        return 0
+    for line in lines:
+        fields = line.split()
+        local, state, queues = fields[1], fields[3], fields[4]
+        if state == "0A" and int(local.split(":")[1], 16) == port:  # LISTEN
+            return int(queues.split(":")[1], 16)
+    return 0
+
+
 class FakeGraph:
     """State, scripting and request log of the fake. ``url`` is ``https://127.0.0.1:PORT``."""
 
     def __init__(self, *, ca: trustme.CA, ca_path: Path) -> None:
-        #: Requests being handled now, and when one last started or ended (wait_idle).
+        #: Requests being handled now, connections accepted and not yet closed, and when one
+        #: last started or ended (wait_idle).
         self.active = 0
+        self.connections = 0
         self.last_active = 0.0
         self.ca = ca
         self.ca_path = ca_path
@@ -256,7 +297,7 @@ class FakeGraph:
         self._faults: list[Fault] = []
         self._lock = threading.Lock()
         self._stopping = threading.Event()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(self))
+        self._server = _CountingServer(("127.0.0.1", 0), _make_handler(self), self)
         self._server.daemon_threads = True
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ca.issue_cert("127.0.0.1", "localhost").configure_cert(context)
@@ -274,14 +315,21 @@ class FakeGraph:
     # -- lifecycle ---------------------------------------------------------------------------
 
     def wait_idle(self, quiet: float = 0.3, timeout: float = 20.0) -> None:
-        """Wait until no request has been in hand for ``quiet`` seconds: what a dead client
-        left in flight has been carried out (as Exchange would, long before a 15-minute lease
-        runs out)."""
+        """Wait until every connection has been accepted and closed, and nothing has happened
+        for ``quiet`` seconds: what a dead client left in flight has been carried out (as
+        Exchange would, long before a 15-minute lease runs out). A connection still waiting to
+        be accepted (a busy machine can leave one there for longer than ``quiet``) counts as
+        in flight, as does one whose request is still buffered: a killed client's sockets
+        close, so the server reads what it sent, then the end."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             with self._lock:
-                idle = self.active == 0 and time.monotonic() - self.last_active >= quiet
-            if idle:
+                idle = (
+                    self.active == 0
+                    and self.connections == 0
+                    and time.monotonic() - self.last_active >= quiet
+                )
+            if idle and _accept_queue(self.port) == 0:
                 return
             time.sleep(0.05)
         raise AssertionError(f"the fake Graph server was still busy after {timeout:g} s")
