@@ -18,7 +18,7 @@ from typing import Any
 import structlog
 import yaml
 from sqlalchemy import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from chaser.collector import collector_paused
 from integrations.spreadsheets import SpreadsheetError, read_grid, read_text_csv
@@ -32,8 +32,6 @@ from workflows.plan.people import (
     upsert_people,
 )
 from workflows.plan.reading import PlanReadError, Problem, read_plan
-from workflows.store.models import Plan
-from workflows.store.read_models import touch
 
 log = structlog.get_logger(__name__)
 
@@ -200,11 +198,6 @@ def _import_plan(
         if dry_run:
             session.rollback()
         else:
-            # Bulk inserts bypass the ORM's change tracking: every action's kept flags are
-            # stale, and the plan's revision moves (the tick reads it again).
-            plan_id = session.exec(select(Plan.id).where(Plan.code == result.plan_code)).one()
-            assert plan_id is not None
-            touch(session, plan_id, None)
             session.commit()
     log.info(
         "plan_imported" if not dry_run else "plan_import_dry_run",

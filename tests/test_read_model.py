@@ -9,8 +9,10 @@ through a real SMTP server (aiosmtpd); the form is posted through the real app.
 
 from __future__ import annotations
 
+import csv
 import email.policy
 import gc
+import io
 import re
 import shutil
 from collections.abc import Collection, Iterator
@@ -36,8 +38,9 @@ from chaser.web_feeds import flag_rules, refresh_flags
 from chaser.wiring import build_runtime
 from integrations.channels.smtp import SmtpChannel
 from integrations.web import create_app
+from integrations.web.admin_plan import run_import
 from tests.clock import Clock
-from tests.conftest import MAPPING, PEOPLE_CSV, PLAN_XLSX, ROOT
+from tests.conftest import MAPPING, PEOPLE_CSV, PLAN_CSV, PLAN_XLSX, ROOT
 from tests.mail_servers import SmtpSink
 from tests.signin import TEST_SIGNIN
 from tests.test_replies import TRUSTED, gateway_stamp
@@ -376,4 +379,52 @@ def test_it_does_not_read_the_plan_again_until_a_change_could_make_a_chase_due(
     after = tick(world.runtime, REQUEST_DAY + timedelta(minutes=20))
     assert f"{PLAN}/request:{code}:{MEETING}" in [
         p.delivery.message.key for p in after.planned if p.new
+    ]
+
+
+def test_a_plan_uploaded_in_the_browser_refreshes_the_flags_and_the_tick_chases_its_new_action(
+    world: World, tmp_path: Path
+) -> None:
+    """The admin's upload (``run_import``) writes its new rows in bulk, as the command does: the
+    read model must still hear of them, or the pages and the tick go on as if nothing changed."""
+    tick(world.runtime, REQUEST_DAY)
+    before = world.kept()
+    with Session(world.engine) as session:
+        leads = set(session.exec(select(Action.accountable_id)))
+        newcomer = next(
+            p
+            for p in session.exec(select(Person).order_by(col(Person.code)))
+            if p.id not in leads and p.email
+        )
+    rows = list(csv.DictReader(io.StringIO(PLAN_CSV.read_text(encoding="utf-8"), newline="")))
+    first = next(r for r in rows if r["Ref"] == "1.1")
+    new = {
+        **first,
+        "Ref": "1.13",
+        "Actions to deliver": "Publish the new local offer pages",
+        "Lead": f"{newcomer.role} ({newcomer.code})",
+        "Completion date": "June 2025",  # overdue on the request day
+    }
+    rows.insert(rows.index(first) + 1, new)
+    edited = tmp_path / "plan-edited.csv"
+    with edited.open("w", encoding="utf-8", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    report = run_import(
+        world.engine,
+        edited,
+        source="plan-edited.csv",
+        mapping=load_mapping(MAPPING),
+        plan_code=PLAN,
+        partnership="",
+        now=REQUEST_DAY + timedelta(minutes=5),
+        dry_run=False,
+    )
+    assert not report.errors and report.merge is not None and report.merge.created == 1
+    after = world.check(before)
+    assert "overdue" in dict(after["1.13"])
+    chased = tick(world.runtime, REQUEST_DAY + timedelta(minutes=10))
+    assert f"{PLAN}/request:{newcomer.code}:{MEETING}" in [
+        p.delivery.message.key for p in chased.planned if p.new
     ]

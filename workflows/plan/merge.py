@@ -47,6 +47,7 @@ from workflows.store.models import (
     Plan,
     StatusChange,
 )
+from workflows.store.read_models import touch
 
 #: A wording match below this score (0–100) is not taken as the same action.
 WORDING_MATCH_THRESHOLD = 85.0
@@ -260,6 +261,10 @@ def merge_plan(
     merger.run()
     run.summary = {"actions": len(parsed.actions), **result.as_dict()}
     run.warnings = [p.as_dict() for p in [*parsed.warnings, *result.matches_by_wording]]
+    # The rows went in (and changed) through SQL Core, which the ORM's change tracking does not
+    # see: every action's kept flags are stale, and the plan's revision moves (the tick reads it
+    # again). Here, not in each caller: the browser's upload once forgot to.
+    touch(session, plan.id, None)
     session.flush()
     return result
 

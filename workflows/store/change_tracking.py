@@ -58,7 +58,7 @@ def _touch_what_changed(session: Session, _context: Any) -> None:
     """Every change the ORM writes marks what it makes stale, in the same transaction: the
     actions whose history, dates, milestones, baselines or measures changed, and (for replies
     and people) the plans' revisions the tick compares. Bulk writes through SQL Core call
-    :func:`touch` themselves (the import does)."""
+    :func:`touch` themselves (:func:`workflows.plan.merge.merge_plan` does)."""
     actions: set[int] = set()
     measures: set[int] = set()
     replies: set[int] = set()
