@@ -11,9 +11,13 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from chaser.importing import ImportOutcome, import_people, import_plan
+from integrations.spreadsheets import read_grid
 from tests.conftest import MAPPING, NOW, PEOPLE_CSV, PLAN_CSV
 from tests.plan_builders import write_mapping, write_workbook
 from workflows.plan.mapping import load_mapping
+from workflows.plan.merge import merge_plan
+from workflows.plan.people import directory
+from workflows.plan.reading import read_plan
 from workflows.store.models import (
     Action,
     ActionContributor,
@@ -335,3 +339,40 @@ def test_it_records_what_a_reimport_changed_in_an_actions_wording_and_people(
         change.note,
     )
     assert not shown.status_changed
+
+
+def test_a_session_holding_the_plans_rows_sees_what_the_merge_changed(
+    engine: Engine, tmp_path: Path
+) -> None:
+    """The merge writes its changes through SQL Core, which the ORM does not see: a caller's
+    session holding the plan's actions and milestones (the browser's upload compares the plan
+    before and after in one) reads them again rather than keeping the old values."""
+    import_people(engine, PEOPLE_CSV, now=NOW)
+    _import(engine, PLAN_CSV)
+    rows = _rows()
+    next(r for r in rows if r["Ref"] == "1.1")["Completion date"] = "March 2024"
+    next(r for r in rows if r["Ref"] == "2.5")["Completion date"] = (
+        "1) June 2024\n2) December 2023\n3) December 2023"
+    )
+    path = _write(tmp_path / "edited.csv", rows)
+    mapping = load_mapping(MAPPING)
+    with Session(engine) as s:
+        held = _action(s, "1.1")
+        first = s.exec(
+            select(Milestone).where(
+                Milestone.action_id == _action(s, "2.5").id, Milestone.position == 1
+            )
+        ).one()
+        assert (held.forecast_due, first.forecast_due) == (date(2023, 12, 31), date(2024, 4, 30))
+        parsed = read_plan(read_grid(path, mapping.sheet), mapping, directory(s, ""))
+        merge_plan(
+            s,
+            parsed,
+            mapping,
+            plan_code=mapping.plan.code,
+            now=LATER,
+            source_name="edited.csv",
+            source_sha256="0" * 64,
+        )
+        assert (held.forecast_due, first.forecast_due) == (date(2024, 3, 31), date(2024, 6, 30))
+        assert held.updated_at == LATER
