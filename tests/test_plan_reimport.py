@@ -376,3 +376,38 @@ def test_a_session_holding_the_plans_rows_sees_what_the_merge_changed(
         )
         assert (held.forecast_due, first.forecast_due) == (date(2024, 3, 31), date(2024, 6, 30))
         assert held.updated_at == LATER
+
+
+def test_a_plan_that_numbers_nothing_keeps_each_action_through_a_reordered_reworded_reimport(
+    engine: Engine, tmp_path: Path
+) -> None:
+    import_people(engine, PEOPLE_CSV, now=NOW)
+    rows = _rows()
+    for row in rows:
+        row["Ref"] = ""
+    title = "Actions to deliver"
+    rows[3][title] = rows[2][title]  # two actions worded alike
+    _import(engine, _write(tmp_path / "first.csv", rows))
+    with Session(engine) as s:
+        before = {a.ref: a.title for a in s.exec(select(Action))}
+    assert len(before) == 76 and all(ref.startswith("P") for ref in before)
+    reworded = rows[10][title]
+    rows[10][title] = reworded.replace(" will ", " will also ", 1)
+    replaced = rows[20][title]
+    rows[20][title] = "Commission an independent review of transport for post-16 learners."
+    outcome = _import(engine, _write(tmp_path / "again.csv", rows[::-1]), LATER)
+    assert outcome.merge is not None
+    assert (outcome.merge.created, outcome.merge.withdrawn) == (1, 1)
+    with Session(engine) as s:
+        after = {a.ref: (a.title, a.withdrawn) for a in s.exec(select(Action))}
+    for ref, was in before.items():
+        now, withdrawn = after[ref]
+        if was == replaced:
+            assert withdrawn, ref
+        elif was == reworded:
+            assert (now, withdrawn) == (rows[10][title], False)
+        else:
+            assert (now, withdrawn) == (was, False), ref
+    (new,) = set(after) - set(before)
+    assert after[new] == (rows[20][title], False)
+    assert [t for t, _ in after.values()].count(rows[2][title]) == 2  # both kept, one each

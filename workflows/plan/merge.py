@@ -25,7 +25,7 @@ from dataclasses import dataclass, field, fields
 from datetime import date, datetime
 from typing import Any, ClassVar, Generic, TypeVar
 
-from rapidfuzz import fuzz
+from rapidfuzz import fuzz, process
 from sqlalchemy import bindparam, delete, func, update
 from sqlmodel import Session, SQLModel, col, select
 
@@ -93,6 +93,53 @@ def _ends(d: FuzzyDate, end: bool) -> tuple[Any, str | None]:
 
 def _wording(text: str) -> str:
     return normalise_header(text)
+
+
+class _Unmatched:
+    """The existing actions no row has matched yet, for the match by wording.
+
+    A row takes the first of them (in the store's order) whose wording scores highest, at least
+    :data:`WORDING_MATCH_THRESHOLD`: the similarity of the two wordings' words, each sorted
+    (rapidfuzz's ``token_sort_ratio``); an unnumbered row may take any action, a numbered one
+    only an action that was unnumbered. Each action's sorted words are worked out once, one
+    worded alike (the same words in any order: a score of 100, which nothing beats) is found by
+    a lookup, and only a row reworded is scored against the rest, in one call. Comparing every
+    row with every action, sorting both wordings each time, made re-importing a plan that
+    numbers nothing grow with its square: 14 s for 1,500 actions."""
+
+    def __init__(self, actions: list[_HeldAction]) -> None:
+        self.actions = actions
+        words = [_sorted_words(a.title) for a in actions]
+        #: What each pool still holds: the index of each action and its sorted words, in order.
+        self.every: dict[int, str] = dict(enumerate(words))
+        self.unnumbered = {i: w for i, w in self.every.items() if actions[i].ref_generated}
+        self.alike: dict[str, list[int]] = {}
+        for i, key in enumerate(words):
+            self.alike.setdefault(key, []).append(i)
+
+    def best(self, title: str, *, any_action: bool) -> tuple[_HeldAction, float] | None:
+        """The action a row worded ``title`` matches, and its score, taken from the pools."""
+        pool = self.every if any_action else self.unnumbered
+        if not pool:
+            return None
+        words = _sorted_words(title)
+        chosen = next(((i, 100.0) for i in self.alike.get(words, ()) if i in pool), None)
+        if chosen is None:
+            found = process.extractOne(
+                words, pool, scorer=fuzz.ratio, score_cutoff=WORDING_MATCH_THRESHOLD
+            )
+            if found is None:
+                return None
+            chosen = found[2], found[1]
+        i, score = chosen
+        self.every.pop(i, None)
+        self.unnumbered.pop(i, None)
+        return self.actions[i], score
+
+
+def _sorted_words(title: str) -> str:
+    """``title``'s words, compared as a person would (:func:`_wording`), in sorted order."""
+    return " ".join(sorted(_wording(title).split()))
 
 
 def string_limits(model: type[SQLModel]) -> dict[str, int]:
@@ -616,20 +663,13 @@ class _Merger:
                 taken.add(hit.id)
             pairs.append((row, hit))
         # Second pass: unnumbered actions (and actions newly numbered) match by wording.
+        unmatched = _Unmatched([a for a in existing if a.id not in taken])
         for i, (row, hit) in enumerate(pairs):
             if hit is not None:
                 continue
-            candidates = [
-                a for a in existing if a.id not in taken and (a.ref_generated or row.ref_generated)
-            ]
-            best, score = None, 0.0
-            wording = _wording(row.title) if candidates else ""
-            for a in candidates:
-                s = fuzz.token_sort_ratio(wording, _wording(a.title))
-                if s > score:
-                    best, score = a, s
-            if best is not None and score >= WORDING_MATCH_THRESHOLD:
-                taken.add(best.id)
+            found = unmatched.best(row.title, any_action=row.ref_generated)
+            if found is not None:
+                best, score = found
                 pairs[i] = (row, best)
                 self.result.matches_by_wording.append(
                     Problem(
