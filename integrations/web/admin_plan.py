@@ -30,7 +30,7 @@ import structlog
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
@@ -94,13 +94,17 @@ _FIELDS = {
 
 
 def _snapshot(session: Session, plan_code: str) -> dict[str, dict[str, Any]]:
-    plan = session.exec(select(Plan).where(Plan.code == plan_code)).first()
-    if plan is None:
-        return {}
-    return {
-        a.ref: {**{k: getattr(a, k) for k in _FIELDS}, "withdrawn": a.withdrawn}
-        for a in session.exec(select(Action).where(Action.plan_id == plan.id))
-    }
+    """What the page compares of each of the plan's actions, by ref: plain rows, not ORM
+    objects (loading a plan of 20,000 as objects, before the merge and after, took as long as
+    the import itself)."""
+    names = [*_FIELDS, "withdrawn"]
+    actions = Action.__table__  # type: ignore[attr-defined]
+    query = (
+        select(actions.c.ref, *(actions.c[n] for n in names))
+        .join(Plan, col(Plan.id) == actions.c.plan_id)
+        .where(Plan.code == plan_code)
+    )
+    return {ref: dict(zip(names, values, strict=True)) for ref, *values in session.execute(query)}
 
 
 def _shown(value: Any) -> str:
