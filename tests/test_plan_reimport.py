@@ -411,3 +411,33 @@ def test_a_plan_that_numbers_nothing_keeps_each_action_through_a_reordered_rewor
     (new,) = set(after) - set(before)
     assert after[new] == (rows[20][title], False)
     assert [t for t, _ in after.values()].count(rows[2][title]) == 2  # both kept, one each
+    # One warning for the 74 rows worded as before, one for the row reworded.
+    matches = [w for w in outcome.warnings if w.kind == "matched_by_wording"]
+    assert len(matches) == 2, [m.message for m in matches]
+    alike = next(m for m in matches if len(m.rows) > 1)
+    assert len(alike.rows) == len(set(alike.refs)) == 74
+    assert alike.message.startswith("74 rows have no ref of their own (rows ")
+    assert "worded the same" in alike.message and "Give each action a ref" in alike.message
+    (changed,) = (m for m in matches if m is not alike)
+    assert after[changed.ref] == (rows[10][title], False)
+    assert "has no ref of its own" in changed.message and "% alike" in changed.message
+    assert "100% alike" not in changed.message
+
+
+def test_an_unnumbered_action_given_a_ref_keeps_its_own_and_the_warning_says_which(
+    engine: Engine, tmp_path: Path
+) -> None:
+    import_people(engine, PEOPLE_CSV, now=NOW)
+    _import(engine, PLAN_CSV)
+    rows = _rows()
+    unnumbered = next(r for r in rows if r["Ref"] == "")
+    unnumbered["Ref"] = "7.99"
+    outcome = _import(engine, _write(tmp_path / "numbered.csv", rows), LATER)
+    (match,) = [w for w in outcome.warnings if w.kind == "matched_by_wording"]
+    assert match.ref == "P7-01" and match.message == (
+        f"row {match.row} has ref '7.99', which no action had; matched to existing action "
+        "P7-01 by its wording (100% alike)"
+    )
+    with Session(engine) as s:
+        assert _action(s, "P7-01").withdrawn is False  # a ref stays with its action for good
+        assert len(s.exec(select(Action)).all()) == 76

@@ -3,7 +3,8 @@
 Rules (the board's audit trail depends on them):
 
 - Actions match by ref; an action the plan left unnumbered matches an existing one by its wording
-  (every such match is reported with its score).
+  (every such match is reported: a reworded one with its score, those worded as before in one
+  warning).
 - The baseline due date stays as first imported. A due date that changed in the workbook since the
   last import becomes a forecast change, recorded in the history.
 - A status that changed in the workbook since the last import is applied and recorded; a status
@@ -33,7 +34,14 @@ from workflows.plan.bulk import Memo, insert_many
 from workflows.plan.dates import FuzzyDate, show_date
 from workflows.plan.mapping import Mapping, normalise_header
 from workflows.plan.people import plan_people
-from workflows.plan.reading import ActionRow, ParsedPlan, PlanReadError, Problem
+from workflows.plan.reading import (
+    ActionRow,
+    ParsedPlan,
+    PlanReadError,
+    Problem,
+    listed,
+    rows_text,
+)
 from workflows.store.board_models import Decision
 from workflows.store.models import (
     Action,
@@ -664,27 +672,57 @@ class _Merger:
             pairs.append((row, hit))
         # Second pass: unnumbered actions (and actions newly numbered) match by wording.
         unmatched = _Unmatched([a for a in existing if a.id not in taken])
+        alike: list[tuple[ActionRow, _HeldAction]] = []
         for i, (row, hit) in enumerate(pairs):
             if hit is not None:
                 continue
             found = unmatched.best(row.title, any_action=row.ref_generated)
-            if found is not None:
-                best, score = found
-                pairs[i] = (row, best)
-                self.result.matches_by_wording.append(
-                    Problem(
-                        kind="matched_by_wording",
-                        sheet=self.parsed.sheet,
-                        row=row.row,
-                        ref=best.ref,
-                        value=row.title[:120],
-                        message=(
-                            f"row {row.row} has no ref of its own; matched to existing action "
-                            f"{best.ref} by its wording ({score:.0f}% alike)"
-                        ),
-                    )
+            if found is None:
+                continue
+            best, score = found
+            pairs[i] = (row, best)
+            if score == 100 and row.ref_generated:
+                alike.append((row, best))
+            else:
+                self.result.matches_by_wording.append(self._matched(row, best, score))
+        if len(alike) == 1:
+            self.result.matches_by_wording.append(self._matched(*alike[0], 100))
+        elif alike:
+            # One cause, one warning: a plan that numbers nothing is matched by its wording on
+            # every re-import, and a line per row would bury the rows that were reworded.
+            rows = tuple(row.row for row, _ in alike)
+            refs = tuple(best.ref for _, best in alike)
+            self.result.matches_by_wording.append(
+                Problem(
+                    kind="matched_by_wording",
+                    sheet=self.parsed.sheet,
+                    row=rows[0],
+                    rows=rows,
+                    refs=refs,
+                    message=(
+                        f"{len(rows)} rows have no ref of their own ({rows_text(rows)}); each "
+                        f"matched the existing action worded the same ({listed(refs)}). Give "
+                        "each action a ref in the workbook so that a re-import never has to "
+                        "go by the wording"
+                    ),
                 )
+            )
+        self.result.matches_by_wording.sort(key=lambda p: p.row or 0)
         return pairs
+
+    def _matched(self, row: ActionRow, action: _HeldAction, score: float) -> Problem:
+        own = "no ref of its own" if row.ref_generated else f"ref {row.ref!r}, which no action had"
+        return Problem(
+            kind="matched_by_wording",
+            sheet=self.parsed.sheet,
+            row=row.row,
+            ref=action.ref,
+            value=row.title[:120],
+            message=(
+                f"row {row.row} has {own}; matched to existing action {action.ref} by its "
+                f"wording ({score:.0f}% alike)"
+            ),
+        )
 
     def _common(self, row: ActionRow, area: Area | None) -> dict[str, Any]:
         """The fields the workbook owns, for a new action or an update."""

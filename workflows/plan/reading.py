@@ -326,7 +326,7 @@ def rows_text(rows: Iterable[int]) -> str:
     return f"row {shown}" if len(ordered) == 1 else f"rows {shown}"
 
 
-def _listed(items: Iterable[str], limit: int = 5) -> str:
+def listed(items: Iterable[str], limit: int = 5) -> str:
     """``1.2, 1.5, P0-01 and 4 more``."""
     unique = list(dict.fromkeys(i for i in items if i))
     shown = ", ".join(unique[:limit])
@@ -1413,7 +1413,7 @@ class _RowReader:
                 f"{MAX_REF_CHARS}; {fix}"
             )
         else:
-            shown = _listed((repr(_short(ref, 30)) for _, ref, _ in self.too_long), 3)
+            shown = listed((repr(_short(ref, 30)) for _, ref, _ in self.too_long), 3)
             message = (
                 f"{len(self.too_long)} refs are longer than the {MAX_REF_CHARS} characters a ref "
                 f"may have ({rows_text(rows)}: {shown}); "
@@ -1576,14 +1576,14 @@ def _grouped(entries: list[_Warning], refs_by_row: dict[int, str]) -> list[Probl
             out.append(first.problem(rows, refs))
             continue
         values = tuple(dict.fromkeys(m.value for m in members if m.value))
-        where = rows_text(rows) + (f"; refs {_listed(refs)}" if refs else "")
+        where = rows_text(rows) + (f"; refs {listed(refs)}" if refs else "")
         message = (
             members[0]
             .summary.replace("{n}", str(len(rows)))
             .replace("{rows}", where)
             .replace("{only_rows}", rows_text(rows))
-            .replace("{refs}", f"refs {_listed(refs)}")
-            .replace("{values}", _listed(repr(_short(v, 40)) for v in values))
+            .replace("{refs}", f"refs {listed(refs)}")
+            .replace("{values}", listed(repr(_short(v, 40)) for v in values))
         )
         value = values[0] if len(values) == 1 else ""
         out.append(replace(first.problem(rows, refs), message=message, value=value, ref=""))
