@@ -57,7 +57,7 @@ from pathlib import Path
 
 from openpyxl import Workbook, load_workbook
 from openpyxl.cell import WriteOnlyCell
-from sqlalchemy import event
+from sqlalchemy import Engine, event
 from sqlmodel import Session
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -65,7 +65,7 @@ sys.path.insert(0, str(ROOT))
 
 from chaser.importing import import_people, import_plan  # noqa: E402
 from integrations.spreadsheets import read_grid  # noqa: E402
-from workflows.plan.mapping import load_mapping  # noqa: E402
+from workflows.plan.mapping import Mapping, load_mapping  # noqa: E402
 from workflows.plan.people import directory  # noqa: E402
 from workflows.plan.reading import read_plan  # noqa: E402
 from workflows.store.db import make_engine, upgrade  # noqa: E402
@@ -182,16 +182,20 @@ def openpyxl_pass(path: Path) -> float:
     return time.perf_counter() - start
 
 
-def chaser_import(path: Path, folder: Path) -> Timings:
-    """The first import of ``path`` into a fresh store, then its re-import (every action
-    matched and unchanged), with where the first one's time went."""
-    db = folder / "bench.db"
+def _fresh_store(db: Path) -> tuple[Engine, Mapping, datetime]:
+    """A new SQLite store at ``db`` holding the sample people; the plan's mapping; the time."""
     db.unlink(missing_ok=True)
     engine = make_engine(f"sqlite:///{db}")
     upgrade(engine)
     now = datetime(2026, 1, 5, 9, tzinfo=UTC)
     import_people(engine, PEOPLE, now=now)
-    mapping = load_mapping(MAPPING)
+    return engine, load_mapping(MAPPING), now
+
+
+def chaser_import(path: Path, folder: Path) -> Timings:
+    """The first import of ``path`` into a fresh store, then its re-import (every action
+    matched and unchanged), with where the first one's time went."""
+    engine, mapping, now = _fresh_store(folder / "bench.db")
     with Session(engine) as session:
         people = directory(session, "")
     start = time.perf_counter()
@@ -232,13 +236,7 @@ def unnumbered_reimport(folder: Path, actions: int) -> tuple[float, float]:
     found again by its wording alone."""
     path = folder / "unnumbered.xlsx"
     generate(path, actions, numbered=False)
-    db = folder / "unnumbered.db"
-    db.unlink(missing_ok=True)
-    engine = make_engine(f"sqlite:///{db}")
-    upgrade(engine)
-    now = datetime(2026, 1, 5, 9, tzinfo=UTC)
-    import_people(engine, PEOPLE, now=now)
-    mapping = load_mapping(MAPPING)
+    engine, mapping, now = _fresh_store(folder / "unnumbered.db")
     times = []
     found = 0
     for when in (now, now + timedelta(days=7)):

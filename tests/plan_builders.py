@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +38,20 @@ status_scale:
 """
 
 HEADER = ["Priority", "Ref", "Action", "Lead", "Due", "RAG", "Progress"]
+
+
+def csv_rows(path: Path) -> list[dict[str, str]]:
+    """A CSV plan's rows, by header (the sample plan's, to edit and write back)."""
+    return list(csv.DictReader(io.StringIO(path.read_text(encoding="utf-8"), newline="")))
+
+
+def write_csv(path: Path, rows: list[dict[str, str]]) -> Path:
+    """``rows`` (as :func:`csv_rows` gives them) as a CSV plan at ``path``."""
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
 
 
 def write_mapping(folder: Path, text: str = SMALL_MAPPING) -> Path:

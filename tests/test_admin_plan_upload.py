@@ -5,8 +5,6 @@ file that is not a spreadsheet, too large or password-protected gets a clear mes
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 from datetime import UTC, datetime, timedelta
 from html import unescape
@@ -27,6 +25,7 @@ from tests.browser import axe_violations, chromium_page, click_and_wait, describ
 from tests.clock import Clock
 from tests.conftest import MAPPING, NOW, PEOPLE_CSV, PLAN_CSV, PLAN_XLSX, ROOT
 from tests.mail_servers import free_port
+from tests.plan_builders import csv_rows, write_csv
 from tests.signin import COOKIE, TEST_SIGNIN, session_token
 from workflows.plan.mapping import load_mapping
 from workflows.store.models import Action, AuditEvent, Role
@@ -108,7 +107,7 @@ OUTCOMES = "Outcome statements from children, young people, parents & carers"
 def _edited(tmp_path: Path) -> Path:
     """The sample plan with 1.1's completion date moved, 1.3's outcomes written, 1.2 removed
     and a new action 1.13."""
-    rows = list(csv.DictReader(io.StringIO(PLAN_CSV.read_text(encoding="utf-8"), newline="")))
+    rows = csv_rows(PLAN_CSV)
     first = next(r for r in rows if r["Ref"] == "1.1")
     first["Completion date"] = "March 2027"
     third = next(r for r in rows if r["Ref"] == "1.3")
@@ -116,12 +115,7 @@ def _edited(tmp_path: Path) -> Path:
     new = {**first, "Ref": "1.13", "Actions to deliver": "Publish the new local offer pages"}
     rows = [r for r in rows if r["Ref"] != "1.2"]
     rows.insert(rows.index(first) + 1, new)
-    path = tmp_path / "plan-edited.csv"
-    with path.open("w", encoding="utf-8", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    return path
+    return write_csv(tmp_path / "plan-edited.csv", rows)
 
 
 def _state(engine: Engine) -> dict[str, tuple[object, ...]]:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -13,7 +11,7 @@ from sqlmodel import Session, col, select
 from chaser.importing import ImportOutcome, import_people, import_plan
 from integrations.spreadsheets import read_grid
 from tests.conftest import MAPPING, NOW, PEOPLE_CSV, PLAN_CSV
-from tests.plan_builders import write_mapping, write_workbook
+from tests.plan_builders import csv_rows, write_csv, write_mapping, write_workbook
 from workflows.plan.mapping import load_mapping
 from workflows.plan.merge import merge_plan
 from workflows.plan.people import directory
@@ -33,15 +31,18 @@ LATER = datetime(2026, 12, 14, 9, 0, tzinfo=UTC)
 
 
 def _rows() -> list[dict[str, str]]:
-    return list(csv.DictReader(io.StringIO(PLAN_CSV.read_text(encoding="utf-8"), newline="")))
+    return csv_rows(PLAN_CSV)
 
 
-def _write(path: Path, rows: list[dict[str, str]]) -> Path:
-    with path.open("w", encoding="utf-8", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    return path
+def _imported_with_its_unnumbered_row(
+    engine: Engine,
+) -> tuple[list[dict[str, str]], dict[str, str]]:
+    """The sample plan imported; its rows to edit, and among them the one without a ref
+    (P7-01)."""
+    import_people(engine, PEOPLE_CSV, now=NOW)
+    _import(engine, PLAN_CSV)
+    rows = _rows()
+    return rows, next(r for r in rows if r["Ref"] == "")
 
 
 def _import(engine: Engine, path: Path, now: datetime = NOW) -> ImportOutcome:
@@ -98,7 +99,7 @@ def test_a_changed_due_date_becomes_a_forecast_change_and_the_baseline_stays(
     rows = _rows()
     row = next(r for r in rows if r["Ref"] == "1.1")
     row["Completion date"] = "March 2024"
-    outcome = _import(engine, _write(tmp_path / "edited.csv", rows), LATER)
+    outcome = _import(engine, write_csv(tmp_path / "edited.csv", rows), LATER)
     assert outcome.merge is not None and outcome.merge.forecast_changes == 1
     with Session(engine) as s:
         action = _action(s, "1.1")
@@ -124,7 +125,7 @@ def test_a_removed_action_is_withdrawn_never_deleted_and_comes_back_reinstated(
     _report_amber(engine, "1.2")
     rows = _rows()
     without = [r for r in rows if r["Ref"] != "1.2"]
-    first = _import(engine, _write(tmp_path / "cut.csv", without), LATER)
+    first = _import(engine, write_csv(tmp_path / "cut.csv", without), LATER)
     assert first.merge is not None and first.merge.withdrawn == 1
     with Session(engine) as s:
         action = _action(s, "1.2")
@@ -168,7 +169,7 @@ def test_nothing_recorded_from_replies_is_lost_on_reimport(engine: Engine, tmp_p
         s.commit()
     rows = _rows()
     next(r for r in rows if r["Ref"] == "1.1")["Completion date"] = "March 2024"
-    _import(engine, _write(tmp_path / "edited.csv", rows), LATER)
+    _import(engine, write_csv(tmp_path / "edited.csv", rows), LATER)
     with Session(engine) as s:
         action = _action(s, "2.5")
         kinds = [(h.kind, h.channel) for h in _history(s, action)]
@@ -182,15 +183,12 @@ def test_nothing_recorded_from_replies_is_lost_on_reimport(engine: Engine, tmp_p
 def test_an_unnumbered_action_is_matched_by_its_wording_and_the_match_is_reported(
     engine: Engine, tmp_path: Path
 ) -> None:
-    import_people(engine, PEOPLE_CSV, now=NOW)
-    _import(engine, PLAN_CSV)
-    rows = _rows()
-    unnumbered = next(r for r in rows if r["Ref"] == "")
+    rows, unnumbered = _imported_with_its_unnumbered_row(engine)
     unnumbered["Actions to deliver"] = unnumbered["Actions to deliver"].replace(
         "Devon ICB will strengthen", "Devon ICB will further strengthen"
     )
     unnumbered["Completion date"] = "June 2024"
-    outcome = _import(engine, _write(tmp_path / "edited.csv", rows), LATER)
+    outcome = _import(engine, write_csv(tmp_path / "edited.csv", rows), LATER)
     matches = [w for w in outcome.warnings if w.kind == "matched_by_wording"]
     assert len(matches) == 1
     assert matches[0].ref == "P7-01" and "% alike" in matches[0].message
@@ -263,7 +261,7 @@ def test_a_reimport_replaces_changed_contributors_and_moves_changed_milestones_o
     row_34["Lead"] = "Head of SEND (AP) Head of Targeted Support (MA) Director EPS (AG)"
     row_25 = next(r for r in rows if r["Ref"] == "2.5")
     row_25["Completion date"] = "1) June 2024\n2) December 2023\n3) December 2023"
-    outcome = _import(engine, _write(tmp_path / "edited.csv", rows), LATER)
+    outcome = _import(engine, write_csv(tmp_path / "edited.csv", rows), LATER)
     assert outcome.merge is not None
     with Session(engine) as s:
         assert _contributors(s, _action(s, "3.4")) == ["MA", "AG"]
@@ -283,7 +281,7 @@ def test_a_reinstated_action_keeps_what_a_lead_reported_while_its_cells_are_unch
     import_people(engine, PEOPLE_CSV, now=NOW)
     _import(engine, PLAN_CSV)
     without = [r for r in _rows() if r["Ref"] != "1.2"]
-    _import(engine, _write(tmp_path / "cut.csv", without), LATER)
+    _import(engine, write_csv(tmp_path / "cut.csv", without), LATER)
     reported = date(2025, 6, 30)
     with Session(engine) as s:
         action = _action(s, "1.2")
@@ -313,7 +311,7 @@ def test_it_records_what_a_reimport_changed_in_an_actions_wording_and_people(
     row["Outcome statements from children, young people, parents & carers"] = (
         "Children are identified earlier."
     )
-    outcome = _import(engine, _write(tmp_path / "edited.csv", rows), LATER)
+    outcome = _import(engine, write_csv(tmp_path / "edited.csv", rows), LATER)
     assert outcome.merge is not None and outcome.merge.updated == 1
     with Session(engine) as s:
         history = _history(s, _action(s, "3.4"))
@@ -354,7 +352,7 @@ def test_a_session_holding_the_plans_rows_sees_what_the_merge_changed(
     next(r for r in rows if r["Ref"] == "2.5")["Completion date"] = (
         "1) June 2024\n2) December 2023\n3) December 2023"
     )
-    path = _write(tmp_path / "edited.csv", rows)
+    path = write_csv(tmp_path / "edited.csv", rows)
     mapping = load_mapping(MAPPING)
     with Session(engine) as s:
         held = _action(s, "1.1")
@@ -387,7 +385,7 @@ def test_a_plan_that_numbers_nothing_keeps_each_action_through_a_reordered_rewor
         row["Ref"] = ""
     title = "Actions to deliver"
     rows[3][title] = rows[2][title]  # two actions worded alike
-    _import(engine, _write(tmp_path / "first.csv", rows))
+    _import(engine, write_csv(tmp_path / "first.csv", rows))
     with Session(engine) as s:
         before = {a.ref: a.title for a in s.exec(select(Action))}
     assert len(before) == 76 and all(ref.startswith("P") for ref in before)
@@ -395,7 +393,7 @@ def test_a_plan_that_numbers_nothing_keeps_each_action_through_a_reordered_rewor
     rows[10][title] = reworded.replace(" will ", " will also ", 1)
     replaced = rows[20][title]
     rows[20][title] = "Commission an independent review of transport for post-16 learners."
-    outcome = _import(engine, _write(tmp_path / "again.csv", rows[::-1]), LATER)
+    outcome = _import(engine, write_csv(tmp_path / "again.csv", rows[::-1]), LATER)
     assert outcome.merge is not None
     assert (outcome.merge.created, outcome.merge.withdrawn) == (1, 1)
     with Session(engine) as s:
@@ -427,12 +425,9 @@ def test_a_plan_that_numbers_nothing_keeps_each_action_through_a_reordered_rewor
 def test_an_unnumbered_action_given_a_ref_keeps_its_own_and_the_warning_says_which(
     engine: Engine, tmp_path: Path
 ) -> None:
-    import_people(engine, PEOPLE_CSV, now=NOW)
-    _import(engine, PLAN_CSV)
-    rows = _rows()
-    unnumbered = next(r for r in rows if r["Ref"] == "")
+    rows, unnumbered = _imported_with_its_unnumbered_row(engine)
     unnumbered["Ref"] = "7.99"
-    outcome = _import(engine, _write(tmp_path / "numbered.csv", rows), LATER)
+    outcome = _import(engine, write_csv(tmp_path / "numbered.csv", rows), LATER)
     (match,) = [w for w in outcome.warnings if w.kind == "matched_by_wording"]
     assert match.ref == "P7-01" and match.message == (
         f"row {match.row} has ref '7.99', which no action had; matched to existing action "

@@ -9,10 +9,8 @@ through a real SMTP server (aiosmtpd); the form is posted through the real app.
 
 from __future__ import annotations
 
-import csv
 import email.policy
 import gc
-import io
 import re
 import shutil
 from collections.abc import Collection, Iterator
@@ -42,6 +40,7 @@ from integrations.web.admin_plan import run_import
 from tests.clock import Clock
 from tests.conftest import MAPPING, PEOPLE_CSV, PLAN_CSV, PLAN_XLSX, ROOT
 from tests.mail_servers import SmtpSink
+from tests.plan_builders import csv_rows, write_csv
 from tests.signin import TEST_SIGNIN
 from tests.test_replies import TRUSTED, gateway_stamp
 from workflows.board.baselines import find_action, read_due, rebaseline
@@ -396,7 +395,7 @@ def test_a_plan_uploaded_in_the_browser_refreshes_the_flags_and_the_tick_chases_
             for p in session.exec(select(Person).order_by(col(Person.code)))
             if p.id not in leads and p.email
         )
-    rows = list(csv.DictReader(io.StringIO(PLAN_CSV.read_text(encoding="utf-8"), newline="")))
+    rows = csv_rows(PLAN_CSV)
     first = next(r for r in rows if r["Ref"] == "1.1")
     new = {
         **first,
@@ -406,14 +405,9 @@ def test_a_plan_uploaded_in_the_browser_refreshes_the_flags_and_the_tick_chases_
         "Completion date": "June 2025",  # overdue on the request day
     }
     rows.insert(rows.index(first) + 1, new)
-    edited = tmp_path / "plan-edited.csv"
-    with edited.open("w", encoding="utf-8", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
     report = run_import(
         world.engine,
-        edited,
+        write_csv(tmp_path / "plan-edited.csv", rows),
         source="plan-edited.csv",
         mapping=load_mapping(MAPPING),
         plan_code=PLAN,
