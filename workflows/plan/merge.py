@@ -349,23 +349,46 @@ class _Held(Generic[_T]):
                 self.session.expire(obj)
 
 
-def latest_cells(session: Session, plan_id: int) -> dict[int, dict[str, Any]]:
+def latest_cells(
+    session: Session, plan_id: int, *, before_run: int | None = None
+) -> dict[int, dict[str, Any]]:
     """The cells of each of the plan's actions as its latest import read them, by action id
-    (one query, through ``ix_imported_row_action``); an action no import read (one the board
-    set) is absent.
+    (of the imports before run ``before_run``, when given: the one under way); an action no
+    import read (one the board set) is absent.
 
     The cells are kept once, in :class:`ImportedRow`: a re-import sees what changed in the
-    workbook since the last time by comparing with these."""
-    latest = (
-        select(func.max(ImportedRow.id))
-        .join(Action, col(Action.id) == col(ImportedRow.action_id))
-        .where(Action.plan_id == plan_id)
-        .group_by(col(ImportedRow.action_id))
-    )
-    query = select(col(ImportedRow.action_id), col(ImportedRow.cells)).where(
-        col(ImportedRow.id).in_(latest.scalar_subquery())
-    )
-    return {action_id: cells for action_id, cells in session.execute(query)}
+    workbook since the last time by comparing with these. Most actions were in the last import:
+    their rows are read by its run (``ix_imported_row_import_run_id``), and only the others
+    (withdrawn since, or never imported) are looked up action by action, so the cost does not
+    grow with the number of imports the plan has had."""
+    runs = select(func.max(ImportRun.id)).where(ImportRun.plan_id == plan_id)
+    if before_run is not None:
+        runs = runs.where(col(ImportRun.id) < before_run)
+    last = session.execute(runs).scalar()
+    found: dict[int, dict[str, Any]] = {}
+    if last is not None:
+        in_last = (
+            select(col(ImportedRow.action_id), col(ImportedRow.cells))
+            .where(ImportedRow.import_run_id == last, col(ImportedRow.action_id).is_not(None))
+            .order_by(col(ImportedRow.id))
+        )
+        found = {action_id: cells for action_id, cells in session.execute(in_last)}
+    others = [
+        a
+        for a in session.execute(select(Action.id).where(Action.plan_id == plan_id)).scalars()
+        if a not in found
+    ]
+    for i in range(0, len(others), 500):
+        latest = (
+            select(func.max(ImportedRow.id))
+            .where(col(ImportedRow.action_id).in_(others[i : i + 500]))
+            .group_by(col(ImportedRow.action_id))
+        )
+        query = select(col(ImportedRow.action_id), col(ImportedRow.cells)).where(
+            col(ImportedRow.id).in_(latest.scalar_subquery())
+        )
+        found.update({action_id: cells for action_id, cells in session.execute(query)})
+    return found
 
 
 def merge_plan(
@@ -491,7 +514,7 @@ class _Merger:
         existing = held.rows
         if existing:
             self._load_parts()
-            self.previous_cells = latest_cells(self.session, self.plan_id)
+            self.previous_cells = latest_cells(self.session, self.plan_id, before_run=self.run_id)
         pairs = self._match(existing)
         matched_ids = {a.id for _, a in pairs if a is not None}
         new_rows: list[ActionRow] = []
