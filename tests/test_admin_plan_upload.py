@@ -294,3 +294,23 @@ def test_it_clears_uploads_older_than_a_day_and_keeps_newer_ones(tmp_path: Path)
     assert sweep_uploads(uploads, WHEN) == 1
     assert sorted(p.name for p in uploads.iterdir()) == ["b.csv", "notes.txt"]
     assert sweep_uploads(tmp_path / "never-made", WHEN) == 0
+
+
+def test_its_dry_run_warns_once_for_the_rows_matched_by_their_unchanged_wording(
+    store: Engine, tmp_path: Path
+) -> None:
+    """A workbook with its refs gone is matched to the plan by wording: one warning says so for
+    the rows worded as before (naming them itself, with no misleading "Row N:" before it)."""
+    rows = csv_rows(PLAN_CSV)
+    for row in rows:
+        row["Ref"] = ""
+    unnumbered = write_csv(tmp_path / "no-refs.csv", rows)
+    with _client(store, tmp_path / "data") as client:
+        _, checked = _check(client, "no-refs.csv", unnumbered.read_bytes())
+        assert checked.status_code == 200, checked.text
+    html = unescape(checked.text)
+    warnings = html.split('id="warnings"', 1)[1].split("</ul>", 1)[0]
+    items = re.findall(r"<li>(.*?)</li>", warnings, re.S)
+    alike = [i for i in items if "worded the same" in i]
+    assert len(alike) == 1 and alike[0].startswith("76 rows have no ref of their own (rows ")
+    assert not [i for i in items if "100% alike" in i]

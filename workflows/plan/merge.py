@@ -724,7 +724,7 @@ class _Merger:
                     refs=refs,
                     message=(
                         f"{len(rows)} rows have no ref of their own ({rows_text(rows)}); each "
-                        f"matched the existing action worded the same ({listed(refs)}). Give "
+                        f"matched the existing action worded the same ({listed(refs)}); give "
                         "each action a ref in the workbook so that a re-import never has to "
                         "go by the wording"
                     ),
