@@ -282,19 +282,17 @@ class Dispatcher:
         return report
 
     def _hand_back(self, rows: list[dict[str, Any]]) -> None:
-        """Claimed rows not sent: pending again, in their place, for the next worker. One whose
-        fate a crash left unknown stays ``submitting``, its lease run out, so whoever claims it
-        next still asks the provider before sending it again."""
+        """Claimed rows not sent: pending again, in their place, for the next worker (one whose
+        fate a crash left unknown stays so: :meth:`_release`)."""
         for row in rows:
-            if row["recovering"]:
-                self._with_store("handing back", partial(self._expire, row))
-            else:
-                self._release(row, row["not_before"])
+            self._release(row, row["not_before"])
 
-    def _expire(self, row: dict[str, Any]) -> None:
-        """Back to ``submitting`` with its lease already run out: claimable at once, as a row
-        a dead worker left (one transaction)."""
+    def _expire(self, row: dict[str, Any], at: datetime) -> None:
+        """Back to ``submitting``, its lease running out at ``at``: claimable then, as a row a
+        dead worker left (one transaction)."""
         now = self.clock()
+        # The claim takes a row whose lease ran out before its own clock (``<``).
+        expires = at if at > now else now - timedelta(seconds=1)
         with self.engine.begin() as conn:
             conn.execute(
                 update(DELIVERY)
@@ -302,7 +300,7 @@ class Dispatcher:
                 .values(
                     state=DeliveryState.SUBMITTING,
                     lease_owner="",
-                    lease_expires_at=now - timedelta(seconds=1),
+                    lease_expires_at=expires,
                     updated_at=now,
                 )
             )
@@ -402,7 +400,13 @@ class Dispatcher:
                 update(DELIVERY)
                 .where(DELIVERY.c.id.in_(candidates), or_(pending, expired))
                 .values(
-                    state=DeliveryState.SENDING,
+                    # A row whose fate a dead worker left unknown stays ``submitting``: should
+                    # this worker die too while it asks the provider (which, for Graph, may
+                    # send the draft it finds), the next one must still ask first.
+                    state=case(
+                        (DELIVERY.c.state == DeliveryState.SUBMITTING, DeliveryState.SUBMITTING),
+                        else_=DeliveryState.SENDING,
+                    ),
                     lease_owner=self.worker_id,
                     lease_expires_at=now + self.lease,
                     updated_at=now,
@@ -582,6 +586,13 @@ class Dispatcher:
         )
 
     def _release(self, row: dict[str, Any], not_before: datetime) -> None:
+        """Give the row up unsent, to be claimed again from ``not_before``. One whose fate a
+        crash left unknown stays ``submitting`` (its lease running out then), so whoever claims
+        it next still asks the provider before sending it again: released as ``pending``, it
+        would be sent without asking."""
+        if row["recovering"]:
+            self._with_store("handing back", partial(self._expire, row, not_before))
+            return
         self._finish(row, {"state": DeliveryState.PENDING, "not_before": not_before})
 
     def _dead(self, row: dict[str, Any], reason: str, *, attempted: bool = False) -> None:

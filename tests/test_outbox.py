@@ -420,6 +420,51 @@ def test_a_message_whose_fate_is_unknown_handed_back_on_stopping_is_still_looked
     assert [k for k, _ in channel.sent] == ["claimed"]
 
 
+def test_a_worker_that_dies_while_asking_the_provider_leaves_the_next_one_asking_too(
+    engine: Engine,
+) -> None:
+    """A second crash, while the recovering worker asks the provider (for Graph, it may send
+    the draft the first one left): the next worker still asks rather than sending a copy."""
+    clock = Clock(START)
+    channel = RecordingChannel(clock)
+    _a_crash_left_one_fate_unknown(engine, channel, clock)
+    second = _dispatcher(engine, channel, clock, worker_id="second")
+    claimed = {row["key"]: row for row in second.claim(2)}
+    assert claimed["handed"]["recovering"]  # ...and this one dies here too
+    assert _states(engine)["handed"][0] == "submitting"
+    clock.advance(901)
+    report = _dispatcher(engine, channel, clock, worker_id="third").dispatch()
+    assert (report.sent, report.recovered) == (1, 1)  # "claimed" sent, "handed" found
+    assert [k for k, _ in channel.sent] == ["claimed"]
+
+
+def test_a_message_whose_fate_is_unknown_stays_so_while_the_provider_cannot_be_asked(
+    engine: Engine,
+) -> None:
+    clock = Clock(START)
+
+    class Unreachable(RecordingChannel):
+        answers = False
+
+        def find_sent(self, message: OutgoingMessage) -> Receipt | None:
+            if not self.answers:
+                raise TransientError("Sent Items could not be searched", retry_after=120)
+            return super().find_sent(message)
+
+    channel = Unreachable(clock)
+    _a_crash_left_one_fate_unknown(engine, channel, clock)
+    dispatcher = _dispatcher(engine, channel, clock, worker_id="restarted")
+    first = dispatcher.dispatch()
+    assert (first.sent, first.deferred) == (1, 1)
+    assert _states(engine)["handed"][:2] == ("submitting", 0)  # not "pending": still unknown
+    assert dispatcher.dispatch().by_key == []  # not before the two minutes
+    clock.advance(121)
+    channel.answers = True
+    again = dispatcher.dispatch()
+    assert (again.sent, again.recovered) == (0, 1)  # asked again, and the provider had it
+    assert [k for k, _ in channel.sent] == ["claimed"]
+
+
 def test_a_message_for_an_unconfigured_channel_is_dead_lettered_with_the_fix(
     engine: Engine,
 ) -> None:
