@@ -359,8 +359,8 @@ def latest_cells(
     The cells are kept once, in :class:`ImportedRow`: a re-import sees what changed in the
     workbook since the last time by comparing with these. Most actions were in the last import:
     their rows are read by its run (``ix_imported_row_import_run_id``), and only the others
-    (withdrawn since, or never imported) are looked up action by action, so the cost does not
-    grow with the number of imports the plan has had."""
+    (withdrawn since, or never imported) are looked up by their ids, 500 at a time, so the cost
+    does not grow with the number of imports the plan has had."""
     runs = select(func.max(ImportRun.id)).where(ImportRun.plan_id == plan_id)
     if before_run is not None:
         runs = runs.where(col(ImportRun.id) < before_run)
