@@ -314,3 +314,18 @@ def test_its_dry_run_warns_once_for_the_rows_matched_by_their_unchanged_wording(
     alike = [i for i in items if "worded the same" in i]
     assert len(alike) == 1 and alike[0].startswith("76 rows have no ref of their own (rows ")
     assert not [i for i in items if "100% alike" in i]
+
+
+def test_its_dry_run_names_the_row_of_a_warning_once(store: Engine, tmp_path: Path) -> None:
+    rows = csv_rows(PLAN_CSV)
+    rows[5]["Ref"] = ""  # and reworded a little: matched alone, by its wording
+    title = next(k for k in rows[5] if "action" in k.lower())
+    rows[5][title] = rows[5][title].rstrip(".") + " across the partnership."
+    unnumbered = write_csv(tmp_path / "one-ref-gone.csv", rows)
+    with _client(store, tmp_path / "data") as client:
+        _, checked = _check(client, "one-ref-gone.csv", unnumbered.read_bytes())
+        assert checked.status_code == 200, checked.text
+    warnings = unescape(checked.text).split('id="warnings"', 1)[1].split("</ul>", 1)[0]
+    items = re.findall(r"<li>(.*?)</li>", warnings, re.S)
+    (item,) = [i for i in items if "row 7 " in i]
+    assert item.startswith("row 7 has no ref of its own; matched to existing action ")

@@ -15,7 +15,7 @@ from tests.plan_builders import csv_rows, write_csv, write_mapping, write_workbo
 from workflows.plan.mapping import load_mapping
 from workflows.plan.merge import merge_plan
 from workflows.plan.people import directory
-from workflows.plan.reading import read_plan
+from workflows.plan.reading import Problem, read_plan
 from workflows.store.models import (
     Action,
     ActionContributor,
@@ -434,6 +434,21 @@ def test_an_unnumbered_action_given_a_ref_keeps_its_own_and_the_warning_says_whi
         f"row {match.row} has ref '7.99', which no action had; matched to existing action "
         "P7-01 by its wording (100% alike)"
     )
+    # Said once where it is: the message names its row, so nothing more goes before it.
+    assert match.place == "" and str(match) == f"{match.sheet}: {match.message}"
     with Session(engine) as s:
         assert _action(s, "P7-01").withdrawn is False  # a ref stays with its action for good
         assert len(s.exec(select(Action)).all()) == 76
+
+
+def test_it_says_where_a_warning_is_the_way_excel_names_the_place() -> None:
+    cell = Problem(kind="date", message="'soon' is not a date", sheet="Plan", row=7, column="F")
+    assert (cell.place, str(cell)) == ("Row 7, column F", "Plan!F7: 'soon' is not a date")
+    row = Problem(kind="lead", message="no lead", sheet="Plan", row=7)
+    assert (row.place, str(row)) == ("Row 7", "Plan, row 7: no lead")
+    named = Problem(kind="lead", message="row 7 has no lead", sheet="Plan", row=7)
+    assert (named.place, str(named)) == ("", "Plan: row 7 has no lead")
+    other = Problem(kind="lead", message="row 17 has no lead", sheet="Plan", row=7)
+    assert other.place == "Row 7"
+    several = Problem(kind="lead", message="3 rows", sheet="Plan", row=7, rows=(7, 8, 9))
+    assert (several.place, str(several)) == ("", "Plan: 3 rows")

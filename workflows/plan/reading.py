@@ -65,11 +65,29 @@ class Problem:
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    @property
+    def place(self) -> str:
+        """Where it is, as a person says it ("Row 12, column C"), to show before the message;
+        "" when it concerns several rows or its message begins with its row already."""
+        if not self.row or len(self.rows) > 1 or self._names_its_row:
+            return ""
+        return f"Row {self.row}, column {self.column}" if self.column else f"Row {self.row}"
+
+    @property
+    def _names_its_row(self) -> bool:
+        return self.message.lower().startswith((f"row {self.row} ", f"row {self.row},"))
+
     def __str__(self) -> str:
         if self.row and len(self.rows) > 1:
             where = f"{self.sheet}, column {self.column}" if self.column else self.sheet
+        elif self.row and not self._names_its_row:
+            where = (
+                f"{self.sheet}!{self.column}{self.row}"
+                if self.column
+                else (f"{self.sheet}, row {self.row}" if self.sheet else f"row {self.row}")
+            )
         else:
-            where = f"{self.sheet}!{self.column}{self.row}" if self.row else self.sheet
+            where = self.sheet
         return f"{where}: {self.message}" if where else self.message
 
 
